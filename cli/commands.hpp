@@ -1,0 +1,14 @@
+// The subcommands of `ssmsoc`. Each writes its whole output to `out` and returns the exit
+// status; problems with the user's input are thrown as ConfigError (one line) and reported
+// by main, so a failing command prints nothing but the error.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+namespace ssmsoc::cli {
+
+int profile_list(bool json, std::ostream& out);
+int profile_show(const std::string& name_or_file, bool json, std::ostream& out);
+
+}  // namespace ssmsoc::cli

@@ -1,0 +1,46 @@
+// ssmsoc: the command-line entry point. The only translation unit that includes CLI11.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <sstream>
+
+#include "commands.hpp"
+#include "config_tree.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ssmsoc: simulator and accelerator model of a system-on-chip for state-space models"};
+  app.set_version_flag("--version", SSMSOC_VERSION);
+  app.require_subcommand(1);
+
+  std::ostringstream out;
+  int status = 0;
+
+  auto* profile = app.add_subcommand("profile", "Silicon profiles: list them, show one resolved");
+  profile->require_subcommand(1);
+
+  bool list_json = false;
+  auto* list = profile->add_subcommand("list", "List the shipped profiles with their headline figures");
+  list->add_flag("--json", list_json, "Print JSON instead of a table");
+  list->callback([&] { status = ssmsoc::cli::profile_list(list_json, out); });
+
+  std::string show_name;
+  bool show_json = false;
+  auto* show = profile->add_subcommand("show", "Show one profile resolved (bases merged) with its derived figures");
+  show->add_option("profile", show_name, "Profile name (see `profile list`) or path to a .yaml file")->required();
+  show->add_flag("--json", show_json, "Print JSON: {name, file, bases, profile, derived}");
+  show->callback([&] { status = ssmsoc::cli::profile_show(show_name, show_json, out); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  } catch (const ssmsoc::ConfigError& e) {
+    std::cerr << e.what() << '\n';
+    return 1;
+  }
+  std::cout << out.str();
+  return status;
+}

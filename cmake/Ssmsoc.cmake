@@ -1,0 +1,28 @@
+# Project-wide build settings and helpers.
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+endif()
+
+# Warnings (as errors in our own code) and the optional sanitizers for one target.
+function(ssmsoc_target_defaults target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Werror)
+  if(SSMSOC_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# ssmsoc_add_gtest(NAME SOURCES files... LIBS targets...): one GoogleTest executable whose
+# tests are registered with CTest one by one.
+function(ssmsoc_add_gtest name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  ssmsoc_target_defaults(${name})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE SSMSOC_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data"
+                                             SSMSOC_SSMSOC_BINARY="$<TARGET_FILE:ssmsoc>")
+  gtest_discover_tests(${name} WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}" DISCOVERY_TIMEOUT 60)
+endfunction()
