@@ -24,9 +24,19 @@ SourcePos position_of(const YAML::Mark& mark, const std::string& file, const Sou
   return SourcePos{file, mark.line + 1, mark.column + 1};
 }
 
-ConfigNode convert(const YAML::Node& yaml, const std::string& file, const SourcePos& fallback) {
+ConfigNode convert(const YAML::Node& yaml, const std::string& file, const SourcePos& fallback,
+                   const std::string& path) {
   ConfigNode node;
-  node.pos = position_of(yaml.Mark(), file, fallback);
+  // yaml-cpp places empty values at the end of the document: point at their key instead.
+  node.pos = yaml.IsNull() ? fallback : position_of(yaml.Mark(), file, fallback);
+  const std::string& tag = yaml.Tag();
+  if (tag == "!replace" && yaml.IsMap()) {
+    node.replace = true;
+  } else if (tag == "tag:yaml.org,2002:str" && yaml.IsScalar()) {
+    node.quoted = true;
+  } else if (!tag.empty() && tag != "?" && tag != "!") {
+    throw ConfigError(node.pos, path, fmt::format("unsupported tag '{}' (only !replace, on a mapping)", tag));
+  }
   switch (yaml.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -35,20 +45,23 @@ ConfigNode convert(const YAML::Node& yaml, const std::string& file, const Source
     case YAML::NodeType::Scalar:
       node.kind = ConfigNode::Kind::scalar;
       node.scalar = yaml.Scalar();
-      node.quoted = yaml.Tag() == "!";
+      node.quoted = node.quoted || tag == "!";
       break;
     case YAML::NodeType::Sequence:
       node.kind = ConfigNode::Kind::sequence;
-      for (const auto& item : yaml) node.items.push_back(convert(item, file, node.pos));
+      for (const auto& item : yaml)
+        node.items.push_back(convert(item, file, node.pos, fmt::format("{}[{}]", path, node.items.size())));
       break;
     case YAML::NodeType::Map:
       node.kind = ConfigNode::Kind::map;
       for (const auto& kv : yaml) {
         SourcePos key_pos = position_of(kv.first.Mark(), file, node.pos);
-        if (!kv.first.IsScalar()) throw ConfigError(key_pos, "", "a mapping key must be a plain name");
+        if (!kv.first.IsScalar()) throw ConfigError(key_pos, path, "a mapping key must be a plain name");
         std::string key = kv.first.Scalar();
-        if (node.find(key) != nullptr) throw ConfigError(key_pos, key, "duplicate key (it is already given above)");
-        node.entries.push_back(ConfigEntry{key, key_pos, convert(kv.second, file, key_pos)});
+        std::string key_path = path.empty() ? key : fmt::format("{}.{}", path, key);
+        if (node.find(key) != nullptr)
+          throw ConfigError(key_pos, key_path, "duplicate key (it is already given above)");
+        node.entries.push_back(ConfigEntry{key, key_pos, convert(kv.second, file, key_pos, key_path)});
       }
       break;
   }
@@ -119,11 +132,11 @@ ConfigNode parse_yaml_file(const std::filesystem::path& file) {
     throw ConfigError(SourcePos{name, e.mark.line + 1, e.mark.column + 1}, "",
                       fmt::format("YAML syntax error: {}", e.msg));
   }
-  return convert(root, name, SourcePos{name, 1, 1});
+  return convert(root, name, SourcePos{name, 1, 1}, "");
 }
 
 ConfigNode merge_config(ConfigNode base, const ConfigNode& overlay) {
-  if (base.kind != ConfigNode::Kind::map || overlay.kind != ConfigNode::Kind::map) return overlay;
+  if (base.kind != ConfigNode::Kind::map || overlay.kind != ConfigNode::Kind::map || overlay.replace) return overlay;
   for (const auto& entry : overlay.entries) {
     auto it = std::find_if(base.entries.begin(), base.entries.end(),
                            [&](const ConfigEntry& e) { return e.key == entry.key; });

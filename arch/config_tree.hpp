@@ -33,7 +33,8 @@ struct ConfigNode {
   enum class Kind { null, scalar, sequence, map };
   Kind kind = Kind::null;
   std::string scalar;
-  bool quoted = false;  // a quoted scalar is a string, never a number or a boolean
+  bool quoted = false;   // a quoted scalar is a string, never a number or a boolean
+  bool replace = false;  // tagged !replace: replaces the base's mapping instead of merging
   std::vector<ConfigNode> items;
   std::vector<ConfigEntry> entries;  // in file order
   SourcePos pos;
@@ -53,7 +54,8 @@ struct ConfigEntry {
 ConfigNode parse_yaml_file(const std::filesystem::path& file);
 
 // Overlays `overlay` on `base`: mappings merge key by key, recursively; anything else in
-// the overlay replaces the base's value; a null in the overlay removes the base's key.
+// the overlay replaces the base's value; a null in the overlay removes the base's key;
+// a mapping tagged !replace replaces the base's mapping whole.
 ConfigNode merge_config(ConfigNode base, const ConfigNode& overlay);
 
 // Closest of `candidates` to `word` when it is a plausible misspelling, else empty.

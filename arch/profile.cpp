@@ -92,6 +92,7 @@ class ProfileReader {
   explicit ProfileReader(Profile& profile) : profile_(profile) {}
 
   void read(const ConfigNode& root) {
+    root_ = &root;
     MapReader top(root, "",
                   {"base", "description", "family", "power_budget_w", "clock_mhz", "tiles", "noc", "tile",
                    "global_buffer", "dram", "control", "energy", "area_mm2", "sources"});
@@ -116,10 +117,37 @@ class ProfileReader {
     read_energy(top);
     read_area(top);
     if (profile_.family == Family::scan_accelerator && !profile_.tile.scan.present)
-      top.fail("family", "a scan-accelerator must have tile.scan.present: true");
+      fail_cross("tile.scan.present", "family", "a scan-accelerator needs tile.scan.present: true");
   }
 
  private:
+  // The node at a dotted key path of the resolved tree (the path must exist).
+  const ConfigNode& at(std::string_view path) const {
+    const ConfigNode* node = root_;
+    std::size_t start = 0;
+    while (start <= path.size()) {
+      std::size_t dot = path.find('.', start);
+      if (dot == std::string_view::npos) dot = path.size();
+      node = node->find(path.substr(start, dot - start));
+      start = dot + 1;
+    }
+    return *node;
+  }
+
+  // A rule between two fields, reported at the one the loaded file itself sets (that is
+  // where the user is editing), naming where the other one is.
+  [[noreturn]] void fail_cross(const std::string& path_a, const std::string& path_b, std::string_view message) const {
+    const ConfigNode& a = at(path_a);
+    const ConfigNode& b = at(path_b);
+    const std::string top_file = profile_.file.string();
+    const bool report_b = b.pos.file == top_file && a.pos.file != top_file;
+    const ConfigNode& here = report_b ? b : a;
+    const ConfigNode& other = report_b ? a : b;
+    throw ConfigError(here.pos, report_b ? path_b : path_a,
+                      fmt::format("{} (see {} at {}:{}:{})", message, report_b ? path_a : path_b, other.pos.file,
+                                  other.pos.line, other.pos.column));
+  }
+
   void read_sources(const MapReader& top) {
     MapReader sources = top.free_map("sources");
     if (sources.node().entries.empty()) sources.fail_here("expected at least one source");
@@ -134,11 +162,13 @@ class ProfileReader {
     profile_.tile_count = static_cast<int>(tiles.integer("count", 1, 65536));
     const std::int64_t places = std::int64_t{profile_.grid_rows} * profile_.grid_cols;
     if (profile_.tile_count > places)
-      tiles.fail("count", fmt::format("{} tiles do not fit a {}x{} grid ({} places)", profile_.tile_count,
-                                      profile_.grid_rows, profile_.grid_cols, places));
+      fail_cross("tiles.count", "tiles.grid",
+                 fmt::format("{} tiles do not fit a {}x{} grid ({} places)", profile_.tile_count, profile_.grid_rows,
+                             profile_.grid_cols, places));
     if (profile_.tile_count <= places - profile_.grid_cols)
-      tiles.fail("count", fmt::format("{} tiles leave the last row of a {}x{} grid empty; use fewer rows",
-                                      profile_.tile_count, profile_.grid_rows, profile_.grid_cols));
+      fail_cross("tiles.count", "tiles.grid",
+                 fmt::format("{} tiles leave the last row of a {}x{} grid empty; use fewer rows", profile_.tile_count,
+                             profile_.grid_rows, profile_.grid_cols));
   }
 
   void read_noc(const MapReader& noc) {
@@ -154,11 +184,16 @@ class ProfileReader {
     m.dataflow = read_enum<Dataflow>(matrix, "dataflow");
     MapReader precisions = matrix.free_map("precisions");
     if (precisions.node().entries.empty()) precisions.fail_here("expected at least one precision");
-    const std::int64_t max_macs = std::int64_t{4} * m.rows * m.cols;
+    const std::int64_t max_macs = std::int64_t{4} * m.rows * m.cols;  // sub-word packing: up to 4 per PE
     for (const auto& entry : precisions.node().entries) {
       auto precision = static_cast<Precision>(precision_key(precisions, entry));
       MapReader cost(entry.value, precisions.child_path(entry.key), {"macs_per_cycle"});
-      m.macs_per_cycle[precision] = cost.integer("macs_per_cycle", 1, max_macs);
+      const std::int64_t macs = cost.integer("macs_per_cycle", 1, std::int64_t{1} << 40);
+      if (macs > max_macs)
+        fail_cross(
+            cost.child_path("macs_per_cycle"), "tile.matrix.rows",
+            fmt::format("{} MACs/cycle exceed 4 per PE of the {}x{} array ({})", macs, m.rows, m.cols, max_macs));
+      m.macs_per_cycle[precision] = macs;
     }
   }
 
@@ -201,8 +236,10 @@ class ProfileReader {
       if (!s.present) {
         for (const auto& entry : node.entries)
           if (entry.key != "present")
-            throw ConfigError(entry.key_pos, presence.child_path(entry.key),
-                              "not allowed when scan.present is false (set it to null to drop an inherited value)");
+            fail_cross(presence.child_path(entry.key), "tile.scan.present",
+                       fmt::format("{} is not allowed when tile.scan.present is false (a variant drops the "
+                                   "inherited scan keys with `scan: !replace {{present: false}}`)",
+                                   presence.child_path(entry.key)));
         return;
       }
     }
@@ -216,8 +253,9 @@ class ProfileReader {
     s.data_format = read_format(scan, "data_format");
     s.state_format = read_format(scan, "state_format");
     if (s.state_format.total_bits() < s.data_format.total_bits())
-      scan.fail("state_format", fmt::format("the state ({} bits) must be at least as wide as the data ({} bits)",
-                                            s.state_format.total_bits(), s.data_format.total_bits()));
+      fail_cross("tile.scan.state_format", "tile.scan.data_format",
+                 fmt::format("the state ({} bits) must be at least as wide as the data ({} bits)",
+                             s.state_format.total_bits(), s.data_format.total_bits()));
     s.exp_approx = read_approximation(scan, "exp_approx", true);
     s.fused_ops = read_enum_list<FusedOp>(scan, "fused_ops", true);
     s.softplus_approx = fused_approximation(scan, "softplus_approx", FusedOp::delta_softplus);
@@ -227,8 +265,8 @@ class ProfileReader {
   std::optional<Approximation> fused_approximation(const MapReader& scan, std::string_view key, FusedOp op) {
     if (profile_.tile.scan.fuses(op)) return read_approximation(scan, key, false);
     if (scan.has(key))
-      scan.fail(key,
-                fmt::format("given, but fused_ops does not list {}; add it there or remove this key", name_of(op)));
+      fail_cross(scan.child_path(key), "tile.scan.fused_ops",
+                 fmt::format("{} is only given when fused_ops lists {}", key, name_of(op)));
     return std::nullopt;
   }
 
@@ -302,13 +340,14 @@ class ProfileReader {
     for (const auto& entry : mac.node().entries) {
       auto precision = static_cast<Precision>(precision_key(mac, entry));
       if (!profile_.tile.matrix.macs_per_cycle.count(precision))
-        throw ConfigError(entry.key_pos, mac.child_path(entry.key),
-                          "tile.matrix.precisions does not list this precision");
+        fail_cross(mac.child_path(entry.key), "tile.matrix.precisions",
+                   fmt::format("tile.matrix.precisions does not list {}", entry.key));
       e.mac_pj[precision] = read_figure(mac, entry.key, 1e6);
     }
     for (const auto& [precision, macs] : profile_.tile.matrix.macs_per_cycle)
       if (!e.mac_pj.count(precision))
-        mac.fail_here(fmt::format("missing {}, which tile.matrix.precisions lists", name_of(precision)));
+        fail_cross("energy.mac_pj", fmt::format("tile.matrix.precisions.{}", name_of(precision)),
+                   fmt::format("no MAC energy for {}, which tile.matrix.precisions lists", name_of(precision)));
     e.scan_step_pj = scan_figure(energy, "scan_step_pj");
     e.vector_op_pj = read_figure(energy, "vector_op_pj", 1e6);
     e.sram_read_byte_pj = read_figure(energy, "sram_read_byte_pj", 1e6);
@@ -318,9 +357,9 @@ class ProfileReader {
     e.dram_byte_pj = read_figure(energy, "dram_byte_pj", 1e6);
     e.leakage_w = read_figure(energy, "leakage_w", 10000);
     if (e.leakage_w.value >= profile_.power_budget_w)
-      MapReader(energy.required("leakage_w", ""), energy.child_path("leakage_w"))
-          .fail("value", fmt::format("leakage of {} W does not fit the power budget of {} W", e.leakage_w.value,
-                                     profile_.power_budget_w));
+      fail_cross("energy.leakage_w.value", "power_budget_w",
+                 fmt::format("leakage of {} W does not fit the power budget of {} W", e.leakage_w.value,
+                             profile_.power_budget_w));
   }
 
   void read_area(const MapReader& top) {
@@ -340,7 +379,9 @@ class ProfileReader {
   // A figure that exists exactly when the tile has a scan unit.
   std::optional<Figure> scan_figure(const MapReader& parent, std::string_view key) {
     if (profile_.tile.scan.present) return read_figure(parent, key, 1e6);
-    if (parent.has(key)) parent.fail(key, "given, but tile.scan.present is false");
+    if (parent.has(key))
+      fail_cross(parent.child_path(key), "tile.scan.present",
+                 fmt::format("{} is not allowed when tile.scan.present is false", parent.child_path(key)));
     return std::nullopt;
   }
 
@@ -362,19 +403,20 @@ class ProfileReader {
   }
 
   Profile& profile_;
+  const ConfigNode* root_ = nullptr;
 };
 
 fs::path locate_base(const std::string& base, const fs::path& file, const ConfigNode& node) {
   const fs::path here = file.parent_path();
   if (base.find('/') != std::string::npos || fs::path(base).extension() == ".yaml") {
-    fs::path candidate = here / base;
+    fs::path candidate = (here / base).lexically_normal();
     if (fs::is_regular_file(candidate)) return candidate;
     throw ConfigError(node.pos, "base", fmt::format("no file {}", candidate.string()));
   }
   std::vector<fs::path> dirs{here, profile_directory()};
   std::vector<std::string> known;
   for (const auto& dir : dirs) {
-    fs::path candidate = dir / (base + ".yaml");
+    fs::path candidate = (dir / (base + ".yaml")).lexically_normal();
     if (fs::is_regular_file(candidate)) return candidate;
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir, ec))

@@ -101,16 +101,16 @@ int profile_list(bool as_json, std::ostream& out) {
     out << list.dump(2) << '\n';
     return 0;
   }
-  out << fmt::format("{:<20} {:<17} {:>5} {:>9} {:>22} {:>15} {:>11} {:>8}  {}\n", "NAME", "FAMILY", "TILES", "CLOCK",
-                     "PEAK MATRIX", "SCAN STEPS", "DRAM", "POWER", "DESCRIPTION");
+  out << fmt::format("{:<20} {:<17} {:>5} {:>9} {:>22} {:>16} {:>11} {:>8}  {}\n", "NAME", "FAMILY", "TILES", "CLOCK",
+                     "PEAK MATRIX", "SCAN", "DRAM", "POWER", "DESCRIPTION");
   for (const auto& p : profiles) {
     ProfileFigures f = derive_figures(p);
     const PrecisionFigures& best = headline(f);
     std::string peak =
         fmt::format("{} {}", si(best.peak_flop_per_s, is_integer_precision(best.precision) ? "OP/s" : "FLOP/s"),
                     name_of(best.precision));
-    std::string scan = p.tile.scan.present ? si(f.peak_scan_steps_per_s, "/s") : "-";
-    out << fmt::format("{:<20} {:<17} {:>5} {:>9} {:>22} {:>15} {:>11} {:>8}  {}\n", p.name, name_of(p.family),
+    std::string scan = p.tile.scan.present ? si(f.peak_scan_steps_per_s, "steps/s") : "-";
+    out << fmt::format("{:<20} {:<17} {:>5} {:>9} {:>22} {:>16} {:>11} {:>8}  {}\n", p.name, name_of(p.family),
                        p.tile_count, si(f.clock_hz, "Hz"), peak, scan, si(f.dram_bytes_per_s, "B/s"),
                        si(p.power_budget_w, "W"), p.description);
   }
