@@ -48,7 +48,7 @@ std::vector<fs::path> shipped_profile_files() {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(profile_directory(), ec))
     if (entry.is_regular_file() && entry.path().extension() == ".yaml") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
+  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return a.stem() < b.stem(); });
   return files;
 }
 

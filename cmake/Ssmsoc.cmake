@@ -22,6 +22,7 @@ function(ssmsoc_add_gtest name)
   add_executable(${name} ${ARG_SOURCES})
   ssmsoc_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest_main)
+  target_include_directories(${name} PRIVATE "${PROJECT_SOURCE_DIR}/tests")
   target_compile_definitions(${name} PRIVATE SSMSOC_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data"
                                              SSMSOC_SSMSOC_BINARY="$<TARGET_FILE:ssmsoc>")
   gtest_discover_tests(${name} WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}" DISCOVERY_TIMEOUT 60)
