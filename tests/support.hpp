@@ -26,6 +26,17 @@ inline std::filesystem::path temp_dir() {
   return dir;
 }
 
+// Removes the temporary directory when the test program ends.
+class TempDirCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("ssmsoc-test-" + std::to_string(getpid())),
+                                ignored);
+  }
+};
+inline const bool kTempDirCleanupRegistered = (::testing::AddGlobalTestEnvironment(new TempDirCleanup), true);
+
 inline std::filesystem::path write_file(const std::string& name, const std::string& text) {
   const auto file = temp_dir() / name;
   std::ofstream(file) << text;
