@@ -22,6 +22,32 @@ const std::vector<std::string_view>& dram_technology_names() { static const std:
 const std::vector<std::string_view>& vector_function_names() { static const std::vector<std::string_view> v{"add", "mul", "fma", "max", "relu", "exp", "log", "sigmoid", "silu", "gelu", "softplus", "rsqrt", "recip", "reduce_sum", "reduce_max", "convert"}; return v; }
 // clang-format on
 
+const std::vector<FigureField<Energy>>& energy_figure_fields() {
+  static const std::vector<FigureField<Energy>> fields{
+      {"vector_op_pj", &Energy::vector_op_pj, false},
+      {"sram_read_byte_pj", &Energy::sram_read_byte_pj, false},
+      {"sram_write_byte_pj", &Energy::sram_write_byte_pj, false},
+      {"global_buffer_byte_pj", &Energy::global_buffer_byte_pj, false},
+      {"noc_byte_hop_pj", &Energy::noc_byte_hop_pj, false},
+      {"dram_byte_pj", &Energy::dram_byte_pj, false},
+      {"leakage_w", &Energy::leakage_w, false},
+  };
+  return fields;
+}
+
+const std::vector<FigureField<Area>>& area_figure_fields() {
+  static const std::vector<FigureField<Area>> fields{
+      {"matrix_array", &Area::matrix_array, true},
+      {"vector_unit", &Area::vector_unit, true},
+      {"sram", &Area::sram, true},
+      {"router", &Area::router, true},
+      {"global_buffer", &Area::global_buffer, false},
+      {"control_core", &Area::control_core, false},
+      {"dram_phy", &Area::dram_phy, false},
+  };
+  return fields;
+}
+
 int NumberFormat::total_bits() const {
   switch (type) {
     case NumberType::fixed:
@@ -349,13 +375,7 @@ class ProfileReader {
         fail_cross("energy.mac_pj", fmt::format("tile.matrix.precisions.{}", name_of(precision)),
                    fmt::format("no MAC energy for {}, which tile.matrix.precisions lists", name_of(precision)));
     e.scan_step_pj = scan_figure(energy, "scan_step_pj");
-    e.vector_op_pj = read_figure(energy, "vector_op_pj", 1e6);
-    e.sram_read_byte_pj = read_figure(energy, "sram_read_byte_pj", 1e6);
-    e.sram_write_byte_pj = read_figure(energy, "sram_write_byte_pj", 1e6);
-    e.global_buffer_byte_pj = read_figure(energy, "global_buffer_byte_pj", 1e6);
-    e.noc_byte_hop_pj = read_figure(energy, "noc_byte_hop_pj", 1e6);
-    e.dram_byte_pj = read_figure(energy, "dram_byte_pj", 1e6);
-    e.leakage_w = read_figure(energy, "leakage_w", 10000);
+    for (const auto& field : energy_figure_fields()) e.*field.member = read_figure(energy, field.key, 1e6);
     if (e.leakage_w.value >= profile_.power_budget_w)
       fail_cross("energy.leakage_w.value", "power_budget_w",
                  fmt::format("leakage of {} W does not fit the power budget of {} W", e.leakage_w.value,
@@ -366,14 +386,8 @@ class ProfileReader {
     MapReader area = top.map("area_mm2", {"matrix_array", "scan_unit", "vector_unit", "sram", "router", "global_buffer",
                                           "control_core", "dram_phy"});
     Area& a = profile_.area;
-    a.matrix_array = read_figure(area, "matrix_array", 1e5);
     a.scan_unit = scan_figure(area, "scan_unit");
-    a.vector_unit = read_figure(area, "vector_unit", 1e5);
-    a.sram = read_figure(area, "sram", 1e5);
-    a.router = read_figure(area, "router", 1e5);
-    a.global_buffer = read_figure(area, "global_buffer", 1e5);
-    a.control_core = read_figure(area, "control_core", 1e5);
-    a.dram_phy = read_figure(area, "dram_phy", 1e5);
+    for (const auto& field : area_figure_fields()) a.*field.member = read_figure(area, field.key, 1e6);
   }
 
   // A figure that exists exactly when the tile has a scan unit.
@@ -526,10 +540,9 @@ ProfileFigures derive_figures(const Profile& p) {
   f.noc_bisection_bytes_per_s = 2 * links_cut * p.noc.link_bytes_per_cycle * f.clock_hz;
   f.total_sram_bytes = std::int64_t{p.tile_count} * p.tile.sram.size_bytes + p.global_buffer.size_bytes;
   f.idle_power_w = p.energy.leakage_w.value;
-  const Area& a = p.area;
-  const double per_tile = a.matrix_array.value + (a.scan_unit ? a.scan_unit->value : 0.0) + a.vector_unit.value +
-                          a.sram.value + a.router.value;
-  f.total_area_mm2 = tiles * per_tile + a.global_buffer.value + a.control_core.value + a.dram_phy.value;
+  f.total_area_mm2 = p.area.scan_unit ? tiles * p.area.scan_unit->value : 0.0;
+  for (const auto& field : area_figure_fields())
+    f.total_area_mm2 += (field.per_tile ? tiles : 1.0) * (p.area.*field.member).value;
   return f;
 }
 

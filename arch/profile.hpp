@@ -186,6 +186,17 @@ struct Area {
   Figure dram_phy;
 };
 
+// The plain figures of Energy and Area by profile key, so that the loader, the JSON writer
+// and reports walk one list. mac_pj and the scan unit's figures are handled apart.
+template <class Owner>
+struct FigureField {
+  std::string_view key;
+  Figure Owner::*member;
+  bool per_tile;  // area: counted once per tile rather than once per chip
+};
+const std::vector<FigureField<Energy>>& energy_figure_fields();
+const std::vector<FigureField<Area>>& area_figure_fields();
+
 struct Profile {
   std::string name;  // the file name without .yaml
   std::filesystem::path file;

@@ -69,22 +69,11 @@ json profile_to_json(const Profile& p) {
 
   json energy{{"mac_pj", mac_pj}};
   if (p.energy.scan_step_pj) energy["scan_step_pj"] = figure(*p.energy.scan_step_pj);
-  energy["vector_op_pj"] = figure(p.energy.vector_op_pj);
-  energy["sram_read_byte_pj"] = figure(p.energy.sram_read_byte_pj);
-  energy["sram_write_byte_pj"] = figure(p.energy.sram_write_byte_pj);
-  energy["global_buffer_byte_pj"] = figure(p.energy.global_buffer_byte_pj);
-  energy["noc_byte_hop_pj"] = figure(p.energy.noc_byte_hop_pj);
-  energy["dram_byte_pj"] = figure(p.energy.dram_byte_pj);
-  energy["leakage_w"] = figure(p.energy.leakage_w);
+  for (const auto& field : energy_figure_fields()) energy[std::string(field.key)] = figure(p.energy.*field.member);
 
-  json area{{"matrix_array", figure(p.area.matrix_array)}};
+  json area = json::object();
   if (p.area.scan_unit) area["scan_unit"] = figure(*p.area.scan_unit);
-  area["vector_unit"] = figure(p.area.vector_unit);
-  area["sram"] = figure(p.area.sram);
-  area["router"] = figure(p.area.router);
-  area["global_buffer"] = figure(p.area.global_buffer);
-  area["control_core"] = figure(p.area.control_core);
-  area["dram_phy"] = figure(p.area.dram_phy);
+  for (const auto& field : area_figure_fields()) area[std::string(field.key)] = figure(p.area.*field.member);
 
   json sources = json::object();
   for (const auto& [id, text] : p.sources) sources[id] = text;
