@@ -227,4 +227,258 @@ std::vector<float> gated_rmsnorm(int rows, int n, int group_size, std::span<cons
   return out;
 }
 
+namespace {
+
+void check_ssd(const SsdArgs& a) {
+  const std::size_t b = sz(a.batch), l = sz(a.length), h = sz(a.heads), p = sz(a.head_dim), g = sz(a.groups),
+                    n = sz(a.state);
+  expect_groups(a.heads, a.groups, "heads");
+  expect_size(a.x, b * l * h * p, "x");
+  expect_size(a.dt, b * l * h, "dt");
+  expect_size(a.A, h, "A");
+  expect_size(a.B, b * l * g * n, "B");
+  expect_size(a.C, b * l * g * n, "C");
+  expect_size(a.D, h, "D", true);
+  expect_size(a.initial_state, b * h * p * n, "initial_state", true);
+}
+
+float dot(const float* a, const float* b, std::size_t n) {
+  float acc = 0;
+  for (std::size_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+// Positions of one (batch, head) sequence in the SSD layouts.
+struct SsdIndex {
+  const SsdArgs& a;
+  std::size_t b, h;
+  std::size_t x(std::size_t t) const { return ((b * a.length + t) * a.heads + h) * a.head_dim; }
+  std::size_t dt(std::size_t t) const { return (b * a.length + t) * a.heads + h; }
+  std::size_t bc(std::size_t t) const { return ((b * a.length + t) * a.groups + h / (a.heads / a.groups)) * a.state; }
+  std::size_t state() const { return (b * a.heads + h) * a.head_dim * a.state; }
+};
+
+ScanResult ssd_start(const SsdArgs& a) {
+  ScanResult r{std::vector<float>(a.x.size()), std::vector<float>(sz(a.batch) * a.heads * a.head_dim * a.state)};
+  if (!a.initial_state.empty()) std::copy(a.initial_state.begin(), a.initial_state.end(), r.state.begin());
+  return r;
+}
+
+}  // namespace
+
+ScanResult ssd_sequential(const SsdArgs& a) {
+  check_ssd(a);
+  ScanResult r = ssd_start(a);
+  const std::size_t p = sz(a.head_dim), n = sz(a.state);
+  for (std::size_t bi = 0; bi < sz(a.batch); ++bi)
+    for (std::size_t hi = 0; hi < sz(a.heads); ++hi) {
+      const SsdIndex at{a, bi, hi};
+      float* s = &r.state[at.state()];
+      for (std::size_t t = 0; t < sz(a.length); ++t) {
+        const float dt = a.dt[at.dt(t)];
+        const float decay = std::exp(dt * a.A[hi]);
+        const float* B = &a.B[at.bc(t)];
+        const float* C = &a.C[at.bc(t)];
+        for (std::size_t pi = 0; pi < p; ++pi) {
+          const float x = a.x[at.x(t) + pi];
+          float* row = s + pi * n;
+          for (std::size_t k = 0; k < n; ++k) row[k] = row[k] * decay + x * dt * B[k];
+          r.out[at.x(t) + pi] = dot(row, C, n) + (a.D.empty() ? 0.0f : a.D[hi] * x);
+        }
+      }
+    }
+  return r;
+}
+
+ScanResult ssd_chunked(const SsdArgs& a, int chunk_size) {
+  check_ssd(a);
+  if (chunk_size < 1) throw std::invalid_argument("chunk_size: must be at least 1");
+  ScanResult r = ssd_start(a);
+  const std::size_t p = sz(a.head_dim), n = sz(a.state), q = sz(chunk_size);
+  // decay[i][j] = exp(sum of log decays over steps (j, i]) inside a chunk, summed directly
+  // rather than as a cumsum difference to keep float32 accuracy; cb[i][j] = C_i · B_j.
+  std::vector<float> decay(q * q), cb(q * q), chunk_state(p * n);
+  for (std::size_t bi = 0; bi < sz(a.batch); ++bi)
+    for (std::size_t hi = 0; hi < sz(a.heads); ++hi) {
+      const SsdIndex at{a, bi, hi};
+      float* s = &r.state[at.state()];
+      for (std::size_t c0 = 0; c0 < sz(a.length); c0 += q) {
+        const std::size_t len = std::min(q, sz(a.length) - c0);
+        for (std::size_t i = 0; i < len; ++i) {
+          float segment = 0;
+          for (std::size_t j = i + 1; j-- > 0;) {
+            decay[i * q + j] = std::exp(segment);
+            cb[i * q + j] = dot(&a.C[at.bc(c0 + i)], &a.B[at.bc(c0 + j)], n);
+            segment += a.dt[at.dt(c0 + j)] * a.A[hi];
+          }
+        }
+        float into_chunk = 0;  // log decay from the chunk's start to step i, inclusive
+        for (std::size_t i = 0; i < len; ++i) {
+          into_chunk += a.dt[at.dt(c0 + i)] * a.A[hi];
+          const float* C = &a.C[at.bc(c0 + i)];
+          for (std::size_t pi = 0; pi < p; ++pi) {
+            // Off-diagonal: the state entering the chunk, decayed to step i; then the
+            // diagonal block over the chunk's steps j <= i.
+            float y = std::exp(into_chunk) * dot(s + pi * n, C, n);
+            for (std::size_t j = 0; j <= i; ++j)
+              y += cb[i * q + j] * decay[i * q + j] * a.x[at.x(c0 + j) + pi] * a.dt[at.dt(c0 + j)];
+            r.out[at.x(c0 + i) + pi] = y + (a.D.empty() ? 0.0f : a.D[hi] * a.x[at.x(c0 + i) + pi]);
+          }
+        }
+        // The chunk's own state, then the recurrence across chunks.
+        std::fill(chunk_state.begin(), chunk_state.end(), 0.0f);
+        for (std::size_t j = 0; j < len; ++j) {
+          const float weight = decay[(len - 1) * q + j] * a.dt[at.dt(c0 + j)];
+          const float* B = &a.B[at.bc(c0 + j)];
+          for (std::size_t pi = 0; pi < p; ++pi)
+            for (std::size_t k = 0; k < n; ++k) chunk_state[pi * n + k] += weight * a.x[at.x(c0 + j) + pi] * B[k];
+        }
+        const float chunk_decay = std::exp(into_chunk);
+        for (std::size_t i = 0; i < p * n; ++i) s[i] = chunk_decay * s[i] + chunk_state[i];
+      }
+    }
+  return r;
+}
+
+std::vector<float> linear(int rows, int in, int out, std::span<const float> x, std::span<const float> weight,
+                          std::span<const float> bias) {
+  expect_size(x, sz(rows) * sz(in), "x");
+  expect_size(weight, sz(out) * sz(in), "weight");
+  expect_size(bias, sz(out), "bias", true);
+  std::vector<float> y(sz(rows) * sz(out));
+  for (std::size_t r = 0; r < sz(rows); ++r)
+    for (std::size_t o = 0; o < sz(out); ++o)
+      y[r * out + o] = dot(&x[r * in], &weight[o * in], sz(in)) + (bias.empty() ? 0.0f : bias[o]);
+  return y;
+}
+
+void apply_rope(std::span<float> x, int tokens, int heads, int head_dim, int rotary_dim, float theta,
+                std::span<const std::int64_t> positions) {
+  if (rotary_dim % 2 != 0 || rotary_dim > head_dim)
+    throw std::invalid_argument(
+        fmt::format("rotary_dim: {} must be even and at most head_dim {}", rotary_dim, head_dim));
+  if (x.size() != sz(tokens) * heads * head_dim || positions.size() != sz(tokens))
+    throw std::invalid_argument("apply_rope: x must be [tokens, heads, head_dim] and positions [tokens]");
+  const std::size_t half = sz(rotary_dim) / 2;
+  std::vector<float> inv_freq(half);
+  for (std::size_t i = 0; i < half; ++i)
+    inv_freq[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(rotary_dim));
+  for (std::size_t t = 0; t < sz(tokens); ++t)
+    for (std::size_t h = 0; h < sz(heads); ++h) {
+      float* v = &x[(t * heads + h) * head_dim];
+      for (std::size_t i = 0; i < half; ++i) {
+        const float angle = static_cast<float>(positions[t]) * inv_freq[i];
+        const float c = std::cos(angle), s = std::sin(angle);
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c - b * s;
+        v[i + half] = b * c + a * s;
+      }
+    }
+}
+
+void KvCache::append(int tokens, std::span<const float> k, std::span<const float> v) {
+  const std::size_t per_token = sz(kv_heads_) * head_dim_;
+  expect_size(k, sz(tokens) * per_token, "k");
+  expect_size(v, sz(tokens) * per_token, "v");
+  reserve(length_ + tokens);
+  for (std::size_t t = 0; t < sz(tokens); ++t)
+    for (std::size_t h = 0; h < sz(kv_heads_); ++h) {
+      const std::size_t from = t * per_token + h * head_dim_;
+      const std::size_t to = (h * capacity_ + length_ + t) * head_dim_;
+      std::copy_n(&k[from], head_dim_, &k_[to]);
+      std::copy_n(&v[from], head_dim_, &v_[to]);
+    }
+  length_ += tokens;
+}
+
+void KvCache::reserve(int length) {
+  if (length <= capacity_) return;
+  const int capacity = std::max(length, 2 * capacity_);
+  std::vector<float> k(sz(kv_heads_) * capacity * head_dim_), v(k.size());
+  for (std::size_t h = 0; h < sz(kv_heads_); ++h) {
+    std::copy_n(&k_[h * capacity_ * head_dim_], sz(length_) * head_dim_, &k[h * capacity * head_dim_]);
+    std::copy_n(&v_[h * capacity_ * head_dim_], sz(length_) * head_dim_, &v[h * capacity * head_dim_]);
+  }
+  k_ = std::move(k);
+  v_ = std::move(v);
+  capacity_ = capacity;
+}
+
+std::vector<float> causal_attention(std::span<const float> q, int tokens, int heads, const KvCache& cache,
+                                    float scale) {
+  const std::size_t d = sz(cache.head_dim());
+  expect_size(q, sz(tokens) * heads * d, "q");
+  if (tokens > cache.length()) throw std::invalid_argument("causal_attention: more queries than cached positions");
+  expect_groups(heads, cache.kv_heads(), "query heads");
+  const int group = heads / cache.kv_heads();
+  std::vector<float> out(q.size()), scores(sz(cache.length()));
+  for (std::size_t t = 0; t < sz(tokens); ++t) {
+    const int position = cache.length() - tokens + static_cast<int>(t);
+    for (std::size_t h = 0; h < sz(heads); ++h) {
+      const int kv = static_cast<int>(h) / group;
+      const float* query = &q[(t * heads + h) * d];
+      float max_score = -INFINITY;
+      for (int j = 0; j <= position; ++j)
+        max_score = std::max(max_score, scores[j] = dot(query, cache.key(kv, j), d) * scale);
+      float sum = 0;
+      for (int j = 0; j <= position; ++j) sum += scores[j] = std::exp(scores[j] - max_score);
+      float* o = &out[(t * heads + h) * d];
+      for (int j = 0; j <= position; ++j) {
+        const float p = scores[j] / sum;
+        const float* value = cache.value(kv, j);
+        for (std::size_t i = 0; i < d; ++i) o[i] += p * value[i];
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Route> route_topk(int tokens, int experts, int k, std::span<const float> logits, Routing routing,
+                              bool normalize, std::span<const float> correction_bias, float scale) {
+  expect_size(logits, sz(tokens) * experts, "router logits");
+  expect_size(correction_bias, sz(experts), "correction_bias", true);
+  if (k < 1 || k > experts) throw std::invalid_argument(fmt::format("top-k: k = {} of {} experts", k, experts));
+  std::vector<Route> routes(sz(tokens));
+  std::vector<float> score(sz(experts)), choice(sz(experts));
+  std::vector<int> order(sz(experts));
+  for (std::size_t t = 0; t < sz(tokens); ++t) {
+    const float* row = &logits[t * experts];
+    const float max_logit = *std::max_element(row, row + experts);
+    float sum = 0;
+    for (std::size_t e = 0; e < sz(experts); ++e) {
+      switch (routing) {
+        case Routing::softmax_topk:
+          sum += score[e] = std::exp(row[e] - max_logit);
+          break;
+        case Routing::topk_softmax:
+          score[e] = row[e];
+          break;
+        case Routing::sigmoid_topk:
+          score[e] = 1.0f / (1.0f + std::exp(-row[e]));
+          break;
+      }
+      choice[e] = score[e] + (correction_bias.empty() ? 0.0f : correction_bias[e]);
+    }
+    if (routing == Routing::softmax_topk)
+      for (auto& p : score) p /= sum;
+    for (int e = 0; e < experts; ++e) order[e] = e;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return choice[a] > choice[b]; });
+    Route& route = routes[t];
+    route.experts.assign(order.begin(), order.begin() + k);
+    for (int e : route.experts) route.weights.push_back(score[e]);
+    if (routing == Routing::topk_softmax) {
+      const float top = route.weights.front();
+      float total = 0;
+      for (auto& w : route.weights) total += w = std::exp(w - top);
+      for (auto& w : route.weights) w /= total;
+    } else if (normalize) {
+      float total = 0;
+      for (float w : route.weights) total += w;
+      for (auto& w : route.weights) w /= total;
+    }
+    for (auto& w : route.weights) w *= scale;
+  }
+  return routes;
+}
+
 }  // namespace ssmsoc::golden

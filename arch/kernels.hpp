@@ -6,6 +6,7 @@
 // std::invalid_argument naming the tensor and both shapes.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -75,5 +76,72 @@ std::vector<float> rmsnorm(int rows, int n, std::span<const float> x, std::span<
 // rmsnorm(x)*weight*silu(z).
 std::vector<float> gated_rmsnorm(int rows, int n, int group_size, std::span<const float> x, std::span<const float> z,
                                  std::span<const float> weight, float eps, bool norm_before_gate);
+
+// Mamba-2 SSD over a sequence, heads of head_dim channels sharing one scalar decay:
+// x [batch, length, heads, head_dim]; dt [batch, length, heads] (already after softplus
+// and clamping); A, D [heads]; B, C [batch, length, groups, state], head h reads group
+// h / (heads / groups); initial_state [batch, heads, head_dim, state] (optional).
+// y = SSD(x·dt, A·dt, B, C) + D·x; state: the final state, same layout as the initial one.
+struct SsdArgs {
+  int batch = 0, length = 0, heads = 0, head_dim = 0, groups = 1, state = 0;
+  std::span<const float> x, dt, A, B, C, D, initial_state;
+};
+// The chunked algorithm (intra-chunk quadratic form, chunk states, inter-chunk recurrence,
+// state-to-output term); any chunk_size >= 1, length need not be a multiple of it.
+ScanResult ssd_chunked(const SsdArgs& args, int chunk_size);
+// The same result by the step-by-step recurrence.
+ScanResult ssd_sequential(const SsdArgs& args);
+
+// y = x · Wᵀ + bias, the layout of torch.nn.Linear: x [rows, in], weight [out, in], bias [out].
+std::vector<float> linear(int rows, int in, int out, std::span<const float> x, std::span<const float> weight,
+                          std::span<const float> bias);
+
+// Rotary position embedding (rotate-half form of HuggingFace): the first rotary_dim
+// channels of each head of x [tokens, heads, head_dim] are rotated by position
+// positions[t] with inv_freq[i] = theta^(-2i / rotary_dim); the rest pass through.
+void apply_rope(std::span<float> x, int tokens, int heads, int head_dim, int rotary_dim, float theta,
+                std::span<const std::int64_t> positions);
+
+// Keys and values of one attention layer for one sequence, appended step by step:
+// [kv_heads, length, head_dim] each.
+class KvCache {
+ public:
+  KvCache(int kv_heads, int head_dim) : kv_heads_(kv_heads), head_dim_(head_dim) {}
+  // Appends `tokens` new positions given as [tokens, kv_heads, head_dim].
+  void append(int tokens, std::span<const float> k, std::span<const float> v);
+  int length() const { return length_; }
+  int kv_heads() const { return kv_heads_; }
+  int head_dim() const { return head_dim_; }
+  const float* key(int head, int position) const { return &k_[offset(head, position)]; }
+  const float* value(int head, int position) const { return &v_[offset(head, position)]; }
+
+ private:
+  void reserve(int length);
+  std::size_t offset(int head, int position) const {
+    return (static_cast<std::size_t>(head) * capacity_ + position) * head_dim_;
+  }
+  int kv_heads_, head_dim_, length_ = 0, capacity_ = 0;
+  std::vector<float> k_, v_;
+};
+
+// Causal attention with grouped-query heads over a KV cache: q [tokens, heads, head_dim]
+// holds the last `tokens` positions of the cache; query head h reads kv head
+// h / (heads / kv_heads). softmax(q·kᵀ·scale) in float32 with the running maximum
+// subtracted. Returns [tokens, heads, head_dim].
+std::vector<float> causal_attention(std::span<const float> q, int tokens, int heads, const KvCache& cache, float scale);
+
+// Mixture-of-experts routing: for each token's router logits [experts], the chosen experts
+// and their weights, in the order of decreasing score (ties: lower index first).
+enum class Routing {
+  softmax_topk,  // softmax over all experts, keep the top k probabilities
+  topk_softmax,  // top k logits, softmax over those k
+  sigmoid_topk,  // sigmoid scores; choose by score + correction bias, weight by the score
+};
+struct Route {
+  std::vector<int> experts;
+  std::vector<float> weights;
+};
+std::vector<Route> route_topk(int tokens, int experts, int k, std::span<const float> logits, Routing routing,
+                              bool normalize, std::span<const float> correction_bias = {}, float scale = 1.0f);
 
 }  // namespace ssmsoc::golden

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -136,25 +138,153 @@ TEST_P(KernelCase, MatchesReference) {
     }
     expect_close(out, c.in("out"), 1e-4, 1e-5, "out");
     expect_close(state, c.in("last_state"), 1e-4, 1e-5, "last_state");
+  } else if (kernel == "ssd" || kernel == "ssd_decode_multistep") {
+    SsdArgs a;
+    a.batch = c.dim("x", 0), a.length = c.dim("x", 1), a.heads = c.dim("x", 2), a.head_dim = c.dim("x", 3);
+    a.groups = c.dim("B", 2), a.state = c.dim("B", 3);
+    const auto x = c.in("x"), dt = c.in("dt"), A = c.in("A"), B = c.in("B"), C = c.in("C"), D = c.in("D"),
+               init = c.in("initial_states");
+    a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.initial_state = init;
+    const double rtol = a.length > 100 ? 2e-4 : 1e-4, atol = a.length > 100 ? 5e-5 : 1e-5;
+    const ScanResult sequential = ssd_sequential(a);
+    expect_close(sequential.out, c.in("y"), rtol, atol, "y (sequential)");
+    expect_close(sequential.state, c.in("final_state"), rtol, atol, "final_state (sequential)");
+    if (kernel == "ssd") {
+      // The chunked algorithm at the file's chunk size and at others (the result does not
+      // depend on it), including chunks that do not divide the length.
+      for (int chunk : {std::stoi(c.flags.at("chunk_size")), 1, 3, 5, 64}) {
+        const ScanResult chunked = ssd_chunked(a, chunk);
+        const std::string label = " (chunk " + std::to_string(chunk) + ")";
+        expect_close(chunked.out, c.in("y"), rtol, atol, "y" + label);
+        expect_close(chunked.state, c.in("final_state"), rtol, atol, "final_state" + label);
+      }
+      expect_close(sequential.out, c.in("y_sequential"), rtol, atol, "y_sequential");
+    } else {
+      // Decode: one multi-head state update per step gives the same as the recurrence.
+      std::vector<float> state = init, y(x.size());
+      const std::size_t h = a.heads, p = a.head_dim, g = a.groups, n = a.state, l = a.length;
+      for (std::size_t t = 0; t < l; ++t) {
+        std::vector<float> xt, dtt, Bt, Ct;
+        for (std::size_t b = 0; b < std::size_t(a.batch); ++b) {
+          const std::size_t row = b * l + t;
+          xt.insert(xt.end(), x.begin() + row * h * p, x.begin() + (row + 1) * h * p);
+          dtt.insert(dtt.end(), dt.begin() + row * h, dt.begin() + (row + 1) * h);
+          Bt.insert(Bt.end(), B.begin() + row * g * n, B.begin() + (row + 1) * g * n);
+          Ct.insert(Ct.end(), C.begin() + row * g * n, C.begin() + (row + 1) * g * n);
+        }
+        MultiHeadStateUpdateArgs u;
+        u.batch = a.batch, u.heads = a.heads, u.head_dim = a.head_dim, u.state = a.state, u.groups = a.groups;
+        u.state_in = state, u.x = xt, u.dt = dtt, u.A = A, u.B = Bt, u.C = Ct, u.D = D;
+        ScanResult step = selective_state_update_multihead(u);
+        state = std::move(step.state);
+        for (std::size_t b = 0; b < std::size_t(a.batch); ++b)
+          std::copy_n(&step.out[b * h * p], h * p, &y[(b * l + t) * h * p]);
+      }
+      expect_close(y, c.in("y"), rtol, atol, "y (decode steps)");
+      expect_close(state, c.in("final_state"), rtol, atol, "final_state (decode steps)");
+    }
   } else {
     FAIL() << "no golden kernel for " << kernel;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, KernelCase,
-                         ::testing::Values("causal_conv1d_nobias_init", "causal_conv1d_none", "causal_conv1d_silu",
-                                           "causal_conv1d_update_hf_state", "causal_conv1d_update_multistep",
-                                           "causal_conv1d_update_state_wm1", "gated_rmsnorm", "gated_rmsnorm_groups",
-                                           "gated_rmsnorm_norm_before_gate", "rmsnorm", "selective_scan_full",
-                                           "selective_scan_n1", "selective_scan_plain", "selective_state_update_full",
-                                           "selective_state_update_mh", "selective_state_update_multistep",
-                                           "selective_state_update_plain"),
-                         test::param_name);
+// Every reference kernel file has its golden kernel.
+std::vector<std::string> reference_cases() {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator("tests/data/kernels"))
+    if (entry.path().extension() == ".safetensors") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Reference, KernelCase, ::testing::ValuesIn(reference_cases()), test::param_name);
+
+TEST(KernelCases, AllReferenceFilesArePresent) { EXPECT_EQ(reference_cases().size(), 21u); }
 
 TEST(GoldenActivations, SoftplusPassesThroughAboveTwenty) {
   EXPECT_EQ(softplus(20.5f), 20.5f);
   EXPECT_FLOAT_EQ(softplus(0.0f), std::log(2.0f));
   EXPECT_FLOAT_EQ(silu(1.0f), 1.0f / (1.0f + std::exp(-1.0f)));
+}
+
+TEST(GoldenLinear, MatchesAHandComputation) {
+  // x [2, 3] · Wᵀ with W [2, 3], plus bias.
+  const std::vector<float> x{1, 2, 3, -1, 0, 2}, w{1, 0, -1, 2, 1, 0}, bias{0.5f, -1};
+  EXPECT_EQ(linear(2, 3, 2, x, w, bias), (std::vector<float>{-1.5f, 3, -2.5f, -3}));
+  EXPECT_EQ(linear(2, 3, 2, x, w, {}), (std::vector<float>{-2, 4, -3, -2}));
+}
+
+TEST(GoldenRope, RotatesPairsByPositionTimesFrequency) {
+  // head_dim 4, rotary_dim 4, theta 100: inv_freq = {1, 100^-0.5 = 0.1}.
+  std::vector<float> x{1, 2, 3, 4, 1, 2, 3, 4};
+  const std::vector<std::int64_t> positions{0, 2};
+  apply_rope(x, 2, 1, 4, 4, 100.0f, positions);
+  EXPECT_EQ(std::vector<float>(x.begin(), x.begin() + 4), (std::vector<float>{1, 2, 3, 4}));  // position 0
+  // Position 2: pair (x0, x2) rotates by 2 rad, pair (x1, x3) by 0.2 rad.
+  EXPECT_FLOAT_EQ(x[4], 1 * std::cos(2.0f) - 3 * std::sin(2.0f));
+  EXPECT_FLOAT_EQ(x[6], 3 * std::cos(2.0f) + 1 * std::sin(2.0f));
+  EXPECT_FLOAT_EQ(x[5], 2 * std::cos(0.2f) - 4 * std::sin(0.2f));
+  EXPECT_FLOAT_EQ(x[7], 4 * std::cos(0.2f) + 2 * std::sin(0.2f));
+}
+
+TEST(GoldenRope, PartialRotaryLeavesTheTailAlone) {
+  std::vector<float> x{1, 2, 3, 4};
+  const std::vector<std::int64_t> positions{5};
+  apply_rope(x, 1, 1, 4, 2, 10000.0f, positions);
+  EXPECT_FLOAT_EQ(x[0], std::cos(5.0f) - 2 * std::sin(5.0f));
+  EXPECT_FLOAT_EQ(x[1], 2 * std::cos(5.0f) + std::sin(5.0f));
+  EXPECT_EQ(x[2], 3);
+  EXPECT_EQ(x[3], 4);
+}
+
+TEST(GoldenAttention, FirstTokenSeesOnlyItselfAndGroupsShareKvHeads) {
+  // 4 query heads over 2 kv heads, head_dim 2.
+  KvCache cache(2, 2);
+  const std::vector<float> k0{1, 0, 0, 1}, v0{10, 20, 30, 40};
+  cache.append(1, k0, v0);
+  const std::vector<float> q(4 * 2, 1.0f);
+  const auto out = causal_attention(q, 1, 4, cache, 1.0f);
+  EXPECT_EQ(out, (std::vector<float>{10, 20, 10, 20, 30, 40, 30, 40}));
+}
+
+TEST(GoldenAttention, SoftmaxWeightsFollowScoresAndCausality) {
+  KvCache cache(1, 1);
+  const std::vector<float> k{0, 1, 2}, v{1, 2, 4};
+  cache.append(3, k, v);
+  // Queries for positions 1 and 2 (the last two); q = 1, scale 1: scores = k.
+  const std::vector<float> q{1, 1};
+  const auto out = causal_attention(q, 2, 1, cache, 1.0f);
+  const float e0 = 1, e1 = std::exp(1.0f), e2 = std::exp(2.0f);
+  EXPECT_FLOAT_EQ(out[0], (1 * e0 + 2 * e1) / (e0 + e1));                // position 1 sees 0..1
+  EXPECT_FLOAT_EQ(out[1], (1 * e0 + 2 * e1 + 4 * e2) / (e0 + e1 + e2));  // position 2 sees 0..2
+  // Decode: appending one position and querying it equals the prefill row.
+  KvCache step(1, 1);
+  step.append(2, std::vector<float>{0, 1}, std::vector<float>{1, 2});
+  step.append(1, std::vector<float>{2}, std::vector<float>{4});
+  EXPECT_FLOAT_EQ(causal_attention(std::vector<float>{1}, 1, 1, step, 1.0f)[0], out[1]);
+}
+
+TEST(GoldenRouting, SoftmaxThenTopK) {
+  const std::vector<float> logits{0, 2, 1, 2};  // experts 1 and 3 tie: lower index first
+  const auto routes = route_topk(1, 4, 2, logits, Routing::softmax_topk, false);
+  EXPECT_EQ(routes[0].experts, (std::vector<int>{1, 3}));
+  const float total = 1 + 2 * std::exp(2.0f) + std::exp(1.0f);
+  EXPECT_FLOAT_EQ(routes[0].weights[0], std::exp(2.0f) / total);
+  const auto normalized = route_topk(1, 4, 2, logits, Routing::softmax_topk, true);
+  EXPECT_FLOAT_EQ(normalized[0].weights[0], 0.5f);
+}
+
+TEST(GoldenRouting, TopKThenSoftmaxAndSigmoidWithBias) {
+  const std::vector<float> logits{3, 1, 2, 0};
+  const auto routes = route_topk(1, 4, 2, logits, Routing::topk_softmax, false);
+  EXPECT_EQ(routes[0].experts, (std::vector<int>{0, 2}));
+  EXPECT_FLOAT_EQ(routes[0].weights[0], 1 / (1 + std::exp(-1.0f)));
+  // The correction bias changes which experts are chosen, not their weights.
+  const std::vector<float> bias{0, 5, 0, 0};
+  const auto sig = route_topk(1, 4, 2, logits, Routing::sigmoid_topk, true, bias, 2.0f);
+  EXPECT_EQ(sig[0].experts, (std::vector<int>{1, 0}));
+  const float s1 = 1 / (1 + std::exp(-1.0f)), s0 = 1 / (1 + std::exp(-3.0f));
+  EXPECT_FLOAT_EQ(sig[0].weights[0], 2 * s1 / (s1 + s0));
 }
 
 TEST(GoldenKernels, RejectMismatchedShapes) {
