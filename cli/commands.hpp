@@ -5,10 +5,18 @@
 
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace ssmsoc::cli {
 
 int profile_list(bool json, std::ostream& out);
 int profile_show(const std::string& name_or_file, bool json, std::ostream& out);
+
+struct KernelCommand {
+  std::string in, out, kernel;
+  std::vector<std::string> flags;  // name=value overrides
+};
+int kernel_run(const KernelCommand& command, std::ostream& out);
+int kernel_list(std::ostream& out);
 
 }  // namespace ssmsoc::cli

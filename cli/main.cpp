@@ -30,6 +30,25 @@ int main(int argc, char** argv) {
   show->add_flag("--json", show_json, "Print JSON: {name, file, bases, profile, derived}");
   show->callback([&] { status = ssmsoc::cli::profile_show(show_name, show_json, out); });
 
+  ssmsoc::cli::KernelCommand kernel;
+  bool kernel_list = false;
+  auto* kernel_cmd =
+      app.add_subcommand("kernel", "Run the golden kernel a kernel-case file names and write its outputs");
+  kernel_cmd->add_option("--in", kernel.in, "Kernel-case safetensors file (inputs; metadata: kernel, flags, outputs)")
+      ->check(CLI::ExistingFile);
+  kernel_cmd->add_option("--out", kernel.out, "Where to write the outputs (safetensors)");
+  kernel_cmd->add_option("--kernel", kernel.kernel, "Kernel to run instead of the file's metadata `kernel`");
+  kernel_cmd->add_option("--flag", kernel.flags, "Override one of the file's flags: name=value (repeatable)");
+  kernel_cmd->add_flag("--list", kernel_list, "List the kernels and exit");
+  kernel_cmd->callback([&] {
+    if (kernel_list) {
+      status = ssmsoc::cli::kernel_list(out);
+      return;
+    }
+    if (kernel.in.empty() || kernel.out.empty()) throw CLI::RequiredError("--in and --out");
+    status = ssmsoc::cli::kernel_run(kernel, out);
+  });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace ssmsoc::test {
@@ -42,5 +45,30 @@ inline std::filesystem::path write_file(const std::string& name, const std::stri
   std::ofstream(file) << text;
   return file;
 }
+
+inline std::string slurp(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct CommandResult {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+#ifdef SSMSOC_SSMSOC_BINARY
+// Runs `ssmsoc ARGS` (from the tests' working directory, the source root).
+inline CommandResult run_ssmsoc(const std::string& args) {
+  const auto out = temp_dir() / "stdout.txt";
+  const auto err = temp_dir() / "stderr.txt";
+  const std::string command =
+      std::string(SSMSOC_SSMSOC_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+  const int raw = std::system(command.c_str());
+  return CommandResult{WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
+}
+#endif
 
 }  // namespace ssmsoc::test

@@ -11,32 +11,16 @@
 #include <map>
 #include <sstream>
 
+#include "config_tree.hpp"
+#include "kernel_runner.hpp"
 #include "safetensors.hpp"
 #include "support.hpp"
 
 namespace ssmsoc::golden {
 namespace {
 
-struct Case {
-  SafetensorsFile file;
-  std::map<std::string, std::string> flags;
-
-  std::vector<float> in(const std::string& name) const {
-    auto it = file.tensors.find(name);
-    return it == file.tensors.end() ? std::vector<float>{} : it->second.to_f32();
-  }
-  std::int64_t dim(const std::string& tensor, std::size_t axis) const { return file.tensors.at(tensor).shape.at(axis); }
-  bool flag(const std::string& name) const { return flags.at(name) == "1"; }
-  float param(const std::string& name) const { return std::stof(flags.at(name)); }
-};
-
-Case load_case(const std::string& name) {
-  Case c{read_safetensors("tests/data/kernels/" + name + ".safetensors"), {}};
-  std::stringstream flags(c.file.metadata.at("flags"));
-  std::string item;
-  while (std::getline(flags, item, ','))
-    if (auto eq = item.find('='); eq != std::string::npos) c.flags[item.substr(0, eq)] = item.substr(eq + 1);
-  return c;
+SafetensorsFile load_case(const std::string& name) {
+  return read_safetensors("tests/data/kernels/" + name + ".safetensors");
 }
 
 // max |actual - expected| <= atol + rtol * |expected|, reporting the first element that is not.
@@ -50,142 +34,93 @@ void expect_close(const std::vector<float>& actual, const std::vector<float>& ex
   }
 }
 
-class KernelCase : public ::testing::TestWithParam<std::string> {};
-
-Activation activation_of(const Case& c) {
-  return c.flags.at("activation") == "silu" ? Activation::silu : Activation::none;
+// The reference data's recommended tolerances (REFDATA-MANIFEST.md) for a kernel.
+std::pair<double, double> tolerance(const std::string& kernel, std::int64_t length) {
+  if (kernel.rfind("causal_conv1d", 0) == 0 || kernel.find("rmsnorm") != std::string::npos) return {1e-5, 1e-6};
+  if (kernel == "selective_state_update" || kernel == "selective_state_update_mh") return {1e-5, 5e-6};
+  return length > 100 ? std::pair{2e-4, 5e-5} : std::pair{1e-4, 1e-5};
 }
 
-TEST_P(KernelCase, MatchesReference) {
-  const Case c = load_case(GetParam());
-  const std::string kernel = c.file.metadata.at("kernel");
-  if (kernel == "causal_conv1d") {
-    const int b = c.dim("x", 0), d = c.dim("x", 1), l = c.dim("x", 2), w = c.dim("weight", 1);
-    const ConvResult r =
-        causal_conv1d(b, d, l, w, c.in("x"), c.in("weight"), c.in("bias"), c.in("initial_states"), activation_of(c));
-    expect_close(r.out, c.in("out"), 1e-5, 1e-6, "out");
-    if (c.flag("return_final_states")) expect_close(r.conv_state, c.in("final_states"), 0, 0, "final_states");
-  } else if (kernel == "causal_conv1d_update" || kernel == "causal_conv1d_update_multistep") {
-    const bool multi = kernel == "causal_conv1d_update_multistep";
-    const std::string state = multi ? "conv_state0" : "conv_state";
-    const int b = c.dim("x", 0), d = c.dim("x", 1), t = multi ? c.dim("x", 2) : 1;
-    const ConvResult r = causal_conv1d_update(b, d, t, c.dim("weight", 1), c.dim(state, 2), c.in("x"), c.in(state),
-                                              c.in("weight"), c.in("bias"), activation_of(c));
-    expect_close(r.out, c.in("out"), 1e-5, 1e-6, "out");
-    expect_close(r.conv_state, c.in(multi ? "final_conv_state" : "new_conv_state"), 0, 0, "conv_state");
-  } else if (kernel == "rmsnorm") {
-    const int n = c.dim("weight", 0);
-    const auto x = c.in("x");
-    expect_close(rmsnorm(x.size() / n, n, x, c.in("weight"), c.param("eps")), c.in("out"), 1e-5, 1e-6, "out");
-  } else if (kernel == "gated_rmsnorm") {
-    const int n = c.dim("weight", 0);
-    const auto x = c.in("x");
-    expect_close(gated_rmsnorm(x.size() / n, n, std::stoi(c.flags.at("group_size")), x, c.in("z"), c.in("weight"),
-                               c.param("eps"), c.flag("norm_before_gate")),
-                 c.in("out"), 1e-5, 1e-6, "out");
-  } else if (kernel == "selective_scan") {
-    SelectiveScanArgs a;
-    a.batch = c.dim("u", 0), a.dim = c.dim("u", 1), a.length = c.dim("u", 2), a.state = c.dim("A", 1);
-    a.groups = 1;
-    const auto u = c.in("u"), delta = c.in("delta"), A = c.in("A"), B = c.in("B"), C = c.in("C"), D = c.in("D"),
-               z = c.in("z"), bias = c.in("delta_bias");
-    a.u = u, a.delta = delta, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.delta_bias = bias;
-    a.delta_softplus = c.flag("delta_softplus");
-    const ScanResult r = selective_scan(a);
-    expect_close(r.out, c.in("out"), 1e-4, 1e-5, "out");
-    expect_close(r.state, c.in("last_state"), 1e-4, 1e-5, "last_state");
-  } else if (kernel == "selective_state_update") {
-    StateUpdateArgs a;
-    a.batch = c.dim("x", 0), a.dim = c.dim("x", 1), a.state = c.dim("A", 1);
-    const auto state = c.in("state"), x = c.in("x"), dt = c.in("dt"), A = c.in("A"), B = c.in("B"), C = c.in("C"),
-               D = c.in("D"), z = c.in("z"), bias = c.in("dt_bias");
-    a.state_in = state, a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.dt_bias = bias;
-    a.dt_softplus = c.flag("dt_softplus");
-    const ScanResult r = selective_state_update(a);
-    expect_close(r.out, c.in("out"), 1e-5, 5e-6, "out");
-    expect_close(r.state, c.in("new_state"), 1e-5, 5e-6, "new_state");
-  } else if (kernel == "selective_state_update_mh") {
-    MultiHeadStateUpdateArgs a;
-    a.batch = c.dim("x", 0), a.heads = c.dim("x", 1), a.head_dim = c.dim("x", 2), a.state = c.dim("state", 3);
-    a.groups = c.dim("B", 1);
-    const auto state = c.in("state"), x = c.in("x"), dt = c.in("dt"), A = c.in("A"), B = c.in("B"), C = c.in("C"),
-               D = c.in("D"), z = c.in("z"), bias = c.in("dt_bias");
-    a.state_in = state, a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.dt_bias = bias;
-    a.dt_softplus = c.flag("dt_softplus");
-    const ScanResult r = selective_state_update_multihead(a);
-    expect_close(r.out, c.in("out"), 1e-5, 5e-6, "out");
-    expect_close(r.state, c.in("new_state"), 1e-5, 5e-6, "new_state");
-  } else if (kernel == "selective_state_update_multistep") {
-    // L decode steps, one state update each, equal the scan over L.
-    const int b = c.dim("u", 0), d = c.dim("u", 1), l = c.dim("u", 2), n = c.dim("A", 1);
-    const auto u = c.in("u"), delta = c.in("delta"), A = c.in("A"), B = c.in("B"), C = c.in("C"), D = c.in("D"),
-               z = c.in("z"), bias = c.in("delta_bias");
-    std::vector<float> state = c.in("state0"), out(u.size());
-    for (int t = 0; t < l; ++t) {
-      auto column = [&](const std::vector<float>& v) {  // [.., rows, L] -> [.., rows] at step t
-        std::vector<float> s(v.size() / l);
-        for (std::size_t i = 0; i < s.size(); ++i) s[i] = v[i * l + t];
-        return s;
-      };
-      const auto xt = column(u), dtt = column(delta), zt = column(z), Bt = column(B), Ct = column(C);
-      StateUpdateArgs a;
-      a.batch = b, a.dim = d, a.state = n;
-      a.state_in = state, a.x = xt, a.dt = dtt, a.A = A, a.B = Bt, a.C = Ct, a.D = D, a.z = zt, a.dt_bias = bias;
-      a.dt_softplus = c.flag("dt_softplus");
-      ScanResult r = selective_state_update(a);
-      state = std::move(r.state);
-      for (std::size_t i = 0; i < r.out.size(); ++i) out[i * l + t] = r.out[i];
-    }
-    expect_close(out, c.in("out"), 1e-4, 1e-5, "out");
-    expect_close(state, c.in("last_state"), 1e-4, 1e-5, "last_state");
-  } else if (kernel == "ssd" || kernel == "ssd_decode_multistep") {
-    SsdArgs a;
-    a.batch = c.dim("x", 0), a.length = c.dim("x", 1), a.heads = c.dim("x", 2), a.head_dim = c.dim("x", 3);
-    a.groups = c.dim("B", 2), a.state = c.dim("B", 3);
-    const auto x = c.in("x"), dt = c.in("dt"), A = c.in("A"), B = c.in("B"), C = c.in("C"), D = c.in("D"),
-               init = c.in("initial_states");
-    a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.initial_state = init;
-    const double rtol = a.length > 100 ? 2e-4 : 1e-4, atol = a.length > 100 ? 5e-5 : 1e-5;
-    const ScanResult sequential = ssd_sequential(a);
-    expect_close(sequential.out, c.in("y"), rtol, atol, "y (sequential)");
-    expect_close(sequential.state, c.in("final_state"), rtol, atol, "final_state (sequential)");
-    if (kernel == "ssd") {
-      // The chunked algorithm at the file's chunk size and at others (the result does not
-      // depend on it), including chunks that do not divide the length.
-      for (int chunk : {std::stoi(c.flags.at("chunk_size")), 1, 3, 5, 64}) {
-        const ScanResult chunked = ssd_chunked(a, chunk);
-        const std::string label = " (chunk " + std::to_string(chunk) + ")";
-        expect_close(chunked.out, c.in("y"), rtol, atol, "y" + label);
-        expect_close(chunked.state, c.in("final_state"), rtol, atol, "final_state" + label);
-      }
-      expect_close(sequential.out, c.in("y_sequential"), rtol, atol, "y_sequential");
-    } else {
-      // Decode: one multi-head state update per step gives the same as the recurrence.
-      std::vector<float> state = init, y(x.size());
-      const std::size_t h = a.heads, p = a.head_dim, g = a.groups, n = a.state, l = a.length;
-      for (std::size_t t = 0; t < l; ++t) {
-        std::vector<float> xt, dtt, Bt, Ct;
-        for (std::size_t b = 0; b < std::size_t(a.batch); ++b) {
-          const std::size_t row = b * l + t;
-          xt.insert(xt.end(), x.begin() + row * h * p, x.begin() + (row + 1) * h * p);
-          dtt.insert(dtt.end(), dt.begin() + row * h, dt.begin() + (row + 1) * h);
-          Bt.insert(Bt.end(), B.begin() + row * g * n, B.begin() + (row + 1) * g * n);
-          Ct.insert(Ct.end(), C.begin() + row * g * n, C.begin() + (row + 1) * g * n);
-        }
-        MultiHeadStateUpdateArgs u;
-        u.batch = a.batch, u.heads = a.heads, u.head_dim = a.head_dim, u.state = a.state, u.groups = a.groups;
-        u.state_in = state, u.x = xt, u.dt = dtt, u.A = A, u.B = Bt, u.C = Ct, u.D = D;
-        ScanResult step = selective_state_update_multihead(u);
-        state = std::move(step.state);
-        for (std::size_t b = 0; b < std::size_t(a.batch); ++b)
-          std::copy_n(&step.out[b * h * p], h * p, &y[(b * l + t) * h * p]);
-      }
-      expect_close(y, c.in("y"), rtol, atol, "y (decode steps)");
-      expect_close(state, c.in("final_state"), rtol, atol, "final_state (decode steps)");
-    }
-  } else {
-    FAIL() << "no golden kernel for " << kernel;
+void expect_outputs_match(const SafetensorsFile& reference, const SafetensorsFile& produced, const std::string& label) {
+  const std::string kernel = reference.metadata.at("kernel");
+  std::int64_t length = 0;
+  for (const auto& [name, tensor] : reference.tensors)
+    for (auto d : tensor.shape) length = std::max(length, d);
+  const auto [rtol, atol] = tolerance(kernel, length);
+  ASSERT_FALSE(produced.tensors.empty());
+  for (const auto& [name, tensor] : produced.tensors) {
+    ASSERT_TRUE(reference.tensors.count(name)) << name;
+    EXPECT_EQ(tensor.shape, reference.tensors.at(name).shape) << name;
+    expect_close(tensor.to_f32(), reference.tensors.at(name).to_f32(), rtol, atol, label + " " + name);
   }
+}
+
+class KernelCase : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KernelCase, MatchesReference) {
+  const SafetensorsFile reference = load_case(GetParam());
+  const SafetensorsFile produced = run_kernel_case(reference, GetParam());
+  // Exactly the outputs the file lists.
+  std::string names;
+  for (const auto& [name, tensor] : produced.tensors) names += (names.empty() ? "" : ",") + name;
+  EXPECT_EQ(names, reference.metadata.at("outputs"));
+  expect_outputs_match(reference, produced, GetParam());
+}
+
+TEST(KernelRunner, SsdResultDoesNotDependOnTheChunkSize) {
+  const SafetensorsFile reference = load_case("ssd_groups_ragged_init");  // L = 37
+  for (const char* chunk : {"1", "3", "5", "37", "64"}) {
+    const SafetensorsFile produced = run_kernel_case(reference, "ragged", {"", {{"chunk_size", chunk}}});
+    EXPECT_EQ(parse_kernel_flags(produced.metadata.at("flags"), "run").at("chunk_size"), chunk);
+    expect_outputs_match(reference, produced, std::string("chunk ") + chunk);
+  }
+}
+
+// The runner's one-line errors for malformed cases.
+std::string runner_error(SafetensorsFile file, const KernelRequest& request = {}) {
+  try {
+    run_kernel_case(file, "case.safetensors", request);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(KernelRunner, RejectsMalformedCases) {
+  const SafetensorsFile good = load_case("selective_scan_full");
+  SafetensorsFile missing = good;
+  missing.tensors.erase("delta");
+  EXPECT_EQ(runner_error(missing), "case.safetensors: kernel selective_scan: tensor 'delta': missing");
+  EXPECT_EQ(runner_error(good, {"selective_skan", {}})
+                .rfind("case.safetensors: unknown kernel 'selective_skan'; known kernels: causal_conv1d, ", 0),
+            0u);
+  EXPECT_EQ(runner_error(good, {"", {{"delta_softplus", "yes"}}}),
+            "case.safetensors: kernel selective_scan: flags: 'delta_softplus' expected 0 or 1, got 'yes'");
+  SafetensorsFile wrong_rank = good;
+  wrong_rank.tensors["A"].shape = {128};
+  EXPECT_EQ(runner_error(wrong_rank),
+            "case.safetensors: kernel selective_scan: tensor 'A': expected 2 dimensions, got 1");
+  SafetensorsFile wrong_size = good;
+  wrong_size.tensors["D"] = Tensor::from_f32({3}, {1, 2, 3});
+  EXPECT_EQ(runner_error(wrong_size), "case.safetensors: kernel selective_scan: D: expected 8 elements, got 3");
+  SafetensorsFile unknown_output = good;
+  unknown_output.metadata["outputs"] = "out,states";
+  EXPECT_EQ(runner_error(unknown_output),
+            "case.safetensors: kernel selective_scan: metadata: output 'states' is not one this kernel produces");
+  SafetensorsFile no_kernel = good;
+  no_kernel.metadata.erase("kernel");
+  EXPECT_EQ(runner_error(no_kernel), "case.safetensors: metadata: no 'kernel' (and none given)");
+  SafetensorsFile bad_flags = good;
+  bad_flags.metadata["flags"] = "delta_softplus";
+  EXPECT_EQ(runner_error(bad_flags), "case.safetensors: flags: expected name=value, got 'delta_softplus'");
+}
+
+TEST(KernelRunner, OverridesChangeTheComputation) {
+  // Turning the softplus off changes the result; the outputs' metadata records the flags used.
+  const SafetensorsFile reference = load_case("selective_scan_full");
+  const SafetensorsFile plain = run_kernel_case(reference, "full", {"", {{"delta_softplus", "0"}}});
+  EXPECT_EQ(parse_kernel_flags(plain.metadata.at("flags"), "run").at("delta_softplus"), "0");
+  EXPECT_NE(plain.tensors.at("out").to_f32(), reference.tensors.at("out").to_f32());
 }
 
 // Every reference kernel file has its golden kernel.

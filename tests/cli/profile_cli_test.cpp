@@ -15,29 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs `ssmsoc ARGS` from the source root.
-CommandResult ssmsoc(const std::string& args) {
-  const fs::path out = test::temp_dir() / "stdout.txt";
-  const fs::path err = test::temp_dir() / "stderr.txt";
-  const std::string command =
-      std::string(SSMSOC_SSMSOC_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int raw = std::system(command.c_str());
-  return CommandResult{WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
-}
-
 std::vector<std::string> files_in(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir))
@@ -47,7 +24,7 @@ std::vector<std::string> files_in(const fs::path& dir) {
 }
 
 TEST(ProfileListCommand, PrintsOneRowPerShippedProfile) {
-  const CommandResult run = ssmsoc("profile list");
+  const test::CommandResult run = test::run_ssmsoc("profile list");
   ASSERT_EQ(run.status, 0) << run.err;
   EXPECT_EQ(run.err, "");
   const auto names = files_in("arch/profiles");
@@ -63,7 +40,7 @@ TEST(ProfileListCommand, PrintsOneRowPerShippedProfile) {
 }
 
 TEST(ProfileListCommand, JsonListsDerivedFigures) {
-  const CommandResult run = ssmsoc("profile list --json");
+  const test::CommandResult run = test::run_ssmsoc("profile list --json");
   ASSERT_EQ(run.status, 0) << run.err;
   const auto list = nlohmann::json::parse(run.out);
   ASSERT_EQ(list.size(), files_in("arch/profiles").size());
@@ -74,7 +51,7 @@ TEST(ProfileListCommand, JsonListsDerivedFigures) {
 }
 
 TEST(ProfileShowCommand, JsonHoldsTheResolvedProfileAndDerivedFigures) {
-  const CommandResult run = ssmsoc("profile show tests/data/profiles/good/tiny-lanes16.yaml --json");
+  const test::CommandResult run = test::run_ssmsoc("profile show tests/data/profiles/good/tiny-lanes16.yaml --json");
   ASSERT_EQ(run.status, 0) << run.err;
   const auto shown = nlohmann::json::parse(run.out);
   EXPECT_EQ(shown["name"], "tiny-lanes16");
@@ -86,7 +63,7 @@ TEST(ProfileShowCommand, JsonHoldsTheResolvedProfileAndDerivedFigures) {
 }
 
 TEST(ProfileShowCommand, TextShowsDerivedFiguresWithUnits) {
-  const CommandResult run = ssmsoc("profile show krsna-mobile");
+  const test::CommandResult run = test::run_ssmsoc("profile show krsna-mobile");
   ASSERT_EQ(run.status, 0) << run.err;
   // 16 tiles x 1024 int8 MAC/cycle x 1 GHz; 16 x 32 lanes x 1 GHz; LPDDR5 51.2 GB/s.
   EXPECT_NE(run.out.find("matrix int8                16.38 TMAC/s  32.77 TOP/s"), std::string::npos) << run.out;
@@ -96,8 +73,9 @@ TEST(ProfileShowCommand, TextShowsDerivedFiguresWithUnits) {
 }
 
 TEST(ProfileShowCommand, OutputIsDeterministic) {
-  EXPECT_EQ(ssmsoc("profile show h100-class --json").out, ssmsoc("profile show h100-class --json").out);
-  EXPECT_EQ(ssmsoc("profile list").out, ssmsoc("profile list").out);
+  EXPECT_EQ(test::run_ssmsoc("profile show h100-class --json").out,
+            test::run_ssmsoc("profile show h100-class --json").out);
+  EXPECT_EQ(test::run_ssmsoc("profile list").out, test::run_ssmsoc("profile list").out);
 }
 
 class BadProfileCommand : public ::testing::TestWithParam<std::string> {};
@@ -107,7 +85,7 @@ class BadProfileCommand : public ::testing::TestWithParam<std::string> {};
 TEST_P(BadProfileCommand, ExitsNonZeroWithOneLocatedLine) {
   const std::string file = "tests/data/profiles/bad/" + GetParam() + ".yaml";
   for (const std::string flags : {"", " --json"}) {
-    const CommandResult run = ssmsoc("profile show " + file + flags);
+    const test::CommandResult run = test::run_ssmsoc("profile show " + file + flags);
     EXPECT_EQ(run.status, 1);
     EXPECT_EQ(run.out, "");
     ASSERT_FALSE(run.err.empty());
@@ -120,7 +98,7 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, BadProfileCommand, ::testing::ValuesIn(files_
                          test::param_name);
 
 TEST(ProfileShowCommand, UnknownNameSuggestsAShippedProfile) {
-  const CommandResult run = ssmsoc("profile show krsna-mobil");
+  const test::CommandResult run = test::run_ssmsoc("profile show krsna-mobil");
   EXPECT_EQ(run.status, 1);
   EXPECT_EQ(run.out, "");
   EXPECT_NE(run.err.find("no profile named 'krsna-mobil'"), std::string::npos) << run.err;
@@ -128,19 +106,19 @@ TEST(ProfileShowCommand, UnknownNameSuggestsAShippedProfile) {
 }
 
 TEST(Usage, MissingArgumentIsAUsageError) {
-  const CommandResult run = ssmsoc("profile show");
+  const test::CommandResult run = test::run_ssmsoc("profile show");
   EXPECT_EQ(run.status, 2);
   EXPECT_EQ(run.out, "");
   EXPECT_NE(run.err.find("profile is required"), std::string::npos) << run.err;
-  EXPECT_EQ(ssmsoc("").status, 2);
-  EXPECT_EQ(ssmsoc("profile frobnicate").status, 2);
+  EXPECT_EQ(test::run_ssmsoc("").status, 2);
+  EXPECT_EQ(test::run_ssmsoc("profile frobnicate").status, 2);
 }
 
 TEST(Usage, HelpAndVersionSucceed) {
-  const CommandResult help = ssmsoc("--help");
+  const test::CommandResult help = test::run_ssmsoc("--help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("profile"), std::string::npos);
-  const CommandResult version = ssmsoc("--version");
+  const test::CommandResult version = test::run_ssmsoc("--version");
   EXPECT_EQ(version.status, 0);
   EXPECT_EQ(version.out, std::string(SSMSOC_VERSION) + "\n");
 }

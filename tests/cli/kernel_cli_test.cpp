@@ -1,0 +1,65 @@
+// `ssmsoc kernel` as a user runs it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "safetensors.hpp"
+#include "support.hpp"
+
+namespace ssmsoc {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(KernelCommand, WritesTheListedOutputsOfAReferenceCase) {
+  const fs::path out = test::temp_dir() / "scan.safetensors";
+  const auto run =
+      test::run_ssmsoc("kernel --in tests/data/kernels/selective_scan_full.safetensors --out " + out.string());
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out, "selective_scan: tests/data/kernels/selective_scan_full.safetensors -> " + out.string() +
+                         " (last_state, out)\n");
+  const SafetensorsFile produced = read_safetensors(out);
+  const SafetensorsFile reference = read_safetensors("tests/data/kernels/selective_scan_full.safetensors");
+  EXPECT_EQ(produced.metadata.at("kernel"), "selective_scan");
+  ASSERT_EQ(produced.tensors.size(), 2u);
+  const auto got = produced.tensors.at("out").to_f32(), want = reference.tensors.at("out").to_f32();
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5 + 1e-4 * std::fabs(want[i])) << i;
+}
+
+TEST(KernelCommand, OutputIsByteIdenticalAcrossRuns) {
+  const fs::path a = test::temp_dir() / "a.safetensors", b = test::temp_dir() / "b.safetensors";
+  const std::string in = "--in tests/data/kernels/ssd_groups_ragged_init.safetensors --flag chunk_size=5";
+  ASSERT_EQ(test::run_ssmsoc("kernel " + in + " --out " + a.string()).status, 0);
+  ASSERT_EQ(test::run_ssmsoc("kernel " + in + " --out " + b.string()).status, 0);
+  EXPECT_EQ(test::slurp(a), test::slurp(b));
+  EXPECT_FALSE(test::slurp(a).empty());
+}
+
+TEST(KernelCommand, BadInputExitsNonZeroAndWritesNothing) {
+  const fs::path out = test::temp_dir() / "never.safetensors";
+  const auto bad_flag = test::run_ssmsoc(
+      "kernel --in tests/data/kernels/ssd_basic.safetensors --flag chunk_size=x --out " + out.string());
+  EXPECT_EQ(bad_flag.status, 1);
+  EXPECT_EQ(bad_flag.err,
+            "tests/data/kernels/ssd_basic.safetensors: kernel ssd: flags: 'chunk_size' expected a "
+            "number, got 'x'\n");
+  EXPECT_FALSE(fs::exists(out));
+  const fs::path not_safetensors = test::write_file("not.safetensors", "hello");
+  const auto corrupt = test::run_ssmsoc("kernel --in " + not_safetensors.string() + " --out " + out.string());
+  EXPECT_EQ(corrupt.status, 1);
+  EXPECT_NE(corrupt.err.find(not_safetensors.string()), std::string::npos) << corrupt.err;
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_EQ(test::run_ssmsoc("kernel --out " + out.string()).status, 2);  // --in is required
+}
+
+TEST(KernelCommand, ListsTheKernels) {
+  const auto run = test::run_ssmsoc("kernel --list");
+  EXPECT_EQ(run.status, 0);
+  EXPECT_NE(run.out.find("selective_scan\n"), std::string::npos);
+  EXPECT_NE(run.out.find("ssd_decode_multistep\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ssmsoc
