@@ -396,8 +396,8 @@ void KvCache::reserve(int length) {
   const int capacity = std::max(length, 2 * capacity_);
   std::vector<float> k(sz(kv_heads_) * capacity * head_dim_), v(k.size());
   for (std::size_t h = 0; h < sz(kv_heads_); ++h) {
-    std::copy_n(&k_[h * capacity_ * head_dim_], sz(length_) * head_dim_, &k[h * capacity * head_dim_]);
-    std::copy_n(&v_[h * capacity_ * head_dim_], sz(length_) * head_dim_, &v[h * capacity * head_dim_]);
+    std::copy_n(k_.data() + h * capacity_ * head_dim_, sz(length_) * head_dim_, k.data() + h * capacity * head_dim_);
+    std::copy_n(v_.data() + h * capacity_ * head_dim_, sz(length_) * head_dim_, v.data() + h * capacity * head_dim_);
   }
   k_ = std::move(k);
   v_ = std::move(v);

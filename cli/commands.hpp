@@ -19,4 +19,10 @@ struct KernelCommand {
 int kernel_run(const KernelCommand& command, std::ostream& out);
 int kernel_list(std::ostream& out);
 
+struct GoldenCommand {
+  std::string model, input, out;
+  int generate = 0;  // new tokens; 0: prefill logits only
+};
+int golden_run(const GoldenCommand& command, std::ostream& out);
+
 }  // namespace ssmsoc::cli

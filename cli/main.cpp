@@ -49,6 +49,20 @@ int main(int argc, char** argv) {
     status = ssmsoc::cli::kernel_run(kernel, out);
   });
 
+  ssmsoc::cli::GoldenCommand golden;
+  auto* golden_cmd = app.add_subcommand(
+      "golden", "Run a HuggingFace checkpoint on the golden model (prefill logits or greedy decode)");
+  golden_cmd->add_option("--model", golden.model, "Checkpoint folder: config.json + model.safetensors")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  golden_cmd->add_option("--input", golden.input, "Safetensors with input_ids [batch, length] (or gen_prompt_ids)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  golden_cmd->add_option("--out", golden.out, "Where to write logits (or gen_new_ids and gen_logits)")->required();
+  golden_cmd->add_option("--generate", golden.generate, "Greedily generate N tokens from gen_prompt_ids")
+      ->check(CLI::Range(1, 100000));
+  golden_cmd->callback([&] { status = ssmsoc::cli::golden_run(golden, out); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

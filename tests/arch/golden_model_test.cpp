@@ -1,0 +1,152 @@
+// The golden model executor against the HuggingFace reference outputs of every model family
+// (tests/data/models/<family>, copied from the reference set: config.json, model.safetensors
+// and reference.safetensors made with transformers' pure-PyTorch paths in float32).
+#include "golden_model.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "safetensors.hpp"
+#include "support.hpp"
+
+namespace ssmsoc {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kModels = fs::path(SSMSOC_TEST_DATA_DIR) / "models";
+
+// The reference tolerance for model outputs: max |a - b| <= 1e-4 + 1e-4 * |b|.
+constexpr double kAtol = 1e-4, kRtol = 1e-4;
+
+struct Reference {
+  SafetensorsFile file;
+  std::vector<float> f32(const std::string& name) const { return file.tensors.at(name).to_f32(); }
+  std::vector<std::int64_t> i64(const std::string& name) const { return file.tensors.at(name).to_i64(); }
+  int dim(const std::string& name, std::size_t axis) const {
+    return static_cast<int>(file.tensors.at(name).shape.at(axis));
+  }
+};
+
+// Compares logits [batch, length, vocab], reporting the first element out of tolerance with
+// its (batch, position, vocab index), and returns the largest absolute difference.
+double expect_logits_close(const std::vector<float>& actual, const std::vector<float>& expected, int length, int vocab,
+                           const std::string& what) {
+  EXPECT_EQ(actual.size(), expected.size()) << what;
+  if (actual.size() != expected.size()) return INFINITY;
+  double max_err = 0;
+  bool reported = false;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const double err = std::fabs(double(actual[i]) - expected[i]);
+    max_err = std::max(max_err, err);
+    if (!reported && !(err <= kAtol + kRtol * std::fabs(expected[i]))) {
+      const std::size_t v = i % vocab, t = (i / vocab) % length, b = i / vocab / length;
+      ADD_FAILURE() << what << ": first mismatch at (batch " << b << ", position " << t << ", vocab " << v
+                    << "): " << actual[i] << " vs reference " << expected[i] << " (|diff| " << err << ")";
+      reported = true;
+    }
+  }
+  return max_err;
+}
+
+class GoldenModelTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static GoldenModel load(const std::string& family) { return GoldenModel(load_hf_checkpoint(kModels / family)); }
+  static Reference reference(const std::string& family) {
+    return Reference{read_safetensors(kModels / family / "reference.safetensors")};
+  }
+};
+
+TEST_P(GoldenModelTest, LogitsMatchReference) {
+  const GoldenModel model = load(GetParam());
+  const Reference ref = reference(GetParam());
+  const int batch = ref.dim("input_ids", 0), length = ref.dim("input_ids", 1);
+  ASSERT_EQ(ref.dim("logits", 2), model.vocab_size());
+  const auto logits = model.forward(batch, length, ref.i64("input_ids"));
+  const double err = expect_logits_close(logits, ref.f32("logits"), length, model.vocab_size(), "logits");
+  RecordProperty("max_abs_logits_error", std::to_string(err));
+  std::cout << "[          ] " << GetParam() << ": max |logits - reference| = " << err << "\n";
+}
+
+TEST_P(GoldenModelTest, GreedyGenerationMatchesReference) {
+  const GoldenModel model = load(GetParam());
+  const Reference ref = reference(GetParam());
+  const int batch = ref.dim("gen_prompt_ids", 0), prompt = ref.dim("gen_prompt_ids", 1);
+  const int n = ref.dim("gen_new_ids", 1);
+  const auto gen = model.generate(batch, prompt, ref.i64("gen_prompt_ids"), n);
+  EXPECT_EQ(gen.new_ids, ref.i64("gen_new_ids"));
+  expect_logits_close(gen.logits, ref.f32("gen_logits"), n, model.vocab_size(), "gen_logits");
+}
+
+// The no-cache path: the prefill of prompt + generated tokens gives the logits that
+// transformers' generate(use_cache=False) chose them with.
+TEST_P(GoldenModelTest, NoCacheGenerationMatchesReference) {
+  const GoldenModel model = load(GetParam());
+  const Reference ref = reference(GetParam());
+  const int prompt = ref.dim("gen_prompt_ids", 1), n = ref.dim("nocache_gen_new_ids", 1);
+  const int length = ref.dim("nocache_gen_sequences", 1), vocab = model.vocab_size();
+  ASSERT_EQ(ref.dim("nocache_gen_sequences", 0), 1);
+  const auto logits = model.forward(1, length, ref.i64("nocache_gen_sequences"));
+  // Position prompt-1+i chose new token i.
+  const std::vector<float> chosen(logits.begin() + (prompt - 1) * vocab, logits.begin() + (prompt - 1 + n) * vocab);
+  expect_logits_close(chosen, ref.f32("nocache_gen_logits"), n, vocab, "nocache_gen_logits");
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < n; ++i)
+    ids.push_back(std::max_element(chosen.begin() + i * vocab, chosen.begin() + (i + 1) * vocab) -
+                  (chosen.begin() + i * vocab));
+  EXPECT_EQ(ids, ref.i64("nocache_gen_new_ids"));
+}
+
+// The cached decode path (prefill, then one step per token) gives the logits of the
+// no-cache prefill over the whole sequence.
+TEST_P(GoldenModelTest, SessionStepsMatchForward) {
+  const GoldenModel model = load(GetParam());
+  const Reference ref = reference(GetParam());
+  const int length = ref.dim("input_ids", 1), vocab = model.vocab_size();
+  const auto all = ref.i64("input_ids");
+  for (int b = 0; b < ref.dim("input_ids", 0); ++b) {
+    const std::span<const std::int64_t> ids(all.data() + b * length, length);
+    const auto expected = model.forward(1, length, ids);
+    for (int split : {1, 5, length - 1}) {
+      GoldenModel::Session session = model.start();
+      auto logits = session.prefill(ids.first(split));
+      for (int t = split; t < length; ++t) {
+        const auto step = session.step(ids[t]);
+        logits.insert(logits.end(), step.begin(), step.end());
+      }
+      EXPECT_EQ(session.position(), length);
+      expect_logits_close(logits, expected, length, vocab,
+                          "sequence " + std::to_string(b) + ", prefill of " + std::to_string(split));
+    }
+  }
+}
+
+// A session that prefills in several pieces (the sequence kernels started from cached
+// state) also gives the no-cache logits.
+TEST_P(GoldenModelTest, ChunkedPrefillMatchesForward) {
+  const GoldenModel model = load(GetParam());
+  const Reference ref = reference(GetParam());
+  const int length = ref.dim("input_ids", 1);
+  const auto all = ref.i64("input_ids");
+  const std::span<const std::int64_t> ids(all.data(), length);
+  const auto expected = model.forward(1, length, ids);
+  GoldenModel::Session session = model.start();
+  auto logits = session.prefill(ids.first(7));
+  const auto rest = session.prefill(ids.subspan(7));
+  logits.insert(logits.end(), rest.begin(), rest.end());
+  expect_logits_close(logits, expected, length, model.vocab_size(), "prefill of 7 then 9");
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, GoldenModelTest,
+                         ::testing::Values("mamba1", "mamba2", "jamba", "bamba", "granitemoehybrid", "falcon_h1",
+                                           "nemotron_h", "zamba2"),
+                         test::param_name);
+
+}  // namespace
+}  // namespace ssmsoc
