@@ -649,12 +649,7 @@ Spec tensor_specs(const HfCheckpoint& ck) {
         break;
     }
   }
-  const std::string final_norm =
-      ck.family == ModelFamily::mamba || ck.family == ModelFamily::mamba2 || ck.family == ModelFamily::nemotron_h
-          ? "backbone.norm_f.weight"
-      : ck.family == ModelFamily::granitemoehybrid ? "model.norm.weight"
-                                                   : "model.final_layernorm.weight";
-  s.push_back({final_norm, {h}});
+  s.push_back({ck.final_norm_name(), {h}});
   return s;
 }
 
@@ -710,6 +705,12 @@ std::string HfCheckpoint::embedding_name() const {
     default:
       return "model.embed_tokens.weight";
   }
+}
+
+std::string HfCheckpoint::final_norm_name() const {
+  if (family == ModelFamily::mamba || family == ModelFamily::mamba2 || family == ModelFamily::nemotron_h)
+    return "backbone.norm_f.weight";
+  return family == ModelFamily::granitemoehybrid ? "model.norm.weight" : "model.final_layernorm.weight";
 }
 
 std::string HfCheckpoint::lm_head_name() const { return tie_word_embeddings ? embedding_name() : "lm_head.weight"; }

@@ -139,6 +139,7 @@ struct HfCheckpoint {
   // The names of the embedding and output matrices (lm_head.weight, or the embedding when tied).
   std::string embedding_name() const;
   std::string lm_head_name() const;
+  std::string final_norm_name() const;
   // Zamba2: the prefix ("model.layers.N.shared_transformer.") holding the shared block used
   // by hybrid layer `layer`, and the adapter index of that layer.
   std::string shared_block_prefix(int layer) const;

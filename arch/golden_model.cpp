@@ -495,12 +495,7 @@ std::vector<float> GoldenModel::run(Cache& cache, std::span<const std::int64_t> 
       }
     }
   }
-  const std::string final_norm =
-      ck.family == ModelFamily::mamba || ck.family == ModelFamily::mamba2 || ck.family == ModelFamily::nemotron_h
-          ? "backbone.norm_f.weight"
-      : ck.family == ModelFamily::granitemoehybrid ? "model.norm.weight"
-                                                   : "model.final_layernorm.weight";
-  const auto normed = norm(ck, final_norm, x, tokens, h);
+  const auto normed = norm(ck, ck.final_norm_name(), x, tokens, h);
   auto logits = golden::linear(tokens, h, ck.vocab_size, normed, ck.weight(ck.lm_head_name()), {});
   scale(logits, ck.logits_multiplier);
   cache.position += tokens;
