@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "config_tree.hpp"
+#include "fixed_scan.hpp"
 #include "kernels.hpp"
 
 namespace ssmsoc {
@@ -35,10 +36,15 @@ using Shape = std::vector<std::int64_t>;
 // the source, the kernel and the tensor or flag.
 class Inputs {
  public:
-  Inputs(const SafetensorsFile& file, std::string source, std::string kernel, KernelFlags flags)
-      : file_(file), source_(std::move(source)), kernel_(std::move(kernel)), flags_(std::move(flags)) {}
+  Inputs(const SafetensorsFile& file, std::string source, std::string kernel, KernelFlags flags, const ScanUnit* unit)
+      : file_(file), source_(std::move(source)), kernel_(std::move(kernel)), flags_(std::move(flags)), unit_(unit) {}
 
   const KernelFlags& flags() const { return flags_; }
+  // The scan unit to run bit-accurately, or null for the float golden kernels.
+  const ScanUnit* unit() const { return unit_; }
+  void require_float() const {
+    if (unit_) fail("has no bit-accurate version (the scan unit runs the scan and state-update kernels)");
+  }
 
   std::vector<float> tensor(const std::string& name) const { return get(name).to_f32(); }
   std::vector<float> optional(const std::string& name) const {
@@ -101,11 +107,36 @@ class Inputs {
   const SafetensorsFile& file_;
   std::string source_, kernel_;
   KernelFlags flags_;
+  const ScanUnit* unit_;
+};
+
+// State updates, one step at a time, on the float kernels or on the scan unit; on the unit
+// the raw state is carried from step to step, as the hardware keeps it.
+class Stepper {
+ public:
+  explicit Stepper(const ScanUnit* unit) : unit_(unit) {}
+  ScanResult step(const StateUpdateArgs& a) {
+    if (!unit_) return selective_state_update(a);
+    return keep(fixed::selective_state_update(a, *unit_, raw_));
+  }
+  ScanResult step(const MultiHeadStateUpdateArgs& a) {
+    if (!unit_) return selective_state_update_multihead(a);
+    return keep(fixed::selective_state_update_multihead(a, *unit_, raw_));
+  }
+
+ private:
+  ScanResult keep(fixed::ScanOutput output) {
+    raw_ = std::move(output.state_raw);
+    return std::move(output.result);
+  }
+  const ScanUnit* unit_;
+  std::vector<std::int64_t> raw_;
 };
 
 using Outputs = std::map<std::string, Tensor>;
 
 Outputs conv1d(const Inputs& in) {
+  in.require_float();
   const int b = in.dim("x", 0, 3), d = in.dim("x", 1, 3), l = in.dim("x", 2, 3), w = in.dim("weight", 1, 2);
   const ConvResult r = causal_conv1d(b, d, l, w, in.tensor("x"), in.tensor("weight"), in.optional("bias"),
                                      in.optional("initial_states"), in.activation());
@@ -114,6 +145,7 @@ Outputs conv1d(const Inputs& in) {
 }
 
 Outputs conv1d_update(const Inputs& in, bool multistep) {
+  in.require_float();
   const std::string state = multistep ? "conv_state0" : "conv_state";
   const bool stepped = in.shape("x").size() == 3;
   const int b = in.dim(state, 0, 3), d = in.dim(state, 1, 3), s = in.dim(state, 2, 3);
@@ -125,6 +157,7 @@ Outputs conv1d_update(const Inputs& in, bool multistep) {
 }
 
 Outputs norm(const Inputs& in, bool gated) {
+  in.require_float();
   const int n = in.dim("weight", 0, 1);
   const auto x = in.tensor("x");
   const int rows = static_cast<int>(x.size() / std::max(n, 1));
@@ -145,7 +178,7 @@ Outputs scan(const Inputs& in) {
              D = in.optional("D"), z = in.optional("z"), bias = in.optional("delta_bias");
   a.u = u, a.delta = delta, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.delta_bias = bias;
   a.delta_softplus = in.flag("delta_softplus", false);
-  const ScanResult r = selective_scan(a);
+  const ScanResult r = in.unit() ? fixed::selective_scan(a, *in.unit()).result : selective_scan(a);
   return {{"out", Tensor::from_f32(in.shape("u"), r.out)},
           {"last_state", Tensor::from_f32({a.batch, a.dim, a.state}, r.state)}};
 }
@@ -159,7 +192,7 @@ Outputs state_update(const Inputs& in) {
              bias = in.optional("dt_bias");
   a.state_in = state, a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.dt_bias = bias;
   a.dt_softplus = in.flag("dt_softplus", false);
-  const ScanResult r = selective_state_update(a);
+  const ScanResult r = Stepper(in.unit()).step(a);
   return {{"out", Tensor::from_f32(in.shape("x"), r.out)}, {"new_state", Tensor::from_f32(in.shape("state"), r.state)}};
 }
 
@@ -172,7 +205,7 @@ Outputs state_update_multihead(const Inputs& in) {
              bias = in.optional("dt_bias");
   a.state_in = state, a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.dt_bias = bias;
   a.dt_softplus = in.flag("dt_softplus", false);
-  const ScanResult r = selective_state_update_multihead(a);
+  const ScanResult r = Stepper(in.unit()).step(a);
   return {{"out", Tensor::from_f32(in.shape("x"), r.out)}, {"new_state", Tensor::from_f32(in.shape("state"), r.state)}};
 }
 
@@ -189,6 +222,7 @@ Outputs state_update_multistep(const Inputs& in) {
   const auto u = in.tensor("u"), delta = in.tensor("delta"), A = in.tensor("A"), B = in.tensor("B"), C = in.tensor("C"),
              D = in.optional("D"), z = in.optional("z"), bias = in.optional("delta_bias");
   std::vector<float> state = in.tensor("state0"), out(u.size());
+  Stepper stepper(in.unit());
   for (int t = 0; t < l; ++t) {
     const auto x = step_of(u, l, t), dt = step_of(delta, l, t), Bt = step_of(B, l, t), Ct = step_of(C, l, t);
     const auto zt = z.empty() ? z : step_of(z, l, t);
@@ -196,7 +230,7 @@ Outputs state_update_multistep(const Inputs& in) {
     a.batch = b, a.dim = d, a.state = n;
     a.state_in = state, a.x = x, a.dt = dt, a.A = A, a.B = Bt, a.C = Ct, a.D = D, a.z = zt, a.dt_bias = bias;
     a.dt_softplus = in.flag("dt_softplus", false);
-    ScanResult r = selective_state_update(a);
+    ScanResult r = stepper.step(a);
     state = std::move(r.state);
     for (std::size_t i = 0; i < r.out.size(); ++i) out[i * l + t] = r.out[i];
   }
@@ -222,8 +256,9 @@ SsdArgs ssd_args(const Inputs& in, std::vector<std::vector<float>>& storage) {
 Outputs ssd(const Inputs& in) {
   std::vector<std::vector<float>> storage;
   const SsdArgs a = ssd_args(in, storage);
-  const ScanResult chunked = ssd_chunked(a, in.integer("chunk_size"));
-  const ScanResult sequential = ssd_sequential(a);
+  // The scan unit runs the recurrence, so on it both results are the unit's.
+  const ScanResult sequential = in.unit() ? fixed::ssd_sequential(a, *in.unit()).result : ssd_sequential(a);
+  const ScanResult chunked = in.unit() ? sequential : ssd_chunked(a, in.integer("chunk_size"));
   const Shape state_shape{a.batch, a.heads, a.head_dim, a.state};
   return {{"y", Tensor::from_f32(in.shape("x"), chunked.out)},
           {"final_state", Tensor::from_f32(state_shape, chunked.state)},
@@ -241,6 +276,7 @@ Outputs ssd_decode_multistep(const Inputs& in) {
                                  ? std::vector<float>(b * h * p * n)
                                  : std::vector<float>(s.initial_state.begin(), s.initial_state.end());
   std::vector<float> y(s.x.size());
+  Stepper stepper(in.unit());
   auto rows = [&](std::span<const float> v, std::size_t t, std::size_t width) {
     std::vector<float> out;
     for (std::size_t bi = 0; bi < b; ++bi) {
@@ -256,7 +292,7 @@ Outputs ssd_decode_multistep(const Inputs& in) {
     a.batch = s.batch, a.heads = s.heads, a.head_dim = s.head_dim, a.state = s.state, a.groups = s.groups;
     a.state_in = state, a.x = x, a.dt = dt, a.A = s.A, a.B = Bt, a.C = Ct, a.D = s.D, a.z = zt, a.dt_bias = bias;
     a.dt_softplus = in.flag("dt_softplus", false);
-    ScanResult r = selective_state_update_multihead(a);
+    ScanResult r = stepper.step(a);
     state = std::move(r.state);
     for (std::size_t bi = 0; bi < b; ++bi) std::copy_n(&r.out[bi * h * p], h * p, &y[(bi * l + t) * h * p]);
   }
@@ -309,7 +345,7 @@ SafetensorsFile run_kernel_case(const SafetensorsFile& input, const std::string&
   // Parameters some files give as separate metadata keys rather than flags.
   for (const char* key : {"eps", "group_size", "chunk_size", "activation"})
     if (!flags.count(key) && !meta(key).empty()) flags[key] = meta(key);
-  const Inputs inputs(input, source, kernel, flags);
+  const Inputs inputs(input, source, kernel, flags, request.unit);
 
   Outputs produced;
   try {
@@ -321,7 +357,7 @@ SafetensorsFile run_kernel_case(const SafetensorsFile& input, const std::string&
   std::string flag_text;
   for (const auto& [name, value] : flags)
     flag_text += fmt::format("{}{}={}", flag_text.empty() ? "" : ",", name, value);
-  result.metadata = {{"kernel", kernel}, {"flags", flag_text}};
+  result.metadata = {{"kernel", kernel}, {"flags", flag_text}, {"format", request.format_name}};
   std::stringstream names(meta("outputs"));
   std::string name;
   bool listed = false;

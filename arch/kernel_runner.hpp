@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "profile.hpp"
 #include "safetensors.hpp"
 
 namespace ssmsoc {
@@ -21,6 +22,9 @@ KernelFlags parse_kernel_flags(const std::string& text, const std::string& where
 struct KernelRequest {
   std::string kernel;     // empty: the file's metadata `kernel`
   KernelFlags overrides;  // applied over the file's flags
+  // Set: run the scan kernels bit-accurately as this scan unit computes them (fixed_scan).
+  const ScanUnit* unit = nullptr;
+  std::string format_name = "float";  // recorded in the outputs' metadata
 };
 
 // The names of the kernels run_kernel_case knows, sorted.

@@ -24,10 +24,7 @@ std::size_t sz(int v) { return static_cast<std::size_t>(v); }
 
 }  // namespace
 
-float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
-
-ScanResult selective_scan(const SelectiveScanArgs& a) {
+void check_shapes(const SelectiveScanArgs& a) {
   const std::size_t b = sz(a.batch), d = sz(a.dim), l = sz(a.length), n = sz(a.state), g = sz(a.groups);
   expect_groups(a.dim, a.groups, "channels");
   expect_size(a.u, b * d * l, "u");
@@ -38,6 +35,55 @@ ScanResult selective_scan(const SelectiveScanArgs& a) {
   expect_size(a.D, d, "D", true);
   expect_size(a.z, b * d * l, "z", true);
   expect_size(a.delta_bias, d, "delta_bias", true);
+}
+
+void check_shapes(const StateUpdateArgs& a, bool with_state) {
+  const std::size_t b = sz(a.batch), d = sz(a.dim), n = sz(a.state), g = sz(a.groups);
+  expect_groups(a.dim, a.groups, "channels");
+  if (with_state) expect_size(a.state_in, b * d * n, "state");
+  expect_size(a.x, b * d, "x");
+  expect_size(a.dt, b * d, "dt");
+  expect_size(a.A, d * n, "A");
+  expect_size(a.B, b * g * n, "B");
+  expect_size(a.C, b * g * n, "C");
+  expect_size(a.D, d, "D", true);
+  expect_size(a.z, b * d, "z", true);
+  expect_size(a.dt_bias, d, "dt_bias", true);
+}
+
+void check_shapes(const MultiHeadStateUpdateArgs& a, bool with_state) {
+  const std::size_t b = sz(a.batch), hs = sz(a.heads), p = sz(a.head_dim), n = sz(a.state), g = sz(a.groups);
+  expect_groups(a.heads, a.groups, "heads");
+  if (with_state) expect_size(a.state_in, b * hs * p * n, "state");
+  expect_size(a.x, b * hs * p, "x");
+  expect_size(a.dt, b * hs, "dt");
+  expect_size(a.A, hs, "A");
+  expect_size(a.B, b * g * n, "B");
+  expect_size(a.C, b * g * n, "C");
+  expect_size(a.D, hs, "D", true);
+  expect_size(a.z, b * hs * p, "z", true);
+  expect_size(a.dt_bias, hs, "dt_bias", true);
+}
+
+void check_shapes(const SsdArgs& a, bool with_state) {
+  const std::size_t b = sz(a.batch), l = sz(a.length), h = sz(a.heads), p = sz(a.head_dim), g = sz(a.groups),
+                    n = sz(a.state);
+  expect_groups(a.heads, a.groups, "heads");
+  expect_size(a.x, b * l * h * p, "x");
+  expect_size(a.dt, b * l * h, "dt");
+  expect_size(a.A, h, "A");
+  expect_size(a.B, b * l * g * n, "B");
+  expect_size(a.C, b * l * g * n, "C");
+  expect_size(a.D, h, "D", true);
+  if (with_state) expect_size(a.initial_state, b * h * p * n, "initial_state", true);
+}
+
+float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
+float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+ScanResult selective_scan(const SelectiveScanArgs& a) {
+  check_shapes(a);
+  const std::size_t b = sz(a.batch), d = sz(a.dim), l = sz(a.length), n = sz(a.state), g = sz(a.groups);
   ScanResult r{std::vector<float>(b * d * l), std::vector<float>(b * d * n)};
   const std::size_t channels_per_group = d / g;
   for (std::size_t bi = 0; bi < b; ++bi)
@@ -63,17 +109,8 @@ ScanResult selective_scan(const SelectiveScanArgs& a) {
 }
 
 ScanResult selective_state_update(const StateUpdateArgs& a) {
+  check_shapes(a);
   const std::size_t b = sz(a.batch), d = sz(a.dim), n = sz(a.state), g = sz(a.groups);
-  expect_groups(a.dim, a.groups, "channels");
-  expect_size(a.state_in, b * d * n, "state");
-  expect_size(a.x, b * d, "x");
-  expect_size(a.dt, b * d, "dt");
-  expect_size(a.A, d * n, "A");
-  expect_size(a.B, b * g * n, "B");
-  expect_size(a.C, b * g * n, "C");
-  expect_size(a.D, d, "D", true);
-  expect_size(a.z, b * d, "z", true);
-  expect_size(a.dt_bias, d, "dt_bias", true);
   ScanResult r{std::vector<float>(b * d), std::vector<float>(a.state_in.begin(), a.state_in.end())};
   for (std::size_t bi = 0; bi < b; ++bi)
     for (std::size_t di = 0; di < d; ++di) {
@@ -95,17 +132,8 @@ ScanResult selective_state_update(const StateUpdateArgs& a) {
 }
 
 ScanResult selective_state_update_multihead(const MultiHeadStateUpdateArgs& a) {
+  check_shapes(a);
   const std::size_t b = sz(a.batch), hs = sz(a.heads), p = sz(a.head_dim), n = sz(a.state), g = sz(a.groups);
-  expect_groups(a.heads, a.groups, "heads");
-  expect_size(a.state_in, b * hs * p * n, "state");
-  expect_size(a.x, b * hs * p, "x");
-  expect_size(a.dt, b * hs, "dt");
-  expect_size(a.A, hs, "A");
-  expect_size(a.B, b * g * n, "B");
-  expect_size(a.C, b * g * n, "C");
-  expect_size(a.D, hs, "D", true);
-  expect_size(a.z, b * hs * p, "z", true);
-  expect_size(a.dt_bias, hs, "dt_bias", true);
   ScanResult r{std::vector<float>(b * hs * p), std::vector<float>(a.state_in.begin(), a.state_in.end())};
   for (std::size_t bi = 0; bi < b; ++bi)
     for (std::size_t hi = 0; hi < hs; ++hi) {
@@ -229,19 +257,6 @@ std::vector<float> gated_rmsnorm(int rows, int n, int group_size, std::span<cons
 
 namespace {
 
-void check_ssd(const SsdArgs& a) {
-  const std::size_t b = sz(a.batch), l = sz(a.length), h = sz(a.heads), p = sz(a.head_dim), g = sz(a.groups),
-                    n = sz(a.state);
-  expect_groups(a.heads, a.groups, "heads");
-  expect_size(a.x, b * l * h * p, "x");
-  expect_size(a.dt, b * l * h, "dt");
-  expect_size(a.A, h, "A");
-  expect_size(a.B, b * l * g * n, "B");
-  expect_size(a.C, b * l * g * n, "C");
-  expect_size(a.D, h, "D", true);
-  expect_size(a.initial_state, b * h * p * n, "initial_state", true);
-}
-
 float dot(const float* a, const float* b, std::size_t n) {
   float acc = 0;
   for (std::size_t i = 0; i < n; ++i) acc += a[i] * b[i];
@@ -267,7 +282,7 @@ ScanResult ssd_start(const SsdArgs& a) {
 }  // namespace
 
 ScanResult ssd_sequential(const SsdArgs& a) {
-  check_ssd(a);
+  check_shapes(a);
   ScanResult r = ssd_start(a);
   const std::size_t p = sz(a.head_dim), n = sz(a.state);
   for (std::size_t bi = 0; bi < sz(a.batch); ++bi)
@@ -291,7 +306,7 @@ ScanResult ssd_sequential(const SsdArgs& a) {
 }
 
 ScanResult ssd_chunked(const SsdArgs& a, int chunk_size) {
-  check_ssd(a);
+  check_shapes(a);
   if (chunk_size < 1) throw std::invalid_argument("chunk_size: must be at least 1");
   ScanResult r = ssd_start(a);
   const std::size_t p = sz(a.head_dim), n = sz(a.state), q = sz(chunk_size);

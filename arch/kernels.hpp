@@ -144,4 +144,11 @@ struct Route {
 std::vector<Route> route_topk(int tokens, int experts, int k, std::span<const float> logits, Routing routing,
                               bool normalize, std::span<const float> correction_bias = {}, float scale = 1.0f);
 
+// The shape checks of the scan kernels, for other implementations of them (fixed_scan).
+// `with_state`: whether the float state (state_in, initial_state) must be given.
+void check_shapes(const SelectiveScanArgs& args);
+void check_shapes(const StateUpdateArgs& args, bool with_state = true);
+void check_shapes(const MultiHeadStateUpdateArgs& args, bool with_state = true);
+void check_shapes(const SsdArgs& args, bool with_state = true);
+
 }  // namespace ssmsoc::golden

@@ -3,6 +3,7 @@
 // by main, so a failing command prints nothing but the error.
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -14,10 +15,13 @@ int profile_show(const std::string& name_or_file, bool json, std::ostream& out);
 
 struct KernelCommand {
   std::string in, out, kernel;
+  std::string format = "float";  // float: golden kernels; fixed: the profile's scan unit, bit-accurate
+  std::string profile;
   std::vector<std::string> flags;  // name=value overrides
 };
 int kernel_run(const KernelCommand& command, std::ostream& out);
 int kernel_list(std::ostream& out);
+int numerics_table(std::uint64_t seed, std::ostream& out);
 
 struct GoldenCommand {
   std::string model, input, out;

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   kernel_cmd->add_option("--out", kernel.out, "Where to write the outputs (safetensors)");
   kernel_cmd->add_option("--kernel", kernel.kernel, "Kernel to run instead of the file's metadata `kernel`");
   kernel_cmd->add_option("--flag", kernel.flags, "Override one of the file's flags: name=value (repeatable)");
+  kernel_cmd->add_option("--format", kernel.format, "float (golden kernels) or fixed (bit-accurate scan unit)")
+      ->check(CLI::IsMember({"float", "fixed"}));
+  kernel_cmd->add_option("--profile", kernel.profile, "With --format fixed: the profile whose scan unit runs");
   kernel_cmd->add_flag("--list", kernel_list, "List the kernels and exit");
   kernel_cmd->callback([&] {
     if (kernel_list) {
@@ -48,6 +51,12 @@ int main(int argc, char** argv) {
     if (kernel.in.empty() || kernel.out.empty()) throw CLI::RequiredError("--in and --out");
     status = ssmsoc::cli::kernel_run(kernel, out);
   });
+
+  std::uint64_t numerics_seed = 20261101;
+  auto* numerics = app.add_subcommand(
+      "numerics", "Error of each shipped scan unit's bit-accurate kernels against the float golden kernels (Markdown)");
+  numerics->add_option("--seed", numerics_seed, "Seed of the random inputs")->capture_default_str();
+  numerics->callback([&] { status = ssmsoc::cli::numerics_table(numerics_seed, out); });
 
   ssmsoc::cli::GoldenCommand golden;
   auto* golden_cmd = app.add_subcommand(
