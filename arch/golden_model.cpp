@@ -374,7 +374,7 @@ struct GoldenModel::Cache {
 
 GoldenModel::GoldenModel(HfCheckpoint checkpoint) : checkpoint_(std::move(checkpoint)) {}
 
-std::vector<float> GoldenModel::run(Cache& cache, std::span<const std::int64_t> ids) const {
+std::vector<float> GoldenModel::run(Cache& cache, std::span<const std::int64_t> ids, Trace* trace) const {
   const HfCheckpoint& ck = checkpoint_;
   const int tokens = static_cast<int>(ids.size()), h = ck.hidden_size;
   if (tokens == 0) return {};
@@ -389,6 +389,7 @@ std::vector<float> GoldenModel::run(Cache& cache, std::span<const std::int64_t> 
   }
   scale(x, ck.embedding_multiplier);
   const std::vector<float> embeddings = x;  // Zamba2's shared blocks read them
+  if (trace) trace->embedding = x;
 
   for (int l = 0; l < ck.num_layers; ++l) {
     LayerCache& lc = cache.layers[sz(l)];
@@ -494,8 +495,10 @@ std::vector<float> GoldenModel::run(Cache& cache, std::span<const std::int64_t> 
         break;
       }
     }
+    if (trace) trace->layers.push_back(x);
   }
   const auto normed = norm(ck, ck.final_norm_name(), x, tokens, h);
+  if (trace) trace->final_norm = normed;
   auto logits = golden::linear(tokens, h, ck.vocab_size, normed, ck.weight(ck.lm_head_name()), {});
   scale(logits, ck.logits_multiplier);
   cache.position += tokens;
@@ -513,6 +516,13 @@ std::vector<float> GoldenModel::forward(int batch, int length, std::span<const s
     logits.insert(logits.end(), row.begin(), row.end());
   }
   return logits;
+}
+
+GoldenModel::Trace GoldenModel::trace(std::span<const std::int64_t> ids) const {
+  Cache cache;
+  Trace trace;
+  trace.logits = run(cache, ids, &trace);
+  return trace;
 }
 
 GoldenModel::Session::Session(const GoldenModel& model) : model_(&model), cache_(std::make_unique<Cache>()) {}

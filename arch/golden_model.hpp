@@ -29,6 +29,16 @@ class GoldenModel {
   // Prefill [batch, length] ids -> logits [batch, length, vocab].
   std::vector<float> forward(int batch, int length, std::span<const std::int64_t> ids) const;
 
+  // Every intermediate of one sequence's prefill, [length, hidden] each (logits [length,
+  // vocab]), for comparison with transformers' output_hidden_states.
+  struct Trace {
+    std::vector<float> embedding;            // after the embedding multiplier
+    std::vector<std::vector<float>> layers;  // each decoder layer's output
+    std::vector<float> final_norm;           // the final norm's output (the LM head's input)
+    std::vector<float> logits;
+  };
+  Trace trace(std::span<const std::int64_t> ids) const;
+
   struct Cache;  // per-layer conv state, SSM state and KV cache of one sequence
 
   // A decoding session of one sequence with per-layer caches. It refers to the model, which
@@ -64,7 +74,7 @@ class GoldenModel {
 
  private:
   // Runs tokens through the model, updating the cache: logits [ids.size(), vocab].
-  std::vector<float> run(Cache& cache, std::span<const std::int64_t> ids) const;
+  std::vector<float> run(Cache& cache, std::span<const std::int64_t> ids, Trace* trace = nullptr) const;
 
   HfCheckpoint checkpoint_;
 };

@@ -7,11 +7,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "reference.hpp"
 #include "safetensors.hpp"
 #include "support.hpp"
 
@@ -72,6 +75,50 @@ TEST_P(GoldenModelTest, LogitsMatchReference) {
   const double err = expect_logits_close(logits, ref.f32("logits"), length, model.vocab_size(), "logits");
   RecordProperty("max_abs_logits_error", std::to_string(err));
   std::cout << "[          ] " << GetParam() << ": max |logits - reference| = " << err << "\n";
+}
+
+// Every entry of transformers' output_hidden_states, as the reference's hidden_states_map
+// names it ("0=embedding,1=layer0_out,...,N=final_norm_out").
+TEST_P(GoldenModelTest, HiddenStatesMatchReference) {
+  const GoldenModel model = load(GetParam());
+  const Reference ref = reference(GetParam());
+  const int batch = ref.dim("input_ids", 0), length = ref.dim("input_ids", 1), hidden = ref.dim("hidden_states.00", 2);
+  const auto ids = ref.i64("input_ids");
+  std::vector<GoldenModel::Trace> traces;
+  for (int b = 0; b < batch; ++b)
+    traces.push_back(model.trace(std::span<const std::int64_t>(ids.data() + b * length, length)));
+  std::stringstream map(ref.file.metadata.at("hidden_states_map"));
+  std::string entry;
+  int checked = 0;
+  while (std::getline(map, entry, ',')) {
+    const auto eq = entry.find('=');
+    const int index = std::stoi(entry.substr(0, eq));
+    const std::string what = entry.substr(eq + 1);
+    std::vector<float> ours;
+    for (const auto& trace : traces) {
+      const std::vector<float>* part = nullptr;
+      // "k*embedding": the embedding times the model's embedding multiplier k.
+      const auto star = what.find("*embedding");
+      if (star != std::string::npos) {
+        EXPECT_FLOAT_EQ(std::stof(what.substr(0, star)), model.checkpoint().embedding_multiplier) << what;
+      }
+      if (what == "embedding" || star != std::string::npos)
+        part = &trace.embedding;
+      else if (what == "final_norm_out")
+        part = &trace.final_norm;
+      else if (what.rfind("layer", 0) == 0)
+        part = &trace.layers.at(std::stoul(what.substr(5)));
+      ASSERT_NE(part, nullptr) << "unknown hidden state " << what;
+      ours.insert(ours.end(), part->begin(), part->end());
+    }
+    char name[32];
+    std::snprintf(name, sizeof name, "hidden_states.%02d", index);
+    expect_logits_close(ours, ref.f32(name), length, hidden, std::string(name) + " (" + what + ")");
+    ++checked;
+  }
+  EXPECT_EQ(checked, std::stoi(ref.file.metadata.at("hidden_states_count")));
+  // The trace's logits are forward()'s.
+  EXPECT_EQ(traces[0].logits, model.forward(1, length, std::span<const std::int64_t>(ids.data(), length)));
 }
 
 TEST_P(GoldenModelTest, GreedyGenerationMatchesReference) {
@@ -143,10 +190,7 @@ TEST_P(GoldenModelTest, ChunkedPrefillMatchesForward) {
   expect_logits_close(logits, expected, length, model.vocab_size(), "prefill of 7 then 9");
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, GoldenModelTest,
-                         ::testing::Values("mamba1", "mamba2", "jamba", "bamba", "granitemoehybrid", "falcon_h1",
-                                           "nemotron_h", "zamba2"),
-                         test::param_name);
+INSTANTIATE_TEST_SUITE_P(Families, GoldenModelTest, ::testing::ValuesIn(test::model_families()), test::param_name);
 
 }  // namespace
 }  // namespace ssmsoc

@@ -13,6 +13,7 @@
 
 #include "config_tree.hpp"
 #include "kernel_runner.hpp"
+#include "reference.hpp"
 #include "safetensors.hpp"
 #include "support.hpp"
 
@@ -21,38 +22,6 @@ namespace {
 
 SafetensorsFile load_case(const std::string& name) {
   return read_safetensors("tests/data/kernels/" + name + ".safetensors");
-}
-
-// max |actual - expected| <= atol + rtol * |expected|, reporting the first element that is not.
-void expect_close(const std::vector<float>& actual, const std::vector<float>& expected, double rtol, double atol,
-                  const std::string& what) {
-  ASSERT_EQ(actual.size(), expected.size()) << what;
-  for (std::size_t i = 0; i < actual.size(); ++i) {
-    const double bound = atol + rtol * std::fabs(expected[i]);
-    ASSERT_LE(std::fabs(double(actual[i]) - expected[i]), bound)
-        << what << "[" << i << "]: " << actual[i] << " vs " << expected[i];
-  }
-}
-
-// The reference data's recommended tolerances (REFDATA-MANIFEST.md) for a kernel.
-std::pair<double, double> tolerance(const std::string& kernel, std::int64_t length) {
-  if (kernel.rfind("causal_conv1d", 0) == 0 || kernel.find("rmsnorm") != std::string::npos) return {1e-5, 1e-6};
-  if (kernel == "selective_state_update" || kernel == "selective_state_update_mh") return {1e-5, 5e-6};
-  return length > 100 ? std::pair{2e-4, 5e-5} : std::pair{1e-4, 1e-5};
-}
-
-void expect_outputs_match(const SafetensorsFile& reference, const SafetensorsFile& produced, const std::string& label) {
-  const std::string kernel = reference.metadata.at("kernel");
-  std::int64_t length = 0;
-  for (const auto& [name, tensor] : reference.tensors)
-    for (auto d : tensor.shape) length = std::max(length, d);
-  const auto [rtol, atol] = tolerance(kernel, length);
-  ASSERT_FALSE(produced.tensors.empty());
-  for (const auto& [name, tensor] : produced.tensors) {
-    ASSERT_TRUE(reference.tensors.count(name)) << name;
-    EXPECT_EQ(tensor.shape, reference.tensors.at(name).shape) << name;
-    expect_close(tensor.to_f32(), reference.tensors.at(name).to_f32(), rtol, atol, label + " " + name);
-  }
 }
 
 class KernelCase : public ::testing::TestWithParam<std::string> {};
@@ -64,7 +33,7 @@ TEST_P(KernelCase, MatchesReference) {
   std::string names;
   for (const auto& [name, tensor] : produced.tensors) names += (names.empty() ? "" : ",") + name;
   EXPECT_EQ(names, reference.metadata.at("outputs"));
-  expect_outputs_match(reference, produced, GetParam());
+  test::expect_outputs_match(reference, produced, GetParam());
 }
 
 TEST(KernelRunner, SsdResultDoesNotDependOnTheChunkSize) {
@@ -72,7 +41,7 @@ TEST(KernelRunner, SsdResultDoesNotDependOnTheChunkSize) {
   for (const char* chunk : {"1", "3", "5", "37", "64"}) {
     const SafetensorsFile produced = run_kernel_case(reference, "ragged", {"", {{"chunk_size", chunk}}});
     EXPECT_EQ(parse_kernel_flags(produced.metadata.at("flags"), "run").at("chunk_size"), chunk);
-    expect_outputs_match(reference, produced, std::string("chunk ") + chunk);
+    test::expect_outputs_match(reference, produced, std::string("chunk ") + chunk);
   }
 }
 
@@ -123,18 +92,9 @@ TEST(KernelRunner, OverridesChangeTheComputation) {
   EXPECT_NE(plain.tensors.at("out").to_f32(), reference.tensors.at("out").to_f32());
 }
 
-// Every reference kernel file has its golden kernel.
-std::vector<std::string> reference_cases() {
-  std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator("tests/data/kernels"))
-    if (entry.path().extension() == ".safetensors") names.push_back(entry.path().stem().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
+INSTANTIATE_TEST_SUITE_P(Reference, KernelCase, ::testing::ValuesIn(test::kernel_case_names()), test::param_name);
 
-INSTANTIATE_TEST_SUITE_P(Reference, KernelCase, ::testing::ValuesIn(reference_cases()), test::param_name);
-
-TEST(KernelCases, AllReferenceFilesArePresent) { EXPECT_EQ(reference_cases().size(), 21u); }
+TEST(KernelCases, AllReferenceFilesArePresent) { EXPECT_EQ(test::kernel_case_names().size(), 21u); }
 
 TEST(GoldenActivations, SoftplusPassesThroughAboveTwenty) {
   EXPECT_EQ(softplus(20.5f), 20.5f);

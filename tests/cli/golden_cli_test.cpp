@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "reference.hpp"
 #include "safetensors.hpp"
 #include "support.hpp"
 
@@ -12,39 +13,41 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void expect_close(const std::vector<float>& actual, const std::vector<float>& expected) {
-  ASSERT_EQ(actual.size(), expected.size());
-  for (std::size_t i = 0; i < actual.size(); ++i)
-    ASSERT_LE(std::fabs(actual[i] - expected[i]), 1e-4 + 1e-4 * std::fabs(expected[i])) << i;
+// Model outputs: max |a - b| <= 1e-4 + 1e-4 |b| (the reference data's tolerance).
+void expect_close(const std::vector<float>& actual, const std::vector<float>& expected, const std::string& what) {
+  test::expect_close(actual, expected, 1e-4, 1e-4, what);
 }
 
-TEST(GoldenCommand, WritesLogitsEqualToTransformers) {
-  const fs::path out = test::temp_dir() / "logits.safetensors";
-  const auto run = test::run_ssmsoc(
-      "golden --model tests/data/models/mamba2 --input "
-      "tests/data/models/mamba2/reference.safetensors --out " +
-      out.string());
+class GoldenCommandFamily : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenCommandFamily, WritesLogitsEqualToTransformers) {
+  const std::string model = "tests/data/models/" + GetParam();
+  const fs::path out = test::temp_dir() / (GetParam() + "-logits.safetensors");
+  const auto run = test::run_ssmsoc("golden --model " + model + " --input " + model + "/reference.safetensors --out " +
+                                    out.string());
   ASSERT_EQ(run.status, 0) << run.err;
-  EXPECT_EQ(run.out, "golden mamba2: 2 x 16 tokens -> " + out.string() + "\n");
   const SafetensorsFile produced = read_safetensors(out);
-  const SafetensorsFile reference = read_safetensors("tests/data/models/mamba2/reference.safetensors");
+  const SafetensorsFile reference = read_safetensors(model + "/reference.safetensors");
   EXPECT_EQ(produced.tensors.size(), 1u);
   EXPECT_EQ(produced.tensors.at("logits").shape, reference.tensors.at("logits").shape);
-  expect_close(produced.tensors.at("logits").to_f32(), reference.tensors.at("logits").to_f32());
+  expect_close(produced.tensors.at("logits").to_f32(), reference.tensors.at("logits").to_f32(), "logits");
 }
 
-TEST(GoldenCommand, GeneratesTheSameTokensAsTransformers) {
-  const fs::path out = test::temp_dir() / "generated.safetensors";
-  const auto run = test::run_ssmsoc(
-      "golden --model tests/data/models/jamba --input "
-      "tests/data/models/jamba/reference.safetensors --generate 8 --out " +
-      out.string());
+TEST_P(GoldenCommandFamily, GeneratesTheSameTokensAsTransformers) {
+  const std::string model = "tests/data/models/" + GetParam();
+  const fs::path out = test::temp_dir() / (GetParam() + "-generated.safetensors");
+  const auto run = test::run_ssmsoc("golden --model " + model + " --input " + model +
+                                    "/reference.safetensors --generate 8 --out " + out.string());
   ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out, "golden " + read_safetensors(out).metadata.at("model_type") +
+                         ": 1 x 6 prompt tokens, 8 generated -> " + out.string() + "\n");
   const SafetensorsFile produced = read_safetensors(out);
-  const SafetensorsFile reference = read_safetensors("tests/data/models/jamba/reference.safetensors");
+  const SafetensorsFile reference = read_safetensors(model + "/reference.safetensors");
   EXPECT_EQ(produced.tensors.at("gen_new_ids").to_i64(), reference.tensors.at("gen_new_ids").to_i64());
-  expect_close(produced.tensors.at("gen_logits").to_f32(), reference.tensors.at("gen_logits").to_f32());
+  expect_close(produced.tensors.at("gen_logits").to_f32(), reference.tensors.at("gen_logits").to_f32(), "gen_logits");
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, GoldenCommandFamily, ::testing::ValuesIn(test::model_families()), test::param_name);
 
 TEST(GoldenCommand, RejectsBadInputsAndWritesNothing) {
   const fs::path out = test::temp_dir() / "never.safetensors";

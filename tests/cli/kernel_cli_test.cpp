@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "reference.hpp"
 #include "safetensors.hpp"
 #include "support.hpp"
 
@@ -28,6 +29,20 @@ TEST(KernelCommand, WritesTheListedOutputsOfAReferenceCase) {
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5 + 1e-4 * std::fabs(want[i])) << i;
 }
+
+class KernelCommandCase : public ::testing::TestWithParam<std::string> {};
+
+// Every reference case through the command, at the reference data's tolerances.
+TEST_P(KernelCommandCase, MatchesReference) {
+  const std::string in = "tests/data/kernels/" + GetParam() + ".safetensors";
+  const fs::path out = test::temp_dir() / (GetParam() + ".safetensors");
+  const auto run = test::run_ssmsoc("kernel --in " + in + " --out " + out.string());
+  ASSERT_EQ(run.status, 0) << run.err;
+  test::expect_outputs_match(read_safetensors(in), read_safetensors(out), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Reference, KernelCommandCase, ::testing::ValuesIn(test::kernel_case_names()),
+                         test::param_name);
 
 TEST(KernelCommand, OutputIsByteIdenticalAcrossRuns) {
   const fs::path a = test::temp_dir() / "a.safetensors", b = test::temp_dir() / "b.safetensors";
