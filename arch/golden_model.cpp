@@ -27,8 +27,11 @@ struct LayerCache {
 // [rows, cols] -> [cols, rows]
 std::vector<float> transpose(std::span<const float> x, int rows, int cols) {
   std::vector<float> out(x.size());
-  for (std::size_t r = 0; r < sz(rows); ++r)
-    for (std::size_t c = 0; c < sz(cols); ++c) out[c * rows + r] = x[r * cols + c];
+  constexpr std::size_t kTile = 32;  // tiles that stay in the L1 cache on both sides
+  for (std::size_t r0 = 0; r0 < sz(rows); r0 += kTile)
+    for (std::size_t c0 = 0; c0 < sz(cols); c0 += kTile)
+      for (std::size_t r = r0; r < std::min(r0 + kTile, sz(rows)); ++r)
+        for (std::size_t c = c0; c < std::min(c0 + kTile, sz(cols)); ++c) out[c * rows + r] = x[r * cols + c];
   return out;
 }
 
@@ -135,14 +138,13 @@ std::vector<float> mamba1_mixer(const HfCheckpoint& ck, const std::string& p, co
   if (cache.ssm.empty()) cache.ssm.assign(sz(inner) * n, 0.0f);
   std::vector<float> y(sz(tokens) * inner);
   if (fresh) {
-    const auto delta = transpose(dt, tokens, inner), Bt = transpose(B, tokens, n), Ct = transpose(C, tokens, n),
-               zt = transpose(z, tokens, inner);
     golden::SelectiveScanArgs a;
     a.batch = 1, a.dim = inner, a.length = tokens, a.state = n, a.groups = 1;
-    a.u = xc, a.delta = delta, a.A = A, a.B = Bt, a.C = Ct, a.D = D, a.z = zt, a.delta_bias = dt_bias;
+    a.u = xct, a.delta = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.delta_bias = dt_bias;
     a.delta_softplus = true;
+    a.token_major = true;
     auto r = golden::selective_scan(a);
-    y = transpose(r.out, inner, tokens);
+    y = std::move(r.out);
     cache.ssm = std::move(r.state);
   } else {
     // Decode steps (one per token when a session continues with several tokens).

@@ -1,6 +1,8 @@
 #include "kernels.hpp"
 
+#include <cblas.h>
 #include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -86,24 +88,39 @@ ScanResult selective_scan(const SelectiveScanArgs& a) {
   const std::size_t b = sz(a.batch), d = sz(a.dim), l = sz(a.length), n = sz(a.state), g = sz(a.groups);
   ScanResult r{std::vector<float>(b * d * l), std::vector<float>(b * d * n)};
   const std::size_t channels_per_group = d / g;
+  // Element positions in the two layouts; the arithmetic is the same in both.
+  auto at = [&](std::size_t bi, std::size_t di, std::size_t t) {  // u, delta, z, out
+    return a.token_major ? (bi * l + t) * d + di : (bi * d + di) * l + t;
+  };
+  auto step = [&](std::size_t bi, std::size_t di, std::size_t t) {
+    const std::size_t i = at(bi, di, t), gi = di / channels_per_group;
+    // B and C of this step: n values, contiguous in the token-major layout.
+    const std::size_t bc = a.token_major ? ((bi * l + t) * g + gi) * n : (bi * g + gi) * n * l + t;
+    const std::size_t stride = a.token_major ? 1 : l;
+    const float* B = &a.B[bc];
+    const float* C = &a.C[bc];
+    float dt = a.delta[i] + (a.delta_bias.empty() ? 0.0f : a.delta_bias[di]);
+    if (a.delta_softplus) dt = softplus(dt);
+    const float u = a.u[i];
+    const float* A = &a.A[di * n];
+    float* h = &r.state[(bi * d + di) * n];
+    float y = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      h[k] = std::exp(dt * A[k]) * h[k] + dt * B[k * stride] * u;
+      y += h[k] * C[k * stride];
+    }
+    float out = y + (a.D.empty() ? 0.0f : a.D[di] * u);
+    if (!a.z.empty()) out *= silu(a.z[i]);
+    r.out[i] = out;
+  };
+  // Walk each layout in memory order (channels of one step are independent).
   for (std::size_t bi = 0; bi < b; ++bi)
-    for (std::size_t di = 0; di < d; ++di) {
-      const std::size_t row = (bi * d + di) * l;
-      const std::size_t group = (bi * g + di / channels_per_group) * n * l;
-      float* h = &r.state[(bi * d + di) * n];
-      for (std::size_t t = 0; t < l; ++t) {
-        float dt = a.delta[row + t] + (a.delta_bias.empty() ? 0.0f : a.delta_bias[di]);
-        if (a.delta_softplus) dt = softplus(dt);
-        const float u = a.u[row + t];
-        float y = 0;
-        for (std::size_t k = 0; k < n; ++k) {
-          h[k] = std::exp(dt * a.A[di * n + k]) * h[k] + dt * a.B[group + k * l + t] * u;
-          y += h[k] * a.C[group + k * l + t];
-        }
-        float out = y + (a.D.empty() ? 0.0f : a.D[di] * u);
-        if (!a.z.empty()) out *= silu(a.z[row + t]);
-        r.out[row + t] = out;
-      }
+    if (a.token_major) {
+      for (std::size_t t = 0; t < l; ++t)
+        for (std::size_t di = 0; di < d; ++di) step(bi, di, t);
+    } else {
+      for (std::size_t di = 0; di < d; ++di)
+        for (std::size_t t = 0; t < l; ++t) step(bi, di, t);
     }
   return r;
 }
@@ -309,21 +326,25 @@ ScanResult ssd_chunked(const SsdArgs& a, int chunk_size) {
   check_shapes(a);
   if (chunk_size < 1) throw std::invalid_argument("chunk_size: must be at least 1");
   ScanResult r = ssd_start(a);
-  const std::size_t p = sz(a.head_dim), n = sz(a.state), q = sz(chunk_size);
+  const std::size_t l = sz(a.length), p = sz(a.head_dim), n = sz(a.state), q = sz(chunk_size);
+  const std::size_t heads_per_group = sz(a.heads) / sz(a.groups);
+  // cb[t][j] = C_t · B_j for the steps j <= t of t's chunk: shared by a group's heads.
   // decay[i][j] = exp(sum of log decays over steps (j, i]) inside a chunk, summed directly
-  // rather than as a cumsum difference to keep float32 accuracy; cb[i][j] = C_i · B_j.
-  std::vector<float> decay(q * q), cb(q * q), chunk_state(p * n);
+  // rather than as a cumsum difference to keep float32 accuracy.
+  std::vector<float> cb(l * q), decay(q * q), y(p), chunk_state(p * n);
   for (std::size_t bi = 0; bi < sz(a.batch); ++bi)
     for (std::size_t hi = 0; hi < sz(a.heads); ++hi) {
       const SsdIndex at{a, bi, hi};
+      if (hi % heads_per_group == 0)
+        for (std::size_t t = 0; t < l; ++t)
+          for (std::size_t j = t - t % q; j <= t; ++j) cb[t * q + j % q] = dot(&a.C[at.bc(t)], &a.B[at.bc(j)], n);
       float* s = &r.state[at.state()];
-      for (std::size_t c0 = 0; c0 < sz(a.length); c0 += q) {
-        const std::size_t len = std::min(q, sz(a.length) - c0);
+      for (std::size_t c0 = 0; c0 < l; c0 += q) {
+        const std::size_t len = std::min(q, l - c0);
         for (std::size_t i = 0; i < len; ++i) {
           float segment = 0;
           for (std::size_t j = i + 1; j-- > 0;) {
             decay[i * q + j] = std::exp(segment);
-            cb[i * q + j] = dot(&a.C[at.bc(c0 + i)], &a.B[at.bc(c0 + j)], n);
             segment += a.dt[at.dt(c0 + j)] * a.A[hi];
           }
         }
@@ -331,22 +352,27 @@ ScanResult ssd_chunked(const SsdArgs& a, int chunk_size) {
         for (std::size_t i = 0; i < len; ++i) {
           into_chunk += a.dt[at.dt(c0 + i)] * a.A[hi];
           const float* C = &a.C[at.bc(c0 + i)];
-          for (std::size_t pi = 0; pi < p; ++pi) {
-            // Off-diagonal: the state entering the chunk, decayed to step i; then the
-            // diagonal block over the chunk's steps j <= i.
-            float y = std::exp(into_chunk) * dot(s + pi * n, C, n);
-            for (std::size_t j = 0; j <= i; ++j)
-              y += cb[i * q + j] * decay[i * q + j] * a.x[at.x(c0 + j) + pi] * a.dt[at.dt(c0 + j)];
-            r.out[at.x(c0 + i) + pi] = y + (a.D.empty() ? 0.0f : a.D[hi] * a.x[at.x(c0 + i) + pi]);
+          // Off-diagonal: the state entering the chunk, decayed to step i.
+          const float entering = std::exp(into_chunk);
+          for (std::size_t pi = 0; pi < p; ++pi) y[pi] = entering * dot(s + pi * n, C, n);
+          // Diagonal block: (C_i · B_j) · decay(j, i) · dt_j · x_j over the chunk's steps j <= i.
+          for (std::size_t j = 0; j <= i; ++j) {
+            const float w = cb[(c0 + i) * q + j] * decay[i * q + j] * a.dt[at.dt(c0 + j)];
+            const float* x = &a.x[at.x(c0 + j)];
+            for (std::size_t pi = 0; pi < p; ++pi) y[pi] += w * x[pi];
           }
+          for (std::size_t pi = 0; pi < p; ++pi)
+            r.out[at.x(c0 + i) + pi] = y[pi] + (a.D.empty() ? 0.0f : a.D[hi] * a.x[at.x(c0 + i) + pi]);
         }
         // The chunk's own state, then the recurrence across chunks.
         std::fill(chunk_state.begin(), chunk_state.end(), 0.0f);
         for (std::size_t j = 0; j < len; ++j) {
-          const float weight = decay[(len - 1) * q + j] * a.dt[at.dt(c0 + j)];
+          const float w = decay[(len - 1) * q + j] * a.dt[at.dt(c0 + j)];
           const float* B = &a.B[at.bc(c0 + j)];
-          for (std::size_t pi = 0; pi < p; ++pi)
-            for (std::size_t k = 0; k < n; ++k) chunk_state[pi * n + k] += weight * a.x[at.x(c0 + j) + pi] * B[k];
+          for (std::size_t pi = 0; pi < p; ++pi) {
+            const float wx = w * a.x[at.x(c0 + j) + pi];
+            for (std::size_t k = 0; k < n; ++k) chunk_state[pi * n + k] += wx * B[k];
+          }
         }
         const float chunk_decay = std::exp(into_chunk);
         for (std::size_t i = 0; i < p * n; ++i) s[i] = chunk_decay * s[i] + chunk_state[i];
@@ -361,9 +387,14 @@ std::vector<float> linear(int rows, int in, int out, std::span<const float> x, s
   expect_size(weight, sz(out) * sz(in), "weight");
   expect_size(bias, sz(out), "bias", true);
   std::vector<float> y(sz(rows) * sz(out));
-  for (std::size_t r = 0; r < sz(rows); ++r)
-    for (std::size_t o = 0; o < sz(out); ++o)
-      y[r * out + o] = dot(&x[r * in], &weight[o * in], sz(in)) + (bias.empty() ? 0.0f : bias[o]);
+  if (y.empty()) return y;
+  // OpenBLAS's sgemm: float32 products accumulated in float32 in blocks, as torch's CPU
+  // matmul does; one thread, so the result does not depend on the machine's load.
+  static const bool single_threaded = (openblas_set_num_threads(1), true);
+  (void)single_threaded;
+  for (std::size_t r = 0; !bias.empty() && r < sz(rows); ++r) std::copy(bias.begin(), bias.end(), &y[r * out]);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x.data(), in, weight.data(), in,
+              bias.empty() ? 0.0f : 1.0f, y.data(), out);
   return y;
 }
 

@@ -23,6 +23,9 @@ struct SelectiveScanArgs {
   int batch = 0, dim = 0, length = 0, state = 0, groups = 1;
   std::span<const float> u, delta, A, B, C, D, z, delta_bias;
   bool delta_softplus = false;
+  // The models' layout instead: u, delta, z and out [batch, length, dim]; B, C [batch,
+  // length, groups, state]. Same arithmetic, same results.
+  bool token_major = false;
 };
 struct ScanResult {
   std::vector<float> out;    // [batch, dim, length] (or the decode layout for state updates)
