@@ -29,4 +29,7 @@ struct GoldenCommand {
 };
 int golden_run(const GoldenCommand& command, std::ostream& out);
 
+// The listing of a Program; with a profile, also checks it fits that chip.
+int disasm(const std::string& path, const std::string& profile, std::ostream& out);
+
 }  // namespace ssmsoc::cli

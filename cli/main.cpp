@@ -72,6 +72,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   golden_cmd->callback([&] { status = ssmsoc::cli::golden_run(golden, out); });
 
+  std::string disasm_path, disasm_profile;
+  auto* disasm = app.add_subcommand("disasm", "List a Program file: buffers, streams and commands");
+  disasm->add_option("program", disasm_path, "Program file (.ssmp)")->required();
+  disasm->add_option("--profile", disasm_profile, "Also check that the Program fits this chip");
+  disasm->callback([&] { status = ssmsoc::cli::disasm(disasm_path, disasm_profile, out); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
