@@ -6,10 +6,11 @@
 #include <bit>
 #include <cmath>
 #include <optional>
-#include <random>
+
 #include <stdexcept>
 
 #include "numerics.hpp"
+#include "seeded_random.hpp"
 
 namespace ssmsoc::fixed {
 
@@ -392,36 +393,7 @@ ScanOutput ssd_sequential(const SsdArgs& args, const ScanUnit& unit, std::span<c
 
 namespace {
 
-// Seeded inputs that are the same on every platform: mt19937_64 is fully specified, and
-// the uniform and normal draws are made here rather than by the standard distributions.
-class Random {
- public:
-  explicit Random(std::uint64_t seed) : engine_(seed) {}
-  double uniform(double lo, double hi) { return lo + (hi - lo) * std::ldexp(double(engine_() >> 11), -53); }
-  double normal() {  // Box-Muller, cosine branch
-    const double u1 = std::ldexp(double((engine_() >> 11) + 1), -53);
-    const double u2 = std::ldexp(double(engine_() >> 11), -53);
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * 3.14159265358979323846 * u2);
-  }
-  std::vector<float> normals(std::size_t count) {
-    std::vector<float> v(count);
-    for (auto& x : v) x = static_cast<float>(normal());
-    return v;
-  }
-  std::vector<float> uniforms(std::size_t count, double lo, double hi) {
-    std::vector<float> v(count);
-    for (auto& x : v) x = static_cast<float>(uniform(lo, hi));
-    return v;
-  }
-  std::vector<float> decays(std::size_t count) {  // A = -exp(U(log 1, log 16))
-    std::vector<float> v(count);
-    for (auto& x : v) x = static_cast<float>(-std::exp(uniform(0.0, std::log(16.0))));
-    return v;
-  }
-
- private:
-  std::mt19937_64 engine_;
-};
+using Random = SeededRandom;
 
 void compare(const std::vector<float>& actual, const std::vector<float>& expected, double& max_abs, double& max_rel) {
   double error = 0, scale = 0;

@@ -280,23 +280,13 @@ float dot(const float* a, const float* b, std::size_t n) {
   return acc;
 }
 
-// Positions of one (batch, head) sequence in the SSD layouts.
-struct SsdIndex {
-  const SsdArgs& a;
-  std::size_t b, h;
-  std::size_t x(std::size_t t) const { return ((b * a.length + t) * a.heads + h) * a.head_dim; }
-  std::size_t dt(std::size_t t) const { return (b * a.length + t) * a.heads + h; }
-  std::size_t bc(std::size_t t) const { return ((b * a.length + t) * a.groups + h / (a.heads / a.groups)) * a.state; }
-  std::size_t state() const { return (b * a.heads + h) * a.head_dim * a.state; }
-};
+}  // namespace
 
 ScanResult ssd_start(const SsdArgs& a) {
   ScanResult r{std::vector<float>(a.x.size()), std::vector<float>(sz(a.batch) * a.heads * a.head_dim * a.state)};
   if (!a.initial_state.empty()) std::copy(a.initial_state.begin(), a.initial_state.end(), r.state.begin());
   return r;
 }
-
-}  // namespace
 
 ScanResult ssd_sequential(const SsdArgs& a) {
   check_shapes(a);

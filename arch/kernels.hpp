@@ -89,6 +89,17 @@ struct SsdArgs {
   int batch = 0, length = 0, heads = 0, head_dim = 0, groups = 1, state = 0;
   std::span<const float> x, dt, A, B, C, D, initial_state;
 };
+// Positions of one (batch, head) sequence in the SSD layouts.
+struct SsdIndex {
+  const SsdArgs& a;
+  std::size_t b, h;
+  std::size_t x(std::size_t t) const { return ((b * a.length + t) * a.heads + h) * a.head_dim; }
+  std::size_t dt(std::size_t t) const { return (b * a.length + t) * a.heads + h; }
+  std::size_t bc(std::size_t t) const { return ((b * a.length + t) * a.groups + h / (a.heads / a.groups)) * a.state; }
+  std::size_t state() const { return (b * a.heads + h) * a.head_dim * a.state; }
+};
+// The result before the first step: zero outputs, the initial (or zero) state.
+ScanResult ssd_start(const SsdArgs& args);
 // The chunked algorithm (intra-chunk quadratic form, chunk states, inter-chunk recurrence,
 // state-to-output term); any chunk_size >= 1, length need not be a multiple of it.
 ScanResult ssd_chunked(const SsdArgs& args, int chunk_size);

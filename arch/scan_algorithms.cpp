@@ -6,13 +6,14 @@
 #include <bit>
 #include <cmath>
 #include <filesystem>
-#include <random>
+
 #include <stdexcept>
 
 #include "fixed_scan.hpp"
 #include "kernel_runner.hpp"
 #include "numerics.hpp"
 #include "safetensors.hpp"
+#include "seeded_random.hpp"
 
 namespace ssmsoc::scanalgo {
 
@@ -97,23 +98,6 @@ void lane_tree_dot_into(const float* x, const float* y, std::size_t n, int lanes
 }
 
 // Indexing of the SSD layouts (kernels.hpp).
-struct SsdAt {
-  const golden::SsdArgs& a;
-  std::size_t bi, hi, group;
-  SsdAt(const golden::SsdArgs& args, std::size_t b, std::size_t h)
-      : a(args), bi(b), hi(h), group(h / sz(args.heads / args.groups)) {}
-  std::size_t x(std::size_t t) const { return ((bi * sz(a.length) + t) * sz(a.heads) + hi) * sz(a.head_dim); }
-  std::size_t dt(std::size_t t) const { return (bi * sz(a.length) + t) * sz(a.heads) + hi; }
-  std::size_t bc(std::size_t t) const { return ((bi * sz(a.length) + t) * sz(a.groups) + group) * sz(a.state); }
-  std::size_t state() const { return (bi * sz(a.heads) + hi) * sz(a.head_dim) * sz(a.state); }
-};
-
-golden::ScanResult ssd_start(const golden::SsdArgs& a) {
-  golden::ScanResult r{std::vector<float>(a.x.size()),
-                       std::vector<float>(sz(a.batch) * sz(a.heads) * sz(a.head_dim) * sz(a.state))};
-  if (!a.initial_state.empty()) std::copy(a.initial_state.begin(), a.initial_state.end(), r.state.begin());
-  return r;
-}
 
 void check_silicon(const Silicon& s) {
   if (s.lanes < 1) throw std::invalid_argument("silicon: lanes must be at least 1");
@@ -348,13 +332,13 @@ golden::ScanResult sequential_selective_scan(const golden::SelectiveScanArgs& a,
 golden::ScanResult sequential_ssd(const golden::SsdArgs& a, const Silicon& silicon) {
   golden::check_shapes(a);
   check_silicon(silicon);
-  golden::ScanResult r = ssd_start(a);
+  golden::ScanResult r = golden::ssd_start(a);
   const std::size_t p = sz(a.head_dim), n = sz(a.state);
   const bool fused = silicon.fused_fma;
   std::vector<float> acc;
   for (std::size_t bi = 0; bi < sz(a.batch); ++bi)
     for (std::size_t hi = 0; hi < sz(a.heads); ++hi) {
-      const SsdAt at{a, bi, hi};
+      const golden::SsdIndex at{a, bi, hi};
       float* s = &r.state[at.state()];
       for (std::size_t t = 0; t < sz(a.length); ++t) {
         const float dt = a.dt[at.dt(t)];
@@ -377,7 +361,7 @@ golden::ScanResult sequential_ssd(const golden::SsdArgs& a, const Silicon& silic
 golden::ScanResult chunked_ssd(const golden::SsdArgs& a, const Silicon& silicon) {
   golden::check_shapes(a);
   check_silicon(silicon);
-  golden::ScanResult r = ssd_start(a);
+  golden::ScanResult r = golden::ssd_start(a);
   const std::size_t p = sz(a.head_dim), n = sz(a.state), q = sz(silicon.ssd_chunk);
   const bool fused = silicon.fused_fma;
   const Precision in = silicon.matrix_input;
@@ -387,7 +371,7 @@ golden::ScanResult chunked_ssd(const golden::SsdArgs& a, const Silicon& silicon)
   std::vector<float> cs(q), c_in(q * n), b_in(q * n), x_in(q * p), m(q * q), b_end(q * n), s_in(p * n);
   for (std::size_t bi = 0; bi < sz(a.batch); ++bi)
     for (std::size_t hi = 0; hi < sz(a.heads); ++hi) {
-      const SsdAt at{a, bi, hi};
+      const golden::SsdIndex at{a, bi, hi};
       float* s = &r.state[at.state()];
       for (std::size_t c0 = 0; c0 < sz(a.length); c0 += q) {
         const std::size_t len = std::min(q, sz(a.length) - c0);
@@ -480,36 +464,7 @@ std::string reference_kernel_directory() {
 
 namespace {
 
-// Seeded inputs, the same on every platform: mt19937_64 is fully specified and the draws
-// are made here rather than by the standard distributions.
-class Random {
- public:
-  explicit Random(std::uint64_t seed) : engine_(seed) {}
-  double uniform(double lo, double hi) { return lo + (hi - lo) * std::ldexp(double(engine_() >> 11), -53); }
-  double normal() {  // Box-Muller, cosine branch
-    const double u1 = std::ldexp(double((engine_() >> 11) + 1), -53);
-    const double u2 = std::ldexp(double(engine_() >> 11), -53);
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * 3.14159265358979323846 * u2);
-  }
-  std::vector<float> normals(std::size_t count) {
-    std::vector<float> v(count);
-    for (auto& x : v) x = static_cast<float>(normal());
-    return v;
-  }
-  std::vector<float> uniforms(std::size_t count, double lo, double hi) {
-    std::vector<float> v(count);
-    for (auto& x : v) x = static_cast<float>(uniform(lo, hi));
-    return v;
-  }
-  std::vector<float> decays(std::size_t count) {  // A = -exp(U(0, log 16))
-    std::vector<float> v(count);
-    for (auto& x : v) x = static_cast<float>(-std::exp(uniform(0.0, std::log(16.0))));
-    return v;
-  }
-
- private:
-  std::mt19937_64 engine_;
-};
+using Random = SeededRandom;
 
 // A case's inputs, owned, with the arguments viewing them.
 struct Mamba1Case {

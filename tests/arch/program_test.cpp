@@ -183,8 +183,8 @@ TEST(ProgramFiles, WriteThenReadAndFailWithoutPartialFiles) {
   const auto path = (test::temp_dir() / "p.ssmp").string();
   write_program(path, sample_program());
   EXPECT_EQ(encode_program(read_program(path)), encode_program(sample_program()));
-  EXPECT_THROW(write_program((test::temp_dir() / "missing/p.ssmp").string(), sample_program()), ConfigError);
-  EXPECT_FALSE(std::filesystem::exists(test::temp_dir() / "missing"));
+  EXPECT_THROW(write_program((test::temp_dir() / "no-program-dir/p.ssmp").string(), sample_program()), ConfigError);
+  EXPECT_FALSE(std::filesystem::exists(test::temp_dir() / "no-program-dir"));
   EXPECT_THROW(read_program((test::temp_dir() / "nope.ssmp").string()), ConfigError);
 }
 
