@@ -6,7 +6,6 @@
 #include <bit>
 #include <cmath>
 #include <optional>
-
 #include <stdexcept>
 
 #include "numerics.hpp"

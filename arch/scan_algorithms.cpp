@@ -6,7 +6,6 @@
 #include <bit>
 #include <cmath>
 #include <filesystem>
-
 #include <stdexcept>
 
 #include "fixed_scan.hpp"
