@@ -29,6 +29,15 @@ struct GoldenCommand {
 };
 int golden_run(const GoldenCommand& command, std::ostream& out);
 
+struct CosimCommand {
+  std::string profile = "all";
+  std::uint64_t seed = 1;
+  int cases = 64;     // random cases per profile with a scan unit
+  std::string trace;  // FST waveform of the RTL run
+};
+// One row per profile; returns 1 when any row mismatches or exceeds its bound.
+int cosim(const CosimCommand& command, std::ostream& out);
+
 // The listing of a Program; with a profile, also checks it fits that chip.
 int disasm(const std::string& path, const std::string& profile, std::ostream& out);
 

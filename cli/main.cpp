@@ -72,6 +72,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   golden_cmd->callback([&] { status = ssmsoc::cli::golden_run(golden, out); });
 
+  ssmsoc::cli::CosimCommand cosim;
+  auto* cosim_cmd = app.add_subcommand(
+      "cosim", "Check each profile's scan: RTL against the bit-accurate kernels, or the software scan against float");
+  cosim_cmd->add_option("--profile", cosim.profile, "Profile name or file, or all")->capture_default_str();
+  cosim_cmd->add_option("--seed", cosim.seed, "Seed of the random cases")->capture_default_str();
+  cosim_cmd->add_option("--cases", cosim.cases, "Random cases per profile with a scan unit")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  cosim_cmd->add_option("--trace", cosim.trace, "FST waveform of the RTL run (FILE.fst)");
+  cosim_cmd->callback([&] { status = ssmsoc::cli::cosim(cosim, out); });
+
   std::string disasm_path, disasm_profile;
   auto* disasm = app.add_subcommand("disasm", "List a Program file: buffers, streams and commands");
   disasm->add_option("program", disasm_path, "Program file (.ssmp)")->required();
