@@ -62,6 +62,14 @@ int NumberFormat::total_bits() const {
 }
 
 bool ScanUnit::fuses(FusedOp op) const { return std::find(fused_ops.begin(), fused_ops.end(), op) != fused_ops.end(); }
+std::uint64_t ScanUnit::beats_per_step(int state) const {
+  return static_cast<std::uint64_t>((state + lanes - 1) / lanes);
+}
+std::uint64_t ScanUnit::latency_cycles() const { return static_cast<std::uint64_t>(pipeline_depth + kOutputStages); }
+std::uint64_t ScanUnit::cycles(std::uint64_t steps, int state) const {
+  return steps * beats_per_step(state) + latency_cycles();
+}
+
 bool ScanUnit::supports(ScanMode mode) const { return std::find(modes.begin(), modes.end(), mode) != modes.end(); }
 
 fs::path profile_directory() {

@@ -115,6 +115,16 @@ struct ScanUnit {
 
   bool fuses(FusedOp op) const;
   bool supports(ScanMode mode) const;
+
+  // Timing of the unit (rtl/scan_unit/README.md; the RTL tests measure exactly this). A step
+  // is one channel (Mamba-1) or one head row (Mamba-2) at one time step; its `state`
+  // elements enter in ceil(state / lanes) beats, one beat per cycle, back to back across
+  // steps; the last result leaves pipeline_depth + kOutputStages cycles after the last beat
+  // (the stages after the state update: reduction, post-ops, output register).
+  static constexpr int kOutputStages = 5;
+  std::uint64_t beats_per_step(int state) const;
+  std::uint64_t latency_cycles() const;
+  std::uint64_t cycles(std::uint64_t steps, int state) const;  // from the first beat to the last result
 };
 
 struct VectorCost {

@@ -41,4 +41,15 @@ int cosim(const CosimCommand& command, std::ostream& out);
 // The listing of a Program; with a profile, also checks it fits that chip.
 int disasm(const std::string& path, const std::string& profile, std::ostream& out);
 
+struct SimCommand {
+  std::string program, profile;
+  bool functional = false;  // compute real data (all buffers start zeroed)
+  std::string trace;        // Perfetto JSON timeline
+  std::string stats;        // statistics and energy as JSON
+  bool rtl_scan = false;    // time (and check) every scan command on the Verilated RTL
+};
+// Runs a Program on the SystemC model of a profile; prints cycles, time, utilization, DRAM
+// bytes and energy.
+int sim_run(const SimCommand& command, std::ostream& out);
+
 }  // namespace ssmsoc::cli

@@ -89,6 +89,18 @@ int main(int argc, char** argv) {
   disasm->add_option("--profile", disasm_profile, "Also check that the Program fits this chip");
   disasm->callback([&] { status = ssmsoc::cli::disasm(disasm_path, disasm_profile, out); });
 
+  ssmsoc::cli::SimCommand sim;
+  auto* sim_cmd = app.add_subcommand("sim", "Run a Program on the SystemC model of a profile and print a summary");
+  sim_cmd->add_option("program", sim.program, "Program file (.ssmp)")->required();
+  sim_cmd->add_option("--profile", sim.profile, "Profile name (see `profile list`) or path to a .yaml file")
+      ->required();
+  sim_cmd->add_flag("--functional", sim.functional, "Compute real data (golden and bit-accurate kernels)");
+  sim_cmd->add_option("--trace", sim.trace, "Write a Chrome/Perfetto JSON timeline to this file");
+  sim_cmd->add_option("--stats", sim.stats, "Write statistics and energy as JSON to this file");
+  sim_cmd->add_flag("--rtl-scan", sim.rtl_scan,
+                    "Run every scan command on the Verilated RTL scan unit (its cycles, checked bit for bit)");
+  sim_cmd->callback([&] { status = ssmsoc::cli::sim_run(sim, out); });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

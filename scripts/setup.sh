@@ -10,8 +10,9 @@ build_type=${SSMSOC_BUILD_TYPE:-RelWithDebInfo}
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang-format
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev libbenchmark-dev libopenblas-dev
-  verilator zlib1g-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev
+  verilator zlib1g-dev libbenchmark-dev libopenblas-dev
+  libsystemc-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "harness.hpp"
+#include "seeded_random.hpp"
 
 namespace ssmsoc::rtl {
 
@@ -62,6 +63,51 @@ std::vector<CosimRow> run_cosim(const CosimOptions& options) {
     rows.push_back(row);
   }
   return rows;
+}
+
+namespace {
+
+// A phase of the command's shapes with seeded operands in realistic ranges.
+Phase command_phase(const ssm_scan& s) {
+  SeededRandom random(std::uint64_t{s.channels} * 1000003u + std::uint64_t{s.head_dim} * 10007u +
+                      std::uint64_t{s.length} * 101u + s.state + s.head.variant);
+  Phase p;
+  const bool mamba2 = s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE || s.head.variant == SSM_SCAN_SSD;
+  const bool update = s.head.variant == SSM_SCAN_STATE_UPDATE || s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE;
+  p.kernel = s.head.variant == SSM_SCAN_SELECTIVE          ? Kernel::selective_scan
+             : s.head.variant == SSM_SCAN_STATE_UPDATE     ? Kernel::state_update
+             : s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE ? Kernel::state_update_multihead
+                                                           : Kernel::ssd;
+  p.dim = static_cast<int>(s.channels), p.head_dim = mamba2 ? static_cast<int>(s.head_dim) : 1;
+  p.length = update ? 1 : static_cast<int>(s.length), p.state = static_cast<int>(s.state);
+  p.groups = static_cast<int>(s.groups);
+  p.softplus = (s.head.flags & SSM_SCAN_SOFTPLUS) != 0;
+  const std::size_t h = s.channels, hp = h * p.head_dim, l = p.length, n = s.state, g = s.groups;
+  p.u = random.normals(l * hp);
+  p.delta = p.softplus ? random.uniforms(l * h, -4.0, 1.0) : random.uniforms(l * h, 0.001, 0.1);
+  p.A = random.decays(mamba2 ? h : h * n);
+  p.B = random.normals(l * g * n);
+  p.C = random.normals(l * g * n);
+  if (s.d.buffer != SSM_NO_BUFFER) p.D = random.uniforms(h, 0.5, 1.5);
+  if (s.z.buffer != SSM_NO_BUFFER) p.z = random.normals(l * hp);
+  if (s.dt_bias.buffer != SSM_NO_BUFFER) p.bias = random.uniforms(h, -1.0, 0.0);
+  if (update || (s.head.flags & SSM_SCAN_LOAD_STATE)) p.state_in = random.uniforms(hp * n, -0.5, 0.5);
+  return p;
+}
+
+}  // namespace
+
+CommandCosim::CommandCosim(const Profile& profile)
+    : unit_(profile.tile.scan), engine_(make_scan_engine(profile.name)) {}
+CommandCosim::~CommandCosim() = default;
+
+std::uint64_t CommandCosim::run(const ssm_scan& command) {
+  Case c;
+  c.name = fmt::format("scan command {}", commands_++);
+  c.phases = {command_phase(command)};
+  const CaseResult r = run_case(*engine_, c, unit_);
+  if (r.mismatches > 0) throw std::runtime_error(fmt::format("RTL scan unit mismatch: {}", r.first.message));
+  return r.cycles;
 }
 
 }  // namespace ssmsoc::rtl

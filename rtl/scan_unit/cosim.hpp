@@ -4,10 +4,16 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "isa.h"
+#include "profile.hpp"
+
 namespace ssmsoc::rtl {
+
+class ScanEngine;
 
 struct CosimOptions {
   std::string profile = "all";  // a profile with a Verilated variant, or "all"
@@ -36,5 +42,24 @@ std::vector<CosimRow> run_cosim(const CosimOptions& options);
 
 // Profiles run_cosim accepts.
 std::vector<std::string> cosim_profiles();
+
+// The scan commands of a whole simulated run on the RTL (`ssmsoc sim --rtl-scan`): each
+// command runs on the profile's Verilated variant with seeded operands of its shapes (and
+// its optional operands and flags), every raw value is checked against the bit-accurate
+// kernels, and the cycles the unit took are returned. Throws std::runtime_error on a
+// mismatch (naming the element and cycle), std::invalid_argument for a profile without a
+// variant.
+class CommandCosim {
+ public:
+  explicit CommandCosim(const Profile& profile);
+  ~CommandCosim();
+  std::uint64_t run(const ssm_scan& command);
+  std::uint64_t commands() const { return commands_; }
+
+ private:
+  const ScanUnit& unit_;
+  std::unique_ptr<ScanEngine> engine_;
+  std::uint64_t commands_ = 0;
+};
 
 }  // namespace ssmsoc::rtl

@@ -378,7 +378,7 @@ CaseResult run_case(ScanEngine& engine, const Case& c, const ScanUnit& unit) {
   return result;
 }
 
-Timing timing_of(const ScanUnit& unit) { return Timing{unit.lanes, unit.pipeline_depth}; }
+Timing timing_of(const ScanUnit& unit) { return Timing{unit.lanes, unit.pipeline_depth, &unit}; }
 
 // ---------------------------------------------------------------------------------------
 // Reference data.

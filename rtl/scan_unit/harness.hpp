@@ -150,8 +150,9 @@ std::vector<Case> random_cases(const ScanUnit& unit, std::uint64_t seed, int cou
 // last beat to its result, and the cycles of a job of `beats` input beats with no stalls.
 struct Timing {
   int lanes = 0, pipeline_depth = 0;
-  std::uint64_t beats_per_step(int n) const { return static_cast<std::uint64_t>((n + lanes - 1) / lanes); }
-  std::uint64_t latency_cycles() const { return static_cast<std::uint64_t>(pipeline_depth) + 5; }
+  const ScanUnit* unit = nullptr;  // the formula lives in ScanUnit (arch/profile.hpp)
+  std::uint64_t beats_per_step(int n) const { return unit->beats_per_step(n); }
+  std::uint64_t latency_cycles() const { return unit->latency_cycles(); }
   std::uint64_t job_cycles(std::uint64_t beats) const { return beats + latency_cycles(); }
 };
 Timing timing_of(const ScanUnit& unit);

@@ -1,0 +1,55 @@
+// `ssmsoc sim`: run a Program on the SystemC model of a profile and print a summary.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include "commands.hpp"
+#include "config_tree.hpp"
+#include "cosim.hpp"
+#include "profile.hpp"
+#include "program.hpp"
+#include "sim.hpp"
+
+namespace ssmsoc::cli {
+
+int sim_run(const SimCommand& command, std::ostream& out) {
+  const Profile profile = load_profile(command.profile);
+  const Program program = read_program(command.program);
+  sim::SimOptions options;
+  options.functional = command.functional;
+  options.trace_path = command.trace;
+  options.source = command.program;
+  std::unique_ptr<rtl::CommandCosim> rtl_scan;
+  if (command.rtl_scan) {
+    if (!profile.tile.scan.present) throw ConfigError(fmt::format("--rtl-scan: {} has no scan unit RTL", profile.name));
+    try {
+      rtl_scan = std::make_unique<rtl::CommandCosim>(profile);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(fmt::format("--rtl-scan: {}", e.what()));
+    }
+    options.scan_override = [&](const ssm_scan& s) { return rtl_scan->run(s); };
+  }
+  // One simulation in this process: SystemC elaborates here, once.
+  sim::SimResult result;
+  try {
+    result = sim::simulate(profile, program, options);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::runtime_error& e) {  // what functional mode does not model
+    throw ConfigError(e.what());
+  }
+  if (!command.stats.empty()) {
+    std::ofstream stats(command.stats);
+    stats << sim::to_json(result, profile).dump(2) << '\n';
+    if (!stats) throw ConfigError(command.stats + ": cannot write the statistics");
+  }
+  out << sim::summary(result, profile);
+  if (rtl_scan) out << "scan commands run on the RTL scan unit: " << rtl_scan->commands() << " (0 mismatches)\n";
+  if (!command.trace.empty()) out << "trace: " << command.trace << '\n';
+  if (!command.stats.empty()) out << "stats: " << command.stats << '\n';
+  return 0;
+}
+
+}  // namespace ssmsoc::cli

@@ -1,0 +1,55 @@
+// The hardware abstraction layer of the control-core runtime: everything the firmware
+// knows about the chip. Plain C++ with <stdint.h>/<stddef.h> only, so it builds for a
+// bare-metal core (no standard library, exceptions, RTTI or heap).
+//
+// A HAL is a table of functions and a context pointer passed back to each of them. The
+// simulator implements it with TLM-2.0 transactions to the SoC's register block and command
+// queues (sim/); tests implement it with a fake (tests/firmware); a real core would
+// implement it with volatile loads and stores to the addresses of the register map below.
+#ifndef SSMSOC_FIRMWARE_HAL_H
+#define SSMSOC_FIRMWARE_HAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isa.h"
+
+namespace ssmfw {
+
+// The control core's register block (byte offsets of 32-bit registers).
+enum Register : uint32_t {
+  kRegTileCount = 0x00,     // read: tiles on the chip (queues = tiles * SSM_ENGINE_COUNT)
+  kRegQueueDepth = 0x04,    // read: slots of every command queue
+  kRegProgramLow = 0x08,    // read: DRAM address of the Program image, bits 0..31
+  kRegProgramHigh = 0x0C,   // read: bits 32..63
+  kRegProgramBytes = 0x10,  // read: bytes of the Program image
+  kRegDone = 0x14,          // write: the program finished, with this status (enum Status)
+};
+
+// The command queue of (tile, engine) is queue tile * SSM_ENGINE_COUNT + engine.
+inline uint32_t queue_index(uint32_t tile, uint32_t engine) { return tile * SSM_ENGINE_COUNT + engine; }
+
+struct Hal {
+  void* context;
+  // Register reads and writes (enum Register).
+  uint32_t (*read32)(void* context, uint32_t offset);
+  void (*write32)(void* context, uint32_t offset, uint32_t value);
+  // A readable pointer to `bytes` bytes of DRAM at `address` (the core's view of the
+  // Program image), or null when that range is not mapped.
+  const void* (*map_dram)(void* context, uint64_t address, uint64_t bytes);
+  // Free slots of a command queue.
+  uint32_t (*queue_space)(void* context, uint32_t queue);
+  // Writes a command into the next free slot and rings the queue's doorbell. Called only
+  // when queue_space() > 0.
+  void (*queue_push)(void* context, uint32_t queue, const ssm_command* command);
+  // Commands of a queue completed since reset, modulo 2^32. Engines complete their queue's
+  // commands in order.
+  uint32_t (*queue_completed)(void* context, uint32_t queue);
+  // Sleeps until a completion interrupt arrives (returns at once when one arrived since
+  // the previous call).
+  void (*wait_for_interrupt)(void* context);
+};
+
+}  // namespace ssmfw
+
+#endif  // SSMSOC_FIRMWARE_HAL_H

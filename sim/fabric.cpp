@@ -1,0 +1,116 @@
+#include "fabric.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ssmsoc::sim {
+
+namespace {
+constexpr double kDoneBytes = 1e-6;  // a transfer with less left than this is done
+}
+
+Fabric::Fabric(std::vector<double> capacity)
+    : capacity_(std::move(capacity)),
+      carried_(capacity_.size(), 0.0),
+      left_(capacity_.size()),
+      users_(capacity_.size()) {}
+
+int Fabric::start(std::uint64_t now, double bytes, const std::vector<int>& resources, void* owner) {
+  advance(now);
+  int id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<int>(flows_.size());
+    flows_.emplace_back();
+  }
+  Flow& f = flows_[static_cast<std::size_t>(id)];
+  f.remaining = bytes;
+  f.rate = 0;
+  f.resources = resources;
+  f.owner = owner;
+  active_.push_back(id);
+  reschedule(now);
+  return id;
+}
+
+std::vector<void*> Fabric::finish(std::uint64_t now) {
+  advance(now);
+  std::vector<void*> done;
+  for (std::size_t i = 0; i < active_.size();) {
+    Flow& f = flows_[static_cast<std::size_t>(active_[i])];
+    if (f.end <= now) {
+      done.push_back(f.owner);
+      free_ids_.push_back(active_[i]);
+      active_[i] = active_.back();
+      active_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+  reschedule(now);
+  return done;
+}
+
+void Fabric::advance(std::uint64_t now) {
+  const double elapsed = static_cast<double>(now - last_);
+  if (elapsed > 0)
+    for (int id : active_) {
+      Flow& f = flows_[static_cast<std::size_t>(id)];
+      const double moved = std::min(f.remaining, f.rate * elapsed);
+      f.remaining -= moved;
+      for (int r : f.resources) carried_[static_cast<std::size_t>(r)] += moved;
+    }
+  last_ = now;
+}
+
+void Fabric::reschedule(std::uint64_t now) {
+  // Max-min fair rates by progressive filling.
+  std::vector<int> open;
+  for (int id : active_) {
+    Flow& f = flows_[static_cast<std::size_t>(id)];
+    f.rate = 0;
+    if (f.remaining > kDoneBytes) open.push_back(id);
+  }
+  std::fill(left_.begin(), left_.end(), 0.0);
+  for (int id : open)
+    for (int r : flows_[static_cast<std::size_t>(id)].resources)
+      left_[static_cast<std::size_t>(r)] = capacity_[static_cast<std::size_t>(r)];
+  while (!open.empty()) {
+    std::fill(users_.begin(), users_.end(), 0);
+    for (int id : open)
+      for (int r : flows_[static_cast<std::size_t>(id)].resources) ++users_[static_cast<std::size_t>(r)];
+    double share = std::numeric_limits<double>::infinity();
+    for (int id : open)
+      for (int r : flows_[static_cast<std::size_t>(id)].resources)
+        share = std::min(share, left_[static_cast<std::size_t>(r)] / users_[static_cast<std::size_t>(r)]);
+    for (int id : open) {
+      Flow& f = flows_[static_cast<std::size_t>(id)];
+      f.rate += share;
+      for (int r : f.resources) left_[static_cast<std::size_t>(r)] -= share;
+    }
+    // Freeze the transfers that cross a saturated resource.
+    std::vector<int> still;
+    for (int id : open) {
+      bool saturated = false;
+      for (int r : flows_[static_cast<std::size_t>(id)].resources)
+        if (left_[static_cast<std::size_t>(r)] <= 1e-9 * capacity_[static_cast<std::size_t>(r)]) saturated = true;
+      if (!saturated) still.push_back(id);
+    }
+    if (still.size() == open.size()) break;  // cannot happen: the minimum saturates one
+    open.swap(still);
+  }
+  next_end_ = std::numeric_limits<std::uint64_t>::max();
+  for (int id : active_) {
+    Flow& f = flows_[static_cast<std::size_t>(id)];
+    if (f.remaining <= kDoneBytes) {
+      f.end = now;
+    } else {
+      f.end = now + static_cast<std::uint64_t>(std::ceil(f.remaining / f.rate - 1e-9));
+    }
+    next_end_ = std::min(next_end_, f.end);
+  }
+}
+
+}  // namespace ssmsoc::sim

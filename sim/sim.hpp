@@ -1,0 +1,107 @@
+// The SystemC model of the chip: simulate a Program on a Profile. sim/README.md describes
+// the modules, the timing formulas (with their profile fields), the contention model and
+// what is approximated.
+//
+//   const Profile profile = load_profile("krsna-mobile");
+//   sim::SimOptions options;  // performance mode
+//   const sim::SimResult r = sim::simulate_in_child(profile, program, options);
+//   r.cycles, r.seconds, r.tiles[0].engines[SSM_ENGINE_DMA].busy_cycles, r.energy_j ...
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "profile.hpp"
+#include "program.hpp"
+
+namespace ssmsoc::sim {
+
+struct SimOptions {
+  // Compute real data on memory images (golden kernels; the scan unit's bit-accurate
+  // kernels). Cycle counts are the same either way.
+  bool functional = false;
+  // Functional mode: initial contents of buffers, by buffer name (at most the buffer's bytes).
+  std::map<std::string, std::vector<std::byte>> memory_in;
+  // Functional mode: buffers whose final contents SimResult::memory_out returns.
+  std::vector<std::string> memory_out;
+  // Chrome/Perfetto JSON timeline (one track per engine per tile); empty: none.
+  std::string trace_path;
+  // Slots per command queue. Not a profile field yet (see sim/README.md, "open points").
+  int queue_depth = 8;
+  // Names the Program in error messages.
+  std::string source = "program";
+  // Replaces the scan engine's timing model: runs a scan command and returns its cycles
+  // (`ssmsoc sim --rtl-scan` sets it to the Verilated RTL, rtl::CommandCosim, which this
+  // library does not link). Empty: ScanUnit::cycles.
+  std::function<std::uint64_t(const ssm_scan&)> scan_override;
+};
+
+struct EngineStats {
+  std::uint64_t commands = 0;
+  std::uint64_t busy_cycles = 0;   // running a command (stalls included)
+  std::uint64_t stall_cycles = 0;  // of the busy cycles: waiting for shared bandwidth
+};
+
+struct TileStats {
+  std::array<EngineStats, SSM_ENGINE_COUNT> engines{};
+  std::uint64_t sram_read_bytes = 0, sram_write_bytes = 0;
+};
+
+struct LinkStats {
+  std::string name;
+  double bytes = 0;
+};
+
+// An energy figure: count x per-action energy from the profile field `field`.
+struct EnergyItem {
+  std::string component;  // matrix, scan, vector, sram, global_buffer, noc, dram, leakage
+  std::string field;      // the profile field, e.g. "energy.mac_pj.bf16"
+  double count = 0;       // actions (MACs, lane steps, lane-cycles, bytes, byte-hops, seconds)
+  std::string unit;       // what count counts
+  double per_action = 0;  // pJ per action (W for leakage)
+  double joules = 0;
+};
+
+struct SimResult {
+  std::uint64_t cycles = 0;  // start of the firmware to its program-done write
+  double seconds = 0;
+  std::vector<TileStats> tiles;
+  std::uint64_t dram_read_bytes = 0, dram_write_bytes = 0;
+  std::uint64_t global_buffer_read_bytes = 0, global_buffer_write_bytes = 0;
+  double noc_byte_hops = 0;
+  std::vector<LinkStats> links;               // NoC links that carried bytes
+  std::map<std::string, std::uint64_t> macs;  // by precision name
+  std::uint64_t scan_lane_steps = 0;
+  double vector_lane_cycles = 0;
+  std::uint64_t commands = 0;  // engine commands executed
+  std::uint64_t firmware_signals = 0, firmware_waits = 0, firmware_wakeups = 0;
+  std::vector<EnergyItem> energy;
+  double energy_j = 0;
+  std::map<std::string, std::vector<std::byte>> memory_out;
+
+  double utilization(int tile, ssm_engine engine) const;
+};
+
+// validate_program with the profile, plus what the simulated chip needs: GEMM precisions the
+// matrix array has, scans the scan unit runs (present, mode, state <= max_state), compute
+// operands in the engine's own tile SRAM. Throws ConfigError (one line naming `source`).
+void check_program_fits(const Profile& profile, const Program& program, const std::string& source);
+
+// Runs the Program. SystemC elaborates once per process: call this at most once in a
+// process (the CLI does); elsewhere use simulate_in_child. Throws ConfigError for Programs
+// that do not fit or deadlock, std::runtime_error for what functional mode does not model.
+SimResult simulate(const Profile& profile, const Program& program, const SimOptions& options);
+// The same, in a forked child process (any number of times per process).
+SimResult simulate_in_child(const Profile& profile, const Program& program, const SimOptions& options);
+
+nlohmann::json to_json(const SimResult& result, const Profile& profile);  // without memory_out
+std::string summary(const SimResult& result, const Profile& profile);
+
+}  // namespace ssmsoc::sim

@@ -1,0 +1,49 @@
+// Internals shared by the SystemC model (soc.cpp) and the bookkeeping (records.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "memory.hpp"
+#include "sim.hpp"
+#include "timing.hpp"
+
+namespace ssmsoc::sim {
+
+// The transfer a DMA command makes.
+DmaPath dma_route(const Profile& profile, const Network& network, const Program& program, const ssm_dma& dma);
+
+void load_memory_in(const Program& program, const SimOptions& options, Memories& memories);
+void read_memory_out(const Program& program, const SimOptions& options, Memories& memories, SimResult& result);
+
+// What the engines did: statistics, action counts for energy, the timeline.
+class Records {
+ public:
+  void init(const Profile& profile, const Program& program, const SimOptions& options);
+  void command_done(int tile, ssm_engine engine, const ssm_command& command, std::uint64_t start, std::uint64_t end,
+                    std::uint64_t ideal);
+  SimResult finish(std::uint64_t cycles, const std::vector<double>& carried, const Network& network);
+  void write_trace(const std::string& path, const Profile& profile) const;
+
+  const ssm_command* command_base = nullptr;      // the image's command table
+  std::vector<std::optional<DmaPath>> dma_paths;  // per command index
+
+ private:
+  struct Slice {
+    std::uint32_t tile;
+    std::uint8_t engine, opcode;
+    std::uint64_t start, end;
+  };
+  const Profile* profile_ = nullptr;
+  const Program* program_ = nullptr;
+  bool trace_ = false;
+  std::vector<Slice> slices_;
+  SimResult result_;
+};
+
+// Energy items of a finished run from its counts.
+void account_energy(const Profile& profile, SimResult& result);
+
+}  // namespace ssmsoc::sim

@@ -1,0 +1,417 @@
+// The SystemC modules of the chip and simulate(). sim/README.md describes the model.
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/simple_target_socket.h>
+#include <systemc>
+#include <tlm>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include "config_tree.hpp"
+#include "fabric.hpp"
+#include "functional.hpp"
+#include "runtime.h"
+#include "sim.hpp"
+#include "sim_internal.hpp"
+#include "timing.hpp"
+
+// libsystemc's main() refers to sc_main; ssmsoc drives SystemC from its own main.
+int sc_main(int, char**) { return 0; }
+
+namespace ssmsoc::sim {
+
+namespace {
+
+using namespace sc_core;
+
+constexpr std::uint64_t kQueueRegion = 0x0000'0000;  // queue q: q * 0x100
+constexpr std::uint64_t kQueuePush = 0x00, kQueueSpace = 0x80, kQueueCompleted = 0x84;
+constexpr std::uint64_t kRegisterRegion = 0x1'0000'0000;  // the control registers (hal.h)
+
+// Everything the modules share: the profile, the clock, the network and the run's records.
+struct Chip {
+  const Profile& profile;
+  const Program& program;
+  const SimOptions& options;
+  Clock clock;
+  Network network;
+  Memories* memories = nullptr;
+  Functional* functional = nullptr;
+  Records records;
+  std::string error;
+
+  Chip(const Profile& p, const Program& prog, const SimOptions& o)
+      : profile(p), program(prog), options(o), clock{p.clock_mhz}, network(p) {}
+
+  sc_time at(std::uint64_t cycle) const {
+    return sc_time::from_value(static_cast<sc_dt::uint64>(
+        std::llround(static_cast<long double>(cycle) * 1e6L / static_cast<long double>(clock.mhz))));
+  }
+  std::uint64_t now() const {
+    return static_cast<std::uint64_t>(
+        std::llround(static_cast<long double>(sc_time_stamp().value()) * clock.mhz / 1e6L));
+  }
+  sc_time until(std::uint64_t cycle) const { return at(cycle) - sc_time_stamp(); }
+  void fail(const std::string& message) {
+    if (error.empty()) error = message;
+    sc_stop();
+  }
+};
+
+class FabricModule;
+class ControlCore;
+
+// One engine of one tile with its command queue.
+class Engine : public sc_module {
+ public:
+  SC_HAS_PROCESS(Engine);
+  Engine(sc_module_name name, Chip& chip, int tile, ssm_engine kind, FabricModule& fabric, ControlCore& core)
+      : sc_module(name), chip_(chip), tile_(tile), kind_(kind), fabric_(fabric), core_(core) {
+    slots_.resize(static_cast<std::size_t>(chip.options.queue_depth));
+    SC_THREAD(run);
+  }
+  std::uint32_t space() const { return static_cast<std::uint32_t>(slots_.size() - count_); }
+  std::uint32_t completed() const { return completed_; }
+  void push(const ssm_command& command, std::uint64_t visible) {
+    Slot& s = slots_[(head_ + count_) % slots_.size()];
+    s.command = &command;
+    s.visible = visible;
+    ++count_;
+    push_event_.notify(chip_.until(visible));
+  }
+  // The fabric: this engine's transfer moved its last byte.
+  void transfer_done() { done_event_.notify(chip_.until(chip_.now() + latency_)); }
+
+ private:
+  struct Slot {
+    const ssm_command* command = nullptr;
+    std::uint64_t visible = 0;
+  };
+  void run();
+
+  Chip& chip_;
+  int tile_;
+  ssm_engine kind_;
+  FabricModule& fabric_;
+  ControlCore& core_;
+  std::vector<Slot> slots_;
+  std::size_t head_ = 0, count_ = 0;
+  std::uint32_t completed_ = 0;
+  std::uint64_t latency_ = 0;
+  sc_event push_event_, done_event_;
+};
+
+class FabricModule : public sc_module {
+ public:
+  SC_HAS_PROCESS(FabricModule);
+  FabricModule(sc_module_name name, Chip& chip) : sc_module(name), chip_(chip), fabric_(capacities(chip.network)) {
+    SC_METHOD(on_wake);
+    sensitive << wake_;
+    dont_initialize();
+  }
+  void start(const DmaPath& path, Engine* owner) {
+    fabric_.start(chip_.now(), static_cast<double>(path.bytes), path.resources, owner);
+    schedule();
+  }
+  const Fabric& fabric() const { return fabric_; }
+
+ private:
+  static std::vector<double> capacities(const Network& n) {
+    std::vector<double> c;
+    for (int r = 0; r < n.resource_count(); ++r) c.push_back(n.capacity(r));
+    return c;
+  }
+  void schedule() {
+    wake_.cancel();
+    if (fabric_.in_flight() > 0) wake_.notify(chip_.until(fabric_.next_end()));
+  }
+  void on_wake() {
+    for (void* owner : fabric_.finish(chip_.now())) static_cast<Engine*>(owner)->transfer_done();
+    schedule();
+  }
+  Chip& chip_;
+  Fabric fabric_;
+  sc_event wake_;
+};
+
+// The command queues and control registers as one TLM target.
+class DeviceBus : public sc_module {
+ public:
+  tlm_utils::simple_target_socket<DeviceBus> socket;
+  DeviceBus(sc_module_name name, Chip& chip) : sc_module(name), socket("socket"), chip_(chip) {
+    socket.register_b_transport(this, &DeviceBus::b_transport);
+  }
+  std::vector<Engine*> engines;
+  std::optional<std::uint32_t> done_status;
+  std::uint64_t done_cycle = 0;
+  std::uint64_t program_address = 0, program_bytes = 0;
+
+ private:
+  void b_transport(tlm::tlm_generic_payload& p, sc_time&) {
+    const std::uint64_t a = p.get_address();
+    std::uint32_t value = 0;
+    if (a >= kRegisterRegion) {
+      const std::uint64_t reg = a - kRegisterRegion;
+      if (p.is_write()) {
+        std::memcpy(&value, p.get_data_ptr(), 4);
+        if (reg == ssmfw::kRegDone) {
+          done_status = value;
+          done_cycle = chip_.now();
+        }
+      } else {
+        switch (reg) {
+          case ssmfw::kRegTileCount:
+            value = static_cast<std::uint32_t>(chip_.profile.tile_count);
+            break;
+          case ssmfw::kRegQueueDepth:
+            value = static_cast<std::uint32_t>(chip_.options.queue_depth);
+            break;
+          case ssmfw::kRegProgramLow:
+            value = static_cast<std::uint32_t>(program_address);
+            break;
+          case ssmfw::kRegProgramHigh:
+            value = static_cast<std::uint32_t>(program_address >> 32);
+            break;
+          case ssmfw::kRegProgramBytes:
+            value = static_cast<std::uint32_t>(program_bytes);
+            break;
+        }
+        std::memcpy(p.get_data_ptr(), &value, 4);
+      }
+    } else {
+      Engine& e = *engines[(a - kQueueRegion) >> 8];
+      switch (a & 0xFF) {
+        case kQueuePush: {
+          // The command becomes visible to the engine after the dispatch latency.
+          const auto* command = reinterpret_cast<const ssm_command*>(p.get_data_ptr());
+          e.push(*command, chip_.now() + static_cast<std::uint64_t>(chip_.profile.control.dispatch_latency_cycles));
+          break;
+        }
+        case kQueueSpace:
+          value = e.space();
+          std::memcpy(p.get_data_ptr(), &value, 4);
+          break;
+        case kQueueCompleted:
+          value = e.completed();
+          std::memcpy(p.get_data_ptr(), &value, 4);
+          break;
+      }
+    }
+    p.set_response_status(tlm::TLM_OK_RESPONSE);
+  }
+  Chip& chip_;
+};
+
+// The control core: runs the firmware (firmware/runtime.h) through a HAL of TLM transactions.
+class ControlCore : public sc_module {
+ public:
+  tlm_utils::simple_initiator_socket<ControlCore> socket;
+  SC_HAS_PROCESS(ControlCore);
+  ControlCore(sc_module_name name, Chip& chip, const std::vector<std::byte>& image)
+      : sc_module(name), socket("socket"), chip_(chip), image_(image), irq_("irq") {
+    SC_THREAD(run);
+    SC_METHOD(on_interrupt);
+    sensitive << irq_;
+    dont_initialize();
+  }
+  // An engine completed a command: the core reacts after the interrupt latency.
+  void interrupt() {
+    irq_.notify(chip_.at(static_cast<std::uint64_t>(chip_.profile.control.interrupt_latency_cycles)));
+  }
+  ssmfw::RunCounters counters{0, 0, 0, 0};
+  std::uint64_t image_address = 0;
+
+ private:
+  void access(tlm::tlm_command command, std::uint64_t address, void* data, unsigned bytes) {
+    payload_.set_command(command);
+    payload_.set_address(address);
+    payload_.set_data_ptr(static_cast<unsigned char*>(data));
+    payload_.set_data_length(bytes);
+    payload_.set_streaming_width(bytes);
+    payload_.set_byte_enable_ptr(nullptr);
+    payload_.set_dmi_allowed(false);
+    payload_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    sc_time delay = SC_ZERO_TIME;  // register accesses are free for the core (temporal decoupling)
+    socket->b_transport(payload_, delay);
+  }
+  static ControlCore& self(void* c) { return *static_cast<ControlCore*>(c); }
+  static std::uint32_t read32(void* c, std::uint32_t offset) {
+    std::uint32_t v = 0;
+    self(c).access(tlm::TLM_READ_COMMAND, kRegisterRegion + offset, &v, 4);
+    return v;
+  }
+  static void write32(void* c, std::uint32_t offset, std::uint32_t value) {
+    self(c).access(tlm::TLM_WRITE_COMMAND, kRegisterRegion + offset, &value, 4);
+  }
+  static const void* map_dram(void* c, std::uint64_t address, std::uint64_t bytes) {
+    ControlCore& core = self(c);  // the Program image, read directly (DMI)
+    if (address < core.image_address || address + bytes > core.image_address + core.image_.size()) return nullptr;
+    return core.image_.data() + (address - core.image_address);
+  }
+  static std::uint32_t queue_space(void* c, std::uint32_t q) {
+    std::uint32_t v = 0;
+    self(c).access(tlm::TLM_READ_COMMAND, kQueueRegion + q * 0x100ull + kQueueSpace, &v, 4);
+    return v;
+  }
+  static void queue_push(void* c, std::uint32_t q, const ssm_command* command) {
+    self(c).access(tlm::TLM_WRITE_COMMAND, kQueueRegion + q * 0x100ull + kQueuePush, const_cast<ssm_command*>(command),
+                   sizeof(ssm_command));
+  }
+  static std::uint32_t queue_completed(void* c, std::uint32_t q) {
+    std::uint32_t v = 0;
+    self(c).access(tlm::TLM_READ_COMMAND, kQueueRegion + q * 0x100ull + kQueueCompleted, &v, 4);
+    return v;
+  }
+  static void wait_for_interrupt(void* c) {
+    ControlCore& core = self(c);
+    while (!core.pending_) sc_core::wait(core.wake_);
+    core.pending_ = false;
+  }
+  // The core runs a delta cycle after the interrupt, so a register read sees every
+  // completion of the current cycle whatever the order of the processes.
+  void on_interrupt() {
+    pending_ = true;
+    wake_.notify(SC_ZERO_TIME);
+  }
+  void run() {
+    const ssmfw::Hal hal{this, read32, write32, map_dram, queue_space, queue_push, queue_completed, wait_for_interrupt};
+    const ssm_program_header* h = reinterpret_cast<const ssm_program_header*>(image_.data());
+    std::vector<std::uint64_t> workspace(
+        ssmfw::workspace_bytes(h->stream_count, static_cast<std::uint32_t>(chip_.profile.tile_count) * SSM_ENGINE_COUNT,
+                               h->semaphore_count) /
+            8 +
+        1);
+    const ssmfw::Status status = ssmfw::run_program(hal, workspace.data(), workspace.size() * 8, &counters);
+    if (status != ssmfw::kOk)
+      chip_.fail(fmt::format("{}: the firmware stopped at cycle {}: {}", chip_.options.source, chip_.now(),
+                             ssmfw::status_name(status)));
+    else
+      sc_stop();
+  }
+
+  Chip& chip_;
+  const std::vector<std::byte>& image_;
+  tlm::tlm_generic_payload payload_;
+  sc_event_queue irq_;
+  sc_event wake_;
+  bool pending_ = false;
+};
+
+void Engine::run() {
+  const Profile& profile = chip_.profile;
+  for (;;) {
+    while (count_ == 0) wait(push_event_);
+    const Slot slot = slots_[head_];
+    if (slot.visible > chip_.now()) wait(chip_.until(slot.visible));
+    head_ = (head_ + 1) % slots_.size();
+    --count_;
+    const ssm_command& c = *slot.command;
+    const std::uint64_t start = chip_.now();
+    std::uint64_t ideal = 0;
+    if (c.head.opcode == SSM_OP_DMA) {
+      const DmaPath& path = *chip_.records.dma_paths[static_cast<std::size_t>(&c - chip_.records.command_base)];
+      latency_ = path.latency_cycles;
+      ideal = dma_cycles(path);
+      fabric_.start(path, this);
+      wait(done_event_);
+    } else {
+      try {
+        ideal = c.head.opcode == SSM_OP_SCAN && chip_.options.scan_override ? chip_.options.scan_override(c.scan)
+                                                                            : compute_cycles(profile, c);
+      } catch (const std::exception& e) {
+        chip_.fail(fmt::format("{}: command on tile {} {} at cycle {}: {}", chip_.options.source, tile_,
+                               engine_name(kind_), start, e.what()));
+        return;
+      }
+      wait(chip_.until(start + ideal));
+    }
+    const std::uint64_t end = chip_.now();
+    if (chip_.functional) {
+      try {
+        chip_.functional->execute(tile_, c);
+      } catch (const std::exception& e) {
+        chip_.fail(fmt::format("{}: command on tile {} {} at cycle {}: {}", chip_.options.source, tile_,
+                               engine_name(kind_), start, e.what()));
+        return;
+      }
+    }
+    chip_.records.command_done(tile_, kind_, c, start, end, ideal);
+    ++completed_;
+    core_.interrupt();
+  }
+}
+
+}  // namespace
+
+SimResult simulate(const Profile& profile, const Program& program, const SimOptions& options) {
+  check_program_fits(profile, program, options.source);
+  if (options.queue_depth < 1) throw ConfigError(fmt::format("{}: queue depth must be at least 1", options.source));
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
+  sc_report_handler::set_actions(SC_WARNING, SC_THROW);
+  sc_report_handler::set_actions(SC_INFO, SC_DO_NOTHING);
+
+  const std::vector<std::byte> image = encode_program(program);
+  Chip chip(profile, program, options);
+  // The engines run the firmware's copy of each command (in the image); its index is its
+  // distance from the image's first command.
+  const auto* header = reinterpret_cast<const ssm_program_header*>(image.data());
+  chip.records.command_base = reinterpret_cast<const ssm_command*>(image.data() + header->command_offset);
+  chip.records.init(profile, program, options);
+  chip.records.dma_paths.resize(program.command_count());
+  {
+    std::size_t index = 0;
+    for (const auto& s : program.streams)
+      for (const auto& c : s.commands) {
+        if (c.head.opcode == SSM_OP_DMA)
+          chip.records.dma_paths[index] = dma_route(profile, chip.network, program, c.dma);
+        ++index;
+      }
+  }
+  std::unique_ptr<Memories> memories;
+  std::unique_ptr<Functional> functional;
+  if (options.functional) {
+    memories = std::make_unique<Memories>(profile.tile_count);
+    functional = std::make_unique<Functional>(profile, program, *memories);
+    load_memory_in(program, options, *memories);
+    chip.memories = memories.get();
+    chip.functional = functional.get();
+  }
+
+  FabricModule fabric("fabric", chip);
+  DeviceBus bus("bus", chip);
+  ControlCore core("control_core", chip, image);
+  // The image sits at the top of DRAM (8-byte aligned).
+  core.image_address = (static_cast<std::uint64_t>(profile.dram.capacity_bytes) - image.size()) & ~std::uint64_t{7};
+  bus.program_address = core.image_address;
+  bus.program_bytes = image.size();
+  core.socket.bind(bus.socket);
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (int t = 0; t < profile.tile_count; ++t)
+    for (unsigned e = 0; e < SSM_ENGINE_COUNT; ++e) {
+      engines.push_back(
+          std::make_unique<Engine>(fmt::format("tile{}_{}", t, engine_name(static_cast<ssm_engine>(e))).c_str(), chip,
+                                   t, static_cast<ssm_engine>(e), fabric, core));
+      bus.engines.push_back(engines.back().get());
+    }
+  sc_start();
+  if (!chip.error.empty()) throw ConfigError(chip.error);
+  if (!bus.done_status)
+    throw std::runtime_error(fmt::format("{}: the simulation ended before the program", options.source));
+
+  SimResult result = chip.records.finish(bus.done_cycle, fabric.fabric().carried(), chip.network);
+  result.firmware_signals = core.counters.signals;
+  result.firmware_waits = core.counters.waits;
+  result.firmware_wakeups = core.counters.wakeups;
+  if (options.functional) read_memory_out(program, options, *memories, result);
+  if (!options.trace_path.empty()) chip.records.write_trace(options.trace_path, profile);
+  return result;
+}
+
+}  // namespace ssmsoc::sim

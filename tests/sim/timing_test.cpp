@@ -1,0 +1,130 @@
+// The analytic formulas (sim/timing.hpp) and the bandwidth sharing (sim/fabric.hpp), checked
+// against hand computations from the krsna-mobile and krsna-dc profiles.
+#include <gtest/gtest.h>
+
+#include "fabric.hpp"
+#include "sim_support.hpp"
+#include "timing.hpp"
+
+namespace ssmsoc::sim {
+namespace {
+
+using test::dc;
+using test::mobile;
+
+TEST(GemmTiming, WeightStationaryTilesKAndNAndStreamsM) {
+  // krsna-mobile: 32x32 array, weight-stationary, bf16 at 512 MACs/cycle.
+  // tiles = ceil(64/32) * ceil(64/32) = 4; each streams m = 64 rows at 32*32/512 = 2 cycles
+  // per row: 128; fill/drain 32 + 32 - 2 = 62. 4 * 128 + 62 = 574.
+  const ssm_command c = gemm_command({.m = 64, .n = 64, .k = 64, .precision = SSM_BF16});
+  EXPECT_EQ(gemm_cycles(mobile().tile.matrix, c.gemm), 574u);
+  // int8 at 1024 MACs/cycle: one row per cycle: 4 * 64 + 62.
+  EXPECT_EQ(gemm_cycles(mobile().tile.matrix, gemm_command({.m = 64, .n = 64, .k = 64, .precision = SSM_INT8}).gemm),
+            318u);
+  // One more k row needs a third row of tiles: 6 * 128 + 62.
+  EXPECT_EQ(gemm_cycles(mobile().tile.matrix, gemm_command({.m = 64, .n = 64, .k = 65, .precision = SSM_BF16}).gemm),
+            830u);
+}
+
+TEST(GemmTiming, OutputStationaryTilesMAndNAndStreamsK) {
+  // krsna-dc: 64x64 output-stationary, fp32 at 512 MACs/cycle: ceil(100/64) * ceil(64/64) = 2
+  // tiles, k = 32 streamed at 64*64/512 = 8 cycles each: 256; fill 126. 2 * 256 + 126 = 638.
+  EXPECT_EQ(gemm_cycles(dc().tile.matrix, gemm_command({.m = 100, .n = 64, .k = 32, .precision = SSM_FP32}).gemm),
+            638u);
+}
+
+TEST(ScanTiming, BeatsPerStepPlusPipelineLatency) {
+  // krsna-mobile: 32 lanes, depth 6, latency 6 + 5 = 11. A step (one channel or head row at
+  // one time step) of N = 16 states takes ceil(16 / 32) = 1 beat.
+  // Mamba-1: 64 channels x 8 steps = 512 beats.
+  const ssm_command m1 = scan_command({.variant = SSM_SCAN_SELECTIVE, .channels = 64, .length = 8, .state = 16});
+  EXPECT_EQ(scan_cycles(mobile().tile.scan, m1.scan), 512u + 11u);
+  // Mamba-2: 8 heads x 16 rows x 4 steps = 512 beats; an update is one time step.
+  const ssm_command ssd =
+      scan_command({.variant = SSM_SCAN_SSD, .channels = 8, .head_dim = 16, .length = 4, .state = 16});
+  EXPECT_EQ(scan_cycles(mobile().tile.scan, ssd.scan), 512u + 11u);
+  const ssm_command up =
+      scan_command({.variant = SSM_SCAN_MULTIHEAD_UPDATE, .channels = 8, .head_dim = 16, .length = 1, .state = 16});
+  EXPECT_EQ(scan_cycles(mobile().tile.scan, up.scan), 128u + 11u);
+  // N = 33 needs ceil(33 / 32) = 2 beats per step: the 33rd state costs a whole beat.
+  EXPECT_EQ(scan_cycles(mobile().tile.scan, 1, 1, 33, 10), 2u * 10u + 11u);
+  EXPECT_EQ(scan_cycles(mobile().tile.scan, 1, 1, 32, 10), 1u * 10u + 11u);
+}
+
+TEST(VectorTiming, ElementsOverLanesTimesCyclesPerElementPlusLatency) {
+  // krsna-mobile: 64 lanes; add 1 cycle/element, latency 2; silu 3 cycles/element, latency 12.
+  EXPECT_EQ(vector_pass_cycles(mobile().tile.vector, VectorFunction::add, 4096), 64u + 2u);
+  EXPECT_EQ(vector_pass_cycles(mobile().tile.vector, VectorFunction::add, 4097), 65u + 2u);
+  EXPECT_EQ(vector_pass_cycles(mobile().tile.vector, VectorFunction::silu, 64), 3u + 12u);
+  // rmsnorm of 4 x 256: mul 16+3, reduce_sum 16+6, rsqrt ceil(4*2/64)=1 +8, mul 19, mul 19.
+  const ssm_command norm = vector_command({.function = SSM_VEC_RMSNORM, .rows = 4, .cols = 256});
+  EXPECT_EQ(compute_cycles(mobile(), norm), 19u + 22u + 9u + 19u + 19u);
+}
+
+TEST(Conv1dTiming, OneFmaPerTapThenSilu) {
+  // 64 channels x 8 tokens x 4 taps = 2048 FMAs / 64 lanes = 32 + 4; SiLU 512 * 3 / 64 = 24 + 12.
+  const ssm_command c = conv1d_command({.channels = 64, .length = 8, .width = 4, .silu = true});
+  EXPECT_EQ(compute_cycles(mobile(), c), 36u + 36u);
+}
+
+TEST(DmaTiming, DramToTileIsLatencyPlusBytesOverTheBottleneck) {
+  // krsna-mobile: DRAM 51.2 GB/s at 1 GHz = 51.2 B/cycle, 110 ns = 110 cycles; tile 0 is one
+  // hop (2 cycles) from the memory port of column 0; SRAM latency 2. 5120 B: 100 cycles.
+  const Network network(mobile());
+  const ssm_command c = dma_command({.row_bytes = 5120});
+  const DmaPath path = dma_path(mobile(), network, c.dma, {SSM_MEM_DRAM, 0}, {{SSM_MEM_TILE_SRAM, 0}});
+  EXPECT_EQ(path.latency_cycles, 110u + 2u + 2u);
+  EXPECT_DOUBLE_EQ(path.bottleneck_bytes_per_cycle, 51.2);
+  EXPECT_EQ(dma_cycles(path), 214u);
+  const ssm_command one_more = dma_command({.row_bytes = 5121});
+  EXPECT_EQ(dma_cycles(dma_path(mobile(), network, one_more.dma, {SSM_MEM_DRAM, 0}, {{SSM_MEM_TILE_SRAM, 0}})), 215u);
+  // Tile 5 = (1, 1): port of column 1, then one hop south: 2 hops.
+  EXPECT_EQ(dma_path(mobile(), network, c.dma, {SSM_MEM_DRAM, 0}, {{SSM_MEM_TILE_SRAM, 5}}).latency_cycles,
+            110u + 4u + 2u);
+}
+
+TEST(DmaTiming, TileToTileFollowsXyRouting) {
+  // Tile 0 (0,0) to tile 15 (3,3): 3 hops east then 3 south; the 64 B/cycle link limits.
+  const Network network(mobile());
+  const ssm_command c = dma_command({.row_bytes = 6400});
+  const DmaPath path = dma_path(mobile(), network, c.dma, {SSM_MEM_TILE_SRAM, 0}, {{SSM_MEM_TILE_SRAM, 15}});
+  EXPECT_EQ(path.route_hops, 6u);
+  EXPECT_EQ(path.latency_cycles, 2u + 6u * 2u + 2u);
+  EXPECT_DOUBLE_EQ(path.bottleneck_bytes_per_cycle, 64.0);
+  EXPECT_EQ(dma_cycles(path), 16u + 100u);
+  std::vector<int> links;
+  network.route(0, 15, links);
+  ASSERT_EQ(links.size(), 6u);
+  EXPECT_EQ(network.name(links[0]), "noc.tile0.east");
+  EXPECT_EQ(network.name(links[2]), "noc.tile2.east");
+  EXPECT_EQ(network.name(links[3]), "noc.tile3.south");
+  EXPECT_EQ(network.name(links[5]), "noc.tile11.south");
+}
+
+TEST(Fabric, ConcurrentTransfersSplitTheSharedBandwidth) {
+  Fabric f({100.0, 1000.0, 1000.0});
+  int a = 0, b = 0;
+  f.start(0, 1000, {0, 1}, &a);
+  EXPECT_EQ(f.next_end(), 10u);  // alone: 100 B/cycle
+  f.start(0, 500, {0, 2}, &b);
+  EXPECT_EQ(f.next_end(), 10u);  // b: 500 B at 50 B/cycle
+  EXPECT_TRUE(f.finish(9).empty());
+  EXPECT_EQ(f.finish(10), std::vector<void*>{&b});
+  // a moved 500 B by cycle 10; the other 500 at the full 100 B/cycle.
+  EXPECT_EQ(f.next_end(), 15u);
+  EXPECT_EQ(f.finish(15), std::vector<void*>{&a});
+}
+
+TEST(Fabric, MaxMinFairnessGivesUnusedShareToOthers) {
+  // Resource 0 (100) is shared by a and b; b is also limited to 20 by resource 1, so a gets 80.
+  Fabric f({100.0, 20.0});
+  int a = 0, b = 0;
+  f.start(0, 800, {0}, &a);
+  f.start(0, 200, {0, 1}, &b);
+  EXPECT_EQ(f.next_end(), 10u);
+  const auto done = f.finish(10);
+  EXPECT_EQ(done.size(), 2u);
+}
+
+}  // namespace
+}  // namespace ssmsoc::sim
