@@ -21,18 +21,22 @@ constexpr std::string_view kConfigName = "config.json";
 // Typed access to config.json with errors naming the file and the key.
 class ConfigReader {
  public:
-  ConfigReader(const json& config, std::filesystem::path file) : config_(config), file_(std::move(file)) {}
+  ConfigReader(const json& config, std::filesystem::path file, const HfConfigOptions& options = {})
+      : config_(config), file_(std::move(file)), options_(options) {}
 
   [[noreturn]] void fail(std::string_view key, std::string_view message) const {
+    if (options_.locate) throw ConfigError(fmt::format("{}: {}: {}", options_.locate(key), key, message));
     throw ConfigError(fmt::format("{}: {}: {}", file_.string(), key, message));
   }
 
   bool has(std::string_view key) const {
+    mark(key);
     auto it = config_.find(key);
     return it != config_.end() && !it->is_null();
   }
 
   const json& required(std::string_view key) const {
+    mark(key);
     auto it = config_.find(key);
     if (it == config_.end() || it->is_null()) fail(key, "missing");
     return *it;
@@ -157,8 +161,12 @@ class ConfigReader {
   }
 
  private:
+  void mark(std::string_view key) const {
+    if (options_.keys_read) options_.keys_read->insert(std::string(key));
+  }
   const json& config_;
   std::filesystem::path file_;
+  const HfConfigOptions& options_;
 };
 
 Activation activation(const ConfigReader& c, std::string_view key, std::string_view fallback) {
@@ -728,21 +736,13 @@ std::string HfCheckpoint::shared_block_prefix(int layer) const {
   return fmt::format("model.layers.{}.shared_transformer.", holder);
 }
 
-HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir) {
+HfCheckpoint parse_hf_config(const nlohmann::json& config, const std::filesystem::path& file,
+                             const HfConfigOptions& options) {
   HfCheckpoint ck;
-  ck.dir = dir;
-  const auto config_file = dir / kConfigName;
-  std::ifstream in(config_file, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open the file", config_file.string()));
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    ck.config = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    throw ConfigError(fmt::format("{}: invalid JSON: {}", config_file.string(), e.what()));
-  }
-  if (!ck.config.is_object()) throw ConfigError(fmt::format("{}: expected a JSON object", config_file.string()));
-  const ConfigReader c(ck.config, config_file);
+  ck.dir = file.parent_path();
+  ck.config = config;
+  if (!ck.config.is_object()) throw ConfigError(fmt::format("{}: expected a JSON object", file.string()));
+  const ConfigReader c(ck.config, file, options);
   ck.model_type = c.string("model_type");
   const auto& names = supported_model_types();
   auto it = std::find(names.begin(), names.end(), ck.model_type);
@@ -753,6 +753,23 @@ HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir) {
   }
   ck.family = static_cast<ModelFamily>(it - names.begin());
   read_config(c, ck);
+  return ck;
+}
+
+HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir) {
+  const auto config_file = dir / kConfigName;
+  std::ifstream in(config_file, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open the file", config_file.string()));
+  std::stringstream text;
+  text << in.rdbuf();
+  json config;
+  try {
+    config = json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    throw ConfigError(fmt::format("{}: invalid JSON: {}", config_file.string(), e.what()));
+  }
+  HfCheckpoint ck = parse_hf_config(config, config_file);
+  ck.dir = dir;
 
   const auto weights_file = dir / "model.safetensors";
   SafetensorsFile file = read_safetensors(weights_file);

@@ -11,9 +11,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -147,5 +149,19 @@ struct HfCheckpoint {
 };
 
 HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir);
+
+// How parse_hf_config reports and records: `locate` gives the place an error names for a
+// key ("FILE:LINE:COLUMN" for a YAML workload; the file path when unset); `keys_read`, when
+// set, receives every top-level key the parser looked at (so a caller can reject the rest).
+struct HfConfigOptions {
+  std::function<std::string(std::string_view key)> locate;
+  std::set<std::string>* keys_read = nullptr;
+};
+
+// The config-only part of load_hf_checkpoint: a parsed config.json (or any JSON object with
+// its keys) into an HfCheckpoint without weights (`weights` stays empty, `dir` is the
+// file's folder). Same checks and one-line errors as load_hf_checkpoint.
+HfCheckpoint parse_hf_config(const nlohmann::json& config, const std::filesystem::path& file,
+                             const HfConfigOptions& options = {});
 
 }  // namespace ssmsoc

@@ -1,0 +1,131 @@
+#include "compiler.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "config_tree.hpp"
+
+namespace ssmsoc::compiler {
+
+namespace {
+
+void collect_kernels(const PhaseProgram& p, std::vector<KernelChoice>& out) {
+  std::vector<KernelChoice> here;
+  for (const PrimOp& op : p.lowered.ops) {
+    if (op.kind != Prim::scan) continue;
+    auto it = std::find_if(here.begin(), here.end(), [&](const KernelChoice& k) {
+      return k.kernel == op.kernel && k.reason == op.kernel_reason;
+    });
+    if (it == here.end()) {
+      here.push_back(KernelChoice{p.name, op.name, op.kernel, op.kernel_reason, 1});
+    } else {
+      ++it->layers;
+    }
+  }
+  out.insert(out.end(), here.begin(), here.end());
+}
+
+}  // namespace
+
+CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Profile& profile,
+                      const CompileOptions& options) {
+  check_scenario(scenario);
+  CompileResult r;
+  r.model_name = model.name;
+  r.profile_name = profile.name;
+  r.precision = choose_precision(profile, options.precision);
+  r.graph = build_graph(model);
+  r.classification = recognize_architecture(r.graph);
+
+  const int prompt = scenario.prompt_tokens, gen = scenario.generate_tokens;
+  const int max_context = prompt + std::max(0, gen);
+  const int target = options.prefill_chunk > 0 ? options.prefill_chunk : kDefaultPrefillChunk;
+  // Chunks of equal length where possible: 300 tokens -> 2 x 150 rather than 256 + 44.
+  const int count = (prompt + target - 1) / target;
+  const int chunk = options.prefill_chunk > 0 ? std::min(target, prompt) : (prompt + count - 1) / count;
+  const int full = prompt / chunk, rest = prompt - full * chunk;
+  std::vector<Phase> phases;
+  std::vector<int> runs;
+  // Attention at the mean context of the chunks (its work is linear in the context).
+  phases.push_back(Phase{"prefill", chunk, scenario.batch, (full - 1) * chunk / 2, max_context, false, false});
+  runs.push_back(full);
+  if (rest > 0) {
+    phases.push_back(Phase{"prefill-rest", rest, scenario.batch, full * chunk, max_context, false, false});
+    runs.push_back(1);
+  }
+  phases.push_back(Phase{"logits", 1, scenario.batch, prompt, max_context, true, true});
+  runs.push_back(1);
+  if (gen > 1) {
+    phases.push_back(Phase{"decode", 1, scenario.batch, prompt + (gen - 1) / 2, max_context, true, false});
+    runs.push_back(gen - 1);
+  }
+
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    PhaseProgram p;
+    p.name = phases[i].name;
+    p.phase = phases[i];
+    p.runs = runs[i];
+    p.lowered = lower_graph(r.graph, phases[i], r.precision);
+    select_scan_kernels(p.lowered, profile);
+    collect_kernels(p, r.kernels);
+    r.phases.push_back(std::move(p));
+  }
+  std::vector<const Module*> mods;
+  for (const auto& p : r.phases) mods.push_back(&p.lowered);
+  r.memory = plan_memory(mods, profile, model.name, scenario.batch, max_context);
+  const double hz = profile.clock_mhz * 1e6;
+  for (std::size_t i = 0; i < r.phases.size(); ++i) {
+    PhaseProgram& p = r.phases[i];
+    CodegenResult g = tile_and_generate(p.lowered, i, r.memory, profile);
+    p.program = std::move(g.program);
+    p.tiled = std::move(g.tiled);
+    p.estimated_cycles = g.estimated_cycles;
+    if (options.validate)
+      validate_program(p.program, fmt::format("{} {} on {}", model.name, p.name, profile.name), &profile);
+    r.estimated_seconds += p.estimated_cycles * p.runs / hz;
+  }
+  return r;
+}
+
+const std::vector<std::string>& stage_names() {
+  static const std::vector<std::string> names = {"graph",   "lowered", "tiled",   "schedule",
+                                                 "program", "memory",  "kernels", "summary"};
+  return names;
+}
+
+std::string emit(const CompileResult& r, const std::string& stage) {
+  auto per_phase = [&](auto&& f) {
+    std::string out;
+    for (const PhaseProgram& p : r.phases) out += fmt::format("## {} (runs {})\n", p.name, p.runs) + f(p);
+    return out;
+  };
+  if (stage == "graph") return dump_graph(r.graph) + "# class: " + r.classification.summary + "\n";
+  if (stage == "lowered") return per_phase([](const PhaseProgram& p) { return dump_module(p.lowered); });
+  if (stage == "tiled") return per_phase([](const PhaseProgram& p) { return dump_tiled(p.tiled); });
+  if (stage == "schedule") return per_phase([](const PhaseProgram& p) { return dump_schedule(p.program); });
+  if (stage == "program") return per_phase([](const PhaseProgram& p) { return program_listing(p.program); });
+  if (stage == "memory") return dump_memory_plan(r.memory);
+  if (stage == "kernels") {
+    std::string out;
+    for (const KernelChoice& k : r.kernels)
+      out += fmt::format("{} ({} scan ops, e.g. {}): {}\n", k.phase, k.layers, k.op, k.reason);
+    return out.empty() ? "no scan ops\n" : out;
+  }
+  if (stage == "summary") {
+    std::string out = fmt::format("model {} on {} ({}): {}\n", r.model_name, r.profile_name, name_of(r.precision),
+                                  r.classification.summary);
+    for (const PhaseProgram& p : r.phases)
+      out += fmt::format("{}: {} tokens x {} sessions, context {}, runs {}: {} commands, est {:.0f} cycles/run\n",
+                         p.name, p.phase.tokens, p.phase.sessions, p.phase.context, p.runs, p.program.command_count(),
+                         p.estimated_cycles);
+    out += emit(r, "kernels") + emit(r, "memory");
+    out += fmt::format("estimated total: {:.6f} s (cost model; the simulator decides)\n", r.estimated_seconds);
+    return out;
+  }
+  std::string list;
+  for (const auto& s : stage_names()) list += (list.empty() ? "" : ", ") + s;
+  throw ConfigError(fmt::format("emit: unknown stage \"{}\" (stages: {})", stage, list));
+}
+
+}  // namespace ssmsoc::compiler

@@ -1,0 +1,74 @@
+// The compiler's API: compile(model, scenario, profile, options) runs the straight list of
+// passes and returns every stage's result; emit(result, stage) prints a stage.
+//
+//   build_graph -> recognize_architecture -> lower_graph (per phase) -> select_scan_kernels
+//   -> plan_memory -> tile_and_generate (tiling, scheduling, codegen) -> validate_program
+//
+// Phases (one Program each): the prompt runs as prefill chunks of about `prefill_chunk`
+// tokens per session (equal chunks where possible: 300 tokens -> 2 x 150); the SSM and conv
+// states carry from chunk to chunk and the KV cache grows, so one "prefill" Program is run
+// `runs` times (attention at the mean context of the chunks, exact in total because its work
+// is linear in the context), plus "prefill-rest" for a shorter last chunk when the prompt
+// does not split evenly. Each chunk keeps every session's last hidden state; "logits" runs
+// the final norm and LM head on it once. "decode" is one token per session at the mean
+// context of the generation, run generate - 1 times (the first generated token comes from
+// the prefill's logits).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "codegen.hpp"
+#include "cost_model.hpp"
+#include "graph.hpp"
+#include "lower.hpp"
+#include "model.hpp"
+#include "program.hpp"
+
+namespace ssmsoc::compiler {
+
+inline constexpr int kDefaultPrefillChunk = 256;
+
+struct CompileOptions {
+  std::string precision;  // matrix precision ("bf16", "int8", ...); empty: choose_precision
+  int prefill_chunk = 0;  // tokens per prefill chunk; 0: about kDefaultPrefillChunk, equal chunks
+  bool validate = true;   // validate_program on every Program (with the profile)
+};
+
+struct PhaseProgram {
+  std::string name;  // "prefill", "prefill-rest", "logits", "decode"
+  Phase phase;
+  int runs = 1;  // how many times the runtime runs it
+  Module lowered;
+  std::vector<TiledOp> tiled;
+  Program program;
+  double estimated_cycles = 0;  // cost model, one run
+};
+
+struct KernelChoice {
+  std::string phase;
+  std::string op;  // first op with this choice
+  ScanKernel kernel = ScanKernel::native;
+  std::string reason;
+  int layers = 0;  // scan ops with this choice in the phase
+};
+
+struct CompileResult {
+  std::string model_name, profile_name;
+  Precision precision = Precision::bf16;
+  Graph graph;
+  Classification classification;
+  std::vector<KernelChoice> kernels;
+  MemoryPlan memory;
+  std::vector<PhaseProgram> phases;
+  double estimated_seconds = 0;  // cost model: all runs of all phases
+};
+
+CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Profile& profile,
+                      const CompileOptions& options = {});
+
+// Stages for emit: graph | lowered | tiled | schedule | program | memory | kernels | summary.
+const std::vector<std::string>& stage_names();
+std::string emit(const CompileResult& result, const std::string& stage);
+
+}  // namespace ssmsoc::compiler

@@ -1,0 +1,486 @@
+#include "lower.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace ssmsoc::compiler {
+
+std::string_view prim_name(Prim p) {
+  static const char* const names[] = {"gemm", "scan", "conv1d", "vector", "attention", "copy"};
+  return names[static_cast<int>(p)];
+}
+
+std::string_view scan_kernel_name(ScanKernel k) {
+  static const char* const names[] = {"native-scan-unit", "native-scan-unit-state-split", "chunked-ssd-matrix",
+                                      "parallel-prefix-scan", "sequential-vector-scan"};
+  return names[static_cast<int>(k)];
+}
+
+int Module::tensor(const std::string& name) const {
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+Precision choose_precision(const Profile& profile, const std::string& requested) {
+  const auto& have = profile.tile.matrix.macs_per_cycle;
+  if (!requested.empty()) {
+    const auto& names = precision_names();
+    auto it = std::find(names.begin(), names.end(), requested);
+    if (it == names.end()) throw ConfigError(fmt::format("precision: unknown precision \"{}\"", requested));
+    const auto p = static_cast<Precision>(it - names.begin());
+    if (!have.count(p)) throw ConfigError(fmt::format("precision: {} has no {} matrix unit", profile.name, requested));
+    return p;
+  }
+  for (Precision p : {Precision::bf16, Precision::fp16, Precision::int8, Precision::fp32, Precision::tf32})
+    if (have.count(p)) return p;
+  return have.begin()->first;
+}
+
+namespace {
+
+int bits_of(Precision p) {
+  static constexpr int bits[] = {4, 8, 8, 16, 16, 32, 32, 64};
+  return bits[static_cast<int>(p)];
+}
+
+class Lowerer {
+ public:
+  Lowerer(const Graph& g, const Phase& phase, Precision p) : g_(g), m_(g.model) {
+    mod_.phase = phase;
+    mod_.precision = p;
+    rows_ = std::int64_t(phase.tokens) * phase.sessions;
+    pbits_ = bits_of(p);
+  }
+
+  Module run() {
+    const int h = m_.hidden_size;
+    int x = -1, embed = -1;
+    for (const Node& n : g_.nodes) {
+      prefix_ = n.name + ".";
+      layer_ = n.layer;
+      if (mod_.phase.logits_only && n.kind != NodeKind::norm && n.kind != NodeKind::lm_head) continue;
+      if (mod_.phase.logits_only && n.kind == NodeKind::norm && n.name != "final_norm") continue;
+      if (mod_.phase.logits_only && x < 0) {
+        prefix_ = "";
+        x = add_tensor(TensorDef{"final_hidden", TensorKind::state, mod_.phase.sessions, h, 32});
+        prefix_ = n.name + ".";
+      }
+      switch (n.kind) {
+        case NodeKind::embedding: {
+          const int table = weight("embedding", m_.vocab_size, h, pbits_);
+          const int e = act("embed.rows", rows_, h, pbits_);
+          copy("embed.gather", View{table, 0, h}, View{e, 0, h}, rows_, 0);
+          x = act("embed.out", rows_, h);
+          vec("embed.convert", SSM_VEC_CONVERT, {V(e)}, {V(x)}, rows_, h);
+          embed = x;
+          break;
+        }
+        case NodeKind::norm: {
+          // A norm feeds a GEMM: its output is converted to the matrix precision.
+          const bool last = n.name == "final_norm";
+          if (last && !mod_.phase.logits) {
+            // Keep each session's last hidden state for the logits Program.
+            prefix_ = "";
+            const int kept = add_tensor(TensorDef{"final_hidden", TensorKind::state, mod_.phase.sessions, h, 32});
+            for (int s = 0; s < mod_.phase.sessions; ++s) {
+              PrimOp& c = op(Prim::copy, fmt::format("keep_last.{}", s));
+              c.in = {V(x)};
+              c.out = {V(kept)};
+              c.rows = 1;
+              c.src_row0 = std::int64_t(s + 1) * mod_.phase.tokens - 1;
+              c.dst_row0 = s;
+            }
+            return finish();
+          }
+          const std::int64_t r = last ? mod_.phase.sessions : rows_;
+          int input = x;
+          if (n.width != h) {  // Zamba2 shared block: [hidden, embeddings]
+            input = act("cat", r, n.width);
+            copy("cat.hidden", V(x), View{input, 0, h}, r, 0);
+            copy("cat.embed", V(embed), View{input, h, h}, r, 0);
+          }
+          const int w = weight("weight", 1, n.width, 32);
+          norm_out_ = act("out", r, n.width, pbits_);
+          vec("rmsnorm", SSM_VEC_RMSNORM, {View{input, 0, n.width}, V(w)}, {V(norm_out_)}, r, n.width, 1e-5f);
+          if (n.name.find("mlp_norm") != std::string::npos) mlp_in_ = norm_out_;
+          break;
+        }
+        case NodeKind::mamba1:
+          pending_.push_back(mamba1(norm_out_));
+          break;
+        case NodeKind::mamba2:
+          pending_.push_back(mamba2(norm_out_));
+          break;
+        case NodeKind::attention:
+          pending_.push_back(attention(norm_out_, n.width));
+          if (n.shared) x_shared_ = pending_.back();
+          break;
+        case NodeKind::mlp:
+          pending_.push_back(mlp(m_.parallel_residual && mlp_in_ >= 0 ? mlp_in_ : norm_out_, m_.ffn.intermediate_size,
+                                 m_.gated_mlp, ""));
+          break;
+        case NodeKind::moe:
+          pending_.push_back(moe(norm_out_));
+          break;
+        case NodeKind::linear: {
+          // Zamba2: the shared block's output (attention + MLP) through this layer's linear.
+          const int in = act("in", rows_, h, pbits_);
+          const int sum = act("sum", rows_, h);
+          vec("sum", SSM_VEC_ADD, {V(pending_[0]), V(pending_[1])}, {V(sum)}, rows_, h);
+          vec("convert", SSM_VEC_CONVERT, {V(sum)}, {V(in)}, rows_, h);
+          pending_.clear();
+          const int out = act("out", rows_, h);
+          gemm("linear", V(in), weight("weight", h, h, pbits_), V(out), rows_, h, h);
+          // Its output joins the layer's residual stream before the Mamba mixer's norm.
+          const int nx = act("x", rows_, h);
+          vec("add", SSM_VEC_ADD, {V(x), V(out)}, {V(nx)}, rows_, h);
+          x = nx;
+          break;
+        }
+        case NodeKind::add: {
+          for (int p : pending_) {
+            const int nx = act(fmt::format("x{}", p), rows_, h);
+            vec(fmt::format("add{}", p), SSM_VEC_ADD, {V(x), V(p)}, {V(nx)}, rows_, h);
+            x = nx;
+          }
+          pending_.clear();
+          if (n.name.find("residual_mlp") != std::string::npos) mlp_in_ = -1;
+          break;
+        }
+        case NodeKind::lm_head: {
+          int w = -1;
+          if (m_.tie_word_embeddings) {
+            prefix_ = "embedding.";
+            w = weight("embedding", m_.vocab_size, h, pbits_);
+            prefix_ = n.name + ".";
+          } else {
+            w = weight("weight", m_.vocab_size, h, pbits_);
+          }
+          const int logits = act("logits", mod_.phase.sessions, m_.vocab_size);
+          gemm("gemm", V(norm_out_), w, V(logits), mod_.phase.sessions, m_.vocab_size, h);
+          break;
+        }
+      }
+    }
+    return finish();
+  }
+
+ private:
+  Module finish() { return std::move(mod_); }
+  View V(int t) const { return View{t, 0, mod_.tensors[t].cols}; }
+
+  int add_tensor(TensorDef t) {
+    mod_.tensors.push_back(std::move(t));
+    return static_cast<int>(mod_.tensors.size()) - 1;
+  }
+  int act(const std::string& name, std::int64_t rows, std::int64_t cols, int bits = 32) {
+    return add_tensor(TensorDef{prefix_ + name, TensorKind::activation, rows, cols, bits});
+  }
+  int weight(const std::string& name, std::int64_t rows, std::int64_t cols, int bits) {
+    // Zamba2's shared block is stored once: its weights are named without the layer.
+    std::string full = prefix_ + name;
+    if (prefix_.find(".shared.") != std::string::npos)
+      full = "shared" + prefix_.substr(prefix_.find(".shared.") + 7) + name;
+    const int existing = mod_.tensor(full);
+    if (existing >= 0) return existing;
+    return add_tensor(TensorDef{full, TensorKind::weight, rows, cols, bits});
+  }
+  int state(const std::string& name, std::int64_t rows, std::int64_t cols, int bits = 32) {
+    return add_tensor(TensorDef{prefix_ + name, TensorKind::state, rows * mod_.phase.sessions, cols, bits});
+  }
+  PrimOp& op(Prim kind, const std::string& name) {
+    PrimOp o;
+    o.kind = kind;
+    o.name = prefix_ + name;
+    o.layer = layer_;
+    o.sessions = mod_.phase.sessions;
+    o.length = mod_.phase.tokens;
+    o.precision = mod_.precision;
+    mod_.ops.push_back(std::move(o));
+    return mod_.ops.back();
+  }
+  void gemm(const std::string& name, View a, int w, View c, std::int64_t m, std::int64_t n, std::int64_t k,
+            std::int64_t w_row0 = 0, int repeat = 1) {
+    PrimOp& o = op(Prim::gemm, name);
+    o.in = {a, V(w)};
+    o.out = {c};
+    o.m = m, o.n = n, o.k = k, o.w_row0 = w_row0, o.repeat = repeat;
+  }
+  void vec(const std::string& name, ssm_vector_function f, std::vector<View> in, std::vector<View> out,
+           std::int64_t rows, std::int64_t cols, float param0 = 0, std::uint32_t param1 = 0, std::uint8_t flags = 0) {
+    PrimOp& o = op(Prim::vector, name);
+    o.function = f;
+    o.in = std::move(in);
+    o.out = std::move(out);
+    o.rows = rows, o.cols = cols, o.param0 = param0, o.param1 = param1, o.flags = flags;
+  }
+  void copy(const std::string& name, View src, View dst, std::int64_t rows, std::int64_t dst_row0) {
+    PrimOp& o = op(Prim::copy, name);
+    o.in = {src};
+    o.out = {dst};
+    o.rows = rows;
+    o.dst_row0 = dst_row0;
+  }
+
+  int mamba1(int xn) {
+    const MambaShape& s = m_.mamba;
+    const std::int64_t h = m_.hidden_size, i = s.d_inner, n = s.d_state, r = s.dt_rank;
+    const int xz = act("xz", rows_, 2 * i);
+    gemm("in_proj", V(xn), weight("in_proj", 2 * i, h, pbits_), V(xz), rows_, 2 * i, h);
+    const int xc = act("xc", rows_, i);
+    const int xc_p = act("xc_p", rows_, i, pbits_);
+    conv(View{xz, 0, i}, xc, xc_p, i);
+    const int dbc = act("dbc", rows_, r + 2 * n);
+    gemm("x_proj", V(xc_p), weight("x_proj", r + 2 * n, i, pbits_), V(dbc), rows_, r + 2 * n, i);
+    const int dtl = act("dt_low", rows_, r, pbits_);
+    if (s.bcdt_norms) {
+      vec("dt_norm", SSM_VEC_RMSNORM, {View{dbc, 0, r}, V(weight("dt_norm", 1, r, 32))}, {V(dtl)}, rows_, r, 1e-6f);
+      vec("b_norm", SSM_VEC_RMSNORM, {View{dbc, r, n}, V(weight("b_norm", 1, n, 32))}, {View{dbc, r, n}}, rows_, n,
+          1e-6f);
+      vec("c_norm", SSM_VEC_RMSNORM, {View{dbc, r + n, n}, V(weight("c_norm", 1, n, 32))}, {View{dbc, r + n, n}}, rows_,
+          n, 1e-6f);
+    } else {
+      vec("dt_convert", SSM_VEC_CONVERT, {View{dbc, 0, r}}, {V(dtl)}, rows_, r);
+    }
+    const int dt = act("dt", rows_, i);
+    gemm("dt_proj", V(dtl), weight("dt_proj", i, r, pbits_), V(dt), rows_, i, r);
+    const int y = act("y", rows_, i);
+    PrimOp& sc = op(Prim::scan, "scan");
+    sc.version = 1;
+    sc.channels = i, sc.head_dim = 1, sc.state = n, sc.groups = 1;
+    sc.softplus = sc.gate = sc.skip = true;
+    sc.in = {V(xc),
+             V(dt),
+             V(weight("A", i, n, 32)),
+             View{dbc, r, n},
+             View{dbc, r + n, n},
+             V(weight("D", 1, i, 32)),
+             View{xz, i, i},
+             V(weight("dt_bias", 1, i, 32)),
+             V(state("ssm_state", i, n))};
+    sc.out = {V(y)};
+    const int y_p = act("y_p", rows_, i, pbits_);
+    vec("y_convert", SSM_VEC_CONVERT, {V(y)}, {V(y_p)}, rows_, i);
+    const int out = act("out", rows_, h);
+    gemm("out_proj", V(y_p), weight("out_proj", h, i, pbits_), V(out), rows_, h, i);
+    return out;
+  }
+
+  void conv(View x, int out, int out_p, std::int64_t channels) {
+    const MambaShape& s = m_.mamba;
+    PrimOp& c = op(Prim::conv1d, "conv1d");
+    c.channels = channels;
+    c.width = s.d_conv;
+    c.in = {x, V(weight("conv1d", channels, s.d_conv, 32)), V(weight("conv1d_bias", 1, channels, 32)),
+            V(state("conv_state", channels, s.d_conv))};
+    c.out = {V(out)};
+    if (out_p >= 0) vec("conv_convert", SSM_VEC_CONVERT, {V(out)}, {V(out_p)}, rows_, channels);
+  }
+
+  int mamba2(int xn) {
+    const MambaShape& s = m_.mamba;
+    const std::int64_t h = m_.hidden_size, i = s.d_inner, n = s.d_state, g = s.groups, cd = s.conv_dim();
+    const std::int64_t in_size = s.in_proj_size();
+    const int zxbcdt = act("zxbcdt", rows_, in_size);
+    gemm("in_proj", V(xn), weight("in_proj", in_size, h, pbits_), V(zxbcdt), rows_, in_size, h);
+    const int xbc = act("xbc", rows_, cd);
+    conv(View{zxbcdt, i, cd}, xbc, -1, cd);
+    const int y = act("y", rows_, i);
+    PrimOp& sc = op(Prim::scan, "scan");
+    sc.version = 2;
+    sc.channels = s.heads, sc.head_dim = s.head_dim, sc.state = n, sc.groups = g;
+    sc.softplus = sc.skip = true;
+    sc.gate = false;  // the gate is in the gated RMSNorm below
+    sc.chunk = s.chunk_size > 0 ? s.chunk_size : 256;
+    sc.in = {View{xbc, 0, i},     View{zxbcdt, i + cd, s.heads},        V(weight("A", 1, s.heads, 32)),
+             View{xbc, i, g * n}, View{xbc, i + g * n, g * n},          V(weight("D", 1, s.heads, 32)),
+             View{-1, 0, 0},      V(weight("dt_bias", 1, s.heads, 32)), V(state("ssm_state", s.heads * s.head_dim, n))};
+    sc.out = {V(y)};
+    const int y_p = act("y_p", rows_, i, pbits_);
+    if (s.gated_norm) {
+      vec("gated_norm", SSM_VEC_GATED_RMSNORM, {V(y), View{zxbcdt, 0, i}, V(weight("norm", 1, i, 32))}, {V(y_p)}, rows_,
+          i, s.norm_eps, static_cast<std::uint32_t>(s.norm_group_size),
+          s.norm_before_gate ? SSM_VEC_NORM_BEFORE_GATE : 0);
+    } else {
+      const int zs = act("z_silu", rows_, i);
+      vec("z_silu", SSM_VEC_SILU, {View{zxbcdt, 0, i}}, {V(zs)}, rows_, i);
+      vec("gate", SSM_VEC_MUL, {V(y), V(zs)}, {V(y_p)}, rows_, i);
+    }
+    const int out = act("out", rows_, h);
+    gemm("out_proj", V(y_p), weight("out_proj", h, i, pbits_), V(out), rows_, h, i);
+    return out;
+  }
+
+  int attention(int xn, int width) {
+    const AttentionShape& a = m_.attention;
+    const std::int64_t q = std::int64_t(a.heads) * a.head_dim, kv = std::int64_t(a.kv_heads) * a.head_dim;
+    const int qkv = act("qkv", rows_, q + 2 * kv);
+    gemm("qkv_proj", V(xn), weight("qkv_proj", q + 2 * kv, width, pbits_), V(qkv), rows_, q + 2 * kv, width);
+    const int qk_p = act("qk_p", rows_, q + kv, pbits_);
+    if (a.rotary_dim > 0) {
+      vec("rope", SSM_VEC_ROPE, {View{qkv, 0, q + kv}}, {V(qk_p)}, rows_, q + kv, a.rope_theta,
+          static_cast<std::uint32_t>(mod_.phase.context));
+    } else {
+      vec("qk_convert", SSM_VEC_CONVERT, {View{qkv, 0, q + kv}}, {V(qk_p)}, rows_, q + kv);
+    }
+    const int v_p = act("v_p", rows_, kv, pbits_);
+    vec("v_convert", SSM_VEC_CONVERT, {View{qkv, q + kv, kv}}, {V(v_p)}, rows_, kv);
+    const std::int64_t cache_rows = mod_.phase.max_context;
+    const int kc = state("k_cache", cache_rows, kv, pbits_);
+    const int vc = state("v_cache", cache_rows, kv, pbits_);
+    copy("k_append", View{qk_p, q, kv}, V(kc), rows_, mod_.phase.context);
+    copy("v_append", V(v_p), V(vc), rows_, mod_.phase.context);
+    const int o = act("o", rows_, q, pbits_);
+    PrimOp& at = op(Prim::attention, "core");
+    at.heads = a.heads, at.kv_heads = a.kv_heads, at.head_dim = a.head_dim;
+    at.context = mod_.phase.context;
+    at.param0 = a.scale;
+    at.in = {View{qk_p, 0, q}, V(kc), V(vc)};
+    at.out = {V(o)};
+    const int out = act("out", rows_, m_.hidden_size);
+    gemm("o_proj", V(o), weight("o_proj", m_.hidden_size, q, pbits_), V(out), rows_, m_.hidden_size, q);
+    return out;
+  }
+
+  int mlp(int xn, std::int64_t inner, bool gated, const std::string& tag) {
+    const std::int64_t h = m_.hidden_size;
+    const int up = act(tag + "up", rows_, gated ? 2 * inner : inner);
+    gemm(tag + "up_proj", V(xn), weight(tag + "up_proj", gated ? 2 * inner : inner, h, pbits_), V(up), rows_,
+         gated ? 2 * inner : inner, h);
+    const int hidden = act(tag + "hidden", rows_, inner, pbits_);
+    activation(tag, View{up, 0, inner}, gated ? View{up, inner, inner} : View{}, hidden, rows_, inner);
+    const int out = act(tag + "out", rows_, h);
+    gemm(tag + "down_proj", V(hidden), weight(tag + "down_proj", h, inner, pbits_), V(out), rows_, h, inner);
+    return out;
+  }
+
+  // act(a) [* b] -> out (matrix precision).
+  void activation(const std::string& tag, View a, View b, int out, std::int64_t rows, std::int64_t cols) {
+    const ssm_vector_function f = m_.ffn.activation == Activation::silu   ? SSM_VEC_SILU
+                                  : m_.ffn.activation == Activation::gelu ? SSM_VEC_GELU
+                                                                          : SSM_VEC_RELU;
+    const int t = act(tag + "act", rows, cols);
+    vec(tag + "act", f, {a}, {V(t)}, rows, cols);
+    if (b.tensor >= 0) {
+      vec(tag + "gate", SSM_VEC_MUL, {V(t), b}, {V(out)}, rows, cols);
+    } else if (m_.ffn.activation == Activation::relu2) {
+      vec(tag + "square", SSM_VEC_MUL, {V(t), V(t)}, {V(out)}, rows, cols);
+    } else {
+      vec(tag + "convert", SSM_VEC_CONVERT, {V(t)}, {V(out)}, rows, cols);
+    }
+  }
+
+  int moe(int xn) {
+    const FeedForwardShape& f = m_.ffn;
+    const std::int64_t h = m_.hidden_size, e = f.experts, k = f.top_k, fe = f.expert_intermediate_size;
+    const int logits = act("router_logits", rows_, e);
+    gemm("router", V(xn), weight("router", e, h, pbits_), V(logits), rows_, e, h);
+    const int idx = act("topk", rows_, k);
+    vec("topk", SSM_VEC_TOPK, {V(logits)}, {V(idx)}, rows_, e, 0, static_cast<std::uint32_t>(k));
+    // Balanced routing: rows*k assignments over min(E, rows*k) experts. Which experts run is
+    // data-dependent; the runtime rebinds the expert slices (same shapes, same traffic).
+    const std::int64_t assignments = rows_ * k;
+    const std::int64_t active = std::min<std::int64_t>(e, assignments);
+    const std::int64_t per_expert = (assignments + active - 1) / active;
+    const bool gated = m_.model_type != "nemotron_h";
+    const int gathered = act("gathered", active * per_expert, h, pbits_);
+    copy("gather", V(xn), V(gathered), active * per_expert, 0);
+    const std::int64_t up_rows = gated ? 2 * fe : fe;
+    const int up = act("expert_up", active * per_expert, up_rows);
+    gemm("expert_up", V(gathered), weight("experts_up", e * up_rows, h, pbits_), V(up), per_expert, up_rows, h, 0,
+         static_cast<int>(active));
+    const int hidden = act("expert_hidden", active * per_expert, fe, pbits_);
+    activation("expert_", View{up, 0, fe}, gated ? View{up, fe, fe} : View{}, hidden, active * per_expert, fe);
+    const int down = act("expert_out", active * per_expert, h);
+    gemm("expert_down", V(hidden), weight("experts_down", e * h, fe, pbits_), V(down), per_expert, h, fe, 0,
+         static_cast<int>(active));
+    // Weighted sum of each token's k expert outputs.
+    const int out = act("out", rows_, h);
+    vec("combine", SSM_VEC_FMA, {View{down, 0, h}, View{down, 0, h}, View{down, 0, h}}, {V(out)},
+        std::min(rows_ * k, active * per_expert), h);
+    if (f.shared_intermediate_size > 0) {
+      const int shared = mlp(xn, f.shared_intermediate_size, gated, "shared_");
+      const int sum = act("sum", rows_, h);
+      vec("shared_add", SSM_VEC_ADD, {V(out), V(shared)}, {V(sum)}, rows_, h);
+      return sum;
+    }
+    return out;
+  }
+
+  const Graph& g_;
+  const ModelSpec& m_;
+  Module mod_;
+  std::int64_t rows_ = 0;
+  int pbits_ = 16;
+  std::string prefix_;
+  int layer_ = -1;
+  int norm_out_ = -1, mlp_in_ = -1, x_shared_ = -1;
+  std::vector<int> pending_;  // mixer outputs waiting for their residual add
+};
+
+}  // namespace
+
+Module lower_graph(const Graph& graph, const Phase& phase, Precision precision) {
+  return Lowerer(graph, phase, precision).run();
+}
+
+namespace {
+
+std::string_view vector_name(ssm_vector_function f) {
+  static const char* const basic[] = {"add",   "mul",        "fma",        "max",    "relu",     "exp",
+                                      "log",   "sigmoid",    "silu",       "gelu",   "softplus", "rsqrt",
+                                      "recip", "reduce_sum", "reduce_max", "convert"};
+  static const char* const composite[] = {"rmsnorm", "gated_rmsnorm", "softmax", "topk", "rope", "scale"};
+  if (f <= SSM_VEC_CONVERT) return basic[f];
+  if (f >= SSM_VEC_RMSNORM && f <= SSM_VEC_SCALE) return composite[f - SSM_VEC_RMSNORM];
+  return "?";
+}
+
+}  // namespace
+
+std::string dump_module(const Module& mod) {
+  std::string out = fmt::format("# {}: {} tokens x {} sessions, context {}, {} ops, {} tensors, {}\n", mod.phase.name,
+                                mod.phase.tokens, mod.phase.sessions, mod.phase.context, mod.ops.size(),
+                                mod.tensors.size(), name_of(mod.precision));
+  auto view = [&](const View& v) {
+    if (v.tensor < 0) return std::string("-");
+    const TensorDef& t = mod.tensors[v.tensor];
+    if (v.col0 == 0 && (v.cols == 0 || v.cols == t.cols)) return t.name;
+    return fmt::format("{}[:,{}:{}]", t.name, v.col0, v.col0 + v.cols);
+  };
+  for (const PrimOp& o : mod.ops) {
+    std::string what;
+    switch (o.kind) {
+      case Prim::gemm:
+        what = fmt::format("m={} n={} k={}{} {}", o.m, o.n, o.k, o.repeat > 1 ? fmt::format(" x{}", o.repeat) : "",
+                           name_of(o.precision));
+        break;
+      case Prim::vector:
+        what = fmt::format("{} {}x{}", vector_name(o.function), o.rows, o.cols);
+        break;
+      case Prim::conv1d:
+        what = fmt::format("channels={} width={} L={} sessions={}", o.channels, o.width, o.length, o.sessions);
+        break;
+      case Prim::scan:
+        what = fmt::format("mamba{} channels={} head_dim={} N={} groups={} L={} sessions={} kernel={}", o.version,
+                           o.channels, o.head_dim, o.state, o.groups, o.length, o.sessions, scan_kernel_name(o.kernel));
+        break;
+      case Prim::attention:
+        what = fmt::format("heads={} kv_heads={} head_dim={} q={} kv={} sessions={}: gemm q.kT, softmax, gemm p.v",
+                           o.heads, o.kv_heads, o.head_dim, o.length, o.context + o.length, o.sessions);
+        break;
+      case Prim::copy:
+        what = fmt::format("rows={} dst_row0={}", o.rows, o.dst_row0);
+        break;
+    }
+    std::string ins, outs;
+    for (const View& v : o.in) ins += (ins.empty() ? "" : ", ") + view(v);
+    for (const View& v : o.out) outs += (outs.empty() ? "" : ", ") + view(v);
+    out += fmt::format("{:<9} {:<34} {} ({}) -> ({})\n", prim_name(o.kind), o.name, what, ins, outs);
+  }
+  return out;
+}
+
+}  // namespace ssmsoc::compiler

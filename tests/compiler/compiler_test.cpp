@@ -1,0 +1,430 @@
+// The compiler's passes on small hand-checked inputs, its kernel choices per silicon, the
+// memory plan, rejected inputs and determinism.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "compiler.hpp"
+#include "config_tree.hpp"
+#include "support.hpp"
+
+namespace ssmsoc::compiler {
+namespace {
+
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new test::TempDirCleanup);
+
+std::filesystem::path write_file(const std::string& name, const std::string& text) {
+  const auto path = test::temp_dir() / name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+// A 2-layer Mamba-1: H = 32, d_inner = 64, N = 4, d_conv = 4, dt_rank = 2, vocab 128.
+const char* kTinyMamba =
+    "name: tiny-mamba\nsource: hand-made\nmodel_type: mamba\nhidden_size: 32\nintermediate_size: 64\n"
+    "num_hidden_layers: 2\nstate_size: 4\nconv_kernel: 4\ntime_step_rank: 2\nvocab_size: 128\n"
+    "tie_word_embeddings: true\n";
+
+ModelSpec tiny_mamba() { return load_model(write_file("tiny-mamba.yaml", kTinyMamba)); }
+ModelSpec shipped(const std::string& name) { return load_model("workloads/models/" + name + ".yaml"); }
+
+std::string expect_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ConfigError";
+  return "";
+}
+
+// --- frontends ------------------------------------------------------------------------------
+
+TEST(Frontend, YamlCarriesHfKeysNameAndSource) {
+  const ModelSpec m = tiny_mamba();
+  EXPECT_EQ(m.name, "tiny-mamba");
+  EXPECT_EQ(m.source, "hand-made");
+  EXPECT_EQ(m.mamba.version, 1);
+  EXPECT_EQ(m.mamba.d_inner, 64);
+  EXPECT_EQ(m.mamba.dt_rank, 2);
+}
+
+TEST(Frontend, CheckpointFolderLoadsFromConfigAlone) {
+  const ModelSpec m = load_model(std::string(SSMSOC_TEST_DATA_DIR) + "/models/mamba2");
+  EXPECT_EQ(m.model_type, "mamba2");
+  EXPECT_EQ(m.mamba.version, 2);
+}
+
+TEST(Frontend, ConfigJsonAndYamlGiveTheSameShapes) {
+  const auto json = write_file("config.json",
+                               R"({"model_type": "mamba", "hidden_size": 32, "intermediate_size": 64,
+                                   "num_hidden_layers": 2, "state_size": 4, "conv_kernel": 4,
+                                   "time_step_rank": 2, "vocab_size": 128, "tie_word_embeddings": true,
+                                   "bos_token_id": 0})");
+  const ModelSpec a = load_model(json), b = tiny_mamba();
+  EXPECT_EQ(parameter_count(a), parameter_count(b));
+  EXPECT_EQ(a.mamba.d_state, b.mamba.d_state);
+}
+
+TEST(Frontend, ParameterCountOfMamba130mIsItsPublishedSize) {
+  EXPECT_NEAR(parameter_count(shipped("mamba-130m")) / 1e6, 129.1, 1.0);
+  EXPECT_NEAR(parameter_count(shipped("mamba-2.8b")) / 1e9, 2.77, 0.03);
+  EXPECT_NEAR(parameter_count(shipped("llama-2-7b")) / 1e9, 6.74, 0.02);
+}
+
+TEST(Frontend, bad_unknown_model_type_names_file_line_and_key) {
+  const auto file = write_file("bad-type.yaml", "name: x\nsource: y\nmodel_type: rwkv\nhidden_size: 8\n");
+  const std::string e = expect_error([&] { load_model(file); });
+  EXPECT_NE(e.find("bad-type.yaml:3:1: model_type: \"rwkv\" is not supported"), std::string::npos) << e;
+  EXPECT_NE(e.find("llama"), std::string::npos) << e;
+}
+
+TEST(Frontend, bad_missing_key_is_named) {
+  std::string text = kTinyMamba;
+  text.replace(text.find("state_size: 4\n"), 14, "");
+  const std::string e = expect_error([&] { load_model(write_file("missing.yaml", text)); });
+  EXPECT_NE(e.find("missing.yaml"), std::string::npos) << e;
+  EXPECT_NE(e.find("state_size: missing"), std::string::npos) << e;
+}
+
+TEST(Frontend, bad_misspelt_key_is_unknown_with_a_suggestion) {
+  std::string text = kTinyMamba;
+  text += "conv_kernal: 4\n";
+  const std::string e = expect_error([&] { load_model(write_file("typo.yaml", text)); });
+  EXPECT_NE(e.find("typo.yaml:12:1: conv_kernal: unknown key for model_type mamba (did you mean 'conv_kernel'?)"),
+            std::string::npos)
+      << e;
+}
+
+TEST(Frontend, bad_workload_without_source) {
+  const auto file = write_file("nosource.yaml", "name: x\nmodel_type: mamba\n");
+  EXPECT_NE(expect_error([&] { load_model(file); }).find("source: missing"), std::string::npos);
+}
+
+TEST(Frontend, bad_ill_typed_value) {
+  std::string text = kTinyMamba;
+  text.replace(text.find("hidden_size: 32"), 15, "hidden_size: big");
+  const std::string e = expect_error([&] { load_model(write_file("typed.yaml", text)); });
+  EXPECT_NE(e.find("typed.yaml:4:1: hidden_size: expected an integer"), std::string::npos) << e;
+}
+
+TEST(Frontend, bad_scenario_key) {
+  const auto file = write_file("s.yaml", "prompt: 10\ngenerate: 2\nbacth: 4\n");
+  EXPECT_NE(expect_error([&] { load_scenario(file); }).find("bacth"), std::string::npos);
+}
+
+// --- graph and recognition ------------------------------------------------------------------
+
+TEST(BuildGraph, Mamba130mHasEmbeddingThreeNodesPerLayerNormAndHead) {
+  EXPECT_EQ(build_graph(shipped("mamba-130m")).nodes.size(), 2u + 24 * 3 + 1);
+}
+
+TEST(RecognizeArchitecture, MambaIsPureSsmGenerationOne) {
+  const auto c = recognize_architecture(build_graph(shipped("mamba-2.8b")));
+  EXPECT_EQ(c.model_class, ModelClass::pure_ssm);
+  EXPECT_EQ(c.ssm_generation, 1);
+  EXPECT_FALSE(c.moe);
+}
+
+TEST(RecognizeArchitecture, Mamba2IsGenerationTwo) {
+  EXPECT_EQ(recognize_architecture(build_graph(shipped("mamba2-130m"))).ssm_generation, 2);
+}
+
+TEST(RecognizeArchitecture, JambaIsHybridMoe) {
+  const auto c = recognize_architecture(build_graph(shipped("jamba-1.5-mini")));
+  EXPECT_EQ(c.model_class, ModelClass::hybrid);
+  EXPECT_EQ(c.ssm_generation, 1);
+  EXPECT_EQ(c.attention_layers, 4);
+  EXPECT_EQ(c.ssm_layers, 28);
+  EXPECT_EQ(c.moe_layers, 16);
+  EXPECT_NE(c.summary.find("MoE in 16 layers (16 experts, top-2)"), std::string::npos) << c.summary;
+}
+
+TEST(RecognizeArchitecture, FalconH1IsParallelHybrid) {
+  EXPECT_TRUE(recognize_architecture(build_graph(shipped("falcon-h1-1.5b"))).parallel_hybrid);
+}
+
+TEST(RecognizeArchitecture, Zamba2SharesOneAttentionBlock) {
+  const auto c = recognize_architecture(build_graph(shipped("zamba2-2.7b")));
+  EXPECT_TRUE(c.shared_attention);
+  EXPECT_EQ(c.model_class, ModelClass::hybrid);
+}
+
+TEST(RecognizeArchitecture, LlamaIsTransformer) {
+  const auto c = recognize_architecture(build_graph(shipped("llama-3.2-1b")));
+  EXPECT_EQ(c.model_class, ModelClass::transformer);
+  EXPECT_EQ(c.ssm_generation, 0);
+  EXPECT_NE(c.summary.find("GQA 32:8"), std::string::npos);
+}
+
+// --- lowering -------------------------------------------------------------------------------
+
+TEST(LowerGraph, Mamba1LayerIsNormGemmConvGemmsScanGemmAdd) {
+  const Module m = lower_graph(build_graph(tiny_mamba()), Phase{"prefill", 4, 1, 0, 8, true, false}, Precision::bf16);
+  std::vector<std::string> layer0;
+  for (const PrimOp& op : m.ops)
+    if (op.layer == 0) layer0.push_back(std::string(prim_name(op.kind)));
+  const std::vector<std::string> expected = {"vector", "gemm", "conv1d", "vector", "gemm",  "vector",
+                                             "gemm",   "scan", "vector", "gemm",   "vector"};
+  EXPECT_EQ(layer0, expected);
+  const auto in_proj =
+      std::find_if(m.ops.begin(), m.ops.end(), [](const PrimOp& o) { return o.name == "layers.0.mamba.in_proj"; });
+  ASSERT_NE(in_proj, m.ops.end());
+  EXPECT_EQ(in_proj->m, 4);
+  EXPECT_EQ(in_proj->n, 128);
+  EXPECT_EQ(in_proj->k, 32);
+}
+
+TEST(LowerGraph, AttentionIsGemmSoftmaxGemmOverTheKvCache) {
+  const Module m =
+      lower_graph(build_graph(shipped("llama-3.2-1b")), Phase{"decode", 1, 2, 100, 200, true, false}, Precision::bf16);
+  const auto at = std::find_if(m.ops.begin(), m.ops.end(), [](const PrimOp& o) { return o.kind == Prim::attention; });
+  ASSERT_NE(at, m.ops.end());
+  EXPECT_EQ(at->heads, 32);
+  EXPECT_EQ(at->kv_heads, 8);
+  EXPECT_EQ(at->context, 100);
+  EXPECT_EQ(m.tensors[at->in[1].tensor].rows, 2 * 200);  // KV cache of 2 sessions x 200 tokens
+}
+
+TEST(LowerGraph, MoeRunsTopKExpertsPerToken) {
+  const Module m =
+      lower_graph(build_graph(shipped("jamba-1.5-mini")), Phase{"decode", 1, 1, 10, 20, true, false}, Precision::bf16);
+  const auto e = std::find_if(m.ops.begin(), m.ops.end(),
+                              [](const PrimOp& o) { return o.name.find("expert_up") != std::string::npos; });
+  ASSERT_NE(e, m.ops.end());
+  EXPECT_EQ(e->repeat, 2);  // top-2 of 16 experts for one token
+}
+
+// --- scan-kernel selection per silicon ------------------------------------------------------
+
+ScanKernel prefill_kernel(const std::string& model, const std::string& profile, std::string* reason = nullptr) {
+  Module m = lower_graph(build_graph(shipped(model)), Phase{"prefill", 256, 1, 0, 256, false, false}, Precision::bf16);
+  select_scan_kernels(m, load_profile(profile));
+  for (const PrimOp& op : m.ops)
+    if (op.kind == Prim::scan) {
+      if (reason) *reason = op.kernel_reason;
+      return op.kernel;
+    }
+  ADD_FAILURE() << "no scan op";
+  return ScanKernel::native;
+}
+
+TEST(SelectScanKernels, KrsnaRunsBothGenerationsNatively) {
+  for (const char* p : {"krsna-mobile", "krsna-dc"}) {
+    EXPECT_EQ(prefill_kernel("mamba-130m", p), ScanKernel::native) << p;
+    EXPECT_EQ(prefill_kernel("mamba2-130m", p), ScanKernel::native) << p;
+  }
+  std::string reason;
+  prefill_kernel("mamba-130m", "krsna-wear", &reason);
+  EXPECT_NE(reason.find("native-scan-unit (8 lanes/tile, N=16 <= max_state 64"), std::string::npos) << reason;
+}
+
+TEST(SelectScanKernels, KrsnaWearFallsBackForMamba2StateOf128) {
+  std::string reason;
+  EXPECT_EQ(prefill_kernel("mamba2-130m", "krsna-wear", &reason), ScanKernel::chunked_ssd);
+  EXPECT_NE(reason.find("N=128 exceeds the scan unit's max_state 64"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("native-scan-unit-state-split (2 passes)"), std::string::npos) << reason;
+}
+
+TEST(SelectScanKernels, GpuUsesParallelPrefixForMamba1AndChunkedSsdForMamba2) {
+  std::string reason;
+  EXPECT_EQ(prefill_kernel("mamba-130m", "h100-class", &reason), ScanKernel::parallel_prefix);
+  EXPECT_NE(reason.find("h100-class has no scan unit (gpu)"), std::string::npos) << reason;
+  EXPECT_EQ(prefill_kernel("mamba2-130m", "h100-class"), ScanKernel::chunked_ssd);
+}
+
+TEST(SelectScanKernels, CpuUsesSequentialVectorScan) {
+  for (const char* p : {"xeon-amx-class", "cortex-a-neon-class"}) {
+    EXPECT_EQ(prefill_kernel("mamba-130m", p), ScanKernel::sequential_vector) << p;
+    EXPECT_EQ(prefill_kernel("mamba2-130m", p), ScanKernel::sequential_vector) << p;
+  }
+}
+
+TEST(SelectScanKernels, HexagonUsesChunkedSsdForMamba2) {
+  std::string reason;
+  EXPECT_EQ(prefill_kernel("mamba2-130m", "hexagon-npu-class", &reason), ScanKernel::chunked_ssd);
+  EXPECT_NE(reason.find("chose chunked-ssd-matrix by the cost model"), std::string::npos) << reason;
+  EXPECT_EQ(prefill_kernel("mamba-130m", "hexagon-npu-class"), ScanKernel::sequential_vector);
+}
+
+// --- cost model -----------------------------------------------------------------------------
+
+TEST(CostModel, ScanCyclesArePipelinePlusStepsOverLanes) {
+  const Profile p = load_profile("krsna-mobile");  // 32 lanes, pipeline depth from the profile
+  const CostModel cost(p);
+  EXPECT_DOUBLE_EQ(cost.scan_cycles(64, 1, 16, 10), p.tile.scan.pipeline_depth + (64 * 16 / 32) * 10);
+}
+
+TEST(CostModel, VectorPassIsElementsTimesCostOverLanesPlusLatency) {
+  const Profile p = load_profile("krsna-wear");  // 16 lanes; exp 3 cycles/element, latency 10
+  EXPECT_DOUBLE_EQ(CostModel(p).vector_cycles(SSM_VEC_EXP, 2, 80), 160 * 3 / 16 + 10);
+}
+
+// --- memory plan ----------------------------------------------------------------------------
+
+TEST(PlanMemory, StatePerSessionAndSessionsThatFitAreHandComputed) {
+  const Profile p = load_profile("krsna-wear");  // global buffer 1 MiB, DRAM 2 GiB
+  Scenario s;
+  s.prompt_tokens = 16;
+  s.generate_tokens = 4;
+  const CompileResult r = compile(tiny_mamba(), s, p);
+  // Per layer: conv state 64 x 4 floats + SSM state 64 x 4 floats = 2048 B; 2 layers; plus
+  // the kept last hidden state (32 floats) for the logits Program.
+  EXPECT_EQ(r.memory.state_bytes_per_session, 2u * (64 * 4 + 64 * 4) * 4 + 32 * 4);
+  EXPECT_EQ(r.memory.kv_bytes_per_session, 0u);
+  EXPECT_EQ(r.memory.activation_memory, SSM_MEM_GLOBAL_BUFFER);
+  EXPECT_EQ(r.memory.state_memory, SSM_MEM_GLOBAL_BUFFER);
+  const std::uint64_t arena = (r.memory.activation_bytes + 63) / 64 * 64;
+  EXPECT_EQ(r.memory.sessions_on_chip, static_cast<std::int64_t>((1u << 20) - arena) / 4224);
+  EXPECT_EQ(r.memory.sessions_in_dram,
+            static_cast<std::int64_t>((std::uint64_t(2) << 30) - r.memory.weight_bytes) / 4224);
+}
+
+TEST(PlanMemory, KvCacheGrowsWithContext) {
+  const Profile p = load_profile("krsna-dc");
+  Scenario s;
+  s.prompt_tokens = 100;
+  s.generate_tokens = 28;
+  const CompileResult r = compile(shipped("llama-3.2-1b"), s, p);
+  // 16 layers x (K + V) x 8 kv heads x 64 x 128 tokens x 2 bytes (bf16).
+  EXPECT_EQ(r.memory.kv_bytes_per_session, 16u * 2 * 8 * 64 * 128 * 2);
+}
+
+TEST(PlanMemory, bad_weights_beyond_dram_name_the_limit) {
+  Scenario s;
+  s.prompt_tokens = 16;
+  s.generate_tokens = 2;
+  const std::string e = expect_error([&] { compile(shipped("jamba-1.5-mini"), s, load_profile("krsna-wear")); });
+  EXPECT_NE(e.find("jamba-1.5-mini: weights of"), std::string::npos) << e;
+  EXPECT_NE(e.find("do not fit the 2.00 GiB DRAM of krsna-wear (dram.capacity_bytes)"), std::string::npos) << e;
+}
+
+TEST(PlanMemory, bad_state_cache_beyond_dram) {
+  Scenario s;
+  s.prompt_tokens = 100000;
+  s.generate_tokens = 0;
+  s.batch = 64;
+  const std::string e = expect_error([&] {
+    CompileOptions o;
+    o.prefill_chunk = 64;
+    compile(shipped("llama-3.2-1b"), s, load_profile("krsna-mobile"), o);
+  });
+  EXPECT_NE(e.find("state cache"), std::string::npos) << e;
+}
+
+// --- codegen, programs, stages ----------------------------------------------------------------
+
+TEST(Compile, ProgramsValidateAgainstEveryProfile) {
+  Scenario s;
+  s.prompt_tokens = 40;
+  s.generate_tokens = 3;
+  s.batch = 2;
+  for (const auto& file : shipped_profile_files()) {
+    const Profile p = load_profile_file(file);
+    for (const char* m : {"mamba-130m", "mamba2-130m"}) {
+      const CompileResult r = compile(shipped(m), s, p);
+      for (const auto& phase : r.phases)
+        EXPECT_NO_THROW(validate_program(phase.program, phase.name, &p)) << p.name << " " << m;
+    }
+  }
+}
+
+TEST(Compile, PhasesArePrefillChunksLogitsAndDecode) {
+  Scenario s;
+  s.prompt_tokens = 300;  // two chunks of 150
+  s.generate_tokens = 5;
+  const CompileResult r = compile(shipped("mamba-130m"), s, load_profile("krsna-mobile"));
+  ASSERT_EQ(r.phases.size(), 3u);
+  EXPECT_EQ(r.phases[0].name, "prefill");
+  EXPECT_EQ(r.phases[0].phase.tokens, 150);
+  EXPECT_EQ(r.phases[0].runs, 2);
+  EXPECT_EQ(r.phases[1].name, "logits");
+  EXPECT_EQ(r.phases[2].name, "decode");
+  EXPECT_EQ(r.phases[2].runs, 4);
+}
+
+TEST(Compile, UnevenPromptGetsARestChunk) {
+  Scenario s;
+  s.prompt_tokens = 100;
+  s.generate_tokens = 1;
+  CompileOptions o;
+  o.prefill_chunk = 64;
+  const CompileResult r = compile(shipped("mamba-130m"), s, load_profile("krsna-mobile"), o);
+  ASSERT_EQ(r.phases.size(), 3u);
+  EXPECT_EQ(r.phases[1].name, "prefill-rest");
+  EXPECT_EQ(r.phases[1].phase.tokens, 36);
+}
+
+TEST(Compile, SameInputsGiveByteIdenticalPrograms) {
+  Scenario s;
+  s.prompt_tokens = 64;
+  s.generate_tokens = 2;
+  const Profile p = load_profile("krsna-mobile");
+  const CompileResult a = compile(shipped("zamba2-2.7b"), s, p), b = compile(shipped("zamba2-2.7b"), s, p);
+  ASSERT_EQ(a.phases.size(), b.phases.size());
+  for (std::size_t i = 0; i < a.phases.size(); ++i)
+    EXPECT_EQ(encode_program(a.phases[i].program), encode_program(b.phases[i].program)) << a.phases[i].name;
+}
+
+TEST(Compile, EncodedProgramDecodesBack) {
+  Scenario s;
+  s.prompt_tokens = 16;
+  s.generate_tokens = 2;
+  const CompileResult r = compile(tiny_mamba(), s, load_profile("krsna-wear"));
+  for (const auto& phase : r.phases) {
+    const auto bytes = encode_program(phase.program);
+    EXPECT_EQ(decode_program(bytes, phase.name).command_count(), phase.program.command_count());
+  }
+}
+
+TEST(Compile, ScanCommandsUseTheChosenEngine) {
+  Scenario s;
+  s.prompt_tokens = 16;
+  s.generate_tokens = 2;
+  auto scans = [&](const char* profile) {
+    std::size_t n = 0;
+    for (const auto& phase : compile(shipped("mamba-130m"), s, load_profile(profile)).phases)
+      for (const auto& st : phase.program.streams)
+        for (const auto& c : st.commands) n += c.head.opcode == SSM_OP_SCAN;
+    return n;
+  };
+  EXPECT_GT(scans("krsna-mobile"), 0u);
+  EXPECT_EQ(scans("h100-class"), 0u);  // software scan: vector and matrix commands
+}
+
+TEST(Emit, EveryStageIsDumpable) {
+  Scenario s;
+  s.prompt_tokens = 8;
+  s.generate_tokens = 2;
+  const CompileResult r = compile(tiny_mamba(), s, load_profile("krsna-wear"));
+  for (const auto& stage : stage_names()) EXPECT_FALSE(emit(r, stage).empty()) << stage;
+  EXPECT_NE(emit(r, "graph").find("mamba1"), std::string::npos);
+  EXPECT_NE(emit(r, "kernels").find("native-scan-unit"), std::string::npos);
+  EXPECT_NE(emit(r, "program").find("scan"), std::string::npos);
+}
+
+TEST(Emit, bad_unknown_stage_lists_the_stages) {
+  Scenario s;
+  s.prompt_tokens = 8;
+  s.generate_tokens = 1;
+  const CompileResult r = compile(tiny_mamba(), s, load_profile("krsna-wear"));
+  EXPECT_NE(expect_error([&] { emit(r, "asm"); }).find("stages: graph, lowered"), std::string::npos);
+}
+
+TEST(Compile, bad_precision_the_profile_lacks) {
+  Scenario s;
+  CompileOptions o;
+  o.precision = "fp64";
+  EXPECT_NE(expect_error([&] { compile(tiny_mamba(), s, load_profile("krsna-wear"), o); }).find("no fp64 matrix unit"),
+            std::string::npos);
+}
+
+TEST(Compile, bad_scenario_range) {
+  Scenario s;
+  s.batch = 0;
+  EXPECT_NE(expect_error([&] { compile(tiny_mamba(), s, load_profile("krsna-wear")); }).find("batch: 0"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ssmsoc::compiler
