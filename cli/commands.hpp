@@ -29,6 +29,27 @@ struct GoldenCommand {
 };
 int golden_run(const GoldenCommand& command, std::ostream& out);
 
+// The model and scenario of `compile` and `run`.
+struct ModelRunOptions {
+  std::string profile, model;                // a profile; a workload name or file, a config.json, a checkpoint folder
+  std::string scenario;                      // workloads/scenarios/*.yaml (options below override it)
+  int prompt = 0, generate = -1, batch = 0;  // 0 / -1: the scenario's
+};
+struct CompileCommand {
+  ModelRunOptions model;
+  std::string emit = "summary";  // graph | lowered | tiled | schedule | program | memory | kernels | summary
+  std::string out;               // folder for the phases' Programs (PHASE.ssmp)
+};
+int compile_run(const CompileCommand& command, std::ostream& out);
+struct RunCommand {
+  ModelRunOptions model;
+  std::string out;    // folder for summary.json and stats.json
+  std::string trace;  // Perfetto timeline per phase: FILE.PHASE.json
+};
+// Compiles, simulates every phase and prints time to first token, decode latency and
+// throughput, utilization, DRAM traffic, energy and power.
+int model_run(const RunCommand& command, std::ostream& out);
+
 struct CosimCommand {
   std::string profile = "all";
   std::uint64_t seed = 1;

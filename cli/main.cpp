@@ -72,6 +72,30 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   golden_cmd->callback([&] { status = ssmsoc::cli::golden_run(golden, out); });
 
+  auto add_model_options = [](CLI::App* command, ssmsoc::cli::ModelRunOptions& o) {
+    command->add_option("--profile", o.profile, "Profile name or file")->required();
+    command->add_option("--model", o.model, "Workload name (workloads/models), workload YAML, config.json or folder")
+        ->required();
+    command->add_option("--scenario", o.scenario, "Scenario YAML (workloads/scenarios)");
+    command->add_option("--prompt", o.prompt, "Prompt tokens")->check(CLI::Range(1, 10000000));
+    command->add_option("--generate", o.generate, "Generated tokens")->check(CLI::Range(0, 10000000));
+    command->add_option("--batch", o.batch, "Concurrent sessions")->check(CLI::Range(1, 100000));
+  };
+  ssmsoc::cli::CompileCommand compile;
+  auto* compile_cmd = app.add_subcommand("compile", "Compile a model to Programs for a profile and dump a stage");
+  add_model_options(compile_cmd, compile.model);
+  compile_cmd->add_option("--emit", compile.emit, "graph, lowered, tiled, schedule, program, memory, kernels, summary")
+      ->capture_default_str();
+  compile_cmd->add_option("--out", compile.out, "Write each phase's Program to this folder (PHASE.ssmp)");
+  compile_cmd->callback([&] { status = ssmsoc::cli::compile_run(compile, out); });
+
+  ssmsoc::cli::RunCommand run;
+  auto* run_cmd = app.add_subcommand("run", "Compile a model and simulate prefill and decode on a profile");
+  add_model_options(run_cmd, run.model);
+  run_cmd->add_option("--out", run.out, "Write summary.json and stats.json to this folder");
+  run_cmd->add_option("--trace", run.trace, "Perfetto timeline of each phase (FILE.PHASE.json)");
+  run_cmd->callback([&] { status = ssmsoc::cli::model_run(run, out); });
+
   ssmsoc::cli::CosimCommand cosim;
   auto* cosim_cmd = app.add_subcommand(
       "cosim", "Check each profile's scan: RTL against the bit-accurate kernels, or the software scan against float");

@@ -1,0 +1,67 @@
+// `ssmsoc compile` and `ssmsoc run` as a user runs them.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "program.hpp"
+#include "support.hpp"
+
+namespace ssmsoc {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kSmall = "--profile krsna-mobile --model mamba-130m --prompt 64 --generate 4";
+
+TEST(CompileCommand, ShowsTheKernelChoicesAndWritesValidPrograms) {
+  const fs::path dir = test::temp_dir() / "programs";
+  const auto run = test::run_ssmsoc("compile " + kSmall + " --emit kernels --out " + dir.string());
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("native"), std::string::npos) << run.out;
+  for (const char* phase : {"prefill", "logits", "decode"}) {
+    const fs::path file = dir / (std::string(phase) + ".ssmp");
+    ASSERT_TRUE(fs::exists(file)) << file;
+    EXPECT_GT(read_program(file.string()).command_count(), 0u) << phase;
+    EXPECT_EQ(test::run_ssmsoc("disasm " + file.string() + " --profile krsna-mobile").status, 0) << phase;
+  }
+}
+
+TEST(CompileCommand, RejectsUnknownStagesAndModels) {
+  auto run = test::run_ssmsoc("compile " + kSmall + " --emit nonsense");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.err.find("--emit nonsense: expected one of graph"), std::string::npos) << run.err;
+  run = test::run_ssmsoc("compile --profile krsna-mobile --model mamba-9000b");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.err.find("--model mamba-9000b: no such file, folder or workload"), std::string::npos) << run.err;
+}
+
+TEST(RunCommand, PrintsTheServingFiguresAndWritesThemWithUnits) {
+  const fs::path dir = test::temp_dir() / "run";
+  const auto run = test::run_ssmsoc("run " + kSmall + " --out " + dir.string());
+  ASSERT_EQ(run.status, 0) << run.err;
+  for (const char* line : {"time to first token", "decode latency per token", "decode throughput", "DRAM traffic",
+                           "energy", "average power", "utilization"})
+    EXPECT_NE(run.out.find(line), std::string::npos) << line << "\n" << run.out;
+  const auto summary = nlohmann::json::parse(test::slurp(dir / "summary.json"));
+  EXPECT_EQ(summary["model"], "mamba-130m");
+  EXPECT_EQ(summary["decode_latency_per_token"]["unit"], "s");
+  const double decode = summary["decode_latency_per_token"]["value"];
+  const double throughput = summary["decode_throughput"]["value"];
+  EXPECT_GT(decode, 0);
+  EXPECT_NEAR(throughput, 1.0 / decode, 1e-9 * throughput);  // batch 1
+  // Decode reads every weight once: at least the weights' bytes over the DRAM bandwidth.
+  EXPECT_GT(decode, 130e6 * 2 / 51.2e9 * 0.9);
+  const auto stats = nlohmann::json::parse(test::slurp(dir / "stats.json"));
+  EXPECT_EQ(stats.size(), summary["phases"].size());
+}
+
+TEST(RunCommand, IsDeterministic) {
+  const fs::path a = test::temp_dir() / "a", b = test::temp_dir() / "b";
+  ASSERT_EQ(test::run_ssmsoc("run " + kSmall + " --out " + a.string()).status, 0);
+  ASSERT_EQ(test::run_ssmsoc("run " + kSmall + " --out " + b.string()).status, 0);
+  EXPECT_EQ(test::slurp(a / "summary.json"), test::slurp(b / "summary.json"));
+  EXPECT_EQ(test::slurp(a / "stats.json"), test::slurp(b / "stats.json"));
+}
+
+}  // namespace
+}  // namespace ssmsoc
