@@ -1,7 +1,6 @@
 // Every shipped workload loads and compiles to Programs that validate against every profile.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
 
 #include "compiler.hpp"
@@ -57,17 +56,16 @@ TEST(ShippedScenarios, AllLoad) {
   EXPECT_EQ(load_scenario("workloads/scenarios/long-context.yaml").prompt_tokens, 2048);
 }
 
-TEST(CompileSpeed, Mamba28bAt2048TokensOnKrsnaMobileIsFast) {
+// The Mamba-2.8B, 2,048-token scenario compiles on the default chip into a prefill chunk run
+// once per 256 tokens and one decode Program (its speed is a benchmark, not a test).
+TEST(LongContext, Mamba28bCompilesIntoChunkedPrefillAndDecode) {
   const ModelSpec m = load_model("workloads/models/mamba-2.8b.yaml");
   const Scenario s = load_scenario("workloads/scenarios/long-context.yaml");
-  const Profile p = load_profile("krsna-mobile");
-  const auto start = std::chrono::steady_clock::now();
-  const CompileResult r = compile(m, s, p);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::size_t commands = 0;
-  for (const auto& phase : r.phases) commands += phase.program.command_count();
-  RecordProperty("commands", static_cast<int>(commands));
-  EXPECT_LT(seconds, 1.0) << commands << " commands";
+  const CompileResult r = compile(m, s, load_profile("krsna-mobile"));
+  ASSERT_FALSE(r.phases.empty());
+  EXPECT_EQ(r.phases.front().name, "prefill");
+  EXPECT_EQ(r.phases.front().runs, 8);  // 2048 / 256
+  EXPECT_EQ(r.phases.back().name, "decode");
 }
 
 }  // namespace
