@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "safetensors.hpp"
+
 namespace ssmsoc::cli {
 
 int profile_list(bool json, std::ostream& out);
@@ -29,6 +31,11 @@ struct GoldenCommand {
 };
 int golden_run(const GoldenCommand& command, std::ostream& out);
 
+// Token ids [batch, length] from tensor `name` of `file` (read from `source`), checked to be
+// integers inside the vocabulary; a one-line ConfigError naming the file and tensor otherwise.
+std::vector<std::int64_t> token_ids(const SafetensorsFile& file, const std::string& source, const std::string& name,
+                                    int vocab, int& batch, int& length);
+
 // The model and scenario of `compile` and `run`.
 struct ModelRunOptions {
   std::string profile, model;                // a profile; a workload name or file, a config.json, a checkpoint folder
@@ -45,6 +52,11 @@ struct RunCommand {
   ModelRunOptions model;
   std::string out;    // folder for summary.json and stats.json
   std::string trace;  // Perfetto timeline per phase: FILE.PHASE.json
+  // Functional mode (sim/runtime.hpp): real data through the simulated chip. `model` is a
+  // checkpoint folder; `input` holds input_ids (and gen_prompt_ids with --generate);
+  // `tensors_out` receives logits (and gen_new_ids, gen_logits), as `ssmsoc golden` names them.
+  bool functional = false;
+  std::string input, tensors_out;
 };
 // Compiles, simulates every phase and prints time to first token, decode latency and
 // throughput, utilization, DRAM traffic, energy and power.

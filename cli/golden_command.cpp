@@ -8,9 +8,6 @@
 
 namespace ssmsoc::cli {
 
-namespace {
-
-// Token ids [batch, length] from `name` in `file`, checked against the vocabulary.
 std::vector<std::int64_t> token_ids(const SafetensorsFile& file, const std::string& source, const std::string& name,
                                     int vocab, int& batch, int& length) {
   auto it = file.tensors.find(name);
@@ -31,8 +28,6 @@ std::vector<std::int64_t> token_ids(const SafetensorsFile& file, const std::stri
   length = static_cast<int>(tensor.shape[1]);
   return ids;
 }
-
-}  // namespace
 
 int golden_run(const GoldenCommand& command, std::ostream& out) {
   const GoldenModel model(load_hf_checkpoint(command.model));

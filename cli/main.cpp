@@ -94,6 +94,12 @@ int main(int argc, char** argv) {
   add_model_options(run_cmd, run.model);
   run_cmd->add_option("--out", run.out, "Write summary.json and stats.json to this folder");
   run_cmd->add_option("--trace", run.trace, "Perfetto timeline of each phase (FILE.PHASE.json)");
+  run_cmd->add_flag("--functional", run.functional,
+                    "Run a checkpoint folder with real data (input_ids from --input; logits to --tensors-out)");
+  run_cmd->add_option("--input", run.input, "With --functional: safetensors with input_ids (and gen_prompt_ids)")
+      ->check(CLI::ExistingFile);
+  run_cmd->add_option("--tensors-out", run.tensors_out,
+                      "With --functional: where to write logits (and gen_new_ids, gen_logits)");
   run_cmd->callback([&] { status = ssmsoc::cli::model_run(run, out); });
 
   ssmsoc::cli::CosimCommand cosim;

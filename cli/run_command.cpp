@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -10,7 +12,10 @@
 #include "commands.hpp"
 #include "compiler.hpp"
 #include "config_tree.hpp"
+#include "golden_model.hpp"
 #include "profile.hpp"
+#include "runtime.hpp"
+#include "safetensors.hpp"
 #include "sim.hpp"
 
 namespace ssmsoc::cli {
@@ -46,6 +51,128 @@ void progress(const std::string& line) {
 
 json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
 
+double max_abs_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    worst = std::max(worst, std::fabs(double(a[i]) - double(b[i])));
+  return worst;
+}
+
+// `run --functional`: the checkpoint through the simulated chip with real data
+// (runtime::FunctionalRuntime), compared with the golden model.
+int functional_run(const RunCommand& command, std::ostream& out) {
+  const ModelRunOptions& o = command.model;
+  if (!o.scenario.empty() || o.prompt > 0 || o.batch > 0)
+    throw ConfigError("--functional: the prompt and batch come from --input (no --scenario, --prompt, --batch)");
+  if (!command.trace.empty()) throw ConfigError("--functional: --trace is for performance runs");
+  if (command.input.empty()) throw ConfigError("--functional needs --input (safetensors with input_ids)");
+  const fs::path dir(o.model);
+  if (!fs::is_directory(dir) || !fs::exists(dir / "model.safetensors"))
+    throw ConfigError(
+        fmt::format("--model {}: --functional needs a checkpoint folder (config.json + model.safetensors)", o.model));
+  const Profile profile = load_profile(o.profile);
+  const SafetensorsFile input = read_safetensors(command.input);
+  const runtime::FunctionalRuntime rt(load_hf_checkpoint(dir), profile);
+  const GoldenModel golden(rt.checkpoint());
+  const int vocab = golden.vocab_size();
+  const int generate = std::max(0, o.generate);
+
+  int batch = 0, length = 0;
+  const auto ids = token_ids(input, command.input, "input_ids", vocab, batch, length);
+  int gen_batch = 0, gen_length = 0;
+  std::vector<std::int64_t> prompt;
+  if (generate > 0) prompt = token_ids(input, command.input, "gen_prompt_ids", vocab, gen_batch, gen_length);
+
+  progress(fmt::format("simulating {} on {} (functional)", dir.filename().string(), profile.name));
+  const runtime::FunctionalResult forward = rt.forward(batch, length, ids);
+  const double logits_error = max_abs_difference(forward.logits, golden.forward(batch, length, ids));
+  SafetensorsFile tensors;
+  tensors.metadata = {{"producer", "ssmsoc run --functional"},
+                      {"model_type", rt.checkpoint().model_type},
+                      {"profile", profile.name},
+                      {"precision", std::string(name_of(forward.precision))}};
+  tensors.tensors["logits"] = Tensor::from_f32({batch, length, vocab}, forward.logits);
+  std::vector<runtime::PhaseRun> runs = forward.runs;
+  runtime::FunctionalResult gen;
+  double gen_error = 0;
+  bool ids_match = true;
+  if (generate > 0) {
+    progress(fmt::format("simulating {} on {} (functional, {} new tokens)", dir.filename().string(), profile.name,
+                         generate));
+    gen = rt.generate(gen_batch, gen_length, prompt, generate);
+    const GoldenModel::Generation expected = golden.generate(gen_batch, gen_length, prompt, generate);
+    gen_error = max_abs_difference(gen.logits, expected.logits);
+    ids_match = gen.new_ids == expected.new_ids;
+    tensors.tensors["gen_new_ids"] = Tensor::from_i64({gen_batch, generate}, gen.new_ids);
+    tensors.tensors["gen_logits"] = Tensor::from_f32({gen_batch, generate, vocab}, gen.logits);
+    runs.insert(runs.end(), gen.runs.begin(), gen.runs.end());
+  }
+  progress("");
+
+  // Simulated runs per phase.
+  struct PhaseTotal {
+    std::string phase;
+    int runs = 0;
+    std::uint64_t cycles = 0;
+    double seconds = 0, energy_j = 0;
+  };
+  std::vector<PhaseTotal> totals;
+  double seconds = 0, energy = 0;
+  for (const auto& r : runs) {
+    auto it = std::find_if(totals.begin(), totals.end(), [&](const PhaseTotal& t) { return t.phase == r.phase; });
+    if (it == totals.end()) it = totals.insert(totals.end(), PhaseTotal{r.phase});
+    ++it->runs;
+    it->cycles += r.cycles;
+    it->seconds += r.seconds;
+    it->energy_j += r.energy_j;
+    seconds += r.seconds;
+    energy += r.energy_j;
+  }
+
+  if (!command.tensors_out.empty()) write_safetensors(command.tensors_out, tensors);
+  const std::string model_name = dir.filename().string();
+  if (!command.out.empty()) {
+    json summary{{"model", model_name},
+                 {"profile", profile.name},
+                 {"mode", "functional"},
+                 {"classification", forward.classification},
+                 {"precision", std::string(name_of(forward.precision))},
+                 {"input_ids", {batch, length}},
+                 {"max_logits_error_vs_golden", figure(logits_error, "max |logits - golden logits|")}};
+    if (generate > 0) {
+      summary["gen_prompt_ids"] = {gen_batch, gen_length};
+      summary["generated_tokens"] = generate;
+      summary["generated_ids_equal_golden"] = ids_match;
+      summary["max_gen_logits_error_vs_golden"] = figure(gen_error, "max |gen_logits - golden gen_logits|");
+    }
+    summary["simulated_time"] = figure(seconds, "s");
+    summary["energy"] = figure(energy, "J");
+    json phases = json::array();
+    for (const auto& t : totals)
+      phases.push_back({{"phase", t.phase},
+                        {"runs", t.runs},
+                        {"cycles", t.cycles},
+                        {"seconds", figure(t.seconds, "s")},
+                        {"energy", figure(t.energy_j, "J")}});
+    summary["phases"] = phases;
+    fs::create_directories(command.out);
+    std::ofstream(fs::path(command.out) / "summary.json") << summary.dump(2) << '\n';
+  }
+
+  out << fmt::format("{} on {} ({}), functional, {}\n", model_name, profile.name, forward.classification,
+                     name_of(forward.precision));
+  out << fmt::format("  input_ids [{}, {}] -> logits; max |logits - golden| {:.3g}\n", batch, length, logits_error);
+  if (generate > 0)
+    out << fmt::format("  gen_prompt_ids [{}, {}] -> {} new ids ({} golden's); max |gen_logits - golden| {:.3g}\n",
+                       gen_batch, gen_length, generate, ids_match ? "equal to" : "DIFFERENT from", gen_error);
+  for (const auto& t : totals)
+    out << fmt::format("  phase {:<13} {:>4} run(s), {:>10} cycles, {:.4g} ms simulated\n", t.phase, t.runs, t.cycles,
+                       t.seconds * 1e3);
+  if (!command.tensors_out.empty()) out << fmt::format("  wrote {}\n", command.tensors_out);
+  if (!command.out.empty()) out << fmt::format("  wrote {}/summary.json\n", command.out);
+  return 0;
+}
+
 }  // namespace
 
 int compile_run(const CompileCommand& command, std::ostream& out) {
@@ -65,6 +192,9 @@ int compile_run(const CompileCommand& command, std::ostream& out) {
 }
 
 int model_run(const RunCommand& command, std::ostream& out) {
+  if (command.functional) return functional_run(command, out);
+  if (!command.input.empty() || !command.tensors_out.empty())
+    throw ConfigError("--input and --tensors-out need --functional");
   const Profile profile = load_profile(command.model.profile);
   const compiler::ModelSpec model = model_of(command.model.model);
   const compiler::Scenario scenario = scenario_of(command.model);

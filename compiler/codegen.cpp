@@ -157,6 +157,9 @@ struct Step {
   std::vector<Xfer> stores;
   std::uint32_t need_stored = 0;
   int slot = -1;  // the slot the loads fill (for the store fence)
+  // The loads refill the resident region (the next session's or channel block's states):
+  // the previous step must have computed and its stores (of the old states) have left first.
+  bool reload = false;
 };
 
 struct TileState {
@@ -347,6 +350,10 @@ class Generator {
     if (index >= std::uint32_t(slots_)) d.push_back(wait_command(sem_computed(t), index - slots_ + 1));
     if (s.slot >= 0 && ts.slot_store_fence[s.slot] > 0)
       d.push_back(wait_command(sem_stored(t), ts.slot_store_fence[s.slot]));
+    if (s.reload && index > 0) {
+      if (ts.pending.empty()) d.push_back(wait_command(sem_computed(t), index));
+      flush_stores(t);  // waits for every earlier step to compute
+    }
     for (const Xfer& x : s.loads) d.push_back(dma(x));
     d.push_back(signal_command(sem_loaded(t)));
     ++ts.loaded;
@@ -530,6 +537,11 @@ class Generator {
     return f <= SSM_VEC_CONVERT && f != SSM_VEC_REDUCE_SUM && f != SSM_VEC_REDUCE_MAX;
   }
 
+  // The ssm_precision a convert writes for an output of `bits` bits.
+  std::uint32_t target_format(int bits) const {
+    return bits >= 32 ? std::uint32_t{SSM_FP32} : static_cast<std::uint32_t>(mod_.precision);
+  }
+
   void vector(const PrimOp& op, TiledOp& tiled) {
     const ssm_vector_function f = op.function;
     const bool by_cols = elementwise(f) && op.rows < tiles_;
@@ -599,7 +611,8 @@ class Generator {
           va.c = refs[2];
           va.out = sram(tile, out_at);
           va.param0 = op.param0;
-          va.param1 = op.param1;
+          // convert: param1 names the target format (the output tensor's).
+          va.param1 = f == SSM_VEC_CONVERT ? target_format(out_bits) : op.param1;
           va.flags = op.flags;
           std::vector<ssm_command> cmds{vector_command(va)};
           std::uint64_t result_at = out_at;
@@ -610,6 +623,7 @@ class Generator {
             cv.cols = va.cols;
             cv.a = sram(tile, out_at);
             cv.out = refs[0];
+            cv.param1 = target_format(out_bits);
             cmds.push_back(vector_command(cv));
             result_at = refs[0].offset;
           }
@@ -658,6 +672,7 @@ class Generator {
             load(s.loads, tile, op.in[2], 0, 1, c0, cn, b_at);
           }
           if (l0 == 0) load(s.loads, tile, op.in[3], sess * channels + c0, cn, 0, width, st_at);
+          s.reload = l0 == 0 && steps > 0;
           load(s.loads, tile, op.in[0], sess * L + l0, len, c0, cn, base);
           Conv1dArgs ca;
           ca.channels = static_cast<std::uint32_t>(cn);
@@ -777,6 +792,7 @@ class Generator {
             }
             const std::int64_t state_row = (sess * channels + c0) * p;
             if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * p, 0, n, st_at);
+            s.reload = l0 == 0 && steps > 0;
             std::uint64_t at = base;
             const std::uint64_t x_at = at;
             load(s.loads, tile, op.in[0], row, len, c0 * p, cn * p, at);
@@ -964,6 +980,7 @@ class Generator {
               cv.function = SSM_VEC_CONVERT;
               cv.rows = qk.m, cv.cols = static_cast<std::uint32_t>(hd);
               cv.a = sram(tile, o_at), cv.out = sram(tile, op_at);
+              cv.param1 = target_format(e_bits);
               s.groups.push_back(Group{SSM_ENGINE_VECTOR, {vector_command(cv)}});
               store(s.stores, tile, op.out[0], sess * ql + q0, m, head * hd, hd, op_at);
             }

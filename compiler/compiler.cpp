@@ -54,12 +54,20 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
     phases.push_back(Phase{"prefill-rest", rest, scenario.batch, full * chunk, max_context, false, false});
     runs.push_back(1);
   }
-  phases.push_back(Phase{"logits", 1, scenario.batch, prompt, max_context, true, true});
-  runs.push_back(1);
+  if (!options.functional) {
+    phases.push_back(Phase{"logits", 1, scenario.batch, prompt, max_context, true, true});
+    runs.push_back(1);
+  }
   if (gen > 1) {
-    phases.push_back(Phase{"decode", 1, scenario.batch, prompt + (gen - 1) / 2, max_context, true, false});
+    const int context = options.decode_context >= 0 ? options.decode_context : prompt + (gen - 1) / 2;
+    phases.push_back(Phase{"decode", 1, scenario.batch, context, max_context, true, false});
     runs.push_back(gen - 1);
   }
+  if (options.functional)
+    for (Phase& ph : phases) {
+      ph.host_embeddings = true;
+      ph.all_logits = ph.name != "decode";
+    }
 
   for (std::size_t i = 0; i < phases.size(); ++i) {
     PhaseProgram p;

@@ -69,9 +69,14 @@ class Lowerer {
       }
       switch (n.kind) {
         case NodeKind::embedding: {
-          const int table = weight("embedding", m_.vocab_size, h, pbits_);
-          const int e = act("embed.rows", rows_, h, pbits_);
-          copy("embed.gather", View{table, 0, h}, View{e, 0, h}, rows_, 0);
+          int e = -1;
+          if (mod_.phase.host_embeddings) {
+            e = add_tensor(TensorDef{"input_embeddings", TensorKind::state, rows_, h, 32});
+          } else {
+            const int table = weight("embedding", m_.vocab_size, h, pbits_);
+            e = act("embed.rows", rows_, h, pbits_);
+            copy("embed.gather", View{table, 0, h}, View{e, 0, h}, rows_, 0);
+          }
           x = act("embed.out", rows_, h);
           vec("embed.convert", SSM_VEC_CONVERT, {V(e)}, {V(x)}, rows_, h);
           embed = x;
@@ -80,7 +85,7 @@ class Lowerer {
         case NodeKind::norm: {
           // A norm feeds a GEMM: its output is converted to the matrix precision.
           const bool last = n.name == "final_norm";
-          if (last && !mod_.phase.logits) {
+          if (last && !mod_.phase.logits && !mod_.phase.all_logits) {
             // Keep each session's last hidden state for the logits Program.
             prefix_ = "";
             const int kept = add_tensor(TensorDef{"final_hidden", TensorKind::state, mod_.phase.sessions, h, 32});
@@ -94,7 +99,7 @@ class Lowerer {
             }
             return finish();
           }
-          const std::int64_t r = last ? mod_.phase.sessions : rows_;
+          const std::int64_t r = last && !mod_.phase.all_logits ? mod_.phase.sessions : rows_;
           int input = x;
           if (n.width != h) {  // Zamba2 shared block: [hidden, embeddings]
             input = act("cat", r, n.width);
@@ -103,7 +108,7 @@ class Lowerer {
           }
           const int w = weight("weight", 1, n.width, 32);
           norm_out_ = act("out", r, n.width, pbits_);
-          vec("rmsnorm", SSM_VEC_RMSNORM, {View{input, 0, n.width}, V(w)}, {V(norm_out_)}, r, n.width, 1e-5f);
+          vec("rmsnorm", SSM_VEC_RMSNORM, {View{input, 0, n.width}, V(w)}, {V(norm_out_)}, r, n.width, m_.norm_eps);
           if (n.name.find("mlp_norm") != std::string::npos) mlp_in_ = norm_out_;
           break;
         }
@@ -158,8 +163,9 @@ class Lowerer {
           } else {
             w = weight("weight", m_.vocab_size, h, pbits_);
           }
-          const int logits = act("logits", mod_.phase.sessions, m_.vocab_size);
-          gemm("gemm", V(norm_out_), w, V(logits), mod_.phase.sessions, m_.vocab_size, h);
+          const std::int64_t r = mod_.phase.all_logits ? rows_ : mod_.phase.sessions;
+          const int logits = act("logits", r, m_.vocab_size);
+          gemm("gemm", V(norm_out_), w, V(logits), r, m_.vocab_size, h);
           break;
         }
       }
@@ -236,11 +242,12 @@ class Lowerer {
     gemm("x_proj", V(xc_p), weight("x_proj", r + 2 * n, i, pbits_), V(dbc), rows_, r + 2 * n, i);
     const int dtl = act("dt_low", rows_, r, pbits_);
     if (s.bcdt_norms) {
-      vec("dt_norm", SSM_VEC_RMSNORM, {View{dbc, 0, r}, V(weight("dt_norm", 1, r, 32))}, {V(dtl)}, rows_, r, 1e-6f);
+      vec("dt_norm", SSM_VEC_RMSNORM, {View{dbc, 0, r}, V(weight("dt_norm", 1, r, 32))}, {V(dtl)}, rows_, r,
+          s.bcdt_norm_eps);
       vec("b_norm", SSM_VEC_RMSNORM, {View{dbc, r, n}, V(weight("b_norm", 1, n, 32))}, {View{dbc, r, n}}, rows_, n,
-          1e-6f);
+          s.bcdt_norm_eps);
       vec("c_norm", SSM_VEC_RMSNORM, {View{dbc, r + n, n}, V(weight("c_norm", 1, n, 32))}, {View{dbc, r + n, n}}, rows_,
-          n, 1e-6f);
+          n, s.bcdt_norm_eps);
     } else {
       vec("dt_convert", SSM_VEC_CONVERT, {View{dbc, 0, r}}, {V(dtl)}, rows_, r);
     }

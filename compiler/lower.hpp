@@ -80,6 +80,12 @@ struct Phase {
   int max_context = 0;       // KV cache length per session
   bool logits = true;        // computes the LM head; false: keeps each session's last hidden state
   bool logits_only = false;  // only the final norm and LM head, on the kept hidden states
+  // Functional runs (CompileOptions::functional): the LM head on every token of the phase
+  // (logits [sessions x tokens, vocab]) instead of keeping the last hidden state, and the
+  // token embeddings read from the state tensor "input_embeddings" [sessions x tokens,
+  // hidden] the host writes (the gather is done by the host) instead of a table DMA.
+  bool all_logits = false;
+  bool host_embeddings = false;
 };
 
 struct Module {

@@ -299,6 +299,7 @@ ModelSpec model_from_config(const json& config, const std::filesystem::path& fil
   m.vocab_size = ck.vocab_size;
   m.num_layers = ck.num_layers;
   m.tie_word_embeddings = ck.tie_word_embeddings;
+  m.norm_eps = ck.norm_eps;
   m.layers = ck.layers;
   m.feed_forward = ck.feed_forward;
   m.mamba = ck.mamba;

@@ -27,6 +27,7 @@ struct ModelSpec {
 
   int hidden_size = 0, vocab_size = 0, num_layers = 0;
   bool tie_word_embeddings = false;
+  float norm_eps = 1e-5f;                     // the RMSNorms' epsilon (decoder layers and final norm)
   std::vector<LayerKind> layers;              // one per decoder layer
   std::vector<FeedForwardKind> feed_forward;  // one per decoder layer
   MambaShape mamba;

@@ -1,0 +1,133 @@
+// The functional runtime (sim/runtime.hpp): tiny HF checkpoints (tests/data/models) run end
+// to end on the simulated chip against their reference outputs (transformers) and the
+// golden model.
+#include "runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "config_tree.hpp"
+#include "golden_model.hpp"
+#include "reference.hpp"
+#include "safetensors.hpp"
+#include "support.hpp"
+
+namespace ssmsoc {
+namespace {
+
+const std::string kModels = "tests/data/models/";
+// Max |logits - reference| on krsna-mobile (bf16 matrix array, fixed-point scan unit):
+// measured 0.040 (mamba1) and 0.058 (mamba2) on reference.safetensors' input_ids.
+constexpr double kMobileBound = 0.1;
+
+double max_abs_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+  return worst;
+}
+
+class FunctionalRuntimeOnDc : public ::testing::TestWithParam<std::string> {};
+
+// Logits of every position and greedy generation equal transformers' within the reference
+// tolerance (|a - b| <= 1e-4 + 1e-4 |b|; ids exact) on an fp32 chip.
+TEST_P(FunctionalRuntimeOnDc, MatchesTheReference) {
+  const std::string dir = kModels + GetParam();
+  const runtime::FunctionalRuntime rt(load_hf_checkpoint(dir), load_profile("krsna-dc"));
+  const SafetensorsFile ref = read_safetensors(dir + "/reference.safetensors");
+  const Tensor& input = ref.tensors.at("input_ids");
+  const auto forward = rt.forward(int(input.shape[0]), int(input.shape[1]), input.to_i64());
+  EXPECT_EQ(forward.precision, Precision::fp32);
+  test::expect_close(forward.logits, ref.tensors.at("logits").to_f32(), 1e-4, 1e-4, GetParam() + " logits");
+
+  const Tensor& prompt = ref.tensors.at("gen_prompt_ids");
+  const Tensor& expected_ids = ref.tensors.at("gen_new_ids");
+  const int n = int(expected_ids.shape[1]);
+  const auto gen = rt.generate(int(prompt.shape[0]), int(prompt.shape[1]), prompt.to_i64(), n);
+  EXPECT_EQ(gen.new_ids, expected_ids.to_i64()) << GetParam();
+  test::expect_close(gen.logits, ref.tensors.at("gen_logits").to_f32(), 1e-4, 1e-4, GetParam() + " gen_logits");
+  // One prefill run, then n - 1 decode steps.
+  ASSERT_EQ(gen.runs.size(), std::size_t(n));
+  EXPECT_EQ(gen.runs.front().phase, "prefill");
+  EXPECT_EQ(gen.runs.back().phase, "decode");
+  for (const auto& r : gen.runs) EXPECT_GT(r.cycles, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(PureSsm, FunctionalRuntimeOnDc, ::testing::Values("mamba1", "mamba2"), test::param_name);
+
+// A prompt longer than the prefill chunk runs as several chunks with the states carried
+// between them: the same logits as the golden model over the whole prompt.
+TEST(FunctionalRuntime, ChunkedPrefillCarriesTheStates) {
+  const std::string dir = kModels + "mamba2";
+  const HfCheckpoint ck = load_hf_checkpoint(dir);
+  const GoldenModel golden(ck);
+  const SafetensorsFile ref = read_safetensors(dir + "/reference.safetensors");
+  const std::vector<std::int64_t> ids = ref.tensors.at("input_ids").to_i64();
+  const std::vector<std::int64_t> first(ids.begin(), ids.begin() + 16);
+  // 16 tokens, chunks of 6: two prefill runs and a prefill-rest of 4.
+  const runtime::FunctionalRuntime rt(ck, load_profile("krsna-dc"), runtime::RuntimeOptions{6});
+  const auto r = rt.forward(1, 16, first);
+  ASSERT_EQ(r.runs.size(), 3u);
+  EXPECT_EQ(r.runs[0].phase, "prefill");
+  EXPECT_EQ(r.runs[2].phase, "prefill-rest");
+  test::expect_close(r.logits, golden.forward(1, 16, first), 1e-4, 1e-4, "chunked logits");
+}
+
+// A fixed-point chip (krsna-mobile: bf16 matrix array, fixed-point scan unit) runs the same
+// models; its deviation from the golden model is bounded by what was measured.
+TEST(FunctionalRuntime, FixedPointDeviationIsBounded) {
+  for (const std::string family : {"mamba1", "mamba2"}) {
+    const std::string dir = kModels + family;
+    const SafetensorsFile ref = read_safetensors(dir + "/reference.safetensors");
+    const Tensor& input = ref.tensors.at("input_ids");
+    const runtime::FunctionalRuntime rt(load_hf_checkpoint(dir), load_profile("krsna-mobile"));
+    const auto r = rt.forward(int(input.shape[0]), int(input.shape[1]), input.to_i64());
+    EXPECT_EQ(r.precision, Precision::bf16);
+    const double error = max_abs_error(r.logits, ref.tensors.at("logits").to_f32());
+    EXPECT_GT(error, 0.0) << family;
+    EXPECT_LT(error, kMobileBound) << family;
+  }
+}
+
+// Two sessions decode side by side, each with its own conv and SSM states (the codegen
+// refills a tile's resident states for the next session only after the previous session's
+// states have been stored): the golden model's greedy generation for both.
+TEST(FunctionalRuntime, SessionsKeepTheirOwnStates) {
+  const std::string dir = kModels + "mamba1";
+  const HfCheckpoint ck = load_hf_checkpoint(dir);
+  const GoldenModel golden(ck);
+  const std::vector<std::int64_t> all =
+      read_safetensors(dir + "/reference.safetensors").tensors.at("input_ids").to_i64();
+  std::vector<std::int64_t> prompts(all.begin(), all.begin() + 5);
+  prompts.insert(prompts.end(), all.begin() + 16, all.begin() + 21);
+  const runtime::FunctionalRuntime rt(ck, load_profile("krsna-mobile"));
+  const auto gen = rt.generate(2, 5, prompts, 4);
+  const auto expected = golden.generate(2, 5, prompts, 4);
+  EXPECT_EQ(gen.new_ids, expected.new_ids);
+  EXPECT_LT(max_abs_error(gen.logits, expected.logits), kMobileBound);
+  const runtime::FunctionalRuntime dc(ck, load_profile("krsna-dc"));
+  test::expect_close(dc.generate(2, 5, prompts, 4).logits, expected.logits, 1e-4, 1e-4, "two sessions");
+}
+
+// Unsupported models and bad ids are one-line errors naming what is missing.
+TEST(FunctionalRuntime, RejectsWhatItDoesNotSupport) {
+  try {
+    runtime::FunctionalRuntime rt(load_hf_checkpoint(kModels + "jamba"), load_profile("krsna-dc"));
+    FAIL() << "jamba accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model_type jamba is not supported yet"), std::string::npos) << e.what();
+  }
+  try {
+    runtime::FunctionalRuntime rt(load_hf_checkpoint(kModels + "mamba2"), load_profile("xeon-amx-class"));
+    FAIL() << "a chip without a scan unit accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a scan unit"), std::string::npos) << e.what();
+  }
+  const runtime::FunctionalRuntime rt(load_hf_checkpoint(kModels + "mamba1"), load_profile("krsna-dc"));
+  const std::vector<std::int64_t> ids = {1, 2, 256};
+  EXPECT_THROW(rt.forward(1, 3, ids), ConfigError);
+}
+
+}  // namespace
+}  // namespace ssmsoc
