@@ -756,19 +756,21 @@ HfCheckpoint parse_hf_config(const nlohmann::json& config, const std::filesystem
   return ck;
 }
 
-HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir) {
-  const auto config_file = dir / kConfigName;
-  std::ifstream in(config_file, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open the file", config_file.string()));
+json read_json_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open the file", file.string()));
   std::stringstream text;
   text << in.rdbuf();
-  json config;
   try {
-    config = json::parse(text.str());
+    return json::parse(text.str());
   } catch (const json::parse_error& e) {
-    throw ConfigError(fmt::format("{}: invalid JSON: {}", config_file.string(), e.what()));
+    throw ConfigError(fmt::format("{}: invalid JSON: {}", file.string(), e.what()));
   }
-  HfCheckpoint ck = parse_hf_config(config, config_file);
+}
+
+HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir) {
+  const auto config_file = dir / kConfigName;
+  HfCheckpoint ck = parse_hf_config(read_json_file(config_file), config_file);
   ck.dir = dir;
 
   const auto weights_file = dir / "model.safetensors";

@@ -161,6 +161,10 @@ struct HfConfigOptions {
 // The config-only part of load_hf_checkpoint: a parsed config.json (or any JSON object with
 // its keys) into an HfCheckpoint without weights (`weights` stays empty, `dir` is the
 // file's folder). Same checks and one-line errors as load_hf_checkpoint.
+// A JSON file (a config.json): ConfigError naming the file, and nlohmann's position, when it
+// cannot be read or parsed.
+nlohmann::json read_json_file(const std::filesystem::path& file);
+
 HfCheckpoint parse_hf_config(const nlohmann::json& config, const std::filesystem::path& file,
                              const HfConfigOptions& options = {});
 

@@ -243,17 +243,7 @@ ModelSpec load_yaml_model(const std::filesystem::path& file) {
 }
 
 ModelSpec load_json_model(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open the file", file.string()));
-  std::stringstream text;
-  text << in.rdbuf();
-  json config;
-  try {
-    config = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    throw ConfigError(fmt::format("{}: invalid JSON: {}", file.string(), e.what()));
-  }
-  ModelSpec model = model_from_config(config, file);
+  ModelSpec model = model_from_config(read_json_file(file), file);
   const auto folder = file.parent_path().filename().string();
   model.name = file.filename() == "config.json" && !folder.empty() ? folder : file.stem().string();
   model.source = file.string();
