@@ -414,16 +414,25 @@ class Generator {
   };
 
   GemmBlocks gemm_blocks(std::int64_t m, std::int64_t n, std::int64_t k, int a_bits, int b_bits, Precision p, int tiles,
-                         bool a_dram) {
-    const auto key = std::make_tuple(m, n, k, a_bits, tiles);
+                         bool a_dram, bool c_dram) {
+    const auto key = std::make_tuple(m, n, k, a_bits, tiles, a_dram, c_dram);
     if (auto it = gemm_memo_.find(key); it != gemm_memo_.end()) return it->second;
-    auto cands = [](std::int64_t full, std::int64_t lo) {
+    // Powers of two from `lo`, and the even splits of `full` (multiples of `lo`): a block
+    // that divides the dimension wastes no step on a remainder.
+    // (Decode, m = 1, keeps the powers of two and the strict minimum: it is weight-bound and
+    // one step more or less is noise there.)
+    const bool many_rows = m > 1;
+    auto cands = [many_rows](std::int64_t full, std::int64_t lo) {
       std::vector<std::int64_t> v{full};
       for (std::int64_t x = lo; x < full; x *= 2) v.push_back(x);
+      for (std::int64_t d = 2; many_rows && d <= 64; ++d) {
+        const std::int64_t x = ceil_div(ceil_div(full, d), lo) * lo;
+        if (x < full && std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+      }
       return v;
     };
-    GemmBlocks best;
-    best.cycles = -1;
+    std::vector<GemmBlocks> all;
+    double fastest = -1;
     for (std::int64_t mb : cands(m, 8))
       for (std::int64_t nb : cands(n, 16))
         for (std::int64_t kb : cands(k, 32)) {
@@ -435,15 +444,21 @@ class Generator {
           const double step =
               std::max(cost_.gemm_cycles(mb, nb, kb, p), dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles)) +
               6 * dispatch();
-          const double cycles = double(steps) * step + double(out_blocks) * dma_cycles(c, a_dram, tiles);
-          if (best.cycles < 0 || cycles < best.cycles * 0.999 ||
-              (cycles <= best.cycles * 1.001 && steps < best.steps)) {
-            best = GemmBlocks{mb, nb, kb, cycles, steps};
-          }
+          const double cycles = double(steps) * step + double(out_blocks) * dma_cycles(c, c_dram, tiles);
+          all.push_back(GemmBlocks{mb, nb, kb, cycles, steps});
+          if (fastest < 0 || cycles < fastest) fastest = cycles;
         }
-    if (best.cycles < 0)
+    if (all.empty())
       throw ConfigError(
           fmt::format("{}: no GEMM block of {}x{}x{} fits the tile SRAM of {} bytes", profile_.name, m, n, k, sram_));
+    // Within 2% of the fastest, the fewest (largest) steps win: every step costs commands,
+    // semaphores and interrupts that the estimate does not see.
+    GemmBlocks best;
+    best.cycles = -1;
+    for (const GemmBlocks& g : all) {
+      if (g.cycles > fastest * (many_rows ? 1.02 : 1.001)) continue;
+      if (best.cycles < 0 || g.steps < best.steps || (g.steps == best.steps && g.cycles < best.cycles)) best = g;
+    }
     gemm_memo_[key] = best;
     return best;
   }
@@ -462,13 +477,40 @@ class Generator {
       std::int64_t r0, r1, m0, m1, n0, n1;
     };
     std::vector<Part> parts;
+    // Staging: with the activations (and states) in DRAM the global buffer is free; a GEMM
+    // split by n, whose every tile reads all of A (once per n block), then copies A into the
+    // global buffer once and the tiles read it from there: DRAM sees each A byte once and
+    // each weight byte once (m_b = m holds all the tokens: the weight block is loaded once
+    // and used for every token of the chunk).
+    const std::uint64_t a_row = static_cast<std::uint64_t>(row_bytes(tensor(a), op.k));
+    const std::uint64_t a_all = a_row * std::uint64_t(op.repeat * op.m);
+    const std::uint64_t w_all =
+        static_cast<std::uint64_t>(row_bytes(tensor(w), op.k)) * std::uint64_t(op.repeat * op.n);
+    // The global buffer's free bytes: all of it, less the state cache when it lives there.
+    std::uint64_t gb_free_at = 0;
+    if (plan_.state_memory == SSM_MEM_GLOBAL_BUFFER)
+      for (const auto& [name, pl] : plan_.states) gb_free_at = std::max(gb_free_at, align64(pl.address + pl.bytes));
+    const std::uint64_t gb_size = static_cast<std::uint64_t>(profile_.global_buffer.size_bytes);
+    const bool can_stage = op.repeat < tiles_ && parts_n >= 2 && op.m >= 2 && in_dram(a) &&
+                           plan_.activation_memory == SSM_MEM_DRAM && gb_free_at + a_all <= gb_size;
+    bool by_n = parts_n >= parts_m;
+    if (can_stage && !by_n) {
+      // By n (staged) reads the weights once; by m reads them once per tile.
+      const double bw = profile_.dram.bandwidth_gb_per_s * 1000.0 / profile_.clock_mhz;
+      const double t_n =
+          std::max(cost_.gemm_cycles(op.repeat * op.m, ceil_div(op.n, parts_n), op.k, p), double(w_all + a_all) / bw);
+      const double t_m = std::max(cost_.gemm_cycles(op.repeat * ceil_div(op.m, parts_m), op.n, op.k, p),
+                                  double(w_all * std::uint64_t(parts_m) + a_all) / bw);
+      by_n = t_n <= t_m;
+    }
+    const bool staged = can_stage && by_n;
     if (op.repeat >= tiles_) {
       tiled.partition = "repeat";
       const std::int64_t per = ceil_div(op.repeat, tiles_);
       for (std::int64_t r = 0; r < op.repeat; r += per)
         parts.push_back({r, std::min<std::int64_t>(op.repeat, r + per), 0, op.m, 0, op.n});
-    } else if (parts_n >= parts_m) {
-      tiled.partition = "n";
+    } else if (by_n) {
+      tiled.partition = staged ? "n(staged)" : "n";
       const std::int64_t per = ceil_div(ceil_div(op.n, parts_n), 16) * 16;
       for (std::int64_t n0 = 0; n0 < op.n; n0 += per)
         parts.push_back({0, op.repeat, 0, op.m, n0, std::min(op.n, n0 + per)});
@@ -479,9 +521,39 @@ class Generator {
         parts.push_back({0, op.repeat, m0, std::min(op.m, m0 + per), 0, op.n});
     }
     tiled.tiles = static_cast<int>(parts.size());
-    const bool a_dram = in_dram(a);
-    const GemmBlocks blocks =
-        gemm_blocks(parts[0].m1 - parts[0].m0, parts[0].n1 - parts[0].n0, op.k, a_bits, b_bits, p, tiled.tiles, a_dram);
+    if (staged) {
+      // The copy, split over the tiles' DMA streams, then a barrier before the GEMM.
+      if (stage_buffer_ < 0)
+        stage_buffer_ = add_buffer(
+            ProgramBuffer{"gemm_stage", SSM_MEM_GLOBAL_BUFFER, SSM_BUF_SCRATCH, 0, gb_free_at, gb_size - gb_free_at});
+      const std::int64_t rows = op.repeat * op.m, per = ceil_div(rows, tiles_);
+      int t = 0;
+      for (std::int64_t r0 = 0; r0 < rows; r0 += per, ++t) {
+        const std::int64_t n = std::min(per, rows - r0);
+        shared_pieces(a, r0, n, 0, op.k, [&](ssm_ref src, std::int64_t first, std::int64_t cnt) {
+          const ssm_ref dst{static_cast<std::uint16_t>(stage_buffer_), 0, static_cast<std::uint32_t>(first * a_row)};
+          tile_state_[t].streams[SSM_ENGINE_DMA].push_back(dma(Xfer{
+              src, dst, static_cast<std::uint32_t>(a_row), static_cast<std::uint32_t>(cnt),
+              static_cast<std::uint32_t>(row_bytes(tensor(a), tensor(a).cols)), static_cast<std::uint32_t>(a_row)}));
+        });
+      }
+      end_op();
+      begin_op();
+    }
+    const bool a_dram = in_dram(a) && !staged;
+    const GemmBlocks blocks = gemm_blocks(parts[0].m1 - parts[0].m0, parts[0].n1 - parts[0].n0, op.k, a_bits, b_bits, p,
+                                          tiled.tiles, a_dram, in_dram(c));
+    // A rows x k columns from its tensor, or packed from the staging buffer.
+    auto load_a = [&](std::vector<Xfer>& out, int tile, std::int64_t row, std::int64_t rows, std::int64_t k0,
+                      std::int64_t kb, std::uint64_t at) {
+      if (!staged) return load(out, tile, a, row, rows, k0, kb, at);
+      const std::uint32_t rb = static_cast<std::uint32_t>(row_bytes(tensor(a), kb));
+      const ssm_ref src{static_cast<std::uint16_t>(stage_buffer_), 0,
+                        static_cast<std::uint32_t>(std::uint64_t(row) * a_row +
+                                                   static_cast<std::uint64_t>(row_bytes(tensor(a), k0)))};
+      out.push_back(
+          Xfer{src, sram(tile, at), rb, static_cast<std::uint32_t>(rows), static_cast<std::uint32_t>(a_row), rb});
+    };
     tiled.blocks = fmt::format("m_b={} n_b={} k_b={}", blocks.mb, blocks.nb, blocks.kb);
     const std::uint64_t abytes = (blocks.mb * blocks.kb * a_bits + 7) / 8;
     const std::uint64_t bbytes = (blocks.nb * blocks.kb * b_bits + 7) / 8;
@@ -503,7 +575,7 @@ class Generator {
               Step s;
               s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
               const std::uint64_t base = lay.slot_base(s.slot);
-              load(s.loads, tile, a, r * op.m + m0, mb, k0, kb, base);
+              load_a(s.loads, tile, r * op.m + m0, mb, k0, kb, base);
               load(s.loads, tile, w, op.w_row0 + r * op.n + n0, nb, k0, kb, base + abytes);
               GemmArgs g;
               g.a = sram(tile, base);
@@ -1046,12 +1118,13 @@ class Generator {
   const std::vector<std::int64_t>* offsets_ = nullptr;
   Program prog_;
   int arena_buffer_ = 0;
+  int stage_buffer_ = -1;  // the global-buffer copy of a GEMM's A (see gemm)
   std::vector<std::vector<Segment>> segments_;
   std::vector<TileState> tile_state_;
   std::uint32_t ops_ = 0;
   int slots_ = 2;  // 2: double buffering; 1: a step's operands need the whole free SRAM
   CodegenResult result_;
-  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int>, GemmBlocks> gemm_memo_;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, bool, bool>, GemmBlocks> gemm_memo_;
 };
 
 }  // namespace
