@@ -16,7 +16,7 @@
 
 #define SSM_PROGRAM_MAGIC 0x504D5353u /* "SSMP" */
 #define SSM_PROGRAM_VERSION_MAJOR 1u
-#define SSM_PROGRAM_VERSION_MINOR 0u
+#define SSM_PROGRAM_VERSION_MINOR 1u /* 1.1: vector param2 (RoPE head dims), softmax input scale */
 #define SSM_MAX_SEMAPHORES 4096u
 #define SSM_NO_BUFFER 0xFFFFu /* an absent optional operand */
 
@@ -160,9 +160,11 @@ enum ssm_vector_function {
   SSM_VEC_CONVERT,
   SSM_VEC_RMSNORM = 32,       /* rows of cols: rmsnorm with weight b, eps param0 */
   SSM_VEC_GATED_RMSNORM = 33, /* with gate b, weight c, group size param1, flag NORM_BEFORE_GATE */
-  SSM_VEC_SOFTMAX = 34,       /* row softmax; flag CAUSAL masks col > row + param1 */
+  SSM_VEC_SOFTMAX = 34,       /* row softmax of a * param0 (0: 1); flag CAUSAL masks col > row + param1 */
   SSM_VEC_TOPK = 35,          /* per row: the param1 largest, indices to out */
-  SSM_VEC_ROPE = 36,          /* rotate rows (heads of cols) by position param1 + row, theta param0 */
+  SSM_VEC_ROPE = 36,          /* rotate rows (heads of cols) by position param1 + row, theta param0;
+                                 param2: head_dim | rotary_dim << 16 (0: one head of all cols, fully
+                                 rotated); rotate_half on each head's first rotary_dim columns */
   SSM_VEC_SCALE = 37          /* out = a * param0 */
 };
 #define SSM_VEC_CAUSAL 0x01u
@@ -173,7 +175,8 @@ typedef struct {
   ssm_ref a, b, c, out; /* b, c optional */
   uint32_t param0;      /* a float's bits (eps, theta, scale) */
   uint32_t param1;      /* an integer (group size, k, offset) */
-  uint32_t pad[19];
+  uint32_t param2;      /* a second integer (ROPE's head dims) */
+  uint32_t pad[18];
 } ssm_vector;
 
 typedef struct {

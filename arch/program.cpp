@@ -184,6 +184,7 @@ ssm_command vector_command(const VectorArgs& a) {
   v.a = a.a, v.b = a.b, v.c = a.c, v.out = a.out;
   v.param0 = std::bit_cast<std::uint32_t>(a.param0);
   v.param1 = a.param1;
+  v.param2 = a.param2;
   return c;
 }
 

@@ -78,6 +78,7 @@ struct VectorArgs {
   ssm_ref a, b = kNoOperand, c = kNoOperand, out;
   float param0 = 0;
   std::uint32_t param1 = 0;
+  std::uint32_t param2 = 0;
   std::uint8_t flags = 0;
 };
 ssm_command vector_command(const VectorArgs& args);

@@ -643,6 +643,10 @@ class Generator {
     if (per_row(cols) > free / std::uint64_t(slots_))
       throw ConfigError(
           fmt::format("{}: {}: {} columns do not fit the tile SRAM of {} bytes", profile_.name, op.name, cols, sram_));
+    if (f == SSM_VEC_ROPE && cols < op.cols)
+      throw ConfigError(
+          fmt::format("{}: {}: a row of {} columns does not fit the tile SRAM of {} bytes (RoPE splits no heads)",
+                      profile_.name, op.name, op.cols, sram_));
     const std::uint64_t budget = free / std::uint64_t(slots_);
     const std::int64_t rb =
         std::max<std::int64_t>(1, std::min<std::int64_t>(by_cols ? op.rows : per, budget / per_row(cols)));
@@ -655,9 +659,15 @@ class Generator {
       const std::int64_t r0 = by_cols ? 0 : p0, r1 = by_cols ? op.rows : p1;
       const std::int64_t pc0 = by_cols ? p0 : 0, pc1 = by_cols ? p1 : op.cols;
       std::int64_t steps = 0;
-      for (std::int64_t r = r0; r < r1; r += rb)
+      // ROPE: a block stays inside one session (its rows are consecutive positions).
+      const std::int64_t tokens = mod_.phase.tokens;
+      auto block_rows = [&](std::int64_t r) {
+        const std::int64_t b = std::min(rb, r1 - r);
+        return f == SSM_VEC_ROPE ? std::min(b, tokens - r % tokens) : b;
+      };
+      for (std::int64_t r = r0; r < r1; r += block_rows(r))
         for (std::int64_t c0 = pc0; c0 < pc1; c0 += cols, ++steps) {
-          const std::int64_t rows = std::min(rb, r1 - r), cn = std::min(cols, pc1 - c0);
+          const std::int64_t rows = block_rows(r), cn = std::min(cols, pc1 - c0);
           Step s;
           s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
           std::uint64_t at = lay.slot_base(s.slot);
@@ -684,7 +694,10 @@ class Generator {
           va.out = sram(tile, out_at);
           va.param0 = op.param0;
           // convert: param1 names the target format (the output tensor's).
-          va.param1 = f == SSM_VEC_CONVERT ? target_format(out_bits) : op.param1;
+          va.param1 = f == SSM_VEC_CONVERT ? target_format(out_bits)
+                      : f == SSM_VEC_ROPE  ? op.param1 + static_cast<std::uint32_t>(r % tokens)
+                                           : op.param1;
+          va.param2 = op.param2;
           va.flags = op.flags;
           std::vector<ssm_command> cmds{vector_command(va)};
           std::uint64_t result_at = out_at;

@@ -329,6 +329,7 @@ class Lowerer {
     if (a.rotary_dim > 0) {
       vec("rope", SSM_VEC_ROPE, {View{qkv, 0, q + kv}}, {V(qk_p)}, rows_, q + kv, a.rope_theta,
           static_cast<std::uint32_t>(mod_.phase.context));
+      mod_.ops.back().param2 = static_cast<std::uint32_t>(a.head_dim) | static_cast<std::uint32_t>(a.rotary_dim) << 16;
     } else {
       vec("qk_convert", SSM_VEC_CONVERT, {View{qkv, 0, q + kv}}, {V(qk_p)}, rows_, q + kv);
     }

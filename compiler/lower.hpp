@@ -55,6 +55,7 @@ struct PrimOp {
   std::int64_t rows = 0, cols = 0;
   float param0 = 0;
   std::uint32_t param1 = 0;
+  std::uint32_t param2 = 0;  // ROPE: head_dim | rotary_dim << 16
   std::uint8_t flags = 0;
   // conv1d / scan / attention, per session.
   int sessions = 1;

@@ -365,10 +365,11 @@ void Functional::vector(const ssm_vector& v) {
       for (std::size_t r = 0; r < rows; ++r) {
         const std::size_t limit =
             (v.head.flags & SSM_VEC_CAUSAL) ? std::min<std::size_t>(cols, r + v.param1 + 1) : sz(cols);
+        const float scale = p0 != 0.0f ? p0 : 1.0f;  // the scores' scale (attention)
         float m = -std::numeric_limits<float>::infinity(), sum = 0;
-        for (std::size_t c = 0; c < limit; ++c) m = std::max(m, a[r * cols + c]);
+        for (std::size_t c = 0; c < limit; ++c) m = std::max(m, a[r * cols + c] * scale);
         for (std::size_t c = 0; c < cols; ++c) {
-          out[r * cols + c] = c < limit ? std::exp(a[r * cols + c] - m) : 0.0f;
+          out[r * cols + c] = c < limit ? std::exp(a[r * cols + c] * scale - m) : 0.0f;
           sum += out[r * cols + c];
         }
         for (std::size_t c = 0; c < cols; ++c) out[r * cols + c] /= sum;
@@ -378,6 +379,19 @@ void Functional::vector(const ssm_vector& v) {
     case SSM_VEC_SCALE:
       unary([p0](float x) { return x * p0; });
       break;
+    case SSM_VEC_ROPE: {
+      // param2: head_dim | rotary_dim << 16 (0: one head of all columns, fully rotated).
+      const std::uint32_t hd = (v.param2 & 0xFFFFu) != 0 ? v.param2 & 0xFFFFu : static_cast<std::uint32_t>(cols);
+      const std::uint32_t rot = (v.param2 >> 16) != 0 ? v.param2 >> 16 : hd;
+      if (hd == 0 || cols % hd != 0)
+        throw std::runtime_error(fmt::format("rope: {} columns are not whole heads of {}", cols, hd));
+      out = a;
+      std::vector<std::int64_t> positions(sz(rows));
+      for (std::size_t r = 0; r < sz(rows); ++r) positions[r] = std::int64_t(v.param1) + std::int64_t(r);
+      golden::apply_rope(out, static_cast<int>(rows), static_cast<int>(cols / hd), static_cast<int>(hd),
+                         static_cast<int>(rot), p0, positions);
+      break;
+    }
     default:
       throw std::runtime_error(fmt::format("functional mode does not model vector function {}", f));
   }

@@ -51,18 +51,65 @@ float round_to(float x, Precision precision) {
 
 // The values of a compiler weight (compiler/lower.cpp names) from the checkpoint (HF names).
 std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name, std::uint64_t elements) {
-  if (name == "embedding.embedding") return ck.weight(ck.embedding_name());
-  if (name == "lm_head.weight") return ck.weight(ck.lm_head_name());
+  // Functional Programs gather no embeddings: a compiled table is the (tied) LM head.
+  auto logits_scaled = [&](std::vector<float> v) {
+    if (ck.logits_multiplier != 1.0f)
+      for (float& x : v) x *= ck.logits_multiplier;
+    return v;
+  };
+  if (name == "embedding.embedding") return logits_scaled(ck.weight(ck.embedding_name()));
+  if (name == "lm_head.weight") return logits_scaled(ck.weight(ck.lm_head_name()));
   if (name == "final_norm.weight") return ck.weight(ck.final_norm_name());
   int layer = -1;
   char rest[64] = {};
   if (std::sscanf(name.c_str(), "layers.%d.%63s", &layer, rest) != 2)
     throw ConfigError(fmt::format("--functional: no checkpoint tensor for the compiled weight '{}'", name));
-  const std::string p = fmt::format("backbone.layers.{}.", layer), what = rest;
+  // Bamba and Falcon-H1 share the HF layout; Falcon-H1's µP multipliers are folded into the
+  // weights they follow (every one scales a linear map's input or output rows).
+  const bool bamba = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1;
+  auto scaled = [](std::vector<float> v, float factor) {
+    if (factor != 1.0f)
+      for (float& x : v) x *= factor;
+    return v;
+  };
+  const std::string p = (bamba ? "model.layers." : "backbone.layers.") + std::to_string(layer) + ".", what = rest;
   const bool v1 = ck.mamba.version == 1;
-  if (what == "norm.weight") return ck.weight(p + "norm.weight");
-  const std::string m = p + "mixer.";
-  if (what == "mamba.in_proj") return ck.weight(m + "in_proj.weight");
+  if (bamba) {
+    if (what == "norm.weight") return ck.weight(p + "input_layernorm.weight");
+    if (what == "ff_norm.weight") return ck.weight(p + "pre_ff_layernorm.weight");
+    const std::string a = p + "self_attn.", f = p + "feed_forward.";
+    const AttentionShape& at = ck.attention;
+    if (what == "attention.qkv_proj") {
+      std::vector<float> out = scaled(ck.weight(a + "q_proj.weight"), at.in_multiplier);
+      const std::vector<float> k = scaled(ck.weight(a + "k_proj.weight"), at.in_multiplier * at.key_multiplier);
+      const std::vector<float> v = scaled(ck.weight(a + "v_proj.weight"), at.in_multiplier);
+      out.insert(out.end(), k.begin(), k.end());
+      out.insert(out.end(), v.begin(), v.end());
+      return out;
+    }
+    if (what == "attention.o_proj") return scaled(ck.weight(a + "o_proj.weight"), at.out_multiplier);
+    // Gated MLP: act(first half) * second half.
+    if (what == "ff.up_proj") {
+      std::vector<float> out = scaled(ck.weight(f + "gate_proj.weight"), ck.ffn.gate_multiplier);
+      const std::vector<float> up = ck.weight(f + "up_proj.weight");
+      out.insert(out.end(), up.begin(), up.end());
+      return out;
+    }
+    if (what == "ff.down_proj") return scaled(ck.weight(f + "down_proj.weight"), ck.ffn.down_multiplier);
+  } else if (what == "norm.weight") {
+    return ck.weight(p + "norm.weight");
+  }
+  const std::string m = p + (bamba ? "mamba." : "mixer.");
+  if (what == "mamba.in_proj") {
+    std::vector<float> w = scaled(ck.weight(m + "in_proj.weight"), ck.mamba.in_multiplier);
+    const std::vector<float>& rows = ck.mamba.in_proj_multipliers;
+    if (!rows.empty()) {
+      const std::size_t cols = w.size() / rows.size();
+      for (std::size_t r = 0; r < rows.size(); ++r)
+        for (std::size_t c = 0; c < cols; ++c) w[r * cols + c] *= rows[r];
+    }
+    return w;
+  }
   if (what == "mamba.conv1d") return ck.weight(m + "conv1d.weight");
   if (what == "mamba.conv1d_bias")
     return ck.has(m + "conv1d.bias") ? ck.weight(m + "conv1d.bias") : std::vector<float>(elements, 0.0f);
@@ -71,7 +118,7 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
   if (what == "mamba.dt_bias") return ck.weight(v1 ? m + "dt_proj.bias" : m + "dt_bias");
   if (what == "mamba.D") return ck.weight(m + "D");
   if (what == "mamba.norm") return ck.weight(m + "norm.weight");
-  if (what == "mamba.out_proj") return ck.weight(m + "out_proj.weight");
+  if (what == "mamba.out_proj") return scaled(ck.weight(m + "out_proj.weight"), ck.mamba.out_multiplier);
   if (what == "mamba.A") {
     std::vector<float> a = ck.weight(m + "A_log");
     for (float& v : a) v = -std::exp(v);
@@ -80,10 +127,27 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
   throw ConfigError(fmt::format("--functional: no checkpoint tensor for the compiled weight '{}'", name));
 }
 
+bool has_attention(const HfCheckpoint& ck) {
+  return std::any_of(ck.layers.begin(), ck.layers.end(),
+                     [](LayerKind k) { return k == LayerKind::attention || k == LayerKind::parallel_hybrid; });
+}
+
 void check_model(const HfCheckpoint& ck) {
-  if (ck.family != ModelFamily::mamba && ck.family != ModelFamily::mamba2)
-    throw ConfigError(fmt::format("{}: --functional: model_type {} is not supported yet (supported: mamba, mamba2)",
-                                  ck.dir.string(), ck.model_type));
+  const bool hybrid = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1;
+  if (ck.family != ModelFamily::mamba && ck.family != ModelFamily::mamba2 && !hybrid)
+    throw ConfigError(
+        fmt::format("{}: --functional: model_type {} is not supported yet (supported: mamba, mamba2, bamba, falcon_h1)",
+                    ck.dir.string(), ck.model_type));
+  if (hybrid) {
+    if (std::find(ck.feed_forward.begin(), ck.feed_forward.end(), FeedForwardKind::moe) != ck.feed_forward.end())
+      throw ConfigError(fmt::format("{}: --functional: MoE layers are not supported yet", ck.dir.string()));
+    const AttentionShape& a = ck.attention;
+    if (a.bias || ck.ffn.bias)
+      throw ConfigError(
+          fmt::format("{}: --functional: attention or MLP biases are not supported yet", ck.dir.string()));
+    if (ck.residual_multiplier != 1.0f)
+      throw ConfigError(fmt::format("{}: --functional: a residual multiplier is not supported yet", ck.dir.string()));
+  }
   const MambaShape& s = ck.mamba;
   if (s.proj_bias || s.out_proj_bias)
     throw ConfigError(
@@ -91,7 +155,7 @@ void check_model(const HfCheckpoint& ck) {
   if (s.dt_min > 0.0f || std::isfinite(s.dt_max))
     throw ConfigError(
         fmt::format("{}: --functional: a dt clamp (time_step_limit) is not supported yet", ck.dir.string()));
-  if (s.version == 2 && !s.gated_norm)
+  if (s.version == 2 && !s.gated_norm && ck.family != ModelFamily::falcon_h1)
     throw ConfigError(
         fmt::format("{}: --functional: Mamba-2 without the gated norm is not supported yet", ck.dir.string()));
 }
@@ -137,12 +201,17 @@ class Driver {
       weights_[name] = encode(values, b, compiled.precision);
     }
     table_ = ck.weight(ck.embedding_name());
-    for (float& v : table_) v = round_to(v, compiled.precision);
+    for (float& v : table_) v = round_to(v * ck.embedding_multiplier, compiled.precision);
   }
 
   // Runs phase `index` once on the tokens `ids` (its rows, session-major): logits [rows, vocab].
-  std::vector<float> run(std::size_t index, std::span<const std::int64_t> ids) {
-    const compiler::PhaseProgram& phase = compiled_.phases.at(index);
+  std::vector<float> run(std::size_t index, std::span<const std::int64_t> ids) { return run(compiled_, index, ids); }
+
+  // The same on another compilation of the model with the same memory plan (decode at an
+  // exact context): weights and states are bound by buffer name.
+  std::vector<float> run(const compiler::CompileResult& compiled, std::size_t index,
+                         std::span<const std::int64_t> ids) {
+    const compiler::PhaseProgram& phase = compiled.phases.at(index);
     const std::size_t h = std::size_t(ck_.hidden_size);
     std::vector<float> embeddings(ids.size() * h);
     for (std::size_t r = 0; r < ids.size(); ++r)
@@ -169,7 +238,7 @@ class Driver {
     const int t = phase.lowered.tensor("lm_head.logits");
     if (t < 0) throw ConfigError(fmt::format("--functional: phase {} computes no logits", phase.name));
     const compiler::TensorDef& def = phase.lowered.tensors[std::size_t(t)];
-    const std::int64_t offset = compiled_.memory.activation_offsets.at(index).at(std::size_t(t));
+    const std::int64_t offset = compiled.memory.activation_offsets.at(index).at(std::size_t(t));
     const Bytes& arena = r.memory_out.at("activations");
     std::vector<float> logits(std::size_t(def.rows * def.cols));
     std::memcpy(logits.data(), arena.data() + offset, logits.size() * 4);
@@ -179,6 +248,14 @@ class Driver {
   // The prefill phases over [batch, length] ids: logits [batch, length, vocab].
   std::vector<float> prefill(int batch, int length, std::span<const std::int64_t> ids) {
     const std::size_t vocab = std::size_t(ck_.vocab_size);
+    // Attention is compiled at one context per phase: exact only for a single prefill run.
+    if (has_attention(ck_))
+      for (const auto& phase : compiled_.phases)
+        if ((phase.name == "prefill" && phase.runs > 1) || phase.name == "prefill-rest")
+          throw ConfigError(fmt::format(
+              "--functional: a prompt of {} tokens takes several prefill chunks; with attention layers the prompt "
+              "must fit one chunk (--prefill-chunk) for now",
+              length));
     std::vector<float> logits(std::size_t(batch) * length * vocab);
     int done = 0;
     for (std::size_t i = 0; i < compiled_.phases.size(); ++i) {
@@ -200,9 +277,10 @@ class Driver {
 
   std::vector<float> run_phase(std::size_t index, std::span<const std::int64_t> ids) { return run(index, ids); }
 
-  std::size_t phase_index(const std::string& name) const {
-    for (std::size_t i = 0; i < compiled_.phases.size(); ++i)
-      if (compiled_.phases[i].name == name) return i;
+  std::size_t phase_index(const std::string& name) const { return phase_index(compiled_, name); }
+  static std::size_t phase_index(const compiler::CompileResult& compiled, const std::string& name) {
+    for (std::size_t i = 0; i < compiled.phases.size(); ++i)
+      if (compiled.phases[i].name == name) return i;
     throw ConfigError(fmt::format("--functional: the compiled model has no {} phase", name));
   }
 
@@ -293,8 +371,17 @@ FunctionalResult FunctionalRuntime::generate(int batch, int prompt_length, std::
   }
   if (new_tokens > 1) {
     const std::size_t decode = driver.phase_index("decode");
+    const bool exact = has_attention(checkpoint_);  // attention: decode compiled at each exact context
     for (int step = 1; step < new_tokens; ++step) {
-      const std::vector<float> out = driver.run_phase(decode, next);
+      std::vector<float> out;
+      if (exact) {
+        compiler::CompileOptions o = compile_options();
+        o.decode_context = prompt_length + step - 1;
+        const compiler::CompileResult at = compiler::compile(model_, scenario, profile_, o);
+        out = driver.run(at, Driver::phase_index(at, "decode"), next);
+      } else {
+        out = driver.run_phase(decode, next);
+      }
       for (int s = 0; s < batch; ++s) {
         const auto row = std::span(out).subspan(std::size_t(s) * vocab, vocab);
         next[std::size_t(s)] = argmax(row);

@@ -54,7 +54,8 @@ TEST_P(FunctionalRuntimeOnDc, MatchesTheReference) {
   for (const auto& r : gen.runs) EXPECT_GT(r.cycles, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(PureSsm, FunctionalRuntimeOnDc, ::testing::Values("mamba1", "mamba2"), test::param_name);
+INSTANTIATE_TEST_SUITE_P(Families, FunctionalRuntimeOnDc, ::testing::Values("mamba1", "mamba2", "bamba", "falcon_h1"),
+                         test::param_name);
 
 // A prompt longer than the prefill chunk runs as several chunks with the states carried
 // between them: the same logits as the golden model over the whole prompt.
