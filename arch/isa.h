@@ -16,7 +16,7 @@
 
 #define SSM_PROGRAM_MAGIC 0x504D5353u /* "SSMP" */
 #define SSM_PROGRAM_VERSION_MAJOR 1u
-#define SSM_PROGRAM_VERSION_MINOR 1u /* 1.1: vector param2 (RoPE head dims), softmax input scale */
+#define SSM_PROGRAM_VERSION_MINOR 2u /* 1.1: vector param2 (RoPE head dims), softmax input scale; 1.2: vector TOPK_MASK, ROW_B flags */
 #define SSM_MAX_SEMAPHORES 4096u
 #define SSM_NO_BUFFER 0xFFFFu /* an absent optional operand */
 
@@ -169,6 +169,11 @@ enum ssm_vector_function {
 };
 #define SSM_VEC_CAUSAL 0x01u
 #define SSM_VEC_NORM_BEFORE_GATE 0x02u
+/* TOPK: out = a with all but the param1 largest of each row set to 0 (ties to the lowest
+ * column), float32 [rows, cols], instead of the indices (functional MoE routing weights). */
+#define SSM_VEC_TOPK_MASK 0x04u
+/* MUL, FMA: b holds one value per row [rows], broadcast along the row. */
+#define SSM_VEC_ROW_B 0x08u
 typedef struct {
   ssm_command_head head; /* variant: enum ssm_vector_function */
   uint32_t rows, cols;

@@ -297,9 +297,10 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
       const std::uint64_t matrix = f32_bytes(std::uint64_t(v.rows) * v.cols);
       if (operand == 3) {  // out
         if (f == SSM_VEC_REDUCE_SUM || f == SSM_VEC_REDUCE_MAX) return f32_bytes(v.rows);
-        if (f == SSM_VEC_TOPK) return 4 * std::uint64_t(v.rows) * v.param1;
+        if (f == SSM_VEC_TOPK && !(v.head.flags & SSM_VEC_TOPK_MASK)) return 4 * std::uint64_t(v.rows) * v.param1;
         return matrix;
       }
+      if (operand == 1 && (v.head.flags & SSM_VEC_ROW_B)) return f32_bytes(v.rows);
       if ((operand == 1 && f == SSM_VEC_RMSNORM) || (operand == 2 && f == SSM_VEC_GATED_RMSNORM))
         return f32_bytes(v.cols);
       return matrix;

@@ -634,8 +634,11 @@ class Generator {
     // Column blocks when a whole row does not fit (row-wise functions then run per block,
     // their reduction finished across blocks: the same element work).
     std::int64_t cols = part_cols;
+    // TOPK writes indices [rows, k] (or, with TOPK_MASK, the masked row); ROW_B's b is one value per row.
+    const bool indices = f == SSM_VEC_TOPK && !(op.flags & SSM_VEC_TOPK_MASK);
+    const bool row_b = (op.flags & SSM_VEC_ROW_B) != 0;
     auto per_row = [&](std::int64_t c) {
-      return std::uint64_t(inputs) * c * 4 + (f == SSM_VEC_TOPK ? 4 * op.param1 : std::uint64_t(c) * 4);
+      return std::uint64_t(inputs) * c * 4 + (indices ? 4 * op.param1 : std::uint64_t(c) * 4);
     };
     const std::uint64_t free = sram_ > resident ? sram_ - resident : 0;
     if (per_row(cols) > free / 2) slots_ = 1;
@@ -679,6 +682,12 @@ class Generator {
               refs[i] = sram(tile, std::uint64_t(c0) * 4);
               continue;
             }
+            if (i == 1 && row_b) {
+              load(s.loads, tile, v, r, rows, 0, 1, at);
+              refs[i] = sram(tile, at);
+              at += std::uint64_t(rows) * 4;
+              continue;
+            }
             load(s.loads, tile, v, r, rows, c0, cn, at);
             refs[i] = sram(tile, at);
             at += std::uint64_t(rows) * cn * 4;
@@ -713,7 +722,7 @@ class Generator {
             result_at = refs[0].offset;
           }
           s.groups.push_back(Group{SSM_ENGINE_VECTOR, std::move(cmds)});
-          if (f == SSM_VEC_TOPK) {
+          if (indices) {
             store(s.stores, tile, op.out[0], r, rows, 0, op.param1, result_at);
           } else {
             store(s.stores, tile, op.out[0], r, rows, c0, cn, result_at);

@@ -66,6 +66,7 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   if (options.functional)
     for (Phase& ph : phases) {
       ph.host_embeddings = true;
+      ph.functional = true;
       ph.all_logits = ph.name != "decode";
     }
 

@@ -385,6 +385,7 @@ class Lowerer {
     const std::int64_t h = m_.hidden_size, e = f.experts, k = f.top_k, fe = f.expert_intermediate_size;
     const int logits = act("router_logits", rows_, e);
     gemm("router", V(xn), weight("router", e, h, pbits_), V(logits), rows_, e, h);
+    if (mod_.phase.functional) return moe_dense(xn, logits);
     const int idx = act("topk", rows_, k);
     vec("topk", SSM_VEC_TOPK, {V(logits)}, {V(idx)}, rows_, e, 0, static_cast<std::uint32_t>(k));
     // Balanced routing: rows*k assignments over min(E, rows*k) experts. Which experts run is
@@ -415,6 +416,46 @@ class Lowerer {
       return sum;
     }
     return out;
+  }
+
+  // Functional MoE (Jamba routing: softmax over the experts, top k, not renormalised): every
+  // expert runs on every token; its output is weighted by the token's routing weight (0 when
+  // the expert is not among the token's top k) and summed. Exact, E/k times the expert work.
+  int moe_dense(int xn, int logits) {
+    const FeedForwardShape& f = m_.ffn;
+    const std::int64_t h = m_.hidden_size, e = f.experts, k = f.top_k, fe = f.expert_intermediate_size;
+    const int probs = act("router_probs", rows_, e);
+    vec("router_softmax", SSM_VEC_SOFTMAX, {V(logits)}, {V(probs)}, rows_, e);
+    const int weights = act("routing_weights", rows_, e);
+    vec("topk", SSM_VEC_TOPK, {V(probs)}, {V(weights)}, rows_, e, 0, static_cast<std::uint32_t>(k), SSM_VEC_TOPK_MASK);
+    const bool gated = m_.model_type != "nemotron_h";
+    const std::int64_t up_rows = gated ? 2 * fe : fe;
+    const int up_w = weight("experts_up", e * up_rows, h, pbits_);
+    const int down_w = weight("experts_down", e * h, fe, pbits_);
+    int acc = -1;
+    for (std::int64_t x = 0; x < e; ++x) {
+      const std::string tag = fmt::format("expert{}_", x);
+      const int up = act(tag + "up", rows_, up_rows);
+      gemm(tag + "up", V(xn), up_w, V(up), rows_, up_rows, h, x * up_rows);
+      const int hidden = act(tag + "hidden", rows_, fe, pbits_);
+      activation(tag, View{up, 0, fe}, gated ? View{up, fe, fe} : View{}, hidden, rows_, fe);
+      const int down = act(tag + "out", rows_, h);
+      gemm(tag + "down", V(hidden), down_w, V(down), rows_, h, fe, x * h);
+      const int next = act(tag + "sum", rows_, h);
+      if (acc < 0)
+        vec(tag + "weight", SSM_VEC_MUL, {V(down), View{weights, x, 1}}, {V(next)}, rows_, h, 0, 0, SSM_VEC_ROW_B);
+      else
+        vec(tag + "combine", SSM_VEC_FMA, {V(down), View{weights, x, 1}, V(acc)}, {V(next)}, rows_, h, 0, 0,
+            SSM_VEC_ROW_B);
+      acc = next;
+    }
+    if (f.shared_intermediate_size > 0) {
+      const int shared = mlp(xn, f.shared_intermediate_size, gated, "shared_");
+      const int sum = act("sum", rows_, h);
+      vec("shared_add", SSM_VEC_ADD, {V(acc), V(shared)}, {V(sum)}, rows_, h);
+      return sum;
+    }
+    return acc;
   }
 
   const Graph& g_;

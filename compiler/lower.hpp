@@ -87,6 +87,9 @@ struct Phase {
   // hidden] the host writes (the gather is done by the host) instead of a table DMA.
   bool all_logits = false;
   bool host_embeddings = false;
+  // Functional runs: MoE layers run every expert on every token, weighted by routing weights
+  // computed on the chip (softmax, top-k mask; 0 for the experts a token does not use).
+  bool functional = false;
 };
 
 struct Module {

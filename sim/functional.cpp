@@ -277,10 +277,13 @@ void Functional::vector(const ssm_vector& v) {
     out.resize(a.size());
     for (std::size_t i = 0; i < a.size(); ++i) out[i] = op(a[i]);
   };
+  // ROW_B (MUL, FMA): b holds one value per row.
+  const bool row_b = (v.head.flags & SSM_VEC_ROW_B) && (f == SSM_VEC_MUL || f == SSM_VEC_FMA);
+  auto b_at = [&](const std::vector<float>& b, std::size_t i) { return row_b ? b[i / sz(cols)] : b[i]; };
   auto binary = [&](auto op) {
-    const auto b = load(v.b, all);
+    const auto b = load(v.b, row_b ? rows : all);
     out.resize(a.size());
-    for (std::size_t i = 0; i < a.size(); ++i) out[i] = op(a[i], b[i]);
+    for (std::size_t i = 0; i < a.size(); ++i) out[i] = op(a[i], b_at(b, i));
   };
   auto reduce = [&](auto op, float init) {
     out.assign(sz(rows), init);
@@ -295,9 +298,9 @@ void Functional::vector(const ssm_vector& v) {
       binary([](float x, float y) { return x * y; });
       break;
     case SSM_VEC_FMA: {
-      const auto b = load(v.b, all), c = load(v.c, all);
+      const auto b = load(v.b, row_b ? rows : all), c = load(v.c, all);
       out.resize(a.size());
-      for (std::size_t i = 0; i < a.size(); ++i) out[i] = a[i] * b[i] + c[i];
+      for (std::size_t i = 0; i < a.size(); ++i) out[i] = a[i] * b_at(b, i) + c[i];
       break;
     }
     case SSM_VEC_MAX:
@@ -379,6 +382,27 @@ void Functional::vector(const ssm_vector& v) {
     case SSM_VEC_SCALE:
       unary([p0](float x) { return x * p0; });
       break;
+    case SSM_VEC_TOPK: {
+      // Modelled with TOPK_MASK only: each row keeps its param1 largest entries (ties to the
+      // lowest column, as a stable descending sort), the others become 0.
+      if (!(v.head.flags & SSM_VEC_TOPK_MASK))
+        throw std::runtime_error("functional mode models top-k as a mask only (flag TOPK_MASK), not indices");
+      if (v.param1 < 1 || v.param1 > cols)
+        throw std::runtime_error(fmt::format("topk: k = {} of {} columns", v.param1, cols));
+      out.assign(a.size(), 0.0f);
+      std::vector<bool> taken(sz(cols));
+      for (std::size_t r = 0; r < rows; ++r) {
+        std::fill(taken.begin(), taken.end(), false);
+        for (std::uint32_t k = 0; k < v.param1; ++k) {
+          std::size_t best = sz(cols);
+          for (std::size_t c = 0; c < cols; ++c)
+            if (!taken[c] && (best == sz(cols) || a[r * cols + c] > a[r * cols + best])) best = c;
+          taken[best] = true;
+          out[r * cols + best] = a[r * cols + best];
+        }
+      }
+      break;
+    }
     case SSM_VEC_ROPE: {
       // param2: head_dim | rotary_dim << 16 (0: one head of all columns, fully rotated).
       const std::uint32_t hd = (v.param2 & 0xFFFFu) != 0 ? v.param2 & 0xFFFFu : static_cast<std::uint32_t>(cols);

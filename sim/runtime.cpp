@@ -66,7 +66,8 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
     throw ConfigError(fmt::format("--functional: no checkpoint tensor for the compiled weight '{}'", name));
   // Bamba and Falcon-H1 share the HF layout; Falcon-H1's µP multipliers are folded into the
   // weights they follow (every one scales a linear map's input or output rows).
-  const bool bamba = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1;
+  const bool bamba =
+      ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 || ck.family == ModelFamily::jamba;
   auto scaled = [](std::vector<float> v, float factor) {
     if (factor != 1.0f)
       for (float& x : v) x *= factor;
@@ -96,6 +97,20 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
       return out;
     }
     if (what == "ff.down_proj") return scaled(ck.weight(f + "down_proj.weight"), ck.ffn.down_multiplier);
+    // Jamba MoE: the router; experts stacked, each [gate; up] and down as the dense MLP.
+    if (what == "ff.router") return ck.weight(f + "router.weight");
+    if (what == "ff.experts_up" || what == "ff.experts_down") {
+      std::vector<float> out;
+      for (int e = 0; e < ck.ffn.experts; ++e) {
+        const std::string x = fmt::format("{}experts.{}.", f, e);
+        for (const char* part : what == "ff.experts_up" ? std::vector<const char*>{"gate_proj", "up_proj"}
+                                                        : std::vector<const char*>{"down_proj"}) {
+          const std::vector<float> v = ck.weight(x + part + ".weight");
+          out.insert(out.end(), v.begin(), v.end());
+        }
+      }
+      return out;
+    }
   } else if (what == "norm.weight") {
     return ck.weight(p + "norm.weight");
   }
@@ -115,6 +130,10 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
     return ck.has(m + "conv1d.bias") ? ck.weight(m + "conv1d.bias") : std::vector<float>(elements, 0.0f);
   if (what == "mamba.x_proj") return ck.weight(m + "x_proj.weight");
   if (what == "mamba.dt_proj") return ck.weight(m + "dt_proj.weight");
+  // Jamba: RMSNorms of dt, B and C after x_proj.
+  if (what == "mamba.dt_norm") return ck.weight(m + "dt_layernorm.weight");
+  if (what == "mamba.b_norm") return ck.weight(m + "b_layernorm.weight");
+  if (what == "mamba.c_norm") return ck.weight(m + "c_layernorm.weight");
   if (what == "mamba.dt_bias") return ck.weight(v1 ? m + "dt_proj.bias" : m + "dt_bias");
   if (what == "mamba.D") return ck.weight(m + "D");
   if (what == "mamba.norm") return ck.weight(m + "norm.weight");
@@ -133,14 +152,21 @@ bool has_attention(const HfCheckpoint& ck) {
 }
 
 void check_model(const HfCheckpoint& ck) {
-  const bool hybrid = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1;
+  const bool hybrid =
+      ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 || ck.family == ModelFamily::jamba;
   if (ck.family != ModelFamily::mamba && ck.family != ModelFamily::mamba2 && !hybrid)
-    throw ConfigError(
-        fmt::format("{}: --functional: model_type {} is not supported yet (supported: mamba, mamba2, bamba, falcon_h1)",
-                    ck.dir.string(), ck.model_type));
+    throw ConfigError(fmt::format(
+        "{}: --functional: model_type {} is not supported yet (supported: mamba, mamba2, bamba, falcon_h1, jamba)",
+        ck.dir.string(), ck.model_type));
   if (hybrid) {
-    if (std::find(ck.feed_forward.begin(), ck.feed_forward.end(), FeedForwardKind::moe) != ck.feed_forward.end())
-      throw ConfigError(fmt::format("{}: --functional: MoE layers are not supported yet", ck.dir.string()));
+    // MoE: the functional lowering weights every expert by softmax-then-top-k routing weights
+    // (Jamba's), not renormalised, unscaled.
+    const auto& f = ck.ffn;
+    if (std::find(ck.feed_forward.begin(), ck.feed_forward.end(), FeedForwardKind::moe) != ck.feed_forward.end() &&
+        (f.routing != golden::Routing::softmax_topk || f.normalize_routing || f.routed_scaling != 1.0f ||
+         f.shared_intermediate_size > 0))
+      throw ConfigError(fmt::format(
+          "{}: --functional: MoE routing other than softmax then top k (Jamba) is not supported yet", ck.dir.string()));
     const AttentionShape& a = ck.attention;
     if (a.bias || ck.ffn.bias)
       throw ConfigError(

@@ -376,5 +376,75 @@ TEST(SimFunctional, Mamba1ScanOnKrsnaMobileStaysWithinTheFixedPointError) {
   EXPECT_EQ(out, expected);
 }
 
+// MoE routing on the vector unit (the functional lowering of compiler/lower.cpp): softmax
+// over the experts, TOPK_MASK (the k largest kept, ties to the lowest expert), then an
+// expert's output weighted per row (MUL, FMA with ROW_B): the weights of golden::route_topk.
+TEST(SimFunctional, TopkMaskAndRowBroadcastGiveTheRoutingWeights) {
+  constexpr std::uint32_t kRows = 5, kExperts = 4, kK = 2, kCols = 3;
+  std::vector<float> logits = random_input(kRows * kExperts, 7);
+  logits[4] = logits[5] = logits[6] = 2.0f;  // a three-way tie in row 1: the lower experts win
+  logits[7] = -3.0f;
+  const std::vector<float> y = random_input(kRows * kCols, 8), acc = random_input(kRows * kCols, 9);
+  ProgramBuilder b;
+  SimOptions options;
+  Staged s{b, options};
+  const auto l = s("logits", logits), ys = s("y", y), as = s("acc", acc);
+  const auto probs = s.scratch("P", kRows * kExperts), mask = s.scratch("M", kRows * kExperts);
+  const auto prod = s.scratch("Y1", kRows * kCols), sum = s.scratch("Y2", kRows * kCols);
+  b.chain(
+      0, SSM_ENGINE_VECTOR,
+      vector_command({.function = SSM_VEC_SOFTMAX, .rows = kRows, .cols = kExperts, .a = ref(l), .out = ref(probs)}));
+  b.chain(0, SSM_ENGINE_VECTOR,
+          vector_command({.function = SSM_VEC_TOPK,
+                          .rows = kRows,
+                          .cols = kExperts,
+                          .a = ref(probs),
+                          .out = ref(mask),
+                          .param1 = kK,
+                          .flags = SSM_VEC_TOPK_MASK}));
+  // Expert 1's weights: a one-column [rows] copy of the mask's column 1.
+  const auto w1 = s.scratch("W1", kRows);
+  for (std::uint32_t r = 0; r < kRows; ++r)
+    b.chain(0, SSM_ENGINE_DMA,
+            dma_command({.src = ref(mask, (r * kExperts + 1) * 4), .dst = ref(w1, r * 4), .row_bytes = 4}));
+  b.chain(0, SSM_ENGINE_VECTOR,
+          vector_command({.function = SSM_VEC_MUL,
+                          .rows = kRows,
+                          .cols = kCols,
+                          .a = ref(ys),
+                          .b = ref(w1),
+                          .out = ref(prod),
+                          .flags = SSM_VEC_ROW_B}));
+  b.chain(0, SSM_ENGINE_VECTOR,
+          vector_command({.function = SSM_VEC_FMA,
+                          .rows = kRows,
+                          .cols = kCols,
+                          .a = ref(ys),
+                          .b = ref(w1),
+                          .c = ref(as),
+                          .out = ref(sum),
+                          .flags = SSM_VEC_ROW_B}));
+  s.store(mask, "mask", kRows * kExperts);
+  s.store(prod, "prod", kRows * kCols);
+  s.store(sum, "sum", kRows * kCols);
+  options.functional = true;
+  const SimResult r = simulate_in_child(test::dc(), b.program, options);
+  const auto got = test::floats_of(r.memory_out.at("mask"));
+  const auto routes = golden::route_topk(kRows, kExperts, kK, logits, golden::Routing::softmax_topk, false);
+  std::vector<float> expected(kRows * kExperts, 0.0f);
+  for (std::uint32_t t = 0; t < kRows; ++t)
+    for (std::size_t i = 0; i < routes[t].experts.size(); ++i)
+      expected[t * kExperts + std::uint32_t(routes[t].experts[i])] = routes[t].weights[i];
+  EXPECT_EQ(got, expected);
+  EXPECT_GT(got[4 + 1], 0.0f);  // experts 0 and 1 chosen, 2 not
+  EXPECT_EQ(got[4 + 2], 0.0f);
+  const auto p = test::floats_of(r.memory_out.at("prod")), f = test::floats_of(r.memory_out.at("sum"));
+  for (std::uint32_t t = 0; t < kRows; ++t)
+    for (std::uint32_t c = 0; c < kCols; ++c) {
+      EXPECT_EQ(p[t * kCols + c], y[t * kCols + c] * expected[t * kExperts + 1]);
+      EXPECT_FLOAT_EQ(f[t * kCols + c], y[t * kCols + c] * expected[t * kExperts + 1] + acc[t * kCols + c]);
+    }
+}
+
 }  // namespace
 }  // namespace ssmsoc::sim
