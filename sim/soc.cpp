@@ -61,8 +61,16 @@ struct Chip {
   sc_time until(std::uint64_t cycle) const { return at(cycle) - sc_time_stamp(); }
   void fail(const std::string& message) {
     if (error.empty()) error = message;
+    stop();
+  }
+  // Ends the simulation once: several engines may fail in the same delta cycle, and a
+  // second sc_stop is a SystemC warning (an exception here).
+  void stop() {
+    if (stopped) return;
+    stopped = true;
     sc_stop();
   }
+  bool stopped = false;
 };
 
 class FabricModule;
@@ -293,7 +301,7 @@ class ControlCore : public sc_module {
       chip_.fail(fmt::format("{}: the firmware stopped at cycle {}: {}", chip_.options.source, chip_.now(),
                              ssmfw::status_name(status)));
     else
-      sc_stop();
+      chip_.stop();
   }
 
   Chip& chip_;

@@ -1,0 +1,46 @@
+// Runs that fail in the simulated chip end with one line, however many engines fail at once.
+#include <gtest/gtest.h>
+
+#include "program.hpp"
+#include "support.hpp"
+
+namespace ssmsoc {
+namespace {
+
+TEST(SimFailure, EnginesFailingTogetherGiveOneError) {
+  // A top-k returning indices is not computed in functional mode: two tiles fail in the same cycle.
+  Program p;
+  for (int tile = 0; tile < 2; ++tile) {
+    p.buffers.push_back({"in" + std::to_string(tile), SSM_MEM_TILE_SRAM, SSM_BUF_SCRATCH, tile, 0, 4 * 64});
+    p.buffers.push_back({"out" + std::to_string(tile), SSM_MEM_TILE_SRAM, SSM_BUF_SCRATCH, tile, 4096, 4 * 8});
+    VectorArgs topk;
+    topk.function = SSM_VEC_TOPK;
+    topk.rows = 4, topk.cols = 16, topk.param1 = 2;
+    topk.a = ref(static_cast<std::uint16_t>(2 * tile)), topk.out = ref(static_cast<std::uint16_t>(2 * tile + 1));
+    p.streams.push_back({tile, SSM_ENGINE_VECTOR, {vector_command(topk)}});
+  }
+  const auto path = (test::temp_dir() / "topk.ssmp").string();
+  write_program(path, p);
+  const auto run = test::run_ssmsoc("sim " + path + " --profile krsna-dc --functional");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.out, "");
+  ASSERT_FALSE(run.err.empty());
+  EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << run.err;
+  EXPECT_EQ(run.err.find("sc_stop"), std::string::npos) << run.err;
+  EXPECT_EQ(test::run_ssmsoc("sim " + path + " --profile krsna-dc").status, 0);  // performance mode computes nothing
+}
+
+TEST(SimFailure, FunctionalAttentionNeedsAnFp32Array) {
+  const auto run = test::run_ssmsoc(
+      "run --functional --profile krsna-mobile --model tests/data/models/bamba --input "
+      "tests/data/models/bamba/reference.safetensors --tensors-out " +
+      (test::temp_dir() / "never.safetensors").string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err,
+            "krsna-mobile: --functional: attention needs an fp32 matrix array for now "
+            "(tile.matrix.precisions has no fp32)\n");
+  EXPECT_FALSE(std::filesystem::exists(test::temp_dir() / "never.safetensors"));
+}
+
+}  // namespace
+}  // namespace ssmsoc
