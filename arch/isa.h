@@ -16,7 +16,7 @@
 
 #define SSM_PROGRAM_MAGIC 0x504D5353u /* "SSMP" */
 #define SSM_PROGRAM_VERSION_MAJOR 1u
-#define SSM_PROGRAM_VERSION_MINOR 2u /* 1.1: vector param2 (RoPE head dims), softmax input scale; 1.2: vector TOPK_MASK, ROW_B flags */
+#define SSM_PROGRAM_VERSION_MINOR 3u /* 1.1: vector param2 (RoPE head dims), softmax input scale; 1.2: vector TOPK_MASK, ROW_B flags; 1.3: TOPK_BIAS */
 #define SSM_MAX_SEMAPHORES 4096u
 #define SSM_NO_BUFFER 0xFFFFu /* an absent optional operand */
 
@@ -174,6 +174,9 @@ enum ssm_vector_function {
 #define SSM_VEC_TOPK_MASK 0x04u
 /* MUL, FMA: b holds one value per row [rows], broadcast along the row. */
 #define SSM_VEC_ROW_B 0x08u
+/* TOPK with TOPK_MASK: rank each row by a + b (b: one value per column [cols], a correction
+ * bias); out keeps a's values at the chosen columns (Nemotron-H's routing). */
+#define SSM_VEC_TOPK_BIAS 0x10u
 typedef struct {
   ssm_command_head head; /* variant: enum ssm_vector_function */
   uint32_t rows, cols;

@@ -301,6 +301,7 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
         return matrix;
       }
       if (operand == 1 && (v.head.flags & SSM_VEC_ROW_B)) return f32_bytes(v.rows);
+      if (operand == 1 && f == SSM_VEC_TOPK) return f32_bytes(v.cols);  // TOPK_BIAS
       if ((operand == 1 && f == SSM_VEC_RMSNORM) || (operand == 2 && f == SSM_VEC_GATED_RMSNORM))
         return f32_bytes(v.cols);
       return matrix;

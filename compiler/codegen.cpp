@@ -623,7 +623,9 @@ class Generator {
     const std::int64_t total = by_cols ? op.cols : op.rows;
     const std::int64_t per = by_cols ? ceil_div(ceil_div(total, parts), 2) * 2 : ceil_div(total, parts);
     // Operands: data inputs (rows x cols), weights (cols, resident).
-    const bool weight_b = f == SSM_VEC_RMSNORM, weight_c = f == SSM_VEC_GATED_RMSNORM;
+    // Per-column weights, resident: RMSNORM's b, GATED_RMSNORM's c, TOPK_BIAS's b.
+    const bool weight_b = f == SSM_VEC_RMSNORM || (f == SSM_VEC_TOPK && (op.flags & SSM_VEC_TOPK_BIAS));
+    const bool weight_c = f == SSM_VEC_GATED_RMSNORM;
     const int out_bits = tensor(op.out[0]).bits;
     const bool convert_after = out_bits < 32 && f != SSM_VEC_CONVERT;
     const std::int64_t part_cols = by_cols ? per : op.cols;
@@ -646,6 +648,11 @@ class Generator {
     if (per_row(cols) > free / std::uint64_t(slots_))
       throw ConfigError(
           fmt::format("{}: {}: {} columns do not fit the tile SRAM of {} bytes", profile_.name, op.name, cols, sram_));
+    // REDUCE_*: one value per row [rows, 1], the row whole in one block.
+    const bool reduce = f == SSM_VEC_REDUCE_SUM || f == SSM_VEC_REDUCE_MAX;
+    if (reduce && cols < op.cols)
+      throw ConfigError(fmt::format("{}: {}: a row of {} columns does not fit the tile SRAM of {} bytes (reduce)",
+                                    profile_.name, op.name, op.cols, sram_));
     if (f == SSM_VEC_ROPE && cols < op.cols)
       throw ConfigError(
           fmt::format("{}: {}: a row of {} columns does not fit the tile SRAM of {} bytes (RoPE splits no heads)",
@@ -724,6 +731,8 @@ class Generator {
           s.groups.push_back(Group{SSM_ENGINE_VECTOR, std::move(cmds)});
           if (indices) {
             store(s.stores, tile, op.out[0], r, rows, 0, op.param1, result_at);
+          } else if (reduce) {
+            store(s.stores, tile, op.out[0], r, rows, 0, 1, result_at);
           } else {
             store(s.stores, tile, op.out[0], r, rows, c0, cn, result_at);
           }

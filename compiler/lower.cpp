@@ -418,16 +418,41 @@ class Lowerer {
     return out;
   }
 
-  // Functional MoE (Jamba routing: softmax over the experts, top k, not renormalised): every
-  // expert runs on every token; its output is weighted by the token's routing weight (0 when
-  // the expert is not among the token's top k) and summed. Exact, E/k times the expert work.
+  // Functional MoE: every expert runs on every token; its output is weighted by the token's
+  // routing weight (0 when the expert is not among the token's top k) and summed. Exact, E/k
+  // times the expert work. Routing weights: Jamba, softmax over the experts then top k (not
+  // renormalised); Nemotron-H, sigmoid scores chosen by score + correction bias (TOPK_BIAS),
+  // renormalised over the k, times routed_scaling.
   int moe_dense(int xn, int logits) {
     const FeedForwardShape& f = m_.ffn;
     const std::int64_t h = m_.hidden_size, e = f.experts, k = f.top_k, fe = f.expert_intermediate_size;
-    const int probs = act("router_probs", rows_, e);
-    vec("router_softmax", SSM_VEC_SOFTMAX, {V(logits)}, {V(probs)}, rows_, e);
-    const int weights = act("routing_weights", rows_, e);
-    vec("topk", SSM_VEC_TOPK, {V(probs)}, {V(weights)}, rows_, e, 0, static_cast<std::uint32_t>(k), SSM_VEC_TOPK_MASK);
+    const auto kk = static_cast<std::uint32_t>(k);
+    int weights = act("routing_weights", rows_, e);
+    if (f.routing == golden::Routing::sigmoid_topk) {
+      const int scores = act("router_scores", rows_, e);
+      vec("router_sigmoid", SSM_VEC_SIGMOID, {V(logits)}, {V(scores)}, rows_, e);
+      const int bias = weight("router_bias", 1, e, 32);
+      vec("topk", SSM_VEC_TOPK, {V(scores), V(bias)}, {V(weights)}, rows_, e, 0, kk,
+          SSM_VEC_TOPK_MASK | SSM_VEC_TOPK_BIAS);
+    } else {
+      const int probs = act("router_probs", rows_, e);
+      vec("router_softmax", SSM_VEC_SOFTMAX, {V(logits)}, {V(probs)}, rows_, e);
+      vec("topk", SSM_VEC_TOPK, {V(probs)}, {V(weights)}, rows_, e, 0, kk, SSM_VEC_TOPK_MASK);
+    }
+    if (f.normalize_routing) {
+      const int total = act("routing_total", rows_, 1);
+      vec("routing_sum", SSM_VEC_REDUCE_SUM, {V(weights)}, {V(total)}, rows_, e);
+      const int inv = act("routing_inv", rows_, 1);
+      vec("routing_recip", SSM_VEC_RECIP, {V(total)}, {V(inv)}, rows_, 1);
+      const int normed = act("routing_normed", rows_, e);
+      vec("routing_norm", SSM_VEC_MUL, {V(weights), V(inv)}, {V(normed)}, rows_, e, 0, 0, SSM_VEC_ROW_B);
+      weights = normed;
+    }
+    if (f.routed_scaling != 1.0f) {
+      const int scaled = act("routing_scaled", rows_, e);
+      vec("routing_scale", SSM_VEC_SCALE, {V(weights)}, {V(scaled)}, rows_, e, f.routed_scaling);
+      weights = scaled;
+    }
     const bool gated = m_.model_type != "nemotron_h";
     const std::int64_t up_rows = gated ? 2 * fe : fe;
     const int up_w = weight("experts_up", e * up_rows, h, pbits_);

@@ -389,6 +389,10 @@ void Functional::vector(const ssm_vector& v) {
         throw std::runtime_error("functional mode models top-k as a mask only (flag TOPK_MASK), not indices");
       if (v.param1 < 1 || v.param1 > cols)
         throw std::runtime_error(fmt::format("topk: k = {} of {} columns", v.param1, cols));
+      // TOPK_BIAS: ranked by a + b (b per column), a's values kept.
+      std::vector<float> bias(sz(cols), 0.0f);
+      if (v.head.flags & SSM_VEC_TOPK_BIAS) bias = load(v.b, cols);
+      auto key = [&](std::size_t r, std::size_t c) { return a[r * cols + c] + bias[c]; };
       out.assign(a.size(), 0.0f);
       std::vector<bool> taken(sz(cols));
       for (std::size_t r = 0; r < rows; ++r) {
@@ -396,7 +400,7 @@ void Functional::vector(const ssm_vector& v) {
         for (std::uint32_t k = 0; k < v.param1; ++k) {
           std::size_t best = sz(cols);
           for (std::size_t c = 0; c < cols; ++c)
-            if (!taken[c] && (best == sz(cols) || a[r * cols + c] > a[r * cols + best])) best = c;
+            if (!taken[c] && (best == sz(cols) || key(r, c) > key(r, best))) best = c;
           taken[best] = true;
           out[r * cols + best] = a[r * cols + best];
         }

@@ -113,6 +113,33 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
     }
   } else if (what == "norm.weight") {
     return ck.weight(p + "norm.weight");
+  } else if (ck.family == ModelFamily::nemotron_h) {
+    // Nemotron-H: every block is the layer's mixer (Mamba-2, attention or MoE).
+    const std::string x = p + "mixer.";
+    if (what == "attention.qkv_proj") {
+      std::vector<float> out = ck.weight(x + "q_proj.weight");
+      for (const char* part : {"k_proj", "v_proj"}) {
+        const std::vector<float> v = ck.weight(x + part + ".weight");
+        out.insert(out.end(), v.begin(), v.end());
+      }
+      return out;
+    }
+    if (what == "attention.o_proj") return ck.weight(x + "o_proj.weight");
+    if (what == "moe.router") return ck.weight(x + "gate.weight");
+    if (what == "moe.router_bias") return ck.weight(x + "gate.e_score_correction_bias");
+    if (what == "moe.experts_up" || what == "moe.experts_down") {
+      std::vector<float> out;
+      for (int e = 0; e < ck.ffn.experts; ++e) {
+        const std::vector<float> v =
+            ck.weight(fmt::format("{}experts.{}.{}.weight", x, e, what == "moe.experts_up" ? "up_proj" : "down_proj"));
+        out.insert(out.end(), v.begin(), v.end());
+      }
+      return out;
+    }
+    if (what == "moe.shared_up_proj") return ck.weight(x + "shared_experts.up_proj.weight");
+    if (what == "moe.shared_down_proj") return ck.weight(x + "shared_experts.down_proj.weight");
+    if (what == "mlp.up_proj") return ck.weight(x + "up_proj.weight");
+    if (what == "mlp.down_proj") return ck.weight(x + "down_proj.weight");
   }
   const std::string m = p + (bamba ? "mamba." : "mixer.");
   if (what == "mamba.in_proj") {
@@ -152,21 +179,29 @@ bool has_attention(const HfCheckpoint& ck) {
 }
 
 void check_model(const HfCheckpoint& ck) {
-  const bool hybrid =
-      ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 || ck.family == ModelFamily::jamba;
+  const bool hybrid = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 ||
+                      ck.family == ModelFamily::jamba || ck.family == ModelFamily::nemotron_h;
   if (ck.family != ModelFamily::mamba && ck.family != ModelFamily::mamba2 && !hybrid)
-    throw ConfigError(fmt::format(
-        "{}: --functional: model_type {} is not supported yet (supported: mamba, mamba2, bamba, falcon_h1, jamba)",
-        ck.dir.string(), ck.model_type));
+    throw ConfigError(
+        fmt::format("{}: --functional: model_type {} is not supported yet (supported: mamba, mamba2, bamba, "
+                    "falcon_h1, jamba, nemotron_h)",
+                    ck.dir.string(), ck.model_type));
   if (hybrid) {
-    // MoE: the functional lowering weights every expert by softmax-then-top-k routing weights
-    // (Jamba's), not renormalised, unscaled.
+    // MoE: the functional lowering weights every expert by on-chip routing weights: Jamba's
+    // (softmax then top k, not renormalised, unscaled, no shared expert) or Nemotron-H's
+    // (sigmoid, top k by score + correction bias, renormalised or not, scaled, shared expert).
     const auto& f = ck.ffn;
-    if (std::find(ck.feed_forward.begin(), ck.feed_forward.end(), FeedForwardKind::moe) != ck.feed_forward.end() &&
-        (f.routing != golden::Routing::softmax_topk || f.normalize_routing || f.routed_scaling != 1.0f ||
-         f.shared_intermediate_size > 0))
-      throw ConfigError(fmt::format(
-          "{}: --functional: MoE routing other than softmax then top k (Jamba) is not supported yet", ck.dir.string()));
+    const bool moe =
+        std::find(ck.layers.begin(), ck.layers.end(), LayerKind::moe) != ck.layers.end() ||
+        std::find(ck.feed_forward.begin(), ck.feed_forward.end(), FeedForwardKind::moe) != ck.feed_forward.end();
+    const bool jamba_routing = f.routing == golden::Routing::softmax_topk && !f.normalize_routing &&
+                               f.routed_scaling == 1.0f && f.shared_intermediate_size == 0;
+    const bool nemotron_routing = ck.family == ModelFamily::nemotron_h && f.routing == golden::Routing::sigmoid_topk;
+    if (moe && !jamba_routing && !nemotron_routing)
+      throw ConfigError(
+          fmt::format("{}: --functional: MoE routing other than softmax then top k (Jamba) or sigmoid with a "
+                      "correction bias (Nemotron-H) is not supported yet",
+                      ck.dir.string()));
     const AttentionShape& a = ck.attention;
     if (a.bias || ck.ffn.bias)
       throw ConfigError(

@@ -88,7 +88,7 @@ TEST(ProgramDecoding, RejectsBadMagicVersionAndTruncation) {
   EXPECT_EQ(decode_error(bad).rfind("p.ssmp: not an ssmsoc Program (magic 0x504d5358", 0), 0u) << decode_error(bad);
   bad = bytes;
   bad[4] = std::byte{2};  // major version 2
-  EXPECT_EQ(decode_error(bad), "p.ssmp: Program version 2.2; this build reads 1.0 to 1.2");
+  EXPECT_EQ(decode_error(bad), "p.ssmp: Program version 2.3; this build reads 1.0 to 1.3");
   bad.assign(bytes.begin(), bytes.begin() + 100);
   EXPECT_EQ(decode_error(bad), "p.ssmp: truncated or padded: the header says " + std::to_string(bytes.size()) +
                                    " bytes, the file has 100");
@@ -176,7 +176,7 @@ TEST(ProgramValidation, ChecksBuffersAgainstAProfile) {
 
 TEST(ProgramListing, ShowsBuffersStreamsAndCommands) {
   const std::string listing = program_listing(sample_program());
-  EXPECT_NE(listing.find("program v1.2: 5 buffers, 4 streams, 8 commands, 2 semaphores"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("program v1.3: 5 buffers, 4 streams, 8 commands, 2 semaphores"), std::string::npos) << listing;
   EXPECT_NE(listing.find("stream 1: tile 0 matrix (3 commands)"), std::string::npos);
   EXPECT_NE(listing.find("0003  gemm.bf16 m=16 n=32 k=64 a=x b=w_tile c=y b^T"), std::string::npos) << listing;
   EXPECT_NE(listing.find("0000  dma       w_in -> w_tile  32 x 128 B (strides 128/128)"), std::string::npos);
