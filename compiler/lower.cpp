@@ -421,8 +421,9 @@ class Lowerer {
   // Functional MoE: every expert runs on every token; its output is weighted by the token's
   // routing weight (0 when the expert is not among the token's top k) and summed. Exact, E/k
   // times the expert work. Routing weights: Jamba, softmax over the experts then top k (not
-  // renormalised); Nemotron-H, sigmoid scores chosen by score + correction bias (TOPK_BIAS),
-  // renormalised over the k, times routed_scaling.
+  // renormalised); Granite, softmax over the top k logits (the top k of the softmax over all
+  // experts, renormalised over the k); Nemotron-H, sigmoid scores chosen by score + correction
+  // bias (TOPK_BIAS), renormalised over the k, times routed_scaling.
   int moe_dense(int xn, int logits) {
     const FeedForwardShape& f = m_.ffn;
     const std::int64_t h = m_.hidden_size, e = f.experts, k = f.top_k, fe = f.expert_intermediate_size;
@@ -439,7 +440,7 @@ class Lowerer {
       vec("router_softmax", SSM_VEC_SOFTMAX, {V(logits)}, {V(probs)}, rows_, e);
       vec("topk", SSM_VEC_TOPK, {V(probs)}, {V(weights)}, rows_, e, 0, kk, SSM_VEC_TOPK_MASK);
     }
-    if (f.normalize_routing) {
+    if (f.normalize_routing || f.routing == golden::Routing::topk_softmax) {
       const int total = act("routing_total", rows_, 1);
       vec("routing_sum", SSM_VEC_REDUCE_SUM, {V(weights)}, {V(total)}, rows_, e);
       const int inv = act("routing_inv", rows_, 1);

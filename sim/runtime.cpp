@@ -66,8 +66,12 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
     throw ConfigError(fmt::format("--functional: no checkpoint tensor for the compiled weight '{}'", name));
   // Bamba and Falcon-H1 share the HF layout; Falcon-H1's µP multipliers are folded into the
   // weights they follow (every one scales a linear map's input or output rows).
-  const bool bamba =
-      ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 || ck.family == ModelFamily::jamba;
+  const bool granite = ck.family == ModelFamily::granitemoehybrid;
+  const bool bamba = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 ||
+                     ck.family == ModelFamily::jamba || granite;
+  // Granite: each residual branch is linear in its last projection, so residual_multiplier
+  // scales those weights (o_proj, out_proj, the experts' and the shared MLP's down projections).
+  const float rm = ck.residual_multiplier;
   auto scaled = [](std::vector<float> v, float factor) {
     if (factor != 1.0f)
       for (float& x : v) x *= factor;
@@ -75,6 +79,16 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
   };
   const std::string p = (bamba ? "model.layers." : "backbone.layers.") + std::to_string(layer) + ".", what = rest;
   const bool v1 = ck.mamba.version == 1;
+  if (granite) {
+    const std::string f = p + "block_sparse_moe.", sh = p + "shared_mlp.";
+    if (what == "ff_norm.weight") return ck.weight(p + "post_attention_layernorm.weight");
+    if (what == "ff.router") return ck.weight(f + "router.layer.weight");
+    // Experts [E, 2I, H] (act(first half) * second half) and [E, H, I], as the compiler stacks them.
+    if (what == "ff.experts_up") return ck.weight(f + "input_linear.weight");
+    if (what == "ff.experts_down") return scaled(ck.weight(f + "output_linear.weight"), rm);
+    if (what == "ff.shared_up_proj") return ck.weight(sh + "input_linear.weight");
+    if (what == "ff.shared_down_proj") return scaled(ck.weight(sh + "output_linear.weight"), rm);
+  }
   if (bamba) {
     if (what == "norm.weight") return ck.weight(p + "input_layernorm.weight");
     if (what == "ff_norm.weight") return ck.weight(p + "pre_ff_layernorm.weight");
@@ -88,7 +102,7 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
       out.insert(out.end(), v.begin(), v.end());
       return out;
     }
-    if (what == "attention.o_proj") return scaled(ck.weight(a + "o_proj.weight"), at.out_multiplier);
+    if (what == "attention.o_proj") return scaled(ck.weight(a + "o_proj.weight"), at.out_multiplier * rm);
     // Gated MLP: act(first half) * second half.
     if (what == "ff.up_proj") {
       std::vector<float> out = scaled(ck.weight(f + "gate_proj.weight"), ck.ffn.gate_multiplier);
@@ -164,7 +178,7 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
   if (what == "mamba.dt_bias") return ck.weight(v1 ? m + "dt_proj.bias" : m + "dt_bias");
   if (what == "mamba.D") return ck.weight(m + "D");
   if (what == "mamba.norm") return ck.weight(m + "norm.weight");
-  if (what == "mamba.out_proj") return scaled(ck.weight(m + "out_proj.weight"), ck.mamba.out_multiplier);
+  if (what == "mamba.out_proj") return scaled(ck.weight(m + "out_proj.weight"), ck.mamba.out_multiplier * rm);
   if (what == "mamba.A") {
     std::vector<float> a = ck.weight(m + "A_log");
     for (float& v : a) v = -std::exp(v);
@@ -179,17 +193,19 @@ bool has_attention(const HfCheckpoint& ck) {
 }
 
 void check_model(const HfCheckpoint& ck) {
+  const bool granite = ck.family == ModelFamily::granitemoehybrid;
   const bool hybrid = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 ||
-                      ck.family == ModelFamily::jamba || ck.family == ModelFamily::nemotron_h;
+                      ck.family == ModelFamily::jamba || ck.family == ModelFamily::nemotron_h || granite;
   if (ck.family != ModelFamily::mamba && ck.family != ModelFamily::mamba2 && !hybrid)
     throw ConfigError(
         fmt::format("{}: --functional: model_type {} is not supported yet (supported: mamba, mamba2, bamba, "
-                    "falcon_h1, jamba, nemotron_h)",
+                    "falcon_h1, granitemoehybrid, jamba, nemotron_h)",
                     ck.dir.string(), ck.model_type));
   if (hybrid) {
     // MoE: the functional lowering weights every expert by on-chip routing weights: Jamba's
-    // (softmax then top k, not renormalised, unscaled, no shared expert) or Nemotron-H's
-    // (sigmoid, top k by score + correction bias, renormalised or not, scaled, shared expert).
+    // (softmax then top k, not renormalised, unscaled, no shared expert), Granite's (top k
+    // logits then softmax over the k, shared MLP) or Nemotron-H's (sigmoid, top k by score +
+    // correction bias, renormalised or not, scaled, shared expert).
     const auto& f = ck.ffn;
     const bool moe =
         std::find(ck.layers.begin(), ck.layers.end(), LayerKind::moe) != ck.layers.end() ||
@@ -197,16 +213,22 @@ void check_model(const HfCheckpoint& ck) {
     const bool jamba_routing = f.routing == golden::Routing::softmax_topk && !f.normalize_routing &&
                                f.routed_scaling == 1.0f && f.shared_intermediate_size == 0;
     const bool nemotron_routing = ck.family == ModelFamily::nemotron_h && f.routing == golden::Routing::sigmoid_topk;
-    if (moe && !jamba_routing && !nemotron_routing)
+    const bool granite_routing = granite && f.routing == golden::Routing::topk_softmax && f.routed_scaling == 1.0f;
+    if (moe && !jamba_routing && !nemotron_routing && !granite_routing)
       throw ConfigError(
-          fmt::format("{}: --functional: MoE routing other than softmax then top k (Jamba) or sigmoid with a "
-                      "correction bias (Nemotron-H) is not supported yet",
+          fmt::format("{}: --functional: MoE routing other than softmax then top k (Jamba), top k then softmax "
+                      "(Granite) or sigmoid with a correction bias (Nemotron-H) is not supported yet",
                       ck.dir.string()));
+    // Granite without experts runs only its shared MLP, which the compiled dense MLP is not.
+    if (granite && f.experts == 0)
+      throw ConfigError(
+          fmt::format("{}: --functional: granitemoehybrid without experts is not supported yet", ck.dir.string()));
     const AttentionShape& a = ck.attention;
     if (a.bias || ck.ffn.bias)
       throw ConfigError(
           fmt::format("{}: --functional: attention or MLP biases are not supported yet", ck.dir.string()));
-    if (ck.residual_multiplier != 1.0f)
+    // Granite's is folded into the last projection of each residual branch (weight_values).
+    if (ck.residual_multiplier != 1.0f && !granite)
       throw ConfigError(fmt::format("{}: --functional: a residual multiplier is not supported yet", ck.dir.string()));
   }
   const MambaShape& s = ck.mamba;
