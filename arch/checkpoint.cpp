@@ -201,23 +201,35 @@ void read_common(const ConfigReader& c, HfCheckpoint& ck) {
   ck.tie_word_embeddings = c.boolean("tie_word_embeddings", false);
 }
 
-// Mamba-2 mixer fields under the prefixed names of the hybrid configs (mamba_n_heads, ...).
-void read_hybrid_mamba2(const ConfigReader& c, HfCheckpoint& ck) {
+// The config keys of the Mamba-2 mixer: Mamba2Config's own, and the prefixed names of the
+// hybrid configs (mamba_n_heads, ...).
+struct Mamba2Keys {
+  const char *heads, *head_dim, *groups, *d_state, *d_conv, *chunk_size, *expand, *conv_bias, *proj_bias;
+};
+constexpr Mamba2Keys kMamba2Keys{"num_heads",  "head_dim", "n_groups",      "state_size", "conv_kernel",
+                                 "chunk_size", "expand",   "use_conv_bias", "use_bias"};
+constexpr Mamba2Keys kHybridMamba2Keys{"mamba_n_heads", "mamba_d_head",    "mamba_n_groups",
+                                       "mamba_d_state", "mamba_d_conv",    "mamba_chunk_size",
+                                       "mamba_expand",  "mamba_conv_bias", "mamba_proj_bias"};
+
+void read_mamba2(const ConfigReader& c, HfCheckpoint& ck, const Mamba2Keys& keys) {
   MambaShape& m = ck.mamba;
   m.version = 2;
-  m.heads = c.integer("mamba_n_heads");
-  m.head_dim = c.integer("mamba_d_head");
-  m.groups = c.integer("mamba_n_groups", 1);
-  m.d_state = c.integer("mamba_d_state");
-  m.d_conv = c.integer("mamba_d_conv");
-  m.chunk_size = c.integer("mamba_chunk_size");
-  m.d_inner = static_cast<int>(c.number("mamba_expand") * ck.hidden_size);
-  m.conv_bias = c.boolean("mamba_conv_bias", true);
-  m.proj_bias = m.out_proj_bias = c.boolean("mamba_proj_bias", false);
+  m.heads = c.integer(keys.heads);
+  m.head_dim = c.integer(keys.head_dim);
+  m.groups = c.integer(keys.groups, 1);
+  m.d_state = c.integer(keys.d_state);
+  m.d_conv = c.integer(keys.d_conv);
+  m.chunk_size = c.integer(keys.chunk_size);
+  m.d_inner = static_cast<int>(c.number(keys.expand) * ck.hidden_size);
+  m.conv_bias = c.boolean(keys.conv_bias, true);
+  m.proj_bias = m.out_proj_bias = c.boolean(keys.proj_bias, false);
   m.norm_eps = ck.norm_eps;
   m.norm_group_size = m.d_inner / std::max(1, m.groups);
   c.time_step_limit(m);
 }
+
+void read_hybrid_mamba2(const ConfigReader& c, HfCheckpoint& ck) { read_mamba2(c, ck, kHybridMamba2Keys); }
 
 void read_attention(const ConfigReader& c, HfCheckpoint& ck) {
   AttentionShape& a = ck.attention;
@@ -259,19 +271,7 @@ void read_config(const ConfigReader& c, HfCheckpoint& ck) {
     case ModelFamily::mamba2: {
       ck.num_layers = c.integer("num_hidden_layers");
       ck.norm_eps = c.number("layer_norm_epsilon", 1e-5f);
-      m.version = 2;
-      m.heads = c.integer("num_heads");
-      m.head_dim = c.integer("head_dim");
-      m.groups = c.integer("n_groups", 1);
-      m.d_state = c.integer("state_size");
-      m.d_conv = c.integer("conv_kernel");
-      m.chunk_size = c.integer("chunk_size");
-      m.d_inner = static_cast<int>(c.number("expand") * ck.hidden_size);
-      m.conv_bias = c.boolean("use_conv_bias", true);
-      m.proj_bias = m.out_proj_bias = c.boolean("use_bias", false);
-      m.norm_eps = ck.norm_eps;
-      m.norm_group_size = m.d_inner / std::max(1, m.groups);
-      c.time_step_limit(m);
+      read_mamba2(c, ck, kMamba2Keys);
       ck.layers.assign(ck.num_layers, LayerKind::mamba);
       ck.feed_forward.assign(ck.num_layers, FeedForwardKind::none);
       break;
