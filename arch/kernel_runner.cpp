@@ -183,10 +183,9 @@ Outputs scan(const Inputs& in) {
           {"last_state", Tensor::from_f32({a.batch, a.dim, a.state}, r.state)}};
 }
 
-Outputs state_update(const Inputs& in) {
-  StateUpdateArgs a;
-  a.batch = in.dim("x", 0, 2), a.dim = in.dim("x", 1, 2), a.state = in.dim("A", 1, 2);
-  a.groups = in.shape("B").size() == 3 ? in.dim("B", 1, 3) : 1;
+// The tensors shared by both state-update layouts, then one step. `a` holds the dimensions.
+template <class Args>
+Outputs run_state_update(const Inputs& in, Args a) {
   const auto state = in.tensor("state"), x = in.tensor("x"), dt = in.tensor("dt"), A = in.tensor("A"),
              B = in.tensor("B"), C = in.tensor("C"), D = in.optional("D"), z = in.optional("z"),
              bias = in.optional("dt_bias");
@@ -196,17 +195,18 @@ Outputs state_update(const Inputs& in) {
   return {{"out", Tensor::from_f32(in.shape("x"), r.out)}, {"new_state", Tensor::from_f32(in.shape("state"), r.state)}};
 }
 
+Outputs state_update(const Inputs& in) {
+  StateUpdateArgs a;
+  a.batch = in.dim("x", 0, 2), a.dim = in.dim("x", 1, 2), a.state = in.dim("A", 1, 2);
+  a.groups = in.shape("B").size() == 3 ? in.dim("B", 1, 3) : 1;
+  return run_state_update(in, a);
+}
+
 Outputs state_update_multihead(const Inputs& in) {
   MultiHeadStateUpdateArgs a;
   a.batch = in.dim("x", 0, 3), a.heads = in.dim("x", 1, 3), a.head_dim = in.dim("x", 2, 3);
   a.state = in.dim("state", 3, 4), a.groups = in.dim("B", 1, 3);
-  const auto state = in.tensor("state"), x = in.tensor("x"), dt = in.tensor("dt"), A = in.tensor("A"),
-             B = in.tensor("B"), C = in.tensor("C"), D = in.optional("D"), z = in.optional("z"),
-             bias = in.optional("dt_bias");
-  a.state_in = state, a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.dt_bias = bias;
-  a.dt_softplus = in.flag("dt_softplus", false);
-  const ScanResult r = Stepper(in.unit()).step(a);
-  return {{"out", Tensor::from_f32(in.shape("x"), r.out)}, {"new_state", Tensor::from_f32(in.shape("state"), r.state)}};
+  return run_state_update(in, a);
 }
 
 // Column t of a [..., L] tensor: [...].
