@@ -8,15 +8,19 @@
  *   ssm_program_header | ssm_buffer[buffer_count] | ssm_stream[stream_count]
  *   | ssm_command[command_count] | string table (NUL-terminated names)
  * A stream is a run of consecutive commands for one engine of one tile; streams run
- * concurrently and order themselves with semaphores (SSM_OP_SIGNAL / SSM_OP_WAIT). */
+ * concurrently and order themselves with semaphores: SSM_OP_SIGNAL / SSM_OP_WAIT commands,
+ * or the sync points every engine command carries in its last words (since 1.4). */
 #ifndef SSMSOC_ARCH_ISA_H
 #define SSMSOC_ARCH_ISA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SSM_PROGRAM_MAGIC 0x504D5353u /* "SSMP" */
 #define SSM_PROGRAM_VERSION_MAJOR 1u
-#define SSM_PROGRAM_VERSION_MINOR 3u /* 1.1: vector param2 (RoPE head dims), softmax input scale; 1.2: vector TOPK_MASK, ROW_B flags; 1.3: TOPK_BIAS */
+/* 1.1: vector param2 (RoPE head dims), softmax input scale; 1.2: vector TOPK_MASK, ROW_B
+ * flags; 1.3: TOPK_BIAS; 1.4: sync points in engine commands */
+#define SSM_PROGRAM_VERSION_MINOR 4u
 #define SSM_MAX_SEMAPHORES 4096u
 #define SSM_NO_BUFFER 0xFFFFu /* an absent optional operand */
 
@@ -90,8 +94,19 @@ typedef struct {
   uint8_t opcode; /* enum ssm_opcode */
   uint8_t flags;  /* per opcode */
   uint8_t variant; /* per opcode: precision, scan variant, vector function */
-  uint8_t reserved;
+  uint8_t sync;   /* engine commands: SSM_SYNC_* (0 in SIGNAL/WAIT and before 1.4) */
 } ssm_command_head;
+
+/* Sync points of an engine command, in words[SSM_SYNC_WORD..31] (the end of every engine
+ * command's padding): before the command is dispatched its stream waits until semaphore
+ * words[26] >= words[27] (SSM_SYNC_WAIT0) and words[28] >= words[29] (SSM_SYNC_WAIT1); once
+ * it and every earlier command of the stream completed, semaphore words[30] += words[31]
+ * (SSM_SYNC_SIGNAL). Exactly as WAIT commands before it and a SIGNAL after it, in fewer
+ * commands. */
+#define SSM_SYNC_WAIT0 0x01u
+#define SSM_SYNC_WAIT1 0x02u
+#define SSM_SYNC_SIGNAL 0x04u
+#define SSM_SYNC_WORD 26u
 
 #define SSM_DMA_BROADCAST 0x01u /* write dst to every tile in tile_mask (dst is a tile buffer) */
 typedef struct {
@@ -214,6 +229,10 @@ static_assert(sizeof(ssm_dma) == 128 && sizeof(ssm_gemm) == 128 && sizeof(ssm_sc
                   sizeof(ssm_conv1d) == 128 && sizeof(ssm_vector) == 128 && sizeof(ssm_sync) == 128 &&
                   sizeof(ssm_command) == 128,
               "every command is 128 bytes");
+static_assert(offsetof(ssm_dma, pad) <= 4 * SSM_SYNC_WORD && offsetof(ssm_gemm, pad) <= 4 * SSM_SYNC_WORD &&
+                  offsetof(ssm_scan, pad) == 4 * SSM_SYNC_WORD && offsetof(ssm_conv1d, pad) <= 4 * SSM_SYNC_WORD &&
+                  offsetof(ssm_vector, pad) <= 4 * SSM_SYNC_WORD,
+              "the sync words lie in every engine command's padding");
 #else
 _Static_assert(sizeof(ssm_command) == 128, "every command is 128 bytes");
 #endif

@@ -202,7 +202,78 @@ ssm_command wait_command(std::uint32_t semaphore, std::uint32_t value) {
   return c;
 }
 
-std::vector<OperandView> operands_of(const ssm_command& c) {
+SyncPoint sync_wait(const ssm_command& c, int slot) {
+  return {c.words[SSM_SYNC_WORD + 2 * slot], c.words[SSM_SYNC_WORD + 2 * slot + 1]};
+}
+SyncPoint sync_signal(const ssm_command& c) { return {c.words[SSM_SYNC_WORD + 4], c.words[SSM_SYNC_WORD + 5]}; }
+
+bool add_sync_wait(ssm_command& c, SyncPoint wait) {
+  for (int slot = 0; slot < 2; ++slot) {
+    const unsigned flag = slot == 0 ? SSM_SYNC_WAIT0 : SSM_SYNC_WAIT1;
+    if (c.head.sync & flag) continue;
+    c.head.sync = static_cast<std::uint8_t>(c.head.sync | flag);
+    c.words[SSM_SYNC_WORD + 2 * slot] = wait.semaphore;
+    c.words[SSM_SYNC_WORD + 2 * slot + 1] = wait.value;
+    return true;
+  }
+  return false;
+}
+
+bool set_sync_signal(ssm_command& c, SyncPoint signal) {
+  if (c.head.sync & SSM_SYNC_SIGNAL) return false;
+  c.head.sync = static_cast<std::uint8_t>(c.head.sync | SSM_SYNC_SIGNAL);
+  c.words[SSM_SYNC_WORD + 4] = signal.semaphore;
+  c.words[SSM_SYNC_WORD + 5] = signal.value;
+  return true;
+}
+
+std::size_t fold_sync_points(Program& program) {
+  std::size_t removed = 0;
+  for (ProgramStream& stream : program.streams) {
+    // The largest value this stream has waited for, per semaphore (0: none).
+    std::vector<std::uint32_t> passed(program.semaphores, 0);
+    std::vector<SyncPoint> waits;  // WAITs not yet placed
+    std::vector<ssm_command> out;
+    out.reserve(stream.commands.size());
+    auto flush_waits = [&](std::size_t keep) {
+      for (std::size_t i = 0; i + keep < waits.size(); ++i)
+        out.push_back(wait_command(waits[i].semaphore, waits[i].value));
+      waits.erase(waits.begin(), waits.end() - static_cast<std::ptrdiff_t>(std::min(keep, waits.size())));
+    };
+    for (const ssm_command& c : stream.commands) {
+      const unsigned op = c.head.opcode;
+      if (op == SSM_OP_WAIT) {
+        if (c.sync.semaphore < passed.size() && passed[c.sync.semaphore] >= c.sync.value) {
+          ++removed;  // implied by an earlier wait of this stream
+          continue;
+        }
+        if (c.sync.semaphore < passed.size())
+          passed[c.sync.semaphore] = std::max(passed[c.sync.semaphore], c.sync.value);
+        waits.push_back({c.sync.semaphore, c.sync.value});
+      } else if (op == SSM_OP_SIGNAL) {
+        flush_waits(0);
+        if (!out.empty() && out.back().head.opcode != SSM_OP_SIGNAL && out.back().head.opcode != SSM_OP_WAIT &&
+            set_sync_signal(out.back(), {c.sync.semaphore, c.sync.value}))
+          ++removed;
+        else
+          out.push_back(c);
+      } else {
+        ssm_command folded = c;
+        const int free_slots = !(c.head.sync & SSM_SYNC_WAIT0) + !(c.head.sync & SSM_SYNC_WAIT1);
+        flush_waits(static_cast<std::size_t>(free_slots));
+        for (const SyncPoint& w : waits) add_sync_wait(folded, w);
+        removed += waits.size();
+        waits.clear();
+        out.push_back(folded);
+      }
+    }
+    flush_waits(0);
+    stream.commands = std::move(out);
+  }
+  return removed;
+}
+
+Operands operands_of(const ssm_command& c) {
   switch (c.head.opcode) {
     case SSM_OP_DMA:
       return {{"src", c.dma.src, false}, {"dst", c.dma.dst, false}};
@@ -319,15 +390,16 @@ void validate_program(const Program& program, const std::string& source, const P
     fail(fmt::format("{} buffers; at most {}", program.buffers.size(), SSM_NO_BUFFER - 1));
   for (std::size_t i = 0; i < program.buffers.size(); ++i) {
     const ProgramBuffer& b = program.buffers[i];
-    const std::string where = fmt::format("buffer {} '{}'", i, b.name);
-    if (b.memory > SSM_MEM_TILE_SRAM) fail(fmt::format("{}: unknown memory {}", where, int(b.memory)));
-    if (b.kind > SSM_BUF_SCRATCH) fail(fmt::format("{}: unknown kind {}", where, int(b.kind)));
-    if (b.address + b.bytes < b.address) fail(fmt::format("{}: address + bytes overflows", where));
+    // Formatted only on failure: validation runs over every command of multi-million-command Programs.
+    const auto where = [&] { return fmt::format("buffer {} '{}'", i, b.name); };
+    if (b.memory > SSM_MEM_TILE_SRAM) fail(fmt::format("{}: unknown memory {}", where(), int(b.memory)));
+    if (b.kind > SSM_BUF_SCRATCH) fail(fmt::format("{}: unknown kind {}", where(), int(b.kind)));
+    if (b.address + b.bytes < b.address) fail(fmt::format("{}: address + bytes overflows", where()));
     if (!profile) continue;
     std::uint64_t capacity = 0;
     if (b.memory == SSM_MEM_TILE_SRAM) {
       if (b.tile < 0 || b.tile >= profile->tile_count)
-        fail(fmt::format("{}: tile {} does not exist ({} has {} tiles)", where, b.tile, profile->name,
+        fail(fmt::format("{}: tile {} does not exist ({} has {} tiles)", where(), b.tile, profile->name,
                          profile->tile_count));
       capacity = static_cast<std::uint64_t>(profile->tile.sram.size_bytes);
     } else {
@@ -335,7 +407,7 @@ void validate_program(const Program& program, const std::string& source, const P
                                                                               : profile->dram.capacity_bytes);
     }
     if (b.address + b.bytes > capacity)
-      fail(fmt::format("{}: bytes [{}, {}) beyond the {} of {} bytes ({})", where, b.address, b.address + b.bytes,
+      fail(fmt::format("{}: bytes [{}, {}) beyond the {} of {} bytes ({})", where(), b.address, b.address + b.bytes,
                        memory_name(b.memory), capacity, profile->name));
   }
   std::size_t index = 0;
@@ -345,44 +417,57 @@ void validate_program(const Program& program, const std::string& source, const P
     if (s.tile < 0 || s.tile > 0xFFFF || (profile && s.tile >= profile->tile_count))
       fail(fmt::format("stream {}: tile {} does not exist", si, s.tile));
     for (const ssm_command& c : s.commands) {
-      const std::string where =
-          fmt::format("command {} (stream {}, tile {} {})", index++, si, s.tile, engine_name(s.engine));
+      const std::size_t command_index = index++;
+      const auto where = [&] {
+        return fmt::format("command {} (stream {}, tile {} {})", command_index, si, s.tile, engine_name(s.engine));
+      };
       const unsigned op = c.head.opcode;
-      if (op < SSM_OP_DMA || op > SSM_OP_WAIT) fail(fmt::format("{}: unknown opcode {}", where, op));
+      if (op < SSM_OP_DMA || op > SSM_OP_WAIT) fail(fmt::format("{}: unknown opcode {}", where(), op));
       if (!engine_runs(s.engine, op))
-        fail(fmt::format("{}: the {} engine cannot run {}", where, engine_name(s.engine),
+        fail(fmt::format("{}: the {} engine cannot run {}", where(), engine_name(s.engine),
                          opcode_name(static_cast<ssm_opcode>(op))));
       if (op == SSM_OP_SIGNAL || op == SSM_OP_WAIT) {
         if (c.sync.semaphore >= program.semaphores)
-          fail(fmt::format("{}: semaphore {} does not exist (the program has {})", where, c.sync.semaphore,
+          fail(fmt::format("{}: semaphore {} does not exist (the program has {})", where(), c.sync.semaphore,
                            program.semaphores));
+        if (c.head.sync != 0)
+          fail(fmt::format("{}: a {} carries sync points", where(), opcode_name(static_cast<ssm_opcode>(op))));
         continue;
       }
+      if (c.head.sync & ~(SSM_SYNC_WAIT0 | SSM_SYNC_WAIT1 | SSM_SYNC_SIGNAL))
+        fail(fmt::format("{}: unknown sync flags 0x{:x}", where(), int(c.head.sync)));
+      for (int slot = 0; slot < 3; ++slot) {
+        const unsigned flag = slot == 0 ? SSM_SYNC_WAIT0 : slot == 1 ? SSM_SYNC_WAIT1 : SSM_SYNC_SIGNAL;
+        const SyncPoint point = slot < 2 ? sync_wait(c, slot) : sync_signal(c);
+        if ((c.head.sync & flag) && point.semaphore >= program.semaphores)
+          fail(fmt::format("{}: {} semaphore {} does not exist (the program has {})", where(),
+                           slot < 2 ? "sync wait" : "sync signal", point.semaphore, program.semaphores));
+      }
       if (op == SSM_OP_GEMM && precision_bits(c.head.variant) == 0)
-        fail(fmt::format("{}: unknown precision {}", where, int(c.head.variant)));
+        fail(fmt::format("{}: unknown precision {}", where(), int(c.head.variant)));
       if (op == SSM_OP_SCAN && c.head.variant > SSM_SCAN_SSD)
-        fail(fmt::format("{}: unknown scan variant {}", where, int(c.head.variant)));
+        fail(fmt::format("{}: unknown scan variant {}", where(), int(c.head.variant)));
       if (op == SSM_OP_VECTOR && !known_vector_function(c.head.variant))
-        fail(fmt::format("{}: unknown vector function {}", where, int(c.head.variant)));
+        fail(fmt::format("{}: unknown vector function {}", where(), int(c.head.variant)));
       if (op == SSM_OP_DMA && (c.head.flags & SSM_DMA_BROADCAST)) {
         const std::uint16_t dst = c.dma.dst.buffer;
         if (dst >= program.buffers.size() || program.buffers[dst].memory != SSM_MEM_TILE_SRAM)
-          fail(fmt::format("{}: a broadcast writes tile SRAM, but dst is not a tile buffer", where));
+          fail(fmt::format("{}: a broadcast writes tile SRAM, but dst is not a tile buffer", where()));
       }
       const auto operands = operands_of(c);
       for (std::size_t k = 0; k < operands.size(); ++k) {
         const OperandView& o = operands[k];
         if (o.ref.buffer == SSM_NO_BUFFER) {
-          if (!o.optional) fail(fmt::format("{}: operand {} is required", where, o.name));
+          if (!o.optional) fail(fmt::format("{}: operand {} is required", where(), o.name));
           continue;
         }
         if (o.ref.buffer >= program.buffers.size())
-          fail(fmt::format("{}: operand {}: buffer {} does not exist (the program has {})", where, o.name, o.ref.buffer,
-                           program.buffers.size()));
+          fail(fmt::format("{}: operand {}: buffer {} does not exist (the program has {})", where(), o.name,
+                           o.ref.buffer, program.buffers.size()));
         const ProgramBuffer& b = program.buffers[o.ref.buffer];
         const std::uint64_t end = std::uint64_t(o.ref.offset) + operand_extent(c, static_cast<int>(k));
         if (end > b.bytes)
-          fail(fmt::format("{}: operand {}: bytes [{}, {}) beyond buffer {} '{}' of {} bytes", where, o.name,
+          fail(fmt::format("{}: operand {}: bytes [{}, {}) beyond buffer {} '{}' of {} bytes", where(), o.name,
                            o.ref.offset, end, o.ref.buffer, b.name, b.bytes));
       }
     }
@@ -558,7 +643,9 @@ std::string operand_text(const Program& p, ssm_ref r) {
   return r.offset ? fmt::format("{}+0x{:x}", name, r.offset) : name;
 }
 
-std::string command_text(const Program& p, const ssm_command& c) {
+namespace {
+
+std::string command_body_text(const Program& p, const ssm_command& c) {
   auto refs = [&](const ssm_command& command) {
     std::string text;
     for (const auto& o : operands_of(command))
@@ -605,6 +692,22 @@ std::string command_text(const Program& p, const ssm_command& c) {
       return fmt::format("wait      sem {} >= {}", c.sync.semaphore, c.sync.value);
   }
   return fmt::format("opcode {}", int(c.head.opcode));
+}
+
+}  // namespace
+
+std::string command_text(const Program& p, const ssm_command& c) {
+  std::string text = command_body_text(p, c);
+  for (int slot = 0; slot < 2; ++slot)
+    if (c.head.sync & (slot == 0 ? SSM_SYNC_WAIT0 : SSM_SYNC_WAIT1)) {
+      const SyncPoint w = sync_wait(c, slot);
+      text += fmt::format(" | wait sem {} >= {}", w.semaphore, w.value);
+    }
+  if (c.head.sync & SSM_SYNC_SIGNAL) {
+    const SyncPoint sig = sync_signal(c);
+    text += fmt::format(" | signal sem {} += {}", sig.semaphore, sig.value);
+  }
+  return text;
 }
 
 }  // namespace

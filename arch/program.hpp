@@ -3,8 +3,11 @@
 // and a readable listing (`ssmsoc disasm`).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <vector>
@@ -86,6 +89,24 @@ ssm_command vector_command(const VectorArgs& args);
 ssm_command signal_command(std::uint32_t semaphore, std::uint32_t value = 1);
 ssm_command wait_command(std::uint32_t semaphore, std::uint32_t value);
 
+// The sync points an engine command carries (isa.h, SSM_SYNC_*).
+struct SyncPoint {
+  std::uint32_t semaphore = 0, value = 0;
+  bool operator==(const SyncPoint&) const = default;
+};
+SyncPoint sync_wait(const ssm_command& command, int slot);  // slot 0 or 1
+SyncPoint sync_signal(const ssm_command& command);
+// Adds a wait to a free slot; false when both are taken.
+bool add_sync_wait(ssm_command& command, SyncPoint wait);
+// Sets the signal; false when the command has one.
+bool set_sync_signal(ssm_command& command, SyncPoint signal);
+
+// Moves each stream's WAIT and SIGNAL commands into the sync points of its engine commands
+// where that keeps the order of events: WAITs into the command that follows them (at most
+// two), a SIGNAL into the command it follows. WAITs a stream already passed (a semaphore
+// only grows) are dropped. Returns the commands removed.
+std::size_t fold_sync_points(Program& program);
+
 // Bytes an operand of a command touches, from the command's dimensions (0: absent).
 // Activations, states and scan/vector operands are float32; GEMM inputs take the
 // command's precision and its C is float32.
@@ -96,7 +117,22 @@ struct OperandView {
   ssm_ref ref;
   bool optional;
 };
-std::vector<OperandView> operands_of(const ssm_command& command);
+// At most 10 operands (a scan); a fixed array, as this runs for every command of a Program.
+class Operands {
+ public:
+  Operands(std::initializer_list<OperandView> list) : count_(list.size()) {
+    std::copy(list.begin(), list.end(), items_.begin());
+  }
+  const OperandView* begin() const { return items_.data(); }
+  const OperandView* end() const { return items_.data() + count_; }
+  std::size_t size() const { return count_; }
+  const OperandView& operator[](std::size_t i) const { return items_[i]; }
+
+ private:
+  std::array<OperandView, 10> items_{};
+  std::size_t count_;
+};
+Operands operands_of(const ssm_command& command);
 
 // Checks everything a decoder can check without a chip: operands refer to existing
 // buffers and stay inside them, semaphores exist, each command runs on an engine that can

@@ -88,6 +88,7 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
     PhaseProgram& p = r.phases[i];
     CodegenResult g = tile_and_generate(p.lowered, i, r.memory, profile);
     p.program = std::move(g.program);
+    if (options.fold_sync) fold_sync_points(p.program);
     p.tiled = std::move(g.tiled);
     p.estimated_cycles = g.estimated_cycles;
     if (options.validate)

@@ -33,6 +33,7 @@ struct CompileOptions {
   std::string precision;  // matrix precision ("bf16", "int8", ...); empty: choose_precision
   int prefill_chunk = 0;  // tokens per prefill chunk; 0: about kDefaultPrefillChunk, equal chunks
   bool validate = true;   // validate_program on every Program (with the profile)
+  bool fold_sync = true;  // fold WAIT/SIGNAL commands into the engine commands' sync points
   // For functional execution (sim/runtime.hpp): every prefill phase computes the logits of
   // all its tokens (no "logits" phase), the host writes the token embeddings into the
   // "input_embeddings" state buffer, and "decode" is compiled at `decode_context` (tokens

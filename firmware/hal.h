@@ -24,6 +24,9 @@ enum Register : uint32_t {
   kRegProgramHigh = 0x0C,   // read: bits 32..63
   kRegProgramBytes = 0x10,  // read: bytes of the Program image
   kRegDone = 0x14,          // write: the program finished, with this status (enum Status)
+  // read, and clear: word i (at kRegQueueChanged + 4 * i) has bit b set when queue 32 * i + b
+  // completed a command or freed a slot since the previous read of that word.
+  kRegQueueChanged = 0x40,
 };
 
 // The command queue of (tile, engine) is queue tile * SSM_ENGINE_COUNT + engine.

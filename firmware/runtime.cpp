@@ -16,86 +16,179 @@ T load(const uint8_t* p) {
   return value;
 }
 
+constexpr uint32_t kNoStream = 0xFFFFFFFFu;
+constexpr uint32_t kSyncFlags = SSM_SYNC_WAIT0 | SSM_SYNC_WAIT1 | SSM_SYNC_SIGNAL;
+
+// Streams are examined only when something they wait for may have changed: a stream that
+// cannot go on is put on the wait list of its queue (full, or a SIGNAL waiting for the
+// queue's completions) or of its semaphore (a WAIT); a changed queue or a SIGNAL moves the
+// list's streams to the ready set. A wake-up thus costs the core work in proportion to what
+// changed, not to the number of streams and queues. Ready streams run in index order, as a
+// full pass over all streams would.
 class Runtime {
  public:
   Runtime(const Hal& hal, StreamState* streams, uint32_t stream_count, QueueState* queues, uint32_t queue_count,
-          uint32_t* semaphores, uint32_t semaphore_count)
+          uint32_t* semaphores, uint32_t* semaphore_waiters, uint32_t semaphore_count, uint32_t* ready)
       : hal_(hal),
         streams_(streams),
         stream_count_(stream_count),
         queues_(queues),
         queue_count_(queue_count),
         semaphores_(semaphores),
-        semaphore_count_(semaphore_count) {}
+        semaphore_waiters_(semaphore_waiters),
+        semaphore_count_(semaphore_count),
+        ready_(ready) {}
 
   Status run(RunCounters& counters) {
     uint32_t unfinished = 0;
-    for (uint32_t i = 0; i < stream_count_; ++i) unfinished += streams_[i].count != 0;
-    for (;;) {
-      ++epoch_;
-      bool progress = false;
-      for (uint32_t i = 0; i < stream_count_; ++i) {
-        StreamState& s = streams_[i];
-        if (s.next == s.count) continue;
-        const Status status = advance(s, progress, counters);
-        if (status != kOk) return status;
-        if (s.next == s.count) --unfinished;
+    for (uint32_t q = 0; q < queue_count_; ++q) refresh(q);
+    for (uint32_t i = 0; i < stream_count_; ++i)
+      if (streams_[i].count != 0) {
+        ++unfinished;
+        make_ready(i);
       }
-      if (unfinished == 0 && all_completed()) return kOk;
-      if (progress) continue;  // a SIGNAL may have released a WAIT of an earlier stream
-      if (all_completed()) return kDeadlock;
+    for (;;) {
+      read_changes();
+      for (uint32_t i = next_ready(0); i < stream_count_; i = next_ready(i + 1)) {
+        ready_[i / 32] &= ~(1u << (i % 32));
+        StreamState& s = streams_[i];
+        const Status status = advance(i, s, counters);
+        if (status != kOk) return status;
+        if (s.next == s.count && !s.signal_pending && !s.finished) {
+          s.finished = 1;
+          --unfinished;
+        }
+      }
+      if (unfinished == 0 && busy_queues_ == 0) return kOk;
+      if (next_ready(0) < stream_count_) continue;  // a SIGNAL released a WAIT of an earlier stream
+      if (busy_queues_ == 0) return kDeadlock;
       ++counters.wakeups;
       hal_.wait_for_interrupt(hal_.context);
     }
   }
 
  private:
-  QueueState& queue(uint32_t q) {
-    QueueState& state = queues_[q];
-    if (state.epoch != epoch_) {
-      state.epoch = epoch_;
-      state.completed = hal_.queue_completed(hal_.context, q);
-      state.space = hal_.queue_space(hal_.context, q);
+  void make_ready(uint32_t stream) { ready_[stream / 32] |= 1u << (stream % 32); }
+
+  // The first ready stream at or after `from` (stream_count_ when none).
+  uint32_t next_ready(uint32_t from) const {
+    for (uint32_t word = from / 32; word * 32 < stream_count_; ++word) {
+      uint32_t bits = ready_[word];
+      if (word == from / 32) bits &= ~0u << (from % 32);
+      if (bits != 0) {
+        const uint32_t i = word * 32 + static_cast<uint32_t>(__builtin_ctz(bits));
+        return i < stream_count_ ? i : stream_count_;
+      }
     }
-    return state;
+    return stream_count_;
   }
 
-  bool all_completed() {
-    for (uint32_t q = 0; q < queue_count_; ++q)
-      if (queues_[q].issued != 0 && !reached(queue(q).completed, queues_[q].issued)) return false;
-    return true;
+  void wake_all(uint32_t& head) {
+    for (uint32_t i = head; i != kNoStream; i = streams_[i].next_waiter) make_ready(i);
+    head = kNoStream;
+  }
+  void wait_on(uint32_t& head, uint32_t stream) {
+    streams_[stream].next_waiter = head;
+    head = stream;
   }
 
-  // Dispatches the stream's commands until one must wait.
-  Status advance(StreamState& s, bool& progress, RunCounters& counters) {
-    while (s.next < s.count) {
+  bool busy(const QueueState& q) const { return q.issued != 0 && !reached(q.completed, q.issued); }
+
+  // Reads a queue's completion counter and free slots.
+  void refresh(uint32_t q) {
+    QueueState& state = queues_[q];
+    const bool was_busy = busy(state);
+    state.completed = hal_.queue_completed(hal_.context, q);
+    state.space = hal_.queue_space(hal_.context, q);
+    busy_queues_ += static_cast<uint32_t>(busy(state)) - static_cast<uint32_t>(was_busy);
+  }
+
+  // Only the queues the chip reports as changed are read again: with hundreds of queues,
+  // reading every one on every interrupt would dominate the core's time.
+  void read_changes() {
+    for (uint32_t word = 0; word * 32 < queue_count_; ++word) {
+      uint32_t bits = hal_.read32(hal_.context, kRegQueueChanged + 4 * word);
+      while (bits != 0) {
+        const uint32_t q = word * 32 + static_cast<uint32_t>(__builtin_ctz(bits));
+        bits &= bits - 1;
+        if (q >= queue_count_) continue;
+        refresh(q);
+        wake_all(queues_[q].waiters);
+      }
+    }
+  }
+
+  // Adds to a semaphore and releases the streams waiting on it.
+  void signal(uint32_t semaphore, uint32_t value, RunCounters& counters) {
+    semaphores_[semaphore] += value;
+    wake_all(semaphore_waiters_[semaphore]);
+    ++counters.signals;
+  }
+
+  // Dispatches the stream's commands until one must wait; then puts the stream on the wait
+  // list of what it waits for.
+  Status advance(uint32_t index, StreamState& s, RunCounters& counters) {
+    QueueState& q = queues_[s.queue];
+    for (;;) {
+      if (s.signal_pending) {
+        // A sync-point SIGNAL: as a SIGNAL command after its engine command.
+        if (!reached(q.completed, s.last_issued)) {
+          wait_on(q.waiters, index);
+          return kOk;
+        }
+        s.signal_pending = 0;
+        signal(s.signal_semaphore, s.signal_value, counters);
+      }
+      if (s.next == s.count) return kOk;
       const ssm_command& c = s.commands[s.next];
       const uint8_t op = c.head.opcode;
       if (op == SSM_OP_SIGNAL || op == SSM_OP_WAIT) {
-        if (c.sync.semaphore >= semaphore_count_) return kBadCommand;
-        uint32_t& sem = semaphores_[c.sync.semaphore];
+        if (c.sync.semaphore >= semaphore_count_ || c.head.sync != 0) return kBadCommand;
         if (op == SSM_OP_SIGNAL) {
           // Takes effect once every earlier command of the stream has completed.
-          if (s.last_issued != 0 && !reached(queue(s.queue).completed, s.last_issued)) return kOk;
-          sem += c.sync.value;
-          ++counters.signals;
+          if (s.last_issued != 0 && !reached(q.completed, s.last_issued)) {
+            wait_on(q.waiters, index);
+            return kOk;
+          }
+          signal(c.sync.semaphore, c.sync.value, counters);
         } else {
-          if (sem < c.sync.value) return kOk;
+          if (semaphores_[c.sync.semaphore] < c.sync.value) {
+            wait_on(semaphore_waiters_[c.sync.semaphore], index);
+            return kOk;
+          }
           ++counters.waits;
         }
       } else {
-        if (op < SSM_OP_DMA || op > SSM_OP_VECTOR) return kBadCommand;
-        QueueState& q = queue(s.queue);
-        if (q.space == 0) return kOk;
+        if (op < SSM_OP_DMA || op > SSM_OP_VECTOR || (c.head.sync & ~kSyncFlags) != 0) return kBadCommand;
+        for (uint32_t slot = 0; slot < 2; ++slot) {
+          if (!(c.head.sync & (slot == 0 ? SSM_SYNC_WAIT0 : SSM_SYNC_WAIT1))) continue;
+          const uint32_t semaphore = c.words[SSM_SYNC_WORD + 2 * slot], value = c.words[SSM_SYNC_WORD + 2 * slot + 1];
+          if (semaphore >= semaphore_count_) return kBadCommand;
+          if (semaphores_[semaphore] < value) {
+            wait_on(semaphore_waiters_[semaphore], index);
+            return kOk;
+          }
+        }
+        if (q.space == 0) {
+          wait_on(q.waiters, index);
+          return kOk;
+        }
+        counters.waits += ((c.head.sync & SSM_SYNC_WAIT0) != 0) + ((c.head.sync & SSM_SYNC_WAIT1) != 0);
+        const bool was_busy = busy(q);
         hal_.queue_push(hal_.context, s.queue, &c);
         --q.space;
         s.last_issued = ++q.issued;
+        busy_queues_ += static_cast<uint32_t>(!was_busy);
         ++counters.dispatched;
+        if (c.head.sync & SSM_SYNC_SIGNAL) {
+          s.signal_semaphore = c.words[SSM_SYNC_WORD + 4];
+          s.signal_value = c.words[SSM_SYNC_WORD + 5];
+          if (s.signal_semaphore >= semaphore_count_) return kBadCommand;
+          s.signal_pending = 1;
+        }
       }
       ++s.next;
-      progress = true;
     }
-    return kOk;
   }
 
   const Hal& hal_;
@@ -104,8 +197,10 @@ class Runtime {
   QueueState* queues_;
   uint32_t queue_count_;
   uint32_t* semaphores_;
+  uint32_t* semaphore_waiters_;  // per semaphore: first stream of its wait list
   uint32_t semaphore_count_;
-  uint32_t epoch_ = 0;
+  uint32_t* ready_;           // a bit per stream
+  uint32_t busy_queues_ = 0;  // queues with commands not yet completed
 };
 
 Status finish(const Hal& hal, Status status) {
@@ -141,7 +236,7 @@ const char* status_name(uint32_t status) {
 
 size_t workspace_bytes(uint32_t streams, uint32_t queues, uint32_t semaphores) {
   return align8(sizeof(StreamState) * streams) + align8(sizeof(QueueState) * queues) +
-         align8(sizeof(uint32_t) * semaphores);
+         2 * align8(sizeof(uint32_t) * semaphores) + align8(sizeof(uint32_t) * ((streams + 31) / 32));
 }
 
 Status run_program(const Hal& hal, void* workspace, size_t workspace_size, RunCounters* counters) {
@@ -174,17 +269,24 @@ Status run_program(const Hal& hal, void* workspace, size_t workspace_size, RunCo
   QueueState* queues = reinterpret_cast<QueueState*>(w + align8(sizeof(StreamState) * h.stream_count));
   uint32_t* semaphores =
       reinterpret_cast<uint32_t*>(reinterpret_cast<uint8_t*>(queues) + align8(sizeof(QueueState) * queue_count));
-  for (uint32_t q = 0; q < queue_count; ++q) queues[q] = QueueState{0, 0, 0, 0};
-  for (uint32_t i = 0; i < h.semaphore_count; ++i) semaphores[i] = 0;
+  uint32_t* semaphore_waiters = reinterpret_cast<uint32_t*>(reinterpret_cast<uint8_t*>(semaphores) +
+                                                            align8(sizeof(uint32_t) * h.semaphore_count));
+  uint32_t* ready = reinterpret_cast<uint32_t*>(reinterpret_cast<uint8_t*>(semaphore_waiters) +
+                                                align8(sizeof(uint32_t) * h.semaphore_count));
+  for (uint32_t q = 0; q < queue_count; ++q) queues[q] = QueueState{0, 0, 0, kNoStream};
+  for (uint32_t i = 0; i < h.semaphore_count; ++i) semaphores[i] = 0, semaphore_waiters[i] = kNoStream;
+  for (uint32_t word = 0; word < (h.stream_count + 31) / 32; ++word) ready[word] = 0;
 
   const ssm_command* commands = reinterpret_cast<const ssm_command*>(image + h.command_offset);
   for (uint32_t i = 0; i < h.stream_count; ++i) {
     const ssm_stream e = load<ssm_stream>(image + h.stream_offset + uint64_t{i} * sizeof(ssm_stream));
     if (uint64_t{e.first_command} + e.command_count > h.command_count) return finish(hal, kBadLayout);
     if (e.tile >= tiles || e.engine >= SSM_ENGINE_COUNT) return finish(hal, kBadStream);
-    streams[i] = StreamState{commands + e.first_command, e.command_count, 0, queue_index(e.tile, e.engine), 0};
+    streams[i] = StreamState{
+        commands + e.first_command, e.command_count, 0, queue_index(e.tile, e.engine), 0, kNoStream, 0, 0, 0, 0};
   }
-  Runtime runtime(hal, streams, h.stream_count, queues, queue_count, semaphores, h.semaphore_count);
+  Runtime runtime(hal, streams, h.stream_count, queues, queue_count, semaphores, semaphore_waiters, h.semaphore_count,
+                  ready);
   return finish(hal, runtime.run(count));
 }
 

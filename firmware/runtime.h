@@ -31,16 +31,20 @@ struct StreamState {
   uint32_t next;                // index of the next command to dispatch
   uint32_t queue;               // its (tile, engine) queue
   uint32_t last_issued;         // queue sequence number of its latest dispatched command
+  uint32_t next_waiter;         // next stream on the same wait list
+  uint32_t finished;            // every command dispatched and every signal given
+  uint32_t signal_pending;      // the latest command's sync-point SIGNAL waits for its completion
+  uint32_t signal_semaphore, signal_value;
 };
 struct QueueState {
   uint32_t issued;     // commands pushed (mod 2^32)
   uint32_t completed;  // cached completion counter
   uint32_t space;      // cached free slots
-  uint32_t epoch;      // wake-up whose values are cached
+  uint32_t waiters;    // first stream waiting for this queue to change
 };
 
 // Bytes of workspace the runtime needs for `streams` streams, `queues` queues and
-// `semaphores` semaphores (each 8-byte aligned).
+// `semaphores` semaphores (each section 8-byte aligned).
 size_t workspace_bytes(uint32_t streams, uint32_t queues, uint32_t semaphores);
 
 // Counters the runtime reports (for the simulator's statistics and the tests).
@@ -54,7 +58,8 @@ struct RunCounters {
 // Reads the Program image at the address in kRegProgramLow/High (kRegProgramBytes long),
 // checks its header and tables, and dispatches every stream's commands in order to its
 // queue until all streams are done and all their commands completed; executes SIGNAL and
-// WAIT itself. Writes the status to kRegDone and returns it. `counters` may be null.
+// WAIT itself, and the sync points of engine commands (isa.h). Writes the status to kRegDone and returns it. `counters`
+// may be null.
 Status run_program(const Hal& hal, void* workspace, size_t workspace_size, RunCounters* counters);
 
 }  // namespace ssmfw

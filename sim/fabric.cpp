@@ -35,9 +35,10 @@ int Fabric::start(std::uint64_t now, double bytes, const std::vector<int>& resou
   return id;
 }
 
-std::vector<void*> Fabric::finish(std::uint64_t now) {
+const std::vector<void*>& Fabric::finish(std::uint64_t now) {
   advance(now);
-  std::vector<void*> done;
+  std::vector<void*>& done = done_;
+  done.clear();
   for (std::size_t i = 0; i < active_.size();) {
     Flow& f = flows_[static_cast<std::size_t>(active_[i])];
     if (f.end <= now) {
@@ -67,7 +68,8 @@ void Fabric::advance(std::uint64_t now) {
 
 void Fabric::reschedule(std::uint64_t now) {
   // Max-min fair rates by progressive filling.
-  std::vector<int> open;
+  std::vector<int>& open = open_;
+  open.clear();
   for (int id : active_) {
     Flow& f = flows_[static_cast<std::size_t>(id)];
     f.rate = 0;
@@ -91,7 +93,8 @@ void Fabric::reschedule(std::uint64_t now) {
       for (int r : f.resources) left_[static_cast<std::size_t>(r)] -= share;
     }
     // Freeze the transfers that cross a saturated resource.
-    std::vector<int> still;
+    std::vector<int>& still = still_;
+    still.clear();
     for (int id : open) {
       bool saturated = false;
       for (int r : flows_[static_cast<std::size_t>(id)].resources)

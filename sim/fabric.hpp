@@ -21,8 +21,8 @@ class Fabric {
   int start(std::uint64_t now, double bytes, const std::vector<int>& resources, void* owner);
   // The cycle at which the next transfer ends (max() when none is in flight).
   std::uint64_t next_end() const { return next_end_; }
-  // Ends the transfers done by cycle `now`; returns their owners.
-  std::vector<void*> finish(std::uint64_t now);
+  // Ends the transfers done by cycle `now`; returns their owners (valid until the next call).
+  const std::vector<void*>& finish(std::uint64_t now);
   std::size_t in_flight() const { return active_.size(); }
   // Bytes each resource has carried so far.
   const std::vector<double>& carried() const { return carried_; }
@@ -48,6 +48,8 @@ class Fabric {
   // Scratch of the rate computation.
   std::vector<double> left_;
   std::vector<int> users_;
+  std::vector<int> open_, still_;
+  std::vector<void*> done_;
 };
 
 }  // namespace ssmsoc::sim

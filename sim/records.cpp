@@ -52,9 +52,11 @@ void check_program_fits(const Profile& profile, const Program& program, const st
   for (std::size_t si = 0; si < program.streams.size(); ++si) {
     const ProgramStream& s = program.streams[si];
     for (const ssm_command& c : s.commands) {
-      const std::string where =
-          fmt::format("{}: command {} (stream {}, tile {} {})", source, index++, si, s.tile, engine_name(s.engine));
-      auto fail = [&](const std::string& message) { throw ConfigError(fmt::format("{}: {}", where, message)); };
+      const std::size_t command_index = index++;
+      auto fail = [&](const std::string& message) {
+        throw ConfigError(fmt::format("{}: command {} (stream {}, tile {} {}): {}", source, command_index, si, s.tile,
+                                      engine_name(s.engine), message));
+      };
       const unsigned op = c.head.opcode;
       if (op == SSM_OP_GEMM) {
         const auto precision = static_cast<Precision>(c.head.variant);
@@ -203,8 +205,7 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
     const OperandView& o = operands[k];
     if (o.ref.buffer == SSM_NO_BUFFER) continue;
     const std::uint64_t bytes = operand_extent(c, static_cast<int>(k));
-    const std::string name = o.name;
-    if (name == "state") {
+    if (std::string_view(o.name) == "state") {
       if (state_read(c)) ts.sram_read_bytes += bytes;
       if (state_written(c)) ts.sram_write_bytes += bytes;
     } else if (writes(c, o.name)) {
@@ -397,7 +398,7 @@ SimResult simulate_in_child(const Profile& profile, const Program& program, cons
     char kind = 'R';
     SimResult result;
     try {
-      result = simulate(profile, program, options);
+      result = simulate_checked(profile, program, options);
       text = to_json(result, profile).dump();
     } catch (const ConfigError& e) {
       kind = 'C', text = e.what();

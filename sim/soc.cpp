@@ -46,9 +46,17 @@ struct Chip {
   Functional* functional = nullptr;
   Records records;
   std::string error;
+  // kRegQueueChanged: a bit per queue, set when it completes a command or frees a slot.
+  std::vector<std::uint32_t> queue_changed;
+  void mark_changed(std::uint32_t queue) { queue_changed[queue / 32] |= 1u << (queue % 32); }
 
   Chip(const Profile& p, const Program& prog, const SimOptions& o)
-      : profile(p), program(prog), options(o), clock{p.clock_mhz}, network(p) {}
+      : profile(p),
+        program(prog),
+        options(o),
+        clock{p.clock_mhz},
+        network(p),
+        queue_changed((static_cast<std::size_t>(p.tile_count) * SSM_ENGINE_COUNT + 31) / 32) {}
 
   sc_time at(std::uint64_t cycle) const {
     return sc_time::from_value(static_cast<sc_dt::uint64>(
@@ -81,7 +89,13 @@ class Engine : public sc_module {
  public:
   SC_HAS_PROCESS(Engine);
   Engine(sc_module_name name, Chip& chip, int tile, ssm_engine kind, FabricModule& fabric, ControlCore& core)
-      : sc_module(name), chip_(chip), tile_(tile), kind_(kind), fabric_(fabric), core_(core) {
+      : sc_module(name),
+        chip_(chip),
+        tile_(tile),
+        kind_(kind),
+        queue_(ssmfw::queue_index(static_cast<std::uint32_t>(tile), kind)),
+        fabric_(fabric),
+        core_(core) {
     slots_.resize(static_cast<std::size_t>(chip.options.queue_depth));
     SC_THREAD(run);
   }
@@ -107,6 +121,7 @@ class Engine : public sc_module {
   Chip& chip_;
   int tile_;
   ssm_engine kind_;
+  std::uint32_t queue_;
   FabricModule& fabric_;
   ControlCore& core_;
   std::vector<Slot> slots_;
@@ -190,6 +205,12 @@ class DeviceBus : public sc_module {
           case ssmfw::kRegProgramBytes:
             value = static_cast<std::uint32_t>(program_bytes);
             break;
+          default:
+            if (reg >= ssmfw::kRegQueueChanged && (reg - ssmfw::kRegQueueChanged) / 4 < chip_.queue_changed.size()) {
+              std::uint32_t& word = chip_.queue_changed[(reg - ssmfw::kRegQueueChanged) / 4];
+              value = word;
+              word = 0;
+            }
         }
         std::memcpy(p.get_data_ptr(), &value, 4);
       }
@@ -320,6 +341,7 @@ void Engine::run() {
     if (slot.visible > chip_.now()) wait(chip_.until(slot.visible));
     head_ = (head_ + 1) % slots_.size();
     --count_;
+    chip_.mark_changed(queue_);
     const ssm_command& c = *slot.command;
     const std::uint64_t start = chip_.now();
     std::uint64_t ideal = 0;
@@ -352,6 +374,7 @@ void Engine::run() {
     }
     chip_.records.command_done(tile_, kind_, c, start, end, ideal);
     ++completed_;
+    chip_.mark_changed(queue_);
     core_.interrupt();
   }
 }
@@ -360,6 +383,10 @@ void Engine::run() {
 
 SimResult simulate(const Profile& profile, const Program& program, const SimOptions& options) {
   check_program_fits(profile, program, options.source);
+  return simulate_checked(profile, program, options);
+}
+
+SimResult simulate_checked(const Profile& profile, const Program& program, const SimOptions& options) {
   if (options.queue_depth < 1) throw ConfigError(fmt::format("{}: queue depth must be at least 1", options.source));
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   sc_report_handler::set_actions(SC_WARNING, SC_THROW);

@@ -88,7 +88,7 @@ TEST(ProgramDecoding, RejectsBadMagicVersionAndTruncation) {
   EXPECT_EQ(decode_error(bad).rfind("p.ssmp: not an ssmsoc Program (magic 0x504d5358", 0), 0u) << decode_error(bad);
   bad = bytes;
   bad[4] = std::byte{2};  // major version 2
-  EXPECT_EQ(decode_error(bad), "p.ssmp: Program version 2.3; this build reads 1.0 to 1.3");
+  EXPECT_EQ(decode_error(bad), "p.ssmp: Program version 2.4; this build reads 1.0 to 1.4");
   bad.assign(bytes.begin(), bytes.begin() + 100);
   EXPECT_EQ(decode_error(bad), "p.ssmp: truncated or padded: the header says " + std::to_string(bytes.size()) +
                                    " bytes, the file has 100");
@@ -176,7 +176,7 @@ TEST(ProgramValidation, ChecksBuffersAgainstAProfile) {
 
 TEST(ProgramListing, ShowsBuffersStreamsAndCommands) {
   const std::string listing = program_listing(sample_program());
-  EXPECT_NE(listing.find("program v1.3: 5 buffers, 4 streams, 8 commands, 2 semaphores"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("program v1.4: 5 buffers, 4 streams, 8 commands, 2 semaphores"), std::string::npos) << listing;
   EXPECT_NE(listing.find("stream 1: tile 0 matrix (3 commands)"), std::string::npos);
   EXPECT_NE(listing.find("0003  gemm.bf16 m=16 n=32 k=64 a=x b=w_tile c=y b^T"), std::string::npos) << listing;
   EXPECT_NE(listing.find("0000  dma       w_in -> w_tile  32 x 128 B (strides 128/128)"), std::string::npos);
@@ -184,6 +184,72 @@ TEST(ProgramListing, ShowsBuffersStreamsAndCommands) {
             std::string::npos)
       << listing;
   EXPECT_NE(listing.find("0005  wait      sem 1 >= 1"), std::string::npos);
+}
+
+TEST(ProgramSyncPoints, FoldWaitsIntoTheNextCommandAndSignalsIntoThePrevious) {
+  Program p = sample_program();
+  ASSERT_EQ(fold_sync_points(p), 4u);  // dma: signal; matrix: wait and signal; vector: wait
+  ASSERT_EQ(p.command_count(), 4u);
+  const ssm_command& dma = p.streams[0].commands[0];
+  EXPECT_EQ(dma.head.sync, SSM_SYNC_SIGNAL);
+  EXPECT_EQ(sync_signal(dma), (SyncPoint{0, 1}));
+  const ssm_command& gemm = p.streams[1].commands[0];
+  EXPECT_EQ(gemm.head.opcode, SSM_OP_GEMM);
+  EXPECT_EQ(gemm.head.sync, SSM_SYNC_WAIT0 | SSM_SYNC_SIGNAL);
+  EXPECT_EQ(sync_wait(gemm, 0), (SyncPoint{0, 1}));
+  EXPECT_EQ(sync_signal(gemm), (SyncPoint{1, 1}));
+  EXPECT_EQ(p.streams[2].commands[0].head.sync, SSM_SYNC_WAIT0);
+  EXPECT_EQ(p.streams[3].commands[0].head.sync, 0);
+  EXPECT_NO_THROW(decode_program(encode_program(p), "p.ssmp"));
+  const std::string listing = program_listing(p);
+  EXPECT_NE(listing.find("0001  gemm.bf16 m=16 n=32 k=64 a=x b=w_tile c=y b^T | wait sem 0 >= 1 | signal sem 1 += 1"),
+            std::string::npos)
+      << listing;
+}
+
+TEST(ProgramSyncPoints, KeepsWhatCannotFoldAndDropsWaitsAlreadyPassed) {
+  Program p;
+  p.buffers = {{"x", SSM_MEM_TILE_SRAM, SSM_BUF_ACTIVATIONS, 0, 0, 4096}};
+  p.semaphores = 4;
+  VectorArgs relu;
+  relu.function = SSM_VEC_RELU;
+  relu.rows = 1, relu.cols = 4, relu.a = ref(0), relu.out = ref(0);
+  const ssm_command v = vector_command(relu);
+  // Three waits before one command (two fit), a wait implied by an earlier one, two
+  // signals in a row (one fits), a signal with no command before it, a trailing wait.
+  p.streams.push_back(ProgramStream{0,
+                                    SSM_ENGINE_VECTOR,
+                                    {signal_command(3), wait_command(0, 2), wait_command(1, 1), wait_command(2, 1), v,
+                                     signal_command(0), signal_command(1), wait_command(0, 1), v, wait_command(3, 5)}});
+  EXPECT_EQ(fold_sync_points(p), 4u);
+  const auto& c = p.streams[0].commands;
+  ASSERT_EQ(c.size(), 6u);
+  EXPECT_EQ(c[0].head.opcode, SSM_OP_SIGNAL);
+  EXPECT_EQ(c[1].head.opcode, SSM_OP_WAIT);  // the first of the three waits stays a command
+  EXPECT_EQ(c[1].sync.semaphore, 0u);
+  EXPECT_EQ(c[2].head.sync, SSM_SYNC_WAIT0 | SSM_SYNC_WAIT1 | SSM_SYNC_SIGNAL);
+  EXPECT_EQ(sync_wait(c[2], 0), (SyncPoint{1, 1}));
+  EXPECT_EQ(sync_wait(c[2], 1), (SyncPoint{2, 1}));
+  EXPECT_EQ(sync_signal(c[2]), (SyncPoint{0, 1}));
+  EXPECT_EQ(c[3].head.opcode, SSM_OP_SIGNAL);
+  EXPECT_EQ(c[3].sync.semaphore, 1u);
+  EXPECT_EQ(c[4].head.sync, 0);  // "sem 0 >= 1" was implied by "sem 0 >= 2"
+  EXPECT_EQ(c[5].head.opcode, SSM_OP_WAIT);
+  EXPECT_EQ(c[5].sync.value, 5u);
+}
+
+TEST(ProgramSyncPoints, BadSyncPointsAreRejected) {
+  Program p = sample_program();
+  fold_sync_points(p);
+  p.streams[1].commands[0].words[SSM_SYNC_WORD + 4] = 7;  // the GEMM's signal semaphore
+  EXPECT_EQ(decode_error(encode_program(p)),
+            "p.ssmp: command 1 (stream 1, tile 0 matrix): sync signal semaphore 7 does not exist (the program has 2)");
+  p = sample_program();
+  p.streams[1].commands[0].head.sync = SSM_SYNC_WAIT0;  // a WAIT command with sync points
+  EXPECT_EQ(decode_error(encode_program(p)), "p.ssmp: command 2 (stream 1, tile 0 matrix): a wait carries sync points");
+  p = sample_program();
+  p.streams[1].commands[1].head.sync = 0x80;
+  EXPECT_EQ(decode_error(encode_program(p)), "p.ssmp: command 3 (stream 1, tile 0 matrix): unknown sync flags 0x80");
 }
 
 TEST(ProgramFiles, WriteThenReadAndFailWithoutPartialFiles) {

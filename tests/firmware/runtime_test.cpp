@@ -35,7 +35,8 @@ class FakeHal {
     std::uint32_t completed = 0;
   };
   std::vector<Queue> queues_;
-  std::vector<std::string> log;  // "push q op" / "done q op" in order
+  std::vector<std::uint32_t> changed_ = std::vector<std::uint32_t>(64);  // kRegQueueChanged words
+  std::vector<std::string> log;                                          // "push q op" / "done q op" in order
   std::uint32_t done_status = 0xFFFFFFFF;
   std::uint32_t max_outstanding = 0;
   RunCounters counters{};
@@ -55,6 +56,11 @@ class FakeHal {
         return 1;
       case kRegProgramBytes:
         return static_cast<std::uint32_t>(h.image_.size());
+    }
+    if (offset >= kRegQueueChanged) {  // read and clear
+      const std::uint32_t word = (offset - kRegQueueChanged) / 4, bits = h.changed_[word];
+      h.changed_[word] = 0;
+      return bits;
     }
     return 0;
   }
@@ -85,6 +91,7 @@ class FakeHal {
       h.log.push_back("done " + std::to_string(q) + " " + std::to_string(queue.pending.front()));
       queue.pending.pop_front();
       ++queue.completed;
+      h.changed_[q / 32] |= 1u << (q % 32);
     }
   }
 };
@@ -158,6 +165,67 @@ TEST(FirmwareSemaphores, WaitHoldsUntilTheCountIsReached) {
   for (std::size_t i = 0; i < hal.log.size(); ++i)
     if (hal.log[i] == "done 2 3") last_scan = i;
   EXPECT_GT(index_of(hal.log, "push 1 2"), last_scan);
+}
+
+// A pipeline of three streams on two tiles ordered by semaphores, with back-pressure
+// (queue depth 2), as the compiler writes it: WAIT/SIGNAL commands around engine commands.
+Program pipeline() {
+  Program p;
+  p.semaphores = 3;
+  ProgramStream load{0, SSM_ENGINE_DMA, {}}, compute{0, SSM_ENGINE_VECTOR, {}}, store{1, SSM_ENGINE_DMA, {}};
+  for (std::uint32_t step = 1; step <= 6; ++step) {
+    if (step > 2) load.commands.push_back(ssmsoc::wait_command(1, step - 2));  // buffer freed
+    load.commands.push_back(dma());
+    load.commands.push_back(ssmsoc::signal_command(0));
+    compute.commands.push_back(ssmsoc::wait_command(0, step));
+    compute.commands.push_back(ssmsoc::wait_command(2, step > 1 ? step - 1 : 0));
+    compute.commands.push_back(vec());
+    compute.commands.push_back(ssmsoc::signal_command(1));
+    store.commands.push_back(ssmsoc::wait_command(1, step));
+    store.commands.push_back(dma());
+    store.commands.push_back(ssmsoc::signal_command(2));
+  }
+  p.streams = {load, compute, store};
+  return p;
+}
+
+TEST(FirmwareSyncPoints, RunExactlyAsTheWaitAndSignalCommandsTheyReplace) {
+  const Program commands = pipeline();
+  Program folded = commands;
+  ASSERT_GT(ssmsoc::fold_sync_points(folded), 30u);
+  FakeHal a(commands, 2, 2), b(folded, 2, 2);
+  EXPECT_EQ(a.run(), kOk);
+  EXPECT_EQ(b.run(), kOk);
+  EXPECT_EQ(a.log, b.log);  // the same pushes and completions in the same order
+  EXPECT_EQ(b.counters.dispatched, 18u);
+  EXPECT_EQ(b.counters.signals, a.counters.signals);
+  EXPECT_EQ(b.counters.signals, 18u);
+}
+
+TEST(FirmwareSyncPoints, ASignalWaitsForItsCommandAndAWaitHoldsItsCommand) {
+  Program p;
+  p.semaphores = 1;
+  p.streams.push_back(ProgramStream{0, SSM_ENGINE_VECTOR, {vec(), vec()}});
+  ssmsoc::set_sync_signal(p.streams[0].commands[1], {0, 1});
+  p.streams.push_back(ProgramStream{0, SSM_ENGINE_DMA, {dma()}});
+  ssmsoc::add_sync_wait(p.streams[1].commands[0], {0, 1});
+  FakeHal hal(p, 1, 8);
+  EXPECT_EQ(hal.run(), kOk);
+  std::size_t second_done = 0;
+  for (std::size_t i = 0; i < hal.log.size(); ++i)
+    if (hal.log[i] == "done 3 5") second_done = i;
+  EXPECT_GT(index_of(hal.log, "push 0 1"), second_done);
+  EXPECT_EQ(hal.counters.signals, 1u);
+  EXPECT_EQ(hal.counters.waits, 1u);
+}
+
+TEST(FirmwareSyncPoints, AWaitOnAMissingSemaphoreIsABadCommand) {
+  Program p;
+  p.semaphores = 1;
+  p.streams.push_back(ProgramStream{0, SSM_ENGINE_VECTOR, {vec()}});
+  ssmsoc::add_sync_wait(p.streams[0].commands[0], {3, 1});
+  FakeHal hal(p, 1, 2);
+  EXPECT_EQ(hal.run(), kBadCommand);
 }
 
 TEST(FirmwareBackPressure, NeverOverfillsAQueue) {
