@@ -227,48 +227,58 @@ bool set_sync_signal(ssm_command& c, SyncPoint signal) {
   return true;
 }
 
+void StreamBuilder::flush_waits(std::size_t keep) {
+  const std::size_t placed = waits_.size() - std::min(keep, waits_.size());
+  for (std::size_t i = 0; i < placed; ++i) commands_.push_back(wait_command(waits_[i].semaphore, waits_[i].value));
+  waits_.erase(waits_.begin(), waits_.begin() + static_cast<std::ptrdiff_t>(placed));
+}
+
+void StreamBuilder::push_back(const ssm_command& c) {
+  if (!fold_) {
+    commands_.push_back(c);
+    return;
+  }
+  const unsigned op = c.head.opcode;
+  if (op == SSM_OP_WAIT) {
+    if (c.sync.semaphore >= passed_.size()) passed_.resize(c.sync.semaphore + 1, 0);
+    std::uint32_t& passed = passed_[c.sync.semaphore];
+    if (passed >= c.sync.value) {
+      ++removed_;  // implied by an earlier wait of this stream
+      return;
+    }
+    passed = c.sync.value;
+    waits_.push_back({c.sync.semaphore, c.sync.value});
+  } else if (op == SSM_OP_SIGNAL) {
+    flush_waits(0);
+    if (!commands_.empty() && commands_.back().head.opcode != SSM_OP_SIGNAL &&
+        commands_.back().head.opcode != SSM_OP_WAIT &&
+        set_sync_signal(commands_.back(), {c.sync.semaphore, c.sync.value}))
+      ++removed_;
+    else
+      commands_.push_back(c);
+  } else {
+    ssm_command folded = c;
+    flush_waits(std::size_t(!(c.head.sync & SSM_SYNC_WAIT0)) + !(c.head.sync & SSM_SYNC_WAIT1));
+    for (const SyncPoint& w : waits_) add_sync_wait(folded, w);
+    removed_ += waits_.size();
+    waits_.clear();
+    commands_.push_back(folded);
+  }
+}
+
+std::vector<ssm_command> StreamBuilder::take() {
+  flush_waits(0);
+  passed_.clear();
+  return std::move(commands_);
+}
+
 std::size_t fold_sync_points(Program& program) {
   std::size_t removed = 0;
   for (ProgramStream& stream : program.streams) {
-    // The largest value this stream has waited for, per semaphore (0: none).
-    std::vector<std::uint32_t> passed(program.semaphores, 0);
-    std::vector<SyncPoint> waits;  // WAITs not yet placed
-    std::vector<ssm_command> out;
-    out.reserve(stream.commands.size());
-    auto flush_waits = [&](std::size_t keep) {
-      for (std::size_t i = 0; i + keep < waits.size(); ++i)
-        out.push_back(wait_command(waits[i].semaphore, waits[i].value));
-      waits.erase(waits.begin(), waits.end() - static_cast<std::ptrdiff_t>(std::min(keep, waits.size())));
-    };
-    for (const ssm_command& c : stream.commands) {
-      const unsigned op = c.head.opcode;
-      if (op == SSM_OP_WAIT) {
-        if (c.sync.semaphore < passed.size() && passed[c.sync.semaphore] >= c.sync.value) {
-          ++removed;  // implied by an earlier wait of this stream
-          continue;
-        }
-        if (c.sync.semaphore < passed.size())
-          passed[c.sync.semaphore] = std::max(passed[c.sync.semaphore], c.sync.value);
-        waits.push_back({c.sync.semaphore, c.sync.value});
-      } else if (op == SSM_OP_SIGNAL) {
-        flush_waits(0);
-        if (!out.empty() && out.back().head.opcode != SSM_OP_SIGNAL && out.back().head.opcode != SSM_OP_WAIT &&
-            set_sync_signal(out.back(), {c.sync.semaphore, c.sync.value}))
-          ++removed;
-        else
-          out.push_back(c);
-      } else {
-        ssm_command folded = c;
-        const int free_slots = !(c.head.sync & SSM_SYNC_WAIT0) + !(c.head.sync & SSM_SYNC_WAIT1);
-        flush_waits(static_cast<std::size_t>(free_slots));
-        for (const SyncPoint& w : waits) add_sync_wait(folded, w);
-        removed += waits.size();
-        waits.clear();
-        out.push_back(folded);
-      }
-    }
-    flush_waits(0);
-    stream.commands = std::move(out);
+    StreamBuilder builder;
+    for (const ssm_command& c : stream.commands) builder.push_back(c);
+    stream.commands = builder.take();
+    removed += builder.removed();
   }
   return removed;
 }

@@ -101,10 +101,30 @@ bool add_sync_wait(ssm_command& command, SyncPoint wait);
 // Sets the signal; false when the command has one.
 bool set_sync_signal(ssm_command& command, SyncPoint signal);
 
-// Moves each stream's WAIT and SIGNAL commands into the sync points of its engine commands
-// where that keeps the order of events: WAITs into the command that follows them (at most
-// two), a SIGNAL into the command it follows. WAITs a stream already passed (a semaphore
-// only grows) are dropped. Returns the commands removed.
+// Builds one stream's commands, moving its WAIT and SIGNAL commands into the sync points of
+// its engine commands as they are appended, where that keeps the order of events: WAITs
+// into the command that follows them (at most two), a SIGNAL into the command it follows.
+// WAITs the stream already passed (a semaphore only grows) are dropped.
+class StreamBuilder {
+ public:
+  explicit StreamBuilder(bool fold = true) : fold_(fold) {}
+  void push_back(const ssm_command& command);
+  bool empty() const { return commands_.empty() && waits_.empty(); }
+  // The commands (WAITs left at the end as commands); the builder is empty afterwards.
+  std::vector<ssm_command> take();
+  // WAIT and SIGNAL commands folded or dropped so far.
+  std::size_t removed() const { return removed_; }
+
+ private:
+  void flush_waits(std::size_t keep);
+  bool fold_;
+  std::vector<ssm_command> commands_;
+  std::vector<std::uint32_t> passed_;  // per semaphore: the largest value waited for
+  std::vector<SyncPoint> waits_;       // WAITs not yet placed
+  std::size_t removed_ = 0;
+};
+
+// StreamBuilder on every stream of a finished Program; returns the commands removed.
 std::size_t fold_sync_points(Program& program);
 
 // Bytes an operand of a command touches, from the command's dimensions (0: absent).

@@ -163,7 +163,7 @@ struct Step {
 };
 
 struct TileState {
-  std::vector<ssm_command> streams[SSM_ENGINE_COUNT];
+  StreamBuilder streams[SSM_ENGINE_COUNT];
   std::uint32_t steps = 0, loaded = 0, computed = 0, stored = 0, chain = 0;
   std::vector<Xfer> pending;  // stores of the previous step
   std::uint32_t slot_store_fence[2] = {0, 0};
@@ -172,11 +172,13 @@ struct TileState {
 
 class Generator {
  public:
-  Generator(const Module& mod, std::size_t index, const MemoryPlan& plan, const Profile& profile)
+  Generator(const Module& mod, std::size_t index, const MemoryPlan& plan, const Profile& profile, bool fold_sync)
       : mod_(mod), plan_(plan), profile_(profile), cost_(profile), tiles_(profile.tile_count) {
     sram_ = static_cast<std::uint64_t>(profile.tile.sram.size_bytes);
     offsets_ = &plan.activation_offsets.at(index);
     tile_state_.resize(tiles_);
+    for (TileState& ts : tile_state_)
+      for (StreamBuilder& b : ts.streams) b = StreamBuilder(fold_sync);
     for (int t = 0; t < tiles_; ++t)
       prog_.buffers.push_back(
           ProgramBuffer{fmt::format("tile{}.sram", t), SSM_MEM_TILE_SRAM, SSM_BUF_SCRATCH, t, 0, sram_});
@@ -241,7 +243,7 @@ class Generator {
       for (int e = 0; e < int(SSM_ENGINE_COUNT); ++e) {
         auto& cmds = tile_state_[t].streams[e];
         if (cmds.empty()) continue;
-        prog_.streams.push_back(ProgramStream{t, static_cast<ssm_engine>(e), std::move(cmds)});
+        prog_.streams.push_back(ProgramStream{t, static_cast<ssm_engine>(e), cmds.take()});
       }
     result_.program = std::move(prog_);
     return std::move(result_);
@@ -1161,8 +1163,8 @@ class Generator {
 }  // namespace
 
 CodegenResult tile_and_generate(const Module& module, std::size_t module_index, const MemoryPlan& plan,
-                                const Profile& profile) {
-  return Generator(module, module_index, plan, profile).run();
+                                const Profile& profile, bool fold_sync) {
+  return Generator(module, module_index, plan, profile, fold_sync).run();
 }
 
 std::string dump_tiled(const std::vector<TiledOp>& tiled) {

@@ -67,10 +67,11 @@ struct CodegenResult {
 // tile_and_generate: partitions every op across the tiles, blocks it to the tile SRAM with
 // double buffering (two slots: DMA fills one while the engines work on the other), and
 // emits the streams: per tile one DMA stream and one stream per compute engine, ordered
-// by per-tile semaphores (loaded, computed, stored, chain) and one barrier between ops.
-// The result validates with validate_program(program, name, &profile).
+// by per-tile semaphores (loaded, computed, stored, chain) and one barrier between ops;
+// with `fold_sync`, the WAITs and SIGNALs go into the engine commands' sync points as they
+// are emitted (StreamBuilder). The result validates with validate_program(program, name, &profile).
 CodegenResult tile_and_generate(const Module& module, std::size_t module_index, const MemoryPlan& plan,
-                                const Profile& profile);
+                                const Profile& profile, bool fold_sync = true);
 
 std::string dump_tiled(const std::vector<TiledOp>& tiled);
 std::string dump_schedule(const Program& program);

@@ -86,9 +86,8 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   const double hz = profile.clock_mhz * 1e6;
   for (std::size_t i = 0; i < r.phases.size(); ++i) {
     PhaseProgram& p = r.phases[i];
-    CodegenResult g = tile_and_generate(p.lowered, i, r.memory, profile);
+    CodegenResult g = tile_and_generate(p.lowered, i, r.memory, profile, options.fold_sync);
     p.program = std::move(g.program);
-    if (options.fold_sync) fold_sync_points(p.program);
     p.tiled = std::move(g.tiled);
     p.estimated_cycles = g.estimated_cycles;
     if (options.validate)
