@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "commands.hpp"
 #include "compiler.hpp"
@@ -205,11 +206,9 @@ int model_run(const RunCommand& command, std::ostream& out) {
     const compiler::PhaseProgram* phase;
     sim::SimResult result;
   };
-  std::vector<PhaseRun> runs;
-  for (std::size_t i = 0; i < compiled.phases.size(); ++i) {
-    const auto& phase = compiled.phases[i];
-    progress(fmt::format("simulating {} ({} of {}, {} commands)", phase.name, i + 1, compiled.phases.size(),
-                         phase.program.command_count()));
+  std::vector<sim::SimJob> jobs;
+  std::size_t commands = 0;
+  for (const auto& phase : compiled.phases) {
     sim::SimOptions options;
     options.source = phase.name;
     if (!command.trace.empty()) {
@@ -217,8 +216,17 @@ int model_run(const RunCommand& command, std::ostream& out) {
       options.trace_path =
           (trace.parent_path() / (trace.stem().string() + "." + phase.name + trace.extension().string())).string();
     }
-    runs.push_back({&phase, sim::simulate_in_child(profile, phase.program, options)});
+    jobs.push_back({&phase.program, options});
+    commands += phase.program.command_count();
   }
+  // The phases are independent simulations: one child process each, as many at a time as
+  // there are cores.
+  const int parallel = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  progress(fmt::format("simulating {} phases ({} commands) in {} processes", jobs.size(), commands,
+                       std::min<std::size_t>(jobs.size(), std::size_t(parallel))));
+  const std::vector<sim::SimResult> results = sim::simulate_in_children(profile, jobs, parallel);
+  std::vector<PhaseRun> runs;
+  for (std::size_t i = 0; i < results.size(); ++i) runs.push_back({&compiled.phases[i], results[i]});
   progress("");
 
   // Totals over every run of every phase; the serving figures from the phases' roles.

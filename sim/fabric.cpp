@@ -31,7 +31,7 @@ int Fabric::start(std::uint64_t now, double bytes, const std::vector<int>& resou
   f.resources = resources;
   f.owner = owner;
   active_.push_back(id);
-  reschedule(now);
+  dirty_ = true;
   return id;
 }
 
@@ -67,6 +67,7 @@ void Fabric::advance(std::uint64_t now) {
 }
 
 void Fabric::reschedule(std::uint64_t now) {
+  dirty_ = false;
   // Max-min fair rates by progressive filling.
   std::vector<int>& open = open_;
   open.clear();

@@ -20,7 +20,10 @@ class Fabric {
   // Starts a transfer of `bytes` over `resources` at cycle `now`; returns its id.
   int start(std::uint64_t now, double bytes, const std::vector<int>& resources, void* owner);
   // The cycle at which the next transfer ends (max() when none is in flight).
-  std::uint64_t next_end() const { return next_end_; }
+  std::uint64_t next_end() {
+    if (dirty_) reschedule(last_);
+    return next_end_;
+  }
   // Ends the transfers done by cycle `now`; returns their owners (valid until the next call).
   const std::vector<void*>& finish(std::uint64_t now);
   std::size_t in_flight() const { return active_.size(); }
@@ -44,6 +47,7 @@ class Fabric {
   std::vector<int> active_;  // ids in flight
   std::vector<int> free_ids_;
   std::uint64_t last_ = 0;
+  bool dirty_ = false;  // transfers started since the rates were computed
   std::uint64_t next_end_ = std::numeric_limits<std::uint64_t>::max();
   // Scratch of the rate computation.
   std::vector<double> left_;

@@ -383,9 +383,15 @@ void write_all(int fd, const void* data, std::size_t bytes) {
 
 }  // namespace
 
-SimResult simulate_in_child(const Profile& profile, const Program& program, const SimOptions& options) {
-  // Checks run in the parent too, so a bad Program is reported without a fork.
-  check_program_fits(profile, program, options.source);
+namespace {
+
+// A simulation running in a forked child: its pid and the read end of its result pipe.
+struct Child {
+  pid_t pid;
+  int fd;
+};
+
+Child start_child(const Profile& profile, const Program& program, const SimOptions& options) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("simulate_in_child: pipe failed");
   const pid_t pid = fork();
@@ -422,17 +428,21 @@ SimResult simulate_in_child(const Profile& profile, const Program& program, cons
     _exit(0);
   }
   close(fds[1]);
+  return {pid, fds[0]};
+}
+
+SimResult collect_child(Child child) {
   std::string data;
   char chunk[65536];
   for (;;) {
-    const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
+    const ssize_t n = ::read(child.fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     data.append(chunk, static_cast<std::size_t>(n));
   }
-  close(fds[0]);
+  close(child.fd);
   int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(child.pid, &status, 0);
   std::size_t at = 0;
   auto take = [&](void* out, std::size_t bytes) {
     if (at + bytes > data.size())
@@ -462,6 +472,40 @@ SimResult simulate_in_child(const Profile& profile, const Program& program, cons
     result.memory_out[name] = std::move(bytes);
   }
   return result;
+}
+
+}  // namespace
+
+SimResult simulate_in_child(const Profile& profile, const Program& program, const SimOptions& options) {
+  // Checks run in the parent, so a bad Program is reported without a fork.
+  check_program_fits(profile, program, options.source);
+  return collect_child(start_child(profile, program, options));
+}
+
+std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel) {
+  for (const SimJob& job : jobs) check_program_fits(profile, *job.program, job.options.source);
+  std::vector<SimResult> results(jobs.size());
+  std::vector<Child> running;
+  std::size_t next = 0, done = 0;
+  std::exception_ptr error;
+  // Children finish in any order, but their results are collected in job order (a child
+  // blocks on a full pipe until read), so the outcome is the same at any parallelism.
+  while (done < jobs.size()) {
+    while (!error && next < jobs.size() && running.size() < std::size_t(std::max(1, parallel))) {
+      running.push_back(start_child(profile, *jobs[next].program, jobs[next].options));
+      ++next;
+    }
+    if (running.empty()) break;
+    try {
+      results[done] = collect_child(running.front());
+    } catch (...) {
+      if (!error) error = std::current_exception();
+    }
+    running.erase(running.begin());
+    ++done;
+  }
+  if (error) std::rethrow_exception(error);
+  return results;
 }
 
 std::string summary(const SimResult& r, const Profile& p) {

@@ -100,6 +100,12 @@ void check_program_fits(const Profile& profile, const Program& program, const st
 SimResult simulate(const Profile& profile, const Program& program, const SimOptions& options);
 // The same, in a forked child process (any number of times per process).
 SimResult simulate_in_child(const Profile& profile, const Program& program, const SimOptions& options);
+// Several simulations, up to `parallel` child processes at a time; results in job order.
+struct SimJob {
+  const Program* program;
+  SimOptions options;
+};
+std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel);
 
 nlohmann::json to_json(const SimResult& result, const Profile& profile);  // without memory_out
 std::string summary(const SimResult& result, const Profile& profile);

@@ -58,14 +58,14 @@ struct Chip {
         network(p),
         queue_changed((static_cast<std::size_t>(p.tile_count) * SSM_ENGINE_COUNT + 31) / 32) {}
 
+  // Cycles <-> SystemC time (1 ps resolution). Double is exact enough: 2^53 ps is 104 days.
   sc_time at(std::uint64_t cycle) const {
-    return sc_time::from_value(static_cast<sc_dt::uint64>(
-        std::llround(static_cast<long double>(cycle) * 1e6L / static_cast<long double>(clock.mhz))));
+    return sc_time::from_value(static_cast<sc_dt::uint64>(std::llround(static_cast<double>(cycle) * ps_per_cycle)));
   }
   std::uint64_t now() const {
-    return static_cast<std::uint64_t>(
-        std::llround(static_cast<long double>(sc_time_stamp().value()) * clock.mhz / 1e6L));
+    return static_cast<std::uint64_t>(std::llround(static_cast<double>(sc_time_stamp().value()) / ps_per_cycle));
   }
+  const double ps_per_cycle = 1e6 / clock.mhz;
   sc_time until(std::uint64_t cycle) const { return at(cycle) - sc_time_stamp(); }
   void fail(const std::string& message) {
     if (error.empty()) error = message;
@@ -138,10 +138,14 @@ class FabricModule : public sc_module {
     SC_METHOD(on_wake);
     sensitive << wake_;
     dont_initialize();
+    SC_METHOD(schedule);
+    sensitive << settle_;
+    dont_initialize();
   }
+  // Transfers starting in the same delta cycle share one rate computation (in schedule).
   void start(const DmaPath& path, Engine* owner) {
     fabric_.start(chip_.now(), static_cast<double>(path.bytes), path.resources, owner);
-    schedule();
+    settle_.notify(SC_ZERO_TIME);
   }
   const Fabric& fabric() const { return fabric_; }
 
@@ -161,7 +165,7 @@ class FabricModule : public sc_module {
   }
   Chip& chip_;
   Fabric fabric_;
-  sc_event wake_;
+  sc_event wake_, settle_;
 };
 
 // The command queues and control registers as one TLM target.
