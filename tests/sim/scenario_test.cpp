@@ -215,6 +215,35 @@ TEST(SimErrors, DeadlockedProgramIsAnError) {
   }
 }
 
+TEST(SimParallel, ChildrenGiveTheResultsOfSingleRunsInJobOrder) {
+  ProgramBuilder small, large;
+  small.add(0, SSM_ENGINE_VECTOR, vector_add(small, 0, 64));
+  large.add(0, SSM_ENGINE_VECTOR, vector_add(large, 0, 64 * 500));
+  const std::vector<SimJob> jobs = {{&large.program, {}}, {&small.program, {}}, {&large.program, {}}};
+  for (int parallel : {1, 2, 3}) {
+    const std::vector<SimResult> r = simulate_in_children(mobile(), jobs, parallel);
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r[0].cycles, run(large.program).cycles);
+    EXPECT_EQ(r[1].cycles, run(small.program).cycles);
+    EXPECT_EQ(r[2].cycles, r[0].cycles);
+    EXPECT_GT(r[0].cycles, r[1].cycles);
+  }
+}
+
+TEST(SimParallel, AFailingJobIsReportedAfterTheOthersEnd) {
+  ProgramBuilder good, stuck;
+  good.add(0, SSM_ENGINE_VECTOR, vector_add(good, 0, 64));
+  const std::uint32_t sem = stuck.semaphore();
+  stuck.add(0, SSM_ENGINE_VECTOR, wait_command(sem, 1));
+  stuck.add(0, SSM_ENGINE_VECTOR, vector_add(stuck, 0, 64));
+  try {
+    simulate_in_children(mobile(), {{&good.program, {}}, {&stuck.program, {}}, {&good.program, {}}}, 2);
+    FAIL() << "expected a deadlock";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("deadlock"), std::string::npos) << e.what();
+  }
+}
+
 TEST(SimErrors, ComputeOperandsMustBeInTheTilesSram) {
   ProgramBuilder b;
   const auto x = b.buffer("x", SSM_MEM_DRAM, 256);
