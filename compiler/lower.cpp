@@ -101,6 +101,13 @@ class Lowerer {
           }
           const std::int64_t r = last && !mod_.phase.all_logits ? mod_.phase.sessions : rows_;
           int input = x;
+          if (n.shared && !pending_.empty()) {  // Zamba2 pre_ff_layernorm: on the attention output
+            input = pending_.back();
+            pending_.pop_back();
+          } else if (norm_input_ >= 0) {  // Zamba2: the Mamba norm reads x + the block's linear
+            input = norm_input_;
+            norm_input_ = -1;
+          }
           if (n.width != h) {  // Zamba2 shared block: [hidden, embeddings]
             input = act("cat", r, n.width);
             copy("cat.hidden", V(x), View{input, 0, h}, r, 0);
@@ -119,29 +126,26 @@ class Lowerer {
           pending_.push_back(mamba2(norm_out_));
           break;
         case NodeKind::attention:
-          pending_.push_back(attention(norm_out_, n.width));
-          if (n.shared) x_shared_ = pending_.back();
+          pending_.push_back(attention(norm_out_, n.width, n.shared && m_.zamba.attention_adapters));
           break;
         case NodeKind::mlp:
-          pending_.push_back(mlp(m_.parallel_residual && mlp_in_ >= 0 ? mlp_in_ : norm_out_, m_.ffn.intermediate_size,
-                                 m_.gated_mlp, ""));
+          pending_.push_back(n.shared ? mlp(norm_out_, m_.ffn.intermediate_size, true, "", true)
+                                      : mlp(m_.parallel_residual && mlp_in_ >= 0 ? mlp_in_ : norm_out_,
+                                            m_.ffn.intermediate_size, m_.gated_mlp, ""));
           break;
         case NodeKind::moe:
           pending_.push_back(moe(norm_out_));
           break;
         case NodeKind::linear: {
-          // Zamba2: the shared block's output (attention + MLP) through this layer's linear.
+          // Zamba2: the shared block's output (its MLP's, which read the attention's) through
+          // this layer's linear, added to x for the Mamba norm only: the residual stays x.
           const int in = act("in", rows_, h, pbits_);
-          const int sum = act("sum", rows_, h);
-          vec("sum", SSM_VEC_ADD, {V(pending_[0]), V(pending_[1])}, {V(sum)}, rows_, h);
-          vec("convert", SSM_VEC_CONVERT, {V(sum)}, {V(in)}, rows_, h);
+          vec("convert", SSM_VEC_CONVERT, {V(pending_.back())}, {V(in)}, rows_, h);
           pending_.clear();
           const int out = act("out", rows_, h);
           gemm("linear", V(in), weight("weight", h, h, pbits_), V(out), rows_, h, h);
-          // Its output joins the layer's residual stream before the Mamba mixer's norm.
-          const int nx = act("x", rows_, h);
-          vec("add", SSM_VEC_ADD, {V(x), V(out)}, {V(nx)}, rows_, h);
-          x = nx;
+          norm_input_ = act("x", rows_, h);
+          vec("add", SSM_VEC_ADD, {V(x), V(out)}, {V(norm_input_)}, rows_, h);
           break;
         }
         case NodeKind::add: {
@@ -185,13 +189,42 @@ class Lowerer {
     return add_tensor(TensorDef{prefix_ + name, TensorKind::activation, rows, cols, bits});
   }
   int weight(const std::string& name, std::int64_t rows, std::int64_t cols, int bits) {
-    // Zamba2's shared block is stored once: its weights are named without the layer.
+    // Zamba2's shared blocks are stored once each: their weights are named by the block
+    // ("shared0.attention.qkv_proj"), not the layer.
     std::string full = prefix_ + name;
-    if (prefix_.find(".shared.") != std::string::npos)
-      full = "shared" + prefix_.substr(prefix_.find(".shared.") + 7) + name;
+    if (const auto at = prefix_.find(".shared."); at != std::string::npos)
+      full = fmt::format("shared{}{}{}", shared_block(layer_), prefix_.substr(at + 7), name);
+    return weight_named(full, rows, cols, bits);
+  }
+  // A weight of this layer alone (Zamba2's adapters of a shared block).
+  int layer_weight(const std::string& name, std::int64_t rows, std::int64_t cols, int bits) {
+    return weight_named(prefix_ + name, rows, cols, bits);
+  }
+  int weight_named(const std::string& full, std::int64_t rows, std::int64_t cols, int bits) {
     const int existing = mod_.tensor(full);
     if (existing >= 0) return existing;
     return add_tensor(TensorDef{full, TensorKind::weight, rows, cols, bits});
+  }
+  // Zamba2: hybrid layer j runs shared block j % num_mem_blocks.
+  int shared_block(int layer) const {
+    const auto& ids = m_.zamba.hybrid_layer_ids;
+    const auto j = std::find(ids.begin(), ids.end(), layer) - ids.begin();
+    return static_cast<int>(j % std::max(1, m_.zamba.num_mem_blocks));
+  }
+  // `base` (rows x cols) plus a low-rank adapter: base + (xn · downᵀ) · upᵀ, as Zamba2 adds its
+  // per-layer LoRA-style adapters to the shared block's projections. Returns the sum.
+  int adapter(const std::string& tag, int xn, std::int64_t in_cols, std::int64_t rank, int base, std::int64_t cols) {
+    const int low = act(tag + "adapter_low", rows_, rank);
+    gemm(tag + "adapter_down", V(xn), layer_weight(tag + "adapter_down", rank, in_cols, pbits_), V(low), rows_, rank,
+         in_cols);
+    const int low_p = act(tag + "adapter_low_p", rows_, rank, pbits_);
+    vec(tag + "adapter_convert", SSM_VEC_CONVERT, {V(low)}, {V(low_p)}, rows_, rank);
+    const int delta = act(tag + "adapter_out", rows_, cols);
+    gemm(tag + "adapter_up", V(low_p), layer_weight(tag + "adapter_up", cols, rank, pbits_), V(delta), rows_, cols,
+         rank);
+    const int sum = act(tag + "adapted", rows_, cols);
+    vec(tag + "adapter_add", SSM_VEC_ADD, {V(base), V(delta)}, {V(sum)}, rows_, cols);
+    return sum;
   }
   int state(const std::string& name, std::int64_t rows, std::int64_t cols, int bits = 32) {
     return add_tensor(TensorDef{prefix_ + name, TensorKind::state, rows * mod_.phase.sessions, cols, bits});
@@ -320,11 +353,13 @@ class Lowerer {
     return out;
   }
 
-  int attention(int xn, int width) {
+  int attention(int xn, int width, bool adapters = false) {
     const AttentionShape& a = m_.attention;
     const std::int64_t q = std::int64_t(a.heads) * a.head_dim, kv = std::int64_t(a.kv_heads) * a.head_dim;
-    const int qkv = act("qkv", rows_, q + 2 * kv);
+    int qkv = act("qkv", rows_, q + 2 * kv);
     gemm("qkv_proj", V(xn), weight("qkv_proj", q + 2 * kv, width, pbits_), V(qkv), rows_, q + 2 * kv, width);
+    // q, k and v adapters as one: down [3r, width], up block-diagonal [q + 2kv, 3r].
+    if (adapters) qkv = adapter("", xn, width, 3 * std::int64_t(m_.zamba.adapter_rank), qkv, q + 2 * kv);
     const int qk_p = act("qk_p", rows_, q + kv, pbits_);
     if (a.rotary_dim > 0) {
       vec("rope", SSM_VEC_ROPE, {View{qkv, 0, q + kv}}, {V(qk_p)}, rows_, q + kv, a.rope_theta,
@@ -352,11 +387,12 @@ class Lowerer {
     return out;
   }
 
-  int mlp(int xn, std::int64_t inner, bool gated, const std::string& tag) {
+  int mlp(int xn, std::int64_t inner, bool gated, const std::string& tag, bool adapters = false) {
     const std::int64_t h = m_.hidden_size;
-    const int up = act(tag + "up", rows_, gated ? 2 * inner : inner);
+    int up = act(tag + "up", rows_, gated ? 2 * inner : inner);
     gemm(tag + "up_proj", V(xn), weight(tag + "up_proj", gated ? 2 * inner : inner, h, pbits_), V(up), rows_,
          gated ? 2 * inner : inner, h);
+    if (adapters) up = adapter(tag, xn, h, m_.zamba.adapter_rank, up, gated ? 2 * inner : inner);
     const int hidden = act(tag + "hidden", rows_, inner, pbits_);
     activation(tag, View{up, 0, inner}, gated ? View{up, inner, inner} : View{}, hidden, rows_, inner);
     const int out = act(tag + "out", rows_, h);
@@ -491,7 +527,8 @@ class Lowerer {
   int pbits_ = 16;
   std::string prefix_;
   int layer_ = -1;
-  int norm_out_ = -1, mlp_in_ = -1, x_shared_ = -1;
+  int norm_out_ = -1, mlp_in_ = -1;
+  int norm_input_ = -1;       // Zamba2: what the next norm reads instead of x
   std::vector<int> pending_;  // mixer outputs waiting for their residual add
 };
 

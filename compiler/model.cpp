@@ -350,7 +350,7 @@ std::int64_t count(const ModelSpec& m, bool active) {
     if (f.shared_intermediate_size > 0) e += mlp_params(m, f.shared_intermediate_size, moe_gated);
     return e;
   };
-  bool shared_counted = false;
+  int shared_blocks_seen = 0;
   for (int l = 0; l < m.num_layers; ++l) {
     p += 2 * h;  // norms
     switch (m.layers[l]) {
@@ -363,13 +363,20 @@ std::int64_t count(const ModelSpec& m, bool active) {
       case LayerKind::parallel_hybrid:
         p += mamba_params(m) + attention_params(m);
         break;
-      case LayerKind::shared_attention:
+      case LayerKind::shared_attention: {
+        // The layer's Mamba and linear, its adapters, and the shared block it runs (stored
+        // once per block; active in every layer that runs it).
         p += mamba_params(m) + h * h;
-        if (!shared_counted || active) {
-          p += attention_params(m) + mlp_params(m, f.intermediate_size, true);
-          shared_counted = true;
+        const std::int64_t rank = m.zamba.adapter_rank;
+        p += rank * (h + 2 * std::int64_t(f.intermediate_size));
+        if (m.zamba.attention_adapters) {
+          const AttentionShape& a = m.attention;
+          p += 3 * rank * (std::int64_t(a.input_size) + std::int64_t(a.heads) * a.head_dim);
         }
+        if (++shared_blocks_seen <= std::max(1, m.zamba.num_mem_blocks) || active)
+          p += attention_params(m) + mlp_params(m, f.intermediate_size, true);
         break;
+      }
       case LayerKind::mlp:
         p += mlp_params(m, f.intermediate_size, m.gated_mlp);
         break;

@@ -49,6 +49,31 @@ float round_to(float x, Precision precision) {
   return x;
 }
 
+// Zamba2's shared blocks: "shared{b}.{part}" is block b, stored under the first hybrid layer
+// that runs it.
+std::vector<float> zamba2_shared_weight(const HfCheckpoint& ck, const std::string& name) {
+  int block = -1;
+  char rest[64] = {};
+  if (std::sscanf(name.c_str(), "shared%d.%63s", &block, rest) != 2 || block < 0 ||
+      block >= std::min<int>(ck.zamba.num_mem_blocks, int(ck.zamba.hybrid_layer_ids.size())))
+    throw ConfigError(fmt::format("--functional: no checkpoint tensor for the compiled weight '{}'", name));
+  const std::string sp = ck.shared_block_prefix(ck.zamba.hybrid_layer_ids[std::size_t(block)]), what = rest;
+  if (what == "norm.weight") return ck.weight(sp + "input_layernorm.weight");
+  if (what == "ff_norm.weight") return ck.weight(sp + "pre_ff_layernorm.weight");
+  if (what == "attention.qkv_proj") {
+    std::vector<float> out;
+    for (const char* part : {"q_proj", "k_proj", "v_proj"}) {
+      const std::vector<float> v = ck.weight(sp + "self_attn." + part + ".weight");
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  }
+  if (what == "attention.o_proj") return ck.weight(sp + "self_attn.o_proj.weight");
+  if (what == "mlp.up_proj") return ck.weight(sp + "feed_forward.gate_up_proj.weight");  // [gate; up]
+  if (what == "mlp.down_proj") return ck.weight(sp + "feed_forward.down_proj.weight");
+  throw ConfigError(fmt::format("--functional: no checkpoint tensor for the compiled weight '{}'", name));
+}
+
 // The values of a compiler weight (compiler/lower.cpp names) from the checkpoint (HF names).
 std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name, std::uint64_t elements) {
   // Functional Programs gather no embeddings: a compiled table is the (tied) LM head.
@@ -60,6 +85,7 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
   if (name == "embedding.embedding") return logits_scaled(ck.weight(ck.embedding_name()));
   if (name == "lm_head.weight") return logits_scaled(ck.weight(ck.lm_head_name()));
   if (name == "final_norm.weight") return ck.weight(ck.final_norm_name());
+  if (ck.family == ModelFamily::zamba2 && name.starts_with("shared")) return zamba2_shared_weight(ck, name);
   int layer = -1;
   char rest[64] = {};
   if (std::sscanf(name.c_str(), "layers.%d.%63s", &layer, rest) != 2)
@@ -67,8 +93,9 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
   // Bamba and Falcon-H1 share the HF layout; Falcon-H1's µP multipliers are folded into the
   // weights they follow (every one scales a linear map's input or output rows).
   const bool granite = ck.family == ModelFamily::granitemoehybrid;
+  const bool zamba2 = ck.family == ModelFamily::zamba2;
   const bool bamba = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 ||
-                     ck.family == ModelFamily::jamba || granite;
+                     ck.family == ModelFamily::jamba || granite || zamba2;
   // Granite: each residual branch is linear in its last projection, so residual_multiplier
   // scales those weights (o_proj, out_proj, the experts' and the shared MLP's down projections).
   const float rm = ck.residual_multiplier;
@@ -88,6 +115,48 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
     if (what == "ff.experts_down") return scaled(ck.weight(f + "output_linear.weight"), rm);
     if (what == "ff.shared_up_proj") return ck.weight(sh + "input_linear.weight");
     if (what == "ff.shared_down_proj") return scaled(ck.weight(sh + "output_linear.weight"), rm);
+  }
+  // Zamba2's hybrid layers: the Mamba layer inside is "mamba_decoder"; the adapters of the
+  // shared block this layer runs are stored with that block.
+  const bool zamba_hybrid = zamba2 && layer >= 0 && std::size_t(layer) < ck.layers.size() &&
+                            ck.layers[std::size_t(layer)] == LayerKind::shared_attention;
+  if (zamba_hybrid) {
+    if (what == "norm.weight") return ck.weight(p + "mamba_decoder.input_layernorm.weight");
+    if (what == "linear.weight") return ck.weight(p + "linear.weight");
+    const std::string sp = ck.shared_block_prefix(layer);
+    const int adapter = ck.adapter_index(layer);
+    const std::string mlp = fmt::format("{}feed_forward.gate_up_proj_adapter_list.{}.", sp, adapter);
+    if (what == "shared.mlp.adapter_down") return ck.weight(mlp + "0.weight");
+    if (what == "shared.mlp.adapter_up") return ck.weight(mlp + "1.weight");
+    // q, k, v adapters as one: down stacked [3r, in], up block-diagonal [q + 2kv, 3r].
+    auto qkv_adapter = [&](const char* which, const char* part) {
+      return ck.weight(fmt::format("{}self_attn.linear_{}_adapter_list.{}.{}.weight", sp, which, adapter, part));
+    };
+    if (what == "shared.attention.adapter_down") {
+      std::vector<float> out;
+      for (const char* which : {"q", "k", "v"}) {
+        const std::vector<float> v = qkv_adapter(which, "0");
+        out.insert(out.end(), v.begin(), v.end());
+      }
+      return out;
+    }
+    if (what == "shared.attention.adapter_up") {
+      const std::size_t rank = std::size_t(ck.zamba.adapter_rank);
+      std::vector<float> out;
+      std::size_t row0 = 0;
+      std::vector<std::vector<float>> ups;
+      for (const char* which : {"q", "k", "v"}) ups.push_back(qkv_adapter(which, "1"));
+      std::size_t rows = 0;
+      for (const auto& u : ups) rows += u.size() / rank;
+      out.assign(rows * 3 * rank, 0.0f);
+      for (std::size_t b = 0; b < ups.size(); ++b) {
+        const std::size_t n = ups[b].size() / rank;
+        for (std::size_t r = 0; r < n; ++r)
+          std::copy_n(&ups[b][r * rank], rank, &out[(row0 + r) * 3 * rank + b * rank]);
+        row0 += n;
+      }
+      return out;
+    }
   }
   if (bamba) {
     if (what == "norm.weight") return ck.weight(p + "input_layernorm.weight");
@@ -155,7 +224,7 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
     if (what == "mlp.up_proj") return ck.weight(x + "up_proj.weight");
     if (what == "mlp.down_proj") return ck.weight(x + "down_proj.weight");
   }
-  const std::string m = p + (bamba ? "mamba." : "mixer.");
+  const std::string m = p + (zamba_hybrid ? "mamba_decoder.mamba." : bamba ? "mamba." : "mixer.");
   if (what == "mamba.in_proj") {
     std::vector<float> w = scaled(ck.weight(m + "in_proj.weight"), ck.mamba.in_multiplier);
     const std::vector<float>& rows = ck.mamba.in_proj_multipliers;
@@ -188,19 +257,16 @@ std::vector<float> weight_values(const HfCheckpoint& ck, const std::string& name
 }
 
 bool has_attention(const HfCheckpoint& ck) {
-  return std::any_of(ck.layers.begin(), ck.layers.end(),
-                     [](LayerKind k) { return k == LayerKind::attention || k == LayerKind::parallel_hybrid; });
+  return std::any_of(ck.layers.begin(), ck.layers.end(), [](LayerKind k) {
+    return k == LayerKind::attention || k == LayerKind::parallel_hybrid || k == LayerKind::shared_attention;
+  });
 }
 
 void check_model(const HfCheckpoint& ck) {
   const bool granite = ck.family == ModelFamily::granitemoehybrid;
   const bool hybrid = ck.family == ModelFamily::bamba || ck.family == ModelFamily::falcon_h1 ||
-                      ck.family == ModelFamily::jamba || ck.family == ModelFamily::nemotron_h || granite;
-  if (ck.family != ModelFamily::mamba && ck.family != ModelFamily::mamba2 && !hybrid)
-    throw ConfigError(
-        fmt::format("{}: --functional: model_type {} is not supported yet (supported: mamba, mamba2, bamba, "
-                    "falcon_h1, granitemoehybrid, jamba, nemotron_h)",
-                    ck.dir.string(), ck.model_type));
+                      ck.family == ModelFamily::jamba || ck.family == ModelFamily::nemotron_h || granite ||
+                      ck.family == ModelFamily::zamba2;
   if (hybrid) {
     // MoE: the functional lowering weights every expert by on-chip routing weights: Jamba's
     // (softmax then top k, not renormalised, unscaled, no shared expert), Granite's (top k

@@ -6,15 +6,21 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "config_tree.hpp"
 #include "golden_model.hpp"
 #include "reference.hpp"
 #include "safetensors.hpp"
+#include "seeded_random.hpp"
 #include "support.hpp"
 
 namespace ssmsoc {
 namespace {
+
+namespace fs = std::filesystem;
 
 const std::string kModels = "tests/data/models/";
 // Max |logits - reference| on krsna-mobile (bf16 matrix array, fixed-point scan unit):
@@ -56,7 +62,7 @@ TEST_P(FunctionalRuntimeOnDc, MatchesTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(Families, FunctionalRuntimeOnDc,
                          ::testing::Values("mamba1", "mamba2", "bamba", "falcon_h1", "granitemoehybrid", "jamba",
-                                           "nemotron_h"),
+                                           "nemotron_h", "zamba2"),
                          test::param_name);
 
 // A prompt longer than the prefill chunk runs as several chunks with the states carried
@@ -113,13 +119,116 @@ TEST(FunctionalRuntime, SessionsKeepTheirOwnStates) {
   test::expect_close(dc.generate(2, 5, prompts, 4).logits, expected.logits, 1e-4, 1e-4, "two sessions");
 }
 
+// A variant of the Zamba2 test checkpoint (tests/data/models/zamba2) in a temporary folder:
+// `edit` changes its config and weights.
+template <typename Edit>
+fs::path zamba2_variant(const std::string& name, Edit edit) {
+  const fs::path dir = test::temp_dir() / name;
+  fs::create_directories(dir);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(kModels + "zamba2/config.json"));
+  SafetensorsFile weights = read_safetensors(kModels + "zamba2/model.safetensors");
+  edit(config, weights.tensors);
+  std::ofstream(dir / "config.json") << config.dump(2);
+  write_safetensors(dir / "model.safetensors", weights);
+  return dir;
+}
+
+// The functional run of a checkpoint equals the golden model (which follows transformers'
+// Zamba2 code) in prefill and greedy decode on krsna-dc.
+void expect_functional_equals_golden(const HfCheckpoint& ck, const std::string& what) {
+  const std::vector<std::int64_t> ids =
+      read_safetensors(kModels + "zamba2/reference.safetensors").tensors.at("input_ids").to_i64();
+  const std::vector<std::int64_t> first(ids.begin(), ids.begin() + 16), prompt(ids.begin(), ids.begin() + 6);
+  const GoldenModel golden(ck);
+  const runtime::FunctionalRuntime rt(ck, load_profile("krsna-dc"));
+  test::expect_close(rt.forward(1, 16, first).logits, golden.forward(1, 16, first), 1e-4, 1e-4, what + " prefill");
+  const auto gen = rt.generate(1, 6, prompt, 4);
+  const auto expected = golden.generate(1, 6, prompt, 4);
+  EXPECT_EQ(gen.new_ids, expected.new_ids) << what;
+  test::expect_close(gen.logits, expected.logits, 1e-4, 1e-4, what + " decode");
+}
+
+std::vector<float> zamba2_logits(const HfCheckpoint& ck) {
+  const std::vector<std::int64_t> ids =
+      read_safetensors(kModels + "zamba2/reference.safetensors").tensors.at("input_ids").to_i64();
+  return GoldenModel(ck).forward(1, 16, std::vector<std::int64_t>(ids.begin(), ids.begin() + 16));
+}
+
+// Zamba2 with q/k/v adapters on its shared block (use_shared_attention_adapter), which the
+// reference checkpoint does not have: the test checkpoint plus random adapters.
+TEST(FunctionalRuntime, Zamba2AttentionAdaptersMatchTheGoldenModel) {
+  const fs::path dir = zamba2_variant("zamba2-adapters", [](nlohmann::json& config, auto& tensors) {
+    config["use_shared_attention_adapter"] = true;
+    const std::int64_t rank = config["adapter_rank"], in = config["attention_hidden_size"];
+    SeededRandom random(20261123);
+    for (const char* which : {"q", "k", "v"}) {
+      const std::string p =
+          std::string("model.layers.1.shared_transformer.self_attn.linear_") + which + "_adapter_list.0.";
+      tensors[p + "0.weight"] = Tensor::from_f32({rank, in}, random.uniforms(std::size_t(rank * in), -0.3, 0.3));
+      tensors[p + "1.weight"] = Tensor::from_f32({in, rank}, random.uniforms(std::size_t(rank * in), -0.3, 0.3));
+    }
+  });
+  const HfCheckpoint ck = load_hf_checkpoint(dir);
+  ASSERT_TRUE(ck.zamba.attention_adapters);
+  // The adapters matter: without them the logits differ.
+  EXPECT_GT(max_abs_error(zamba2_logits(ck), zamba2_logits(load_hf_checkpoint(kModels + "zamba2"))), 1e-3);
+  expect_functional_equals_golden(ck, "zamba2 with attention adapters");
+}
+
+// Two shared blocks over three hybrid layers (num_mem_blocks = 2): layers 0 and 2 run block 0,
+// layer 1 block 1, each layer with its own MLP adapter.
+TEST(FunctionalRuntime, Zamba2SharedBlocksAlternateOverTheHybridLayers) {
+  const fs::path dir = zamba2_variant("zamba2-two-blocks", [](nlohmann::json& config, auto& tensors) {
+    config["layers_block_type"] = {"hybrid", "hybrid", "hybrid"};
+    config["hybrid_layer_ids"] = {0, 1, 2};
+    config["num_mem_blocks"] = 2;
+    SeededRandom random(20261124);
+    auto rename = [&](const std::string& from, const std::string& to) {
+      std::vector<std::string> names;
+      for (const auto& [name, t] : tensors)
+        if (name.starts_with(from)) names.push_back(name);
+      for (const std::string& name : names) {
+        auto node = tensors.extract(name);
+        node.key() = to + name.substr(from.size());
+        tensors.insert(std::move(node));
+      }
+    };
+    auto perturbed = [&](const Tensor& t) {
+      std::vector<float> v = t.to_f32();
+      const std::vector<float> noise = random.uniforms(v.size(), -0.2, 0.2);
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.8f * v[i] + noise[i];
+      return Tensor::from_f32(t.shape, v);
+    };
+    const std::string block1 = "model.layers.1.shared_transformer.";
+    const std::string mlp_adapter = "feed_forward.gate_up_proj_adapter_list.";
+    rename(block1 + mlp_adapter + "0.", block1 + mlp_adapter + "1.");  // layer 1 is hybrid layer 1
+    for (int layer : {0, 2}) {
+      const std::string p = "model.layers." + std::to_string(layer) + ".";
+      rename(p + "mamba.", p + "mamba_decoder.mamba.");
+      rename(p + "input_layernorm.", p + "mamba_decoder.input_layernorm.");
+      tensors[p + "linear.weight"] = perturbed(tensors.at("model.layers.1.linear.weight"));
+      for (const char* part : {"0.weight", "1.weight"})  // layer's adapter, stored with block 0
+        tensors["model.layers.0.shared_transformer." + mlp_adapter + std::to_string(layer) + "." + part] =
+            perturbed(tensors.at(block1 + mlp_adapter + "1." + part));
+    }
+    std::vector<std::string> block_tensors;
+    for (const auto& [name, t] : tensors)
+      if (name.starts_with(block1) && name.find("adapter") == std::string::npos) block_tensors.push_back(name);
+    for (const std::string& name : block_tensors)
+      tensors["model.layers.0.shared_transformer." + name.substr(block1.size())] = perturbed(tensors.at(name));
+  });
+  const HfCheckpoint ck = load_hf_checkpoint(dir);
+  ASSERT_EQ(ck.zamba.num_mem_blocks, 2);
+  expect_functional_equals_golden(ck, "zamba2 with two shared blocks");
+}
+
 // Unsupported models and bad ids are one-line errors naming what is missing.
 TEST(FunctionalRuntime, RejectsWhatItDoesNotSupport) {
   try {
-    runtime::FunctionalRuntime rt(load_hf_checkpoint(kModels + "zamba2"), load_profile("krsna-dc"));
-    FAIL() << "zamba2 accepted";
+    runtime::FunctionalRuntime rt(load_hf_checkpoint(kModels + "bamba"), load_profile("krsna-mobile"));
+    FAIL() << "attention on a chip without fp32 matrices accepted";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("model_type zamba2 is not supported yet"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("attention needs an fp32 matrix array"), std::string::npos) << e.what();
   }
   try {
     runtime::FunctionalRuntime rt(load_hf_checkpoint(kModels + "mamba2"), load_profile("xeon-amx-class"));
