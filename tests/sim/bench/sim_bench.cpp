@@ -1,7 +1,7 @@
 // Simulator speed: a Program of N commands (default 100,000) in performance mode on
 // krsna-mobile, one core: commands per wall second. Usage: sim_bench [N] [streams]
-// The commands are vector adds spread over `streams` tiles (default 4), one stream each,
-// with a SIGNAL/WAIT pair every 1000 commands between neighbouring streams.
+// The commands are vector ReLUs spread round-robin over `streams` tiles (default 4), one
+// stream each.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,11 +17,9 @@ int main(int argc, char** argv) {
   const Profile profile = load_profile("krsna-mobile");
   Program p;
   for (int t = 0; t < streams; ++t) {
-    const auto base = static_cast<std::uint16_t>(p.buffers.size());
     p.buffers.push_back({"x", SSM_MEM_TILE_SRAM, SSM_BUF_ACTIVATIONS, t, 0, 4096});
     p.buffers.push_back({"out", SSM_MEM_TILE_SRAM, SSM_BUF_ACTIVATIONS, t, 4096, 4096});
     p.streams.push_back({t, SSM_ENGINE_VECTOR, {}});
-    (void)base;
   }
   long made = 0;
   for (long i = 0; made < n; ++i) {
