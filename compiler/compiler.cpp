@@ -48,7 +48,8 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   std::vector<Phase> phases;
   std::vector<int> runs;
   // Attention at the mean context of the chunks (its work is linear in the context).
-  phases.push_back(Phase{"prefill", chunk, scenario.batch, (full - 1) * chunk / 2, max_context, false, false});
+  const int prefill_context = options.prefill_context >= 0 ? options.prefill_context : (full - 1) * chunk / 2;
+  phases.push_back(Phase{"prefill", chunk, scenario.batch, prefill_context, max_context, false, false});
   runs.push_back(full);
   if (rest > 0) {
     phases.push_back(Phase{"prefill-rest", rest, scenario.batch, full * chunk, max_context, false, false});

@@ -40,6 +40,9 @@ struct CompileOptions {
   // already in the cache; -1: the mean context of the generation).
   bool functional = false;
   int decode_context = -1;
+  // The tokens already in the cache when the "prefill" phase runs (-1: the mean over its
+  // runs); the functional runtime compiles each chunk of an attention model at its own.
+  int prefill_context = -1;
 };
 
 struct PhaseProgram {

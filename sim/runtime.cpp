@@ -401,17 +401,13 @@ class Driver {
     return logits;
   }
 
-  // The prefill phases over [batch, length] ids: logits [batch, length, vocab].
-  std::vector<float> prefill(int batch, int length, std::span<const std::int64_t> ids) {
+  // The prefill phases over [batch, length] ids: logits [batch, length, vocab]. A "prefill"
+  // Program is compiled at one context for all its runs; with attention (whose key range and
+  // positions depend on it), each run whose context differs runs `at_context(context)`'s.
+  template <typename AtContext>
+  std::vector<float> prefill(int batch, int length, std::span<const std::int64_t> ids, AtContext at_context) {
     const std::size_t vocab = std::size_t(ck_.vocab_size);
-    // Attention is compiled at one context per phase: exact only for a single prefill run.
-    if (has_attention(ck_))
-      for (const auto& phase : compiled_.phases)
-        if ((phase.name == "prefill" && phase.runs > 1) || phase.name == "prefill-rest")
-          throw ConfigError(fmt::format(
-              "--functional: a prompt of {} tokens takes several prefill chunks; with attention layers the prompt "
-              "must fit one chunk (--prefill-chunk) for now",
-              length));
+    const bool attention = has_attention(ck_);
     std::vector<float> logits(std::size_t(batch) * length * vocab);
     int done = 0;
     for (std::size_t i = 0; i < compiled_.phases.size(); ++i) {
@@ -422,7 +418,13 @@ class Driver {
         std::vector<std::int64_t> rows;
         for (int s = 0; s < batch; ++s)
           for (int k = 0; k < chunk; ++k) rows.push_back(ids[std::size_t(s) * length + done + k]);
-        const std::vector<float> out = run_phase(i, rows);
+        std::vector<float> out;
+        if (attention && phase.phase.context != done) {
+          const compiler::CompileResult at = at_context(done);
+          out = this->run(at, phase_index(at, phase.name), rows);
+        } else {
+          out = run_phase(i, rows);
+        }
         for (int s = 0; s < batch; ++s)
           std::copy_n(out.begin() + static_cast<std::ptrdiff_t>(std::size_t(s) * chunk * vocab), chunk * vocab,
                       logits.begin() + static_cast<std::ptrdiff_t>((std::size_t(s) * length + done) * vocab));
@@ -485,6 +487,12 @@ compiler::CompileOptions FunctionalRuntime::compile_options() const {
   return o;
 }
 
+compiler::CompileResult FunctionalRuntime::at_prefill_context(const compiler::Scenario& scenario, int context) const {
+  compiler::CompileOptions o = compile_options();
+  o.prefill_context = context;
+  return compiler::compile(model_, scenario, profile_, o);
+}
+
 FunctionalResult FunctionalRuntime::forward(int batch, int length, std::span<const std::int64_t> ids) const {
   check_ids(ids, std::size_t(batch) * std::size_t(length), checkpoint_.vocab_size);
   compiler::Scenario scenario;
@@ -496,7 +504,8 @@ FunctionalResult FunctionalRuntime::forward(int batch, int length, std::span<con
   result.precision = compiled.precision;
   result.classification = compiled.classification.summary;
   Driver driver(checkpoint_, profile_, compiled, result);
-  result.logits = driver.prefill(batch, length, ids);
+  result.logits =
+      driver.prefill(batch, length, ids, [&](int context) { return at_prefill_context(scenario, context); });
   return result;
 }
 
@@ -514,7 +523,8 @@ FunctionalResult FunctionalRuntime::generate(int batch, int prompt_length, std::
   result.classification = compiled.classification.summary;
   Driver driver(checkpoint_, profile_, compiled, result);
   const std::size_t vocab = std::size_t(checkpoint_.vocab_size);
-  const std::vector<float> prefill = driver.prefill(batch, prompt_length, prompt);
+  const std::vector<float> prefill =
+      driver.prefill(batch, prompt_length, prompt, [&](int context) { return at_prefill_context(scenario, context); });
   const std::size_t sessions = static_cast<std::size_t>(batch);
   std::vector<std::vector<std::int64_t>> ids(sessions);
   std::vector<std::vector<float>> logits(sessions);

@@ -80,6 +80,8 @@ class FunctionalRuntime {
   RuntimeOptions options_;
   compiler::ModelSpec model_;
   compiler::CompileOptions compile_options() const;
+  // The model compiled with its "prefill" phase at `context` tokens already in the cache.
+  compiler::CompileResult at_prefill_context(const compiler::Scenario& scenario, int context) const;
 };
 
 }  // namespace ssmsoc::runtime

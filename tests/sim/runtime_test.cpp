@@ -83,6 +83,30 @@ TEST(FunctionalRuntime, ChunkedPrefillCarriesTheStates) {
   test::expect_close(r.logits, golden.forward(1, 16, first), 1e-4, 1e-4, "chunked logits");
 }
 
+// With attention layers, each chunk runs at its own context (the keys in the cache, the RoPE
+// positions): prompts of several chunks, and a prompt then generation, equal the golden model.
+TEST(FunctionalRuntime, ChunkedPrefillWithAttentionRunsEachChunkAtItsContext) {
+  for (const std::string family : {"bamba", "zamba2", "nemotron_h"}) {
+    SCOPED_TRACE(family);
+    const std::string dir = kModels + family;
+    const HfCheckpoint ck = load_hf_checkpoint(dir);
+    const GoldenModel golden(ck);
+    const std::vector<std::int64_t> ids =
+        read_safetensors(dir + "/reference.safetensors").tensors.at("input_ids").to_i64();
+    const std::vector<std::int64_t> first(ids.begin(), ids.begin() + 16);
+    // 16 tokens, chunks of 5: three prefill runs (contexts 0, 5, 10) and a prefill-rest of 1.
+    const runtime::FunctionalRuntime rt(ck, load_profile("krsna-dc"), runtime::RuntimeOptions{5});
+    const auto r = rt.forward(1, 16, first);
+    ASSERT_EQ(r.runs.size(), 4u);
+    test::expect_close(r.logits, golden.forward(1, 16, first), 1e-4, 1e-4, family + " chunked logits");
+    const std::vector<std::int64_t> prompt(first.begin(), first.begin() + 12);
+    const auto gen = rt.generate(1, 12, prompt, 3);
+    const auto expected = golden.generate(1, 12, prompt, 3);
+    EXPECT_EQ(gen.new_ids, expected.new_ids);
+    test::expect_close(gen.logits, expected.logits, 1e-4, 1e-4, family + " chunked then decode");
+  }
+}
+
 // A fixed-point chip (krsna-mobile: bf16 matrix array, fixed-point scan unit) runs the same
 // models; its deviation from the golden model is bounded by what was measured.
 TEST(FunctionalRuntime, FixedPointDeviationIsBounded) {
