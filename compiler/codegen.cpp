@@ -1002,6 +1002,10 @@ class Generator {
     const std::int64_t units = std::int64_t(op.sessions) * op.heads;
     const std::int64_t parts = std::min<std::int64_t>(tiles_, units);
     const std::int64_t per = ceil_div(units, parts);
+    // The probabilities enter the second product in the matrix precision: below fp32 the
+    // vector unit converts them into a block of their own.
+    const bool convert_p = e_bits < 32;
+    auto p_bytes = [&](std::int64_t m, std::int64_t k) { return convert_p ? std::uint64_t(m * k * e_bits / 8) : 0; };
     // Block sizes: the largest q and kv blocks whose operands fit the slots.
     std::int64_t mb = 1, kvb = 1;
     std::uint64_t best = 0;
@@ -1011,7 +1015,7 @@ class Generator {
       for (std::int64_t k : {kv, std::int64_t(4096), std::int64_t(2048), std::int64_t(1024), std::int64_t(512),
                              std::int64_t(256), std::int64_t(128), std::int64_t(64), std::int64_t(32)}) {
         if (k > kv) continue;
-        const std::uint64_t slot = (m * hd * e_bits + 2 * k * hd * e_bits) / 8 + m * k * 4;
+        const std::uint64_t slot = (m * hd * e_bits + 2 * k * hd * e_bits) / 8 + m * k * 4 + p_bytes(m, k);
         const std::uint64_t resident = 3 * m * hd * 4;
         if (2 * align64(slot) + align64(resident) > sram_) continue;
         if (std::uint64_t(m * k) > best) best = m * k, mb = m, kvb = k;
@@ -1020,9 +1024,15 @@ class Generator {
     if (best == 0)
       throw ConfigError(
           fmt::format("{}: {}: no attention block of head_dim {} fits the tile SRAM", profile_.name, op.name, hd));
+    // Across key blocks the running output needs an online-softmax rescale, which the
+    // Programs only time (a placeholder FMA); a functional run must see all keys at once.
+    if (mod_.phase.functional && kvb < kv)
+      throw ConfigError(fmt::format(
+          "{}: {}: functional attention over {} keys needs them in one block; the tile SRAM of {} bytes holds {}",
+          profile_.name, op.name, kv, sram_, kvb));
     const std::uint64_t qbytes = (mb * hd * e_bits) / 8, kbytes = (kvb * hd * e_bits) / 8;
     const std::uint64_t obytes = mb * hd * 4;
-    Layout lay{align64(3 * obytes), align64(qbytes + 2 * kbytes + mb * kvb * 4)};
+    Layout lay{align64(3 * obytes), align64(qbytes + 2 * kbytes + mb * kvb * 4 + p_bytes(mb, kvb))};
     tiled.partition = "heads";
     tiled.blocks = fmt::format("heads={} q_b={} kv_b={}", per, mb, kvb);
     tiled.sram_bytes = static_cast<std::int64_t>(lay.total());
@@ -1042,6 +1052,7 @@ class Generator {
             s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
             const std::uint64_t base = lay.slot_base(s.slot);
             const std::uint64_t k_at = base + qbytes, v_at = k_at + kbytes, s_at = v_at + kbytes;
+            const std::uint64_t p_at = convert_p ? s_at + std::uint64_t(mb * kvb * 4) : s_at;
             load(s.loads, tile, q, sess * ql + q0, m, head * hd, hd, base);
             load(s.loads, tile, kc, sess * max_ctx + k0, k, kvh * hd, hd, k_at);
             load(s.loads, tile, vc, sess * max_ctx + k0, k, kvh * hd, hd, v_at);
@@ -1063,6 +1074,14 @@ class Generator {
               sm.param1 = static_cast<std::uint32_t>(std::max<std::int64_t>(0, offset));
             }
             std::vector<ssm_command> vcmds{vector_command(sm)};
+            if (convert_p) {
+              VectorArgs cp;
+              cp.function = SSM_VEC_CONVERT;
+              cp.rows = qk.m, cp.cols = qk.n;
+              cp.a = sram(tile, s_at), cp.out = sram(tile, p_at);
+              cp.param1 = target_format(e_bits);
+              vcmds.push_back(vector_command(cp));
+            }
             if (k0 > 0) {  // online softmax: rescale the running output
               VectorArgs rs;
               rs.function = SSM_VEC_FMA;
@@ -1072,7 +1091,7 @@ class Generator {
             }
             s.groups.push_back(Group{SSM_ENGINE_VECTOR, std::move(vcmds)});
             GemmArgs pv;
-            pv.a = sram(tile, s_at), pv.b = sram(tile, v_at), pv.c = sram(tile, o_at);
+            pv.a = sram(tile, p_at), pv.b = sram(tile, v_at), pv.c = sram(tile, o_at);
             pv.m = qk.m, pv.n = static_cast<std::uint32_t>(hd), pv.k = qk.n;
             pv.ldb = pv.n;
             pv.precision = qk.precision;

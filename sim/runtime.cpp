@@ -321,13 +321,6 @@ void check_profile(const Profile& profile, const HfCheckpoint& ck) {
   if (!have.count(Precision::fp32) && !have.count(Precision::bf16) && !have.count(Precision::fp16))
     throw ConfigError(fmt::format("{}: --functional needs an fp32, bf16 or fp16 matrix array (tile.matrix.precisions)",
                                   profile.name));
-  // The attention's second product reads the float32 softmax probabilities in the matrix
-  // precision; only an fp32 array does that exactly for now.
-  if (has_attention(ck) && !have.count(Precision::fp32))
-    throw ConfigError(
-        fmt::format("{}: --functional: attention needs an fp32 matrix array for now "
-                    "(tile.matrix.precisions has no fp32)",
-                    profile.name));
 }
 
 int argmax(std::span<const float> row) {

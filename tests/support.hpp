@@ -2,8 +2,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -44,6 +46,21 @@ inline std::filesystem::path write_file(const std::string& name, const std::stri
   const auto file = temp_dir() / name;
   std::ofstream(file) << text;
   return file;
+}
+
+// The Mamba-2 test checkpoint (tests/data/models/mamba2) with a dt clamp (time_step_limit),
+// which functional runs do not support: a folder in the temporary directory.
+inline std::filesystem::path checkpoint_with_dt_clamp() {
+  const auto dir = temp_dir() / "mamba2-dt-clamp";
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path from = std::filesystem::path(SSMSOC_TEST_DATA_DIR) / "models" / "mamba2";
+  std::filesystem::copy_file(from / "model.safetensors", dir / "model.safetensors",
+                             std::filesystem::copy_options::overwrite_existing);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(from / "config.json"));
+  config["time_step_limit"] = {0.001, 0.1};
+  const std::string text = config.dump(2);
+  std::ofstream(dir / "config.json") << text;
+  return dir;
 }
 
 inline std::string slurp(const std::filesystem::path& file) {

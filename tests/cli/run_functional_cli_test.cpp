@@ -49,15 +49,18 @@ INSTANTIATE_TEST_SUITE_P(Families, RunFunctionalOnDc,
 
 // On a bf16 / fixed-point chip the deviation from the golden model is printed and written.
 TEST(RunFunctional, ReportsTheFixedPointDeviation) {
-  const fs::path dir = test::temp_dir() / "functional-mobile";
-  const auto run = test::run_ssmsoc(functional("krsna-mobile", "mamba2") + " --out " + dir.string());
-  ASSERT_EQ(run.status, 0) << run.err;
-  EXPECT_NE(run.out.find("max |logits - golden|"), std::string::npos) << run.out;
-  const auto summary = nlohmann::json::parse(test::slurp(dir / "summary.json"));
-  EXPECT_EQ(summary["precision"], "bf16");
-  const double error = summary["max_logits_error_vs_golden"]["value"].get<double>();
-  EXPECT_GT(error, 0.0);
-  EXPECT_LT(error, 0.1);  // measured 0.058
+  // Measured: mamba2 0.058, zamba2 (bf16 attention) 0.075.
+  for (const auto& [family, bound] : {std::pair<std::string, double>{"mamba2", 0.1}, {"zamba2", 0.15}}) {
+    const fs::path dir = test::temp_dir() / ("functional-mobile-" + family);
+    const auto run = test::run_ssmsoc(functional("krsna-mobile", family) + " --out " + dir.string());
+    ASSERT_EQ(run.status, 0) << run.err;
+    EXPECT_NE(run.out.find("max |logits - golden|"), std::string::npos) << run.out;
+    const auto summary = nlohmann::json::parse(test::slurp(dir / "summary.json"));
+    EXPECT_EQ(summary["precision"], "bf16");
+    const double error = summary["max_logits_error_vs_golden"]["value"].get<double>();
+    EXPECT_GT(error, 0.0) << family;
+    EXPECT_LT(error, bound) << family;
+  }
 }
 
 TEST(RunFunctional, RejectsBadInputsWithOneLine) {
@@ -78,11 +81,7 @@ TEST(RunFunctional, RejectsBadInputsWithOneLine) {
       test::run_ssmsoc("run --functional --profile krsna-dc --model tests/data/models/mamba1 --input " + bad.string());
   EXPECT_EQ(run.status, 1);
   EXPECT_NE(run.err.find("id 300 at [0, 1] is outside the vocabulary of 256"), std::string::npos) << run.err;
-  // Attention on a chip without fp32 matrices; a chip without a native scan unit.
-  run = test::run_ssmsoc(functional("krsna-mobile", "bamba"));
-  EXPECT_EQ(run.status, 1);
-  EXPECT_NE(run.err.find("krsna-mobile: --functional: attention needs an fp32 matrix array for now"), std::string::npos)
-      << run.err;
+  // A chip without a native scan unit.
   run = test::run_ssmsoc(functional("xeon-amx-class", "mamba1"));
   EXPECT_EQ(run.status, 1);
   EXPECT_NE(run.err.find("needs a scan unit running Mamba-1"), std::string::npos) << run.err;

@@ -30,15 +30,14 @@ TEST(SimFailure, EnginesFailingTogetherGiveOneError) {
   EXPECT_EQ(test::run_ssmsoc("sim " + path + " --profile krsna-dc").status, 0);  // performance mode computes nothing
 }
 
-TEST(SimFailure, FunctionalAttentionNeedsAnFp32Array) {
-  const auto run = test::run_ssmsoc(
-      "run --functional --profile krsna-mobile --model tests/data/models/bamba --input "
-      "tests/data/models/bamba/reference.safetensors --tensors-out " +
-      (test::temp_dir() / "never.safetensors").string());
+TEST(SimFailure, UnsupportedFunctionalModelWritesNothing) {
+  const auto run =
+      test::run_ssmsoc("run --functional --profile krsna-dc --model " + test::checkpoint_with_dt_clamp().string() +
+                       " --input tests/data/models/mamba2/reference.safetensors --tensors-out " +
+                       (test::temp_dir() / "never.safetensors").string());
   EXPECT_EQ(run.status, 1);
-  EXPECT_EQ(run.err,
-            "krsna-mobile: --functional: attention needs an fp32 matrix array for now "
-            "(tile.matrix.precisions has no fp32)\n");
+  EXPECT_EQ(run.err, test::checkpoint_with_dt_clamp().string() +
+                         ": --functional: a dt clamp (time_step_limit) is not supported yet\n");
   EXPECT_FALSE(std::filesystem::exists(test::temp_dir() / "never.safetensors"));
 }
 
