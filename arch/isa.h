@@ -182,6 +182,8 @@ enum ssm_vector_function {
                                  rotated); rotate_half on each head's first rotary_dim columns */
   SSM_VEC_SCALE = 37          /* out = a * param0 */
 };
+/* CONVERT writes out in the ssm_precision param1 (SSM_FP32, SSM_BF16 or SSM_FP16; 16-bit
+ * values packed two bytes each). */
 #define SSM_VEC_CAUSAL 0x01u
 #define SSM_VEC_NORM_BEFORE_GATE 0x02u
 /* TOPK: out = a with all but the param1 largest of each row set to 0 (ties to the lowest

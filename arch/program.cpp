@@ -378,6 +378,7 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
       const std::uint64_t matrix = f32_bytes(std::uint64_t(v.rows) * v.cols);
       if (operand == 3) {  // out
         if (f == SSM_VEC_REDUCE_SUM || f == SSM_VEC_REDUCE_MAX) return f32_bytes(v.rows);
+        if (f == SSM_VEC_CONVERT) return (std::uint64_t(v.rows) * v.cols * precision_bits(v.param1) + 7) / 8;
         if (f == SSM_VEC_TOPK && !(v.head.flags & SSM_VEC_TOPK_MASK)) return 4 * std::uint64_t(v.rows) * v.param1;
         return matrix;
       }
@@ -459,6 +460,8 @@ void validate_program(const Program& program, const std::string& source, const P
         fail(fmt::format("{}: unknown scan variant {}", where(), int(c.head.variant)));
       if (op == SSM_OP_VECTOR && !known_vector_function(c.head.variant))
         fail(fmt::format("{}: unknown vector function {}", where(), int(c.head.variant)));
+      if (op == SSM_OP_VECTOR && c.head.variant == SSM_VEC_CONVERT && precision_bits(c.vector.param1) == 0)
+        fail(fmt::format("{}: convert to unknown precision {} (param1)", where(), c.vector.param1));
       if (op == SSM_OP_DMA && (c.head.flags & SSM_DMA_BROADCAST)) {
         const std::uint16_t dst = c.dma.dst.buffer;
         if (dst >= program.buffers.size() || program.buffers[dst].memory != SSM_MEM_TILE_SRAM)
@@ -503,7 +506,19 @@ T get(std::span<const std::byte> bytes, std::size_t at) {
 
 }  // namespace
 
+std::uint64_t program_image_bytes(const Program& program) {
+  std::uint64_t strings = 0;
+  for (const auto& b : program.buffers) strings += b.name.size() + 1;
+  auto up8 = [](std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; };
+  return up8(sizeof(ssm_program_header) + program.buffers.size() * sizeof(ssm_buffer)) +
+         up8(program.streams.size() * sizeof(ssm_stream)) + up8(program.command_count() * sizeof(ssm_command)) +
+         up8(strings);
+}
+
 std::vector<std::byte> encode_program(const Program& program) {
+  if (const std::uint64_t bytes = program_image_bytes(program); bytes > kMaxProgramImageBytes)
+    throw ConfigError(fmt::format("a Program of {} commands ({:.2f} GiB) is larger than the format holds (4 GiB)",
+                                  program.command_count(), double(bytes) / double(1ull << 30)));
   std::string strings;
   std::vector<std::uint32_t> name_at;
   for (const auto& b : program.buffers) {

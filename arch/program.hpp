@@ -110,6 +110,7 @@ class StreamBuilder {
   explicit StreamBuilder(bool fold = true) : fold_(fold) {}
   void push_back(const ssm_command& command);
   bool empty() const { return commands_.empty() && waits_.empty(); }
+  std::size_t size() const { return commands_.size() + waits_.size(); }
   // The commands (WAITs left at the end as commands); the builder is empty afterwards.
   std::vector<ssm_command> take();
   // WAIT and SIGNAL commands folded or dropped so far.
@@ -161,6 +162,10 @@ Operands operands_of(const ssm_command& command);
 // (index, stream, tile, engine) and the operand.
 void validate_program(const Program& program, const std::string& source, const Profile* profile = nullptr);
 
+// The image's offsets are 32-bit: a Program image holds at most 4 GiB - 1 bytes, about 33.5
+// million commands; encode_program throws a ConfigError beyond.
+constexpr std::uint64_t kMaxProgramImageBytes = 0xFFFFFFFFull;
+std::uint64_t program_image_bytes(const Program& program);
 std::vector<std::byte> encode_program(const Program& program);
 // Rejects bad magic or version, truncation, inconsistent sections, unknown opcodes or
 // enumerations, and everything validate_program rejects.

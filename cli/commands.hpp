@@ -41,6 +41,7 @@ struct ModelRunOptions {
   std::string profile, model;                // a profile; a workload name or file, a config.json, a checkpoint folder
   std::string scenario;                      // workloads/scenarios/*.yaml (options below override it)
   int prompt = 0, generate = -1, batch = 0;  // 0 / -1: the scenario's
+  int prefill_chunk = 0;                     // tokens per prefill Program; 0: the compiler's choice
 };
 struct CompileCommand {
   ModelRunOptions model;

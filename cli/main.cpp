@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
     command->add_option("--prompt", o.prompt, "Prompt tokens")->check(CLI::Range(1, 10000000));
     command->add_option("--generate", o.generate, "Generated tokens")->check(CLI::Range(0, 10000000));
     command->add_option("--batch", o.batch, "Concurrent sessions")->check(CLI::Range(1, 100000));
+    command
+        ->add_option("--prefill-chunk", o.prefill_chunk,
+                     "Tokens per prefill Program (default: about 256, equal chunks); smaller is faster to simulate")
+        ->check(CLI::Range(1, 1048576));
   };
   ssmsoc::cli::CompileCommand compile;
   auto* compile_cmd = app.add_subcommand("compile", "Compile a model to Programs for a profile and dump a stage");
@@ -140,6 +144,9 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const ssmsoc::ConfigError& e) {
     std::cerr << e.what() << '\n';
+    return 1;
+  } catch (const std::exception& e) {  // what the model does not handle: still one line, no abort
+    std::cerr << "error: " << e.what() << '\n';
     return 1;
   }
   std::cout << out.str();

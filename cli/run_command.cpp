@@ -35,6 +35,12 @@ compiler::ModelSpec model_of(const std::string& name_or_path) {
   throw ConfigError(fmt::format("--model {}: no such file, folder or workload (see workloads/models)", name_or_path));
 }
 
+compiler::CompileOptions compile_options_of(const ModelRunOptions& o) {
+  compiler::CompileOptions options;
+  options.prefill_chunk = o.prefill_chunk;
+  return options;
+}
+
 compiler::Scenario scenario_of(const ModelRunOptions& o) {
   compiler::Scenario s;
   if (!o.scenario.empty()) s = compiler::load_scenario(o.scenario);
@@ -73,7 +79,7 @@ int functional_run(const RunCommand& command, std::ostream& out) {
         fmt::format("--model {}: --functional needs a checkpoint folder (config.json + model.safetensors)", o.model));
   const Profile profile = load_profile(o.profile);
   const SafetensorsFile input = read_safetensors(command.input);
-  const runtime::FunctionalRuntime rt(load_hf_checkpoint(dir), profile);
+  const runtime::FunctionalRuntime rt(load_hf_checkpoint(dir), profile, runtime::RuntimeOptions{o.prefill_chunk});
   const GoldenModel golden(rt.checkpoint());
   const int vocab = golden.vocab_size();
   const int generate = std::max(0, o.generate);
@@ -177,12 +183,13 @@ int functional_run(const RunCommand& command, std::ostream& out) {
 }  // namespace
 
 int compile_run(const CompileCommand& command, std::ostream& out) {
-  const Profile profile = load_profile(command.model.profile);
-  const compiler::ModelSpec model = model_of(command.model.model);
-  const compiler::CompileResult result = compiler::compile(model, scenario_of(command.model), profile);
   const auto& stages = compiler::stage_names();
   if (std::find(stages.begin(), stages.end(), command.emit) == stages.end())
     throw ConfigError(fmt::format("--emit {}: expected one of {}", command.emit, fmt::join(stages, ", ")));
+  const Profile profile = load_profile(command.model.profile);
+  const compiler::ModelSpec model = model_of(command.model.model);
+  const compiler::CompileResult result =
+      compiler::compile(model, scenario_of(command.model), profile, compile_options_of(command.model));
   if (!command.out.empty()) {
     fs::create_directories(command.out);
     for (const auto& phase : result.phases)
@@ -200,7 +207,8 @@ int model_run(const RunCommand& command, std::ostream& out) {
   const compiler::ModelSpec model = model_of(command.model.model);
   const compiler::Scenario scenario = scenario_of(command.model);
   progress(fmt::format("compiling {} for {}", model.name, profile.name));
-  const compiler::CompileResult compiled = compiler::compile(model, scenario, profile);
+  const compiler::CompileResult compiled =
+      compiler::compile(model, scenario, profile, compile_options_of(command.model));
 
   struct PhaseRun {
     const compiler::PhaseProgram* phase;

@@ -236,6 +236,7 @@ class Generator {
           break;
       }
       end_op();
+      check_size(op);
       result_.estimated_cycles += tiled.cycles;
       result_.tiled.push_back(std::move(tiled));
     }
@@ -407,6 +408,19 @@ class Generator {
 
   double dma_cycles(std::int64_t bytes, bool dram, int tiles) const { return cost_.dma_cycles(bytes, dram, tiles); }
   double dispatch() const { return profile_.control.dispatch_latency_cycles; }
+
+  // Stops as soon as the Program cannot be encoded (arch/program.hpp's limit), rather than
+  // after generating gigabytes of commands.
+  void check_size(const PrimOp& op) const {
+    std::uint64_t commands = 0;
+    for (const TileState& ts : tile_state_)
+      for (const StreamBuilder& b : ts.streams) commands += b.size();
+    if (commands * sizeof(ssm_command) > kMaxProgramImageBytes)
+      throw ConfigError(fmt::format(
+          "{}: the {}-token Program passes {} commands at {}, more than a Program holds (4 GiB); a smaller prefill "
+          "chunk (--prefill-chunk) makes it smaller",
+          profile_.name, mod_.phase.tokens, commands, op.name));
+  }
 
   // --- GEMM ---------------------------------------------------------------------------------
   struct GemmBlocks {
@@ -659,7 +673,8 @@ class Generator {
       throw ConfigError(
           fmt::format("{}: {}: a row of {} columns does not fit the tile SRAM of {} bytes (RoPE splits no heads)",
                       profile_.name, op.name, op.cols, sram_));
-    const std::uint64_t budget = free / std::uint64_t(slots_);
+    // Rounded down to the slots' 64-byte alignment, so the aligned slots still fit.
+    const std::uint64_t budget = free / std::uint64_t(slots_) & ~std::uint64_t{63};
     const std::int64_t rb =
         std::max<std::int64_t>(1, std::min<std::int64_t>(by_cols ? op.rows : per, budget / per_row(cols)));
     Layout lay{resident, align64(std::uint64_t(rb) * per_row(cols))};
@@ -754,7 +769,7 @@ class Generator {
     const std::int64_t parts = std::min<std::int64_t>(tiles_, ceil_div(channels, 16));
     const std::int64_t per = ceil_div(channels, parts);
     const std::uint64_t resident = align64(std::uint64_t(per) * (2 * width + 1) * 4);
-    const std::uint64_t budget = (sram_ - resident) / 2;
+    const std::uint64_t budget = (sram_ - resident) / 2 & ~std::uint64_t{63};
     const std::int64_t lb = std::max<std::int64_t>(1, std::min<std::int64_t>(L, budget / (per * 8)));
     Layout lay{resident, align64(std::uint64_t(lb) * per * 8)};
     tiled.partition = "channels";

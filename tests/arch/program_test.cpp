@@ -186,6 +186,15 @@ TEST(ProgramListing, ShowsBuffersStreamsAndCommands) {
   EXPECT_NE(listing.find("0005  wait      sem 1 >= 1"), std::string::npos);
 }
 
+TEST(ProgramEncoding, ImageBytesAreKnownBeforeEncoding) {
+  Program p = sample_program();
+  EXPECT_EQ(program_image_bytes(p), encode_program(p).size());
+  fold_sync_points(p);
+  EXPECT_EQ(program_image_bytes(p), encode_program(p).size());
+  // The 32-bit offsets hold 4 GiB - 1 bytes: about 33.5 million commands.
+  EXPECT_EQ(kMaxProgramImageBytes / sizeof(ssm_command), 33554431u);
+}
+
 TEST(ProgramSyncPoints, FoldWaitsIntoTheNextCommandAndSignalsIntoThePrevious) {
   Program p = sample_program();
   ASSERT_EQ(fold_sync_points(p), 4u);  // dma: signal; matrix: wait and signal; vector: wait

@@ -426,6 +426,65 @@ TEST(Compile, bad_scenario_range) {
             std::string::npos);
 }
 
+// Shapes that once produced blocks outside their tile SRAM: aligned slots past an unaligned
+// budget (conv1d of 160 channels over 9 tiles of 64 KiB: 18 channels x 225 tokens took 65,600
+// bytes), and the bf16 attention probabilities' block sized as float32 by the ISA's extent
+// rule (pythia-160m). Every op's blocks fit, and every Program validates.
+TEST(Compile, BlocksStayInsideTheTileSram) {
+  const auto nine_cus = test::write_file("nine-cu.yaml", R"(base: mi300-class
+description: nine CUs of mi300-class (64 KiB each)
+tiles:
+  count: 9
+  grid: {rows: 3, cols: 3}
+)");
+  const auto tiny_mamba2 = write_file("tiny-mamba2.yaml", R"(name: tiny-mamba2
+source: hand-made
+model_type: mamba2
+hidden_size: 64
+num_hidden_layers: 1
+state_size: 16
+n_groups: 1
+head_dim: 16
+num_heads: 8
+expand: 2
+conv_kernel: 4
+chunk_size: 64
+vocab_size: 128
+tie_word_embeddings: true
+)");
+  struct Case {
+    ModelSpec model;
+    Profile profile;
+    int prompt;
+  };
+  for (const Case& c : {Case{load_model(tiny_mamba2), load_profile(nine_cus.string()), 256},
+                        Case{shipped("pythia-160m"), load_profile("h100-class"), 1024},
+                        Case{shipped("pythia-160m"), load_profile("krsna-wear"), 1024},
+                        Case{shipped("pythia-160m"), load_profile("krsna-dc"), 1024}}) {
+    SCOPED_TRACE(c.model.name + " on " + c.profile.name);
+    Scenario s;
+    s.prompt_tokens = c.prompt;
+    s.generate_tokens = 2;
+    const CompileResult r = compile(c.model, s, c.profile);  // validates every Program
+    for (const PhaseProgram& p : r.phases)
+      for (const TiledOp& t : p.tiled) EXPECT_LE(t.sram_bytes, c.profile.tile.sram.size_bytes) << t.name;
+  }
+}
+
+TEST(Compile, PrefillChunkOptionSetsTheChunk) {
+  Scenario s;
+  s.prompt_tokens = 300;
+  s.generate_tokens = 2;
+  CompileOptions o;
+  o.prefill_chunk = 100;
+  const CompileResult r = compile(tiny_mamba(), s, load_profile("krsna-mobile"), o);
+  ASSERT_GE(r.phases.size(), 1u);
+  EXPECT_EQ(r.phases[0].name, "prefill");
+  EXPECT_EQ(r.phases[0].phase.tokens, 100);
+  EXPECT_EQ(r.phases[0].runs, 3);
+  EXPECT_EQ(r.phases[1].name, "logits");
+}
+
 }  // namespace
 // --- GEMM mapping in prefill ---------------------------------------------------------------
 
