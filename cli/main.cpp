@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
         ->add_option("--prefill-chunk", o.prefill_chunk,
                      "Tokens per prefill Program (default: about 256, equal chunks); smaller is faster to simulate")
         ->check(CLI::Range(1, 1048576));
+    command->add_option("--precision", o.precision,
+                        "Matrix precision of weights and GEMMs (int4, int8, fp8, fp16, bf16, tf32, fp32, fp64); "
+                        "default: bf16, else fp16, int8, fp32 as the profile has them");
   };
   ssmsoc::cli::CompileCommand compile;
   auto* compile_cmd = app.add_subcommand("compile", "Compile a model to Programs for a profile and dump a stage");

@@ -38,6 +38,7 @@ compiler::ModelSpec model_of(const std::string& name_or_path) {
 compiler::CompileOptions compile_options_of(const ModelRunOptions& o) {
   compiler::CompileOptions options;
   options.prefill_chunk = o.prefill_chunk;
+  options.precision = o.precision;
   return options;
 }
 
@@ -72,6 +73,8 @@ int functional_run(const RunCommand& command, std::ostream& out) {
   if (!o.scenario.empty() || o.prompt > 0 || o.batch > 0)
     throw ConfigError("--functional: the prompt and batch come from --input (no --scenario, --prompt, --batch)");
   if (!command.trace.empty()) throw ConfigError("--functional: --trace is for performance runs");
+  if (!o.precision.empty())
+    throw ConfigError("--functional: the precision follows the chip (fp32 where it has it, else bf16 or fp16)");
   if (command.input.empty()) throw ConfigError("--functional needs --input (safetensors with input_ids)");
   const fs::path dir(o.model);
   if (!fs::is_directory(dir) || !fs::exists(dir / "model.safetensors"))

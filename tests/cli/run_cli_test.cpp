@@ -26,6 +26,28 @@ TEST(CompileCommand, ShowsTheKernelChoicesAndWritesValidPrograms) {
   }
 }
 
+TEST(CompileCommand, PrefillChunkSetsThePrefillProgram) {
+  const auto run = test::run_ssmsoc("compile " + kSmall + " --prefill-chunk 16 --emit summary");
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("prefill: 16 tokens x 1 sessions, context 24, runs 4"), std::string::npos) << run.out;
+  const auto bad = test::run_ssmsoc("compile " + kSmall + " --prefill-chunk 0");
+  EXPECT_EQ(bad.status, 2);
+}
+
+TEST(CompileCommand, PrecisionHalvesTheWeightsInInt8) {
+  // Jamba-1.5-Mini's 52 B parameters: 96 GiB in bf16 do not fit h100-class's 80 GiB; in int8 they do.
+  const std::string jamba = "--profile h100-class --model jamba-1.5-mini --prompt 16 --generate 2 --emit memory";
+  auto run = test::run_ssmsoc("compile " + jamba);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.err.find("weights of 96.07 GiB"), std::string::npos) << run.err;
+  run = test::run_ssmsoc("compile " + jamba + " --precision int8");
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("weights: 48.04 GiB in DRAM"), std::string::npos) << run.out;
+  run = test::run_ssmsoc("compile " + kSmall + " --precision fp64");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.err.find("precision: krsna-mobile has no fp64 matrix unit"), std::string::npos) << run.err;
+}
+
 TEST(CompileCommand, RejectsUnknownStagesAndModels) {
   auto run = test::run_ssmsoc("compile " + kSmall + " --emit nonsense");
   EXPECT_EQ(run.status, 1);
