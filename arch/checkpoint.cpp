@@ -496,7 +496,7 @@ void read_config(const ConfigReader& c, HfCheckpoint& ck) {
 }
 
 // The tensors a family's executor reads, with their shapes.
-using Spec = std::vector<std::pair<std::string, std::vector<std::int64_t>>>;
+using Spec = std::vector<TensorShape>;
 
 void mamba_specs(const HfCheckpoint& ck, const std::string& p, Spec& s) {
   const MambaShape& m = ck.mamba;
@@ -548,7 +548,15 @@ void mlp_specs(const std::string& p, std::int64_t hidden, std::int64_t inner, bo
   }
 }
 
-Spec tensor_specs(const HfCheckpoint& ck) {
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+std::vector<TensorShape> expected_tensors(const HfCheckpoint& ck) {
   Spec s;
   const std::int64_t h = ck.hidden_size;
   const FeedForwardShape& f = ck.ffn;
@@ -661,14 +669,6 @@ Spec tensor_specs(const HfCheckpoint& ck) {
   return s;
 }
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
-}  // namespace
-
 std::string_view model_type_name(ModelFamily family) {
   return supported_model_types()[static_cast<std::size_t>(family)];
 }
@@ -775,7 +775,7 @@ HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir) {
 
   const auto weights_file = dir / "model.safetensors";
   SafetensorsFile file = read_safetensors(weights_file);
-  for (const auto& [name, shape] : tensor_specs(ck)) {
+  for (const auto& [name, shape] : expected_tensors(ck)) {
     auto found = file.tensors.find(name);
     if (found == file.tensors.end())
       throw ConfigError(fmt::format("{}: missing tensor '{}'", weights_file.string(), name));

@@ -158,14 +158,19 @@ struct HfConfigOptions {
   std::set<std::string>* keys_read = nullptr;
 };
 
-// The config-only part of load_hf_checkpoint: a parsed config.json (or any JSON object with
-// its keys) into an HfCheckpoint without weights (`weights` stays empty, `dir` is the
-// file's folder). Same checks and one-line errors as load_hf_checkpoint.
 // A JSON file (a config.json): ConfigError naming the file, and nlohmann's position, when it
 // cannot be read or parsed.
 nlohmann::json read_json_file(const std::filesystem::path& file);
 
+// The config-only part of load_hf_checkpoint: a parsed config.json (or any JSON object with
+// its keys) into an HfCheckpoint without weights (`weights` stays empty, `dir` is the
+// file's folder). Same checks and one-line errors as load_hf_checkpoint.
 HfCheckpoint parse_hf_config(const nlohmann::json& config, const std::filesystem::path& file,
                              const HfConfigOptions& options = {});
+
+// Every tensor a checkpoint of this config has, with its shape, in load order (what
+// load_hf_checkpoint checks model.safetensors against).
+using TensorShape = std::pair<std::string, std::vector<std::int64_t>>;
+std::vector<TensorShape> expected_tensors(const HfCheckpoint& checkpoint);
 
 }  // namespace ssmsoc

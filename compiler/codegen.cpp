@@ -840,18 +840,27 @@ class Generator {
     const int passes = op.kernel == ScanKernel::native_split
                            ? static_cast<int>(ceil_div(n, std::max(1, profile_.tile.scan.max_state)))
                            : 1;
-    // A step: `cb` channels (their A, D, dt bias and state resident) for `lb` tokens.
+    // A step: `cb` channels (their A, D, dt bias and state resident) for `lb` tokens, each
+    // with `pb` of its head_dim rows. Mamba-2 splits a head's rows (pb < p, one head per step)
+    // when a whole head does not fit: given the head's dt, B and C, each row of its state
+    // evolves on its own.
+    std::int64_t pb = p;
+    auto rows_op = [&](std::int64_t rows) {
+      PrimOp o = op;
+      o.head_dim = static_cast<int>(rows);
+      return o;
+    };
     auto resident_of = [&](std::int64_t cb) {
-      return align64(std::uint64_t((op.version == 1 ? cb * n : cb) + 2 * cb + cb * p * n) * 4);
+      return align64(std::uint64_t((op.version == 1 ? cb * n : cb) + 2 * cb + cb * pb * n) * 4);
     };
     auto slot_bytes = [&](std::int64_t cb, std::int64_t lb, std::uint64_t& scratch_out) {
-      std::uint64_t per_token = std::uint64_t(cb * p * (z ? 3 : 2) + cb + 2 * g * n) * 4;
-      if (passes > 1) per_token += std::uint64_t(cb * p) * 4 * (passes - 1);  // partial outputs
+      std::uint64_t per_token = std::uint64_t(cb * pb * (z ? 3 : 2) + cb + 2 * g * n) * 4;
+      if (passes > 1) per_token += std::uint64_t(cb * pb) * 4 * (passes - 1);  // partial outputs
       scratch_out = 0;
       // Software-scan work no larger than the state runs on the state's own bytes.
-      const std::uint64_t state_bytes = std::uint64_t(cb * p * n) * 4;
+      const std::uint64_t state_bytes = std::uint64_t(cb * pb * n) * 4;
       if (!native)
-        for (const Work& w : scan_work(op, op.kernel, cb, lb, profile_))
+        for (const Work& w : scan_work(rows_op(pb), op.kernel, cb, lb, profile_))
           if (work_bytes(w) > state_bytes) scratch_out = std::max(scratch_out, work_bytes(w));
       return align64(per_token * lb + scratch_out);
     };
@@ -873,6 +882,17 @@ class Generator {
       }
       if (c == 1) break;
     }
+    if (!fits(cb, lb) && op.version == 2) {  // a head's rows in several steps
+      cb = 1;
+      for (std::int64_t rows = ceil_div(p, 2);; rows = ceil_div(rows, 2)) {
+        pb = rows;
+        std::int64_t l = L;
+        while (l > 1 && !fits(1, l)) l = shrink(l);
+        lb = l;
+        if (fits(1, l) && l >= std::min<std::int64_t>(L, 32)) break;
+        if (rows == 1) break;
+      }
+    }
     if (!fits(cb, lb)) {  // single-buffered: a step's operands need the whole free SRAM
       slots_ = 1;
       cb = 1;
@@ -886,8 +906,8 @@ class Generator {
     const std::uint64_t resident = resident_of(cb);
     Layout lay{resident, slot_bytes(cb, lb, scratch)};
     tiled.partition = op.version == 2 ? "heads" : "channels";
-    tiled.blocks =
-        fmt::format("{}={} block={} length_b={} kernel={}", tiled.partition, per, cb, lb, scan_kernel_name(op.kernel));
+    tiled.blocks = fmt::format("{}={} block={}{} length_b={} kernel={}", tiled.partition, per, cb,
+                               pb < p ? fmt::format(" head_dim_b={}", pb) : "", lb, scan_kernel_name(op.kernel));
     tiled.sram_bytes = static_cast<std::int64_t>(lay.total());
     const std::int64_t a_elems = op.version == 1 ? cb * n : cb;
     const std::uint64_t a_at = 0, d_at = a_elems * 4, bias_at = d_at + cb * 4, st_at = bias_at + cb * 4;
@@ -896,109 +916,112 @@ class Generator {
     for (std::int64_t t0 = 0; t0 < channels; t0 += per, ++tile) {
       std::int64_t steps = 0;
       for (int sess = 0; sess < op.sessions; ++sess)
-        for (std::int64_t c0 = t0; c0 < std::min(channels, t0 + per); c0 += cb) {
-          const std::int64_t cn = std::min({cb, channels - c0, t0 + per - c0});
-          for (std::int64_t l0 = 0; l0 < L; l0 += lb, ++steps) {
-            const std::int64_t len = std::min(lb, L - l0);
-            const std::int64_t row = sess * L + l0;
-            Step s;
-            s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
-            const std::uint64_t base = lay.slot_base(s.slot);
-            if (l0 == 0) {
-              load(s.loads, tile, op.in[2], op.version == 1 ? c0 : 0, op.version == 1 ? cn : 1,
-                   op.version == 1 ? 0 : c0, op.version == 1 ? n : cn, a_at);
-              load(s.loads, tile, op.in[5], 0, 1, c0, cn, d_at);
-              load(s.loads, tile, op.in[7], 0, 1, c0, cn, bias_at);
-            }
-            const std::int64_t state_row = (sess * channels + c0) * p;
-            if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * p, 0, n, st_at);
-            s.reload = l0 == 0 && steps > 0;
-            std::uint64_t at = base;
-            const std::uint64_t x_at = at;
-            load(s.loads, tile, op.in[0], row, len, c0 * p, cn * p, at);
-            at += std::uint64_t(len * cn * p) * 4;
-            const std::uint64_t dt_at = at;
-            load(s.loads, tile, op.in[1], row, len, c0, cn, at);
-            at += std::uint64_t(len * cn) * 4;
-            const std::uint64_t b_at = at;
-            load(s.loads, tile, op.in[3], row, len, 0, g * n, at);
-            at += std::uint64_t(len * g * n) * 4;
-            const std::uint64_t c_at = at;
-            load(s.loads, tile, op.in[4], row, len, 0, g * n, at);
-            at += std::uint64_t(len * g * n) * 4;
-            std::uint64_t z_at = 0;
-            if (z) {
-              z_at = at;
-              load(s.loads, tile, op.in[6], row, len, c0 * p, cn * p, at);
-              at += std::uint64_t(len * cn * p) * 4;
-            }
-            const std::uint64_t out_at = at;
-            at += std::uint64_t(len * cn * p) * 4;
-            const std::uint64_t partial_at = at;
-            at += std::uint64_t(len * cn * p) * 4 * (passes - 1);
-            const std::uint64_t scratch_at = at;
-            const auto work = scan_work(op, op.kernel, cn, len, profile_);
-            if (tile == 0 && steps == 0) step_cycles = cost_.work_cycles(work);
-            int pass = 0;
-            for (const Work& w : work) {
-              ssm_command cmd;
-              if (w.opcode == SSM_OP_SCAN) {
-                ScanArgs sa;
-                sa.variant = w.variant;
-                sa.channels = static_cast<std::uint32_t>(cn);
-                sa.head_dim = static_cast<std::uint32_t>(p);
-                sa.length = static_cast<std::uint32_t>(len);
-                sa.state = static_cast<std::uint32_t>(w.state);
-                sa.groups = static_cast<std::uint32_t>(w.groups);
-                sa.x = sram(tile, x_at);
-                sa.dt = sram(tile, dt_at);
-                sa.a = sram(tile, a_at);
-                sa.b = sram(tile, b_at + pass * w.state * 4);
-                sa.c = sram(tile, c_at + pass * w.state * 4);
-                if (w.skip) sa.d = sram(tile, d_at);
-                if (w.gate) sa.z = sram(tile, z_at);
-                if (w.softplus) sa.dt_bias = sram(tile, bias_at);
-                sa.state_ref = sram(tile, st_at + std::uint64_t(pass) * cn * p * w.state * 4);
-                sa.out = sram(tile, pass == 0 ? out_at : partial_at + std::uint64_t(pass - 1) * len * cn * p * 4);
-                sa.softplus = w.softplus;
-                sa.load_state = true;
-                sa.store_state = true;
-                cmd = scan_command(sa);
-                ++pass;
-              } else if (w.opcode == SSM_OP_GEMM) {
-                GemmArgs ga;
-                const bool on_state = work_bytes(w) <= std::uint64_t(cn * p * n) * 4;
-                ga.a = ga.b = ga.c = sram(tile, on_state ? st_at : scratch_at);
-                ga.m = static_cast<std::uint32_t>(w.m), ga.n = static_cast<std::uint32_t>(w.n);
-                ga.k = static_cast<std::uint32_t>(w.k);
-                ga.precision = static_cast<ssm_precision>(w.precision);
-                cmd = gemm_command(ga);
-              } else {
-                VectorArgs va;
-                va.function = w.function;
-                va.rows = static_cast<std::uint32_t>(w.rows);
-                va.cols = static_cast<std::uint32_t>(w.cols);
-                if (native) {
-                  // Epilogues of the native unit on the real operands (dt in place, gate, D skip, partial sums).
-                  const std::uint64_t target = w.function == SSM_VEC_SOFTPLUS ? dt_at : out_at;
-                  va.a = va.out = sram(tile, target);
-                  va.b = sram(tile, w.function == SSM_VEC_ADD ? partial_at : z ? z_at : out_at);
-                  va.c = sram(tile, out_at);
-                  if (w.function == SSM_VEC_SILU) va.a = va.out = sram(tile, z_at);
-                } else {
-                  const bool on_state = work_bytes(w) <= std::uint64_t(cn * p * n) * 4;
-                  va.a = va.b = va.c = va.out = sram(tile, on_state ? st_at : scratch_at);
-                }
-                cmd = vector_command(va);
+        for (std::int64_t c0 = t0; c0 < std::min(channels, t0 + per); c0 += cb)
+          for (std::int64_t p0 = 0; p0 < p; p0 += pb) {
+            const std::int64_t cn = std::min({cb, channels - c0, t0 + per - c0});
+            const std::int64_t pw = std::min(pb, p - p0);  // head_dim rows of this step
+            const std::int64_t col = c0 * p + p0;          // its first column of x, z and out
+            for (std::int64_t l0 = 0; l0 < L; l0 += lb, ++steps) {
+              const std::int64_t len = std::min(lb, L - l0);
+              const std::int64_t row = sess * L + l0;
+              Step s;
+              s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
+              const std::uint64_t base = lay.slot_base(s.slot);
+              if (l0 == 0) {
+                load(s.loads, tile, op.in[2], op.version == 1 ? c0 : 0, op.version == 1 ? cn : 1,
+                     op.version == 1 ? 0 : c0, op.version == 1 ? n : cn, a_at);
+                load(s.loads, tile, op.in[5], 0, 1, c0, cn, d_at);
+                load(s.loads, tile, op.in[7], 0, 1, c0, cn, bias_at);
               }
-              if (s.groups.empty() || s.groups.back().engine != w.engine) s.groups.push_back(Group{w.engine, {}});
-              s.groups.back().commands.push_back(cmd);
+              const std::int64_t state_row = (sess * channels + c0) * p + p0;
+              if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
+              s.reload = l0 == 0 && steps > 0;
+              std::uint64_t at = base;
+              const std::uint64_t x_at = at;
+              load(s.loads, tile, op.in[0], row, len, col, cn * pw, at);
+              at += std::uint64_t(len * cn * pw) * 4;
+              const std::uint64_t dt_at = at;
+              load(s.loads, tile, op.in[1], row, len, c0, cn, at);
+              at += std::uint64_t(len * cn) * 4;
+              const std::uint64_t b_at = at;
+              load(s.loads, tile, op.in[3], row, len, 0, g * n, at);
+              at += std::uint64_t(len * g * n) * 4;
+              const std::uint64_t c_at = at;
+              load(s.loads, tile, op.in[4], row, len, 0, g * n, at);
+              at += std::uint64_t(len * g * n) * 4;
+              std::uint64_t z_at = 0;
+              if (z) {
+                z_at = at;
+                load(s.loads, tile, op.in[6], row, len, col, cn * pw, at);
+                at += std::uint64_t(len * cn * pw) * 4;
+              }
+              const std::uint64_t out_at = at;
+              at += std::uint64_t(len * cn * pw) * 4;
+              const std::uint64_t partial_at = at;
+              at += std::uint64_t(len * cn * pw) * 4 * (passes - 1);
+              const std::uint64_t scratch_at = at;
+              const auto work = scan_work(rows_op(pw), op.kernel, cn, len, profile_);
+              if (tile == 0 && steps == 0) step_cycles = cost_.work_cycles(work);
+              int pass = 0;
+              for (const Work& w : work) {
+                ssm_command cmd;
+                if (w.opcode == SSM_OP_SCAN) {
+                  ScanArgs sa;
+                  sa.variant = w.variant;
+                  sa.channels = static_cast<std::uint32_t>(cn);
+                  sa.head_dim = static_cast<std::uint32_t>(pw);
+                  sa.length = static_cast<std::uint32_t>(len);
+                  sa.state = static_cast<std::uint32_t>(w.state);
+                  sa.groups = static_cast<std::uint32_t>(w.groups);
+                  sa.x = sram(tile, x_at);
+                  sa.dt = sram(tile, dt_at);
+                  sa.a = sram(tile, a_at);
+                  sa.b = sram(tile, b_at + pass * w.state * 4);
+                  sa.c = sram(tile, c_at + pass * w.state * 4);
+                  if (w.skip) sa.d = sram(tile, d_at);
+                  if (w.gate) sa.z = sram(tile, z_at);
+                  if (w.softplus) sa.dt_bias = sram(tile, bias_at);
+                  sa.state_ref = sram(tile, st_at + std::uint64_t(pass) * cn * pw * w.state * 4);
+                  sa.out = sram(tile, pass == 0 ? out_at : partial_at + std::uint64_t(pass - 1) * len * cn * pw * 4);
+                  sa.softplus = w.softplus;
+                  sa.load_state = true;
+                  sa.store_state = true;
+                  cmd = scan_command(sa);
+                  ++pass;
+                } else if (w.opcode == SSM_OP_GEMM) {
+                  GemmArgs ga;
+                  const bool on_state = work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;
+                  ga.a = ga.b = ga.c = sram(tile, on_state ? st_at : scratch_at);
+                  ga.m = static_cast<std::uint32_t>(w.m), ga.n = static_cast<std::uint32_t>(w.n);
+                  ga.k = static_cast<std::uint32_t>(w.k);
+                  ga.precision = static_cast<ssm_precision>(w.precision);
+                  cmd = gemm_command(ga);
+                } else {
+                  VectorArgs va;
+                  va.function = w.function;
+                  va.rows = static_cast<std::uint32_t>(w.rows);
+                  va.cols = static_cast<std::uint32_t>(w.cols);
+                  if (native) {
+                    // Epilogues of the native unit on the real operands (dt in place, gate, D skip, partial sums).
+                    const std::uint64_t target = w.function == SSM_VEC_SOFTPLUS ? dt_at : out_at;
+                    va.a = va.out = sram(tile, target);
+                    va.b = sram(tile, w.function == SSM_VEC_ADD ? partial_at : z ? z_at : out_at);
+                    va.c = sram(tile, out_at);
+                    if (w.function == SSM_VEC_SILU) va.a = va.out = sram(tile, z_at);
+                  } else {
+                    const bool on_state = work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;
+                    va.a = va.b = va.c = va.out = sram(tile, on_state ? st_at : scratch_at);
+                  }
+                  cmd = vector_command(va);
+                }
+                if (s.groups.empty() || s.groups.back().engine != w.engine) s.groups.push_back(Group{w.engine, {}});
+                s.groups.back().commands.push_back(cmd);
+              }
+              store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_at);
+              if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
+              emit(tile, s);
             }
-            store(s.stores, tile, op.out[0], row, len, c0 * p, cn * p, out_at);
-            if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * p, 0, n, st_at);
-            emit(tile, s);
           }
-        }
       tiled.steps = std::max(tiled.steps, steps);
     }
     tiled.tiles = tile;

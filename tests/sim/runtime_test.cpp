@@ -11,6 +11,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint.hpp"
+#include "compiler.hpp"
 #include "config_tree.hpp"
 #include "golden_model.hpp"
 #include "reference.hpp"
@@ -251,6 +253,63 @@ TEST(FunctionalRuntime, Zamba2SharedBlocksAlternateOverTheHybridLayers) {
   const HfCheckpoint ck = load_hf_checkpoint(dir);
   ASSERT_EQ(ck.zamba.num_mem_blocks, 2);
   expect_functional_equals_golden(ck, "zamba2 with two shared blocks");
+}
+
+// A head whose state does not fit the tile SRAM runs in slices of its head_dim rows (each row
+// evolves on its own given the head's dt, B and C): a random Mamba-2 with Falcon-H1's head
+// shape (head_dim 64, N 256: 64 KiB of state per head) on krsna-dc with 64 KiB tiles.
+TEST(FunctionalRuntime, HeadsSplitByRowsEqualTheGoldenModel) {
+  const fs::path dir = test::temp_dir() / "mamba2-wide-heads";
+  fs::create_directories(dir);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(kModels + "mamba2/config.json"));
+  config["head_dim"] = 64;
+  config["state_size"] = 256;
+  config["num_heads"] = 2;
+  config["num_hidden_layers"] = 1;
+  std::ofstream(dir / "config.json") << config.dump(2);
+  SafetensorsFile weights;
+  SeededRandom random(20261125);
+  for (const auto& [name, shape] : expected_tensors(parse_hf_config(config, dir / "config.json"))) {
+    std::size_t count = 1;
+    for (std::int64_t d : shape) count *= std::size_t(d);
+    const bool norm = name.find("norm") != std::string::npos;
+    const bool a_log = name.ends_with("A_log");
+    weights.tensors[name] = Tensor::from_f32(shape, random.uniforms(count,
+                                                                    norm    ? 0.5
+                                                                    : a_log ? 0.0
+                                                                            : -0.2,
+                                                                    norm    ? 1.5
+                                                                    : a_log ? 1.5
+                                                                            : 0.2));
+  }
+  write_safetensors(dir / "model.safetensors", weights);
+  const auto small = test::write_file("dc-64k.yaml", R"(base: krsna-dc
+description: krsna-dc with 64 KiB tile SRAMs
+tile:
+  sram: {size_bytes: 64 KiB}
+)");
+  const HfCheckpoint ck = load_hf_checkpoint(dir);
+  const Profile profile = load_profile(small.string());
+  compiler::Scenario scenario;
+  scenario.prompt_tokens = 16;
+  scenario.generate_tokens = 3;
+  const compiler::CompileResult compiled =
+      compiler::compile(compiler::model_from_config(ck.config, dir / "config.json"), scenario, profile,
+                        runtime::functional_compile_options(profile));
+  bool split = false;
+  for (const auto& phase : compiled.phases)
+    for (const auto& t : phase.tiled) split = split || t.blocks.find("head_dim_b=") != std::string::npos;
+  EXPECT_TRUE(split) << "expected the scan to split its heads by rows";
+
+  std::vector<std::int64_t> ids(16);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = std::int64_t(i * 7 % 250 + 1);
+  const GoldenModel golden(ck);
+  const runtime::FunctionalRuntime rt(ck, profile);
+  test::expect_close(rt.forward(1, 16, ids).logits, golden.forward(1, 16, ids), 1e-4, 1e-4, "split heads, prefill");
+  const auto gen = rt.generate(1, 16, ids, 3);
+  const auto expected = golden.generate(1, 16, ids, 3);
+  EXPECT_EQ(gen.new_ids, expected.new_ids);
+  test::expect_close(gen.logits, expected.logits, 1e-4, 1e-4, "split heads, decode");
 }
 
 // Unsupported models and bad ids are one-line errors naming what is missing.
