@@ -144,10 +144,11 @@ class ProfileReader {
     profile_.tile.sram = read_memory(tile, "sram", 1 * kGiB);
     profile_.global_buffer = read_memory(top, "global_buffer", 16 * kGiB);
     read_dram(top.map("dram", {"technology", "channels", "bandwidth_gb_per_s", "latency_ns", "capacity_bytes"}));
-    MapReader control = top.map("control", {"dispatch_latency_cycles", "interrupt_latency_cycles"});
+    MapReader control = top.map("control", {"dispatch_latency_cycles", "interrupt_latency_cycles", "queue_depth"});
     profile_.control.dispatch_latency_cycles = static_cast<int>(control.integer("dispatch_latency_cycles", 0, 100000));
     profile_.control.interrupt_latency_cycles =
         static_cast<int>(control.integer("interrupt_latency_cycles", 0, 100000));
+    profile_.control.queue_depth = static_cast<int>(control.integer("queue_depth", 1, 4096));
     read_energy(top);
     read_area(top);
     if (profile_.family == Family::scan_accelerator && !profile_.tile.scan.present)

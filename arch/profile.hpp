@@ -169,6 +169,7 @@ struct Dram {
 struct ControlCore {
   int dispatch_latency_cycles = 0;
   int interrupt_latency_cycles = 0;
+  int queue_depth = 0;  // command slots of every engine's queue
 };
 
 struct Energy {

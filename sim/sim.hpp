@@ -34,7 +34,7 @@ struct SimOptions {
   // Chrome/Perfetto JSON timeline (one track per engine per tile); empty: none.
   std::string trace_path;
   // Slots per command queue. Not a profile field yet (see sim/README.md, "open points").
-  int queue_depth = 8;
+  int queue_depth = 0;  // slots per engine queue; 0: the profile's control.queue_depth
   // Names the Program in error messages.
   std::string source = "program";
   // Replaces the scan engine's timing model: runs a scan command and returns its cycles

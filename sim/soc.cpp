@@ -66,6 +66,7 @@ struct Chip {
     return static_cast<std::uint64_t>(std::llround(static_cast<double>(sc_time_stamp().value()) / ps_per_cycle));
   }
   const double ps_per_cycle = 1e6 / clock.mhz;
+  const int queue_depth = options.queue_depth > 0 ? options.queue_depth : profile.control.queue_depth;
   sc_time until(std::uint64_t cycle) const { return at(cycle) - sc_time_stamp(); }
   void fail(const std::string& message) {
     if (error.empty()) error = message;
@@ -96,7 +97,7 @@ class Engine : public sc_module {
         queue_(ssmfw::queue_index(static_cast<std::uint32_t>(tile), kind)),
         fabric_(fabric),
         core_(core) {
-    slots_.resize(static_cast<std::size_t>(chip.options.queue_depth));
+    slots_.resize(static_cast<std::size_t>(chip.queue_depth));
     SC_THREAD(run);
   }
   std::uint32_t space() const { return static_cast<std::uint32_t>(slots_.size() - count_); }
@@ -198,7 +199,7 @@ class DeviceBus : public sc_module {
             value = static_cast<std::uint32_t>(chip_.profile.tile_count);
             break;
           case ssmfw::kRegQueueDepth:
-            value = static_cast<std::uint32_t>(chip_.options.queue_depth);
+            value = static_cast<std::uint32_t>(chip_.queue_depth);
             break;
           case ssmfw::kRegProgramLow:
             value = static_cast<std::uint32_t>(program_address);
@@ -391,7 +392,8 @@ SimResult simulate(const Profile& profile, const Program& program, const SimOpti
 }
 
 SimResult simulate_checked(const Profile& profile, const Program& program, const SimOptions& options) {
-  if (options.queue_depth < 1) throw ConfigError(fmt::format("{}: queue depth must be at least 1", options.source));
+  if (options.queue_depth < 0)
+    throw ConfigError(fmt::format("{}: queue depth must be at least 1 (0: the profile's)", options.source));
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   sc_report_handler::set_actions(SC_WARNING, SC_THROW);
   sc_report_handler::set_actions(SC_INFO, SC_DO_NOTHING);

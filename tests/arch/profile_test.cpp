@@ -36,6 +36,7 @@ TEST(ProfileLoading, ReadsEveryFieldOfTheTinyProfile) {
   EXPECT_TRUE(p.bases.empty());
   EXPECT_EQ(p.family, Family::scan_accelerator);
   EXPECT_EQ(p.clock_mhz, 800);
+  EXPECT_EQ(p.control.queue_depth, 4);
   EXPECT_EQ(p.tile_count, 6);
   EXPECT_EQ(p.grid_rows, 2);
   EXPECT_EQ(p.grid_cols, 3);

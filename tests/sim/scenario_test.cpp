@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "config_tree.hpp"
 #include "sim_support.hpp"
 #include "support.hpp"
 #include "timing.hpp"
@@ -195,6 +196,19 @@ TEST(SimTiming, FullQueueBackPressureCostsInterruptAndDispatchLatency) {
   SimOptions options;
   options.queue_depth = 1;
   EXPECT_EQ(run(b.program, options).cycles, 8 + 66 + 50 + 8 + 66 + 50);
+}
+
+TEST(SimTiming, QueueDepthComesFromTheProfile) {
+  ProgramBuilder b;
+  for (int i = 0; i < 6; ++i) b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 64));
+  SimOptions one;
+  one.queue_depth = 1;
+  const auto shallow = test::write_file("mobile-queue-1.yaml",
+                                        "base: krsna-mobile\ndescription: one slot per queue\n"
+                                        "control: {queue_depth: 1}\n");
+  const SimResult by_profile = simulate_in_child(load_profile(shallow.string()), b.program, {});
+  EXPECT_EQ(by_profile.cycles, run(b.program, one).cycles);
+  EXPECT_GT(by_profile.cycles, run(b.program).cycles);  // krsna-mobile's 8 slots hide the dispatch latency
 }
 
 TEST(SimTiming, EmptyProgramTakesNoTime) {
