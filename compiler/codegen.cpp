@@ -883,15 +883,17 @@ class Generator {
       if (c == 1) break;
     }
     if (!fits(cb, lb) && op.version == 2) {  // a head's rows in several steps
+      // The most rows per step that still allow the longest token block (fewer, larger steps).
       cb = 1;
+      std::int64_t best_rows = 0, best_l = 0;
       for (std::int64_t rows = ceil_div(p, 2);; rows = ceil_div(rows, 2)) {
         pb = rows;
         std::int64_t l = L;
         while (l > 1 && !fits(1, l)) l = shrink(l);
-        lb = l;
-        if (fits(1, l) && l >= std::min<std::int64_t>(L, 32)) break;
-        if (rows == 1) break;
+        if (fits(1, l) && l > best_l) best_rows = rows, best_l = l;
+        if (best_l >= std::min<std::int64_t>(L, 32) || rows == 1) break;
       }
+      if (best_rows > 0) pb = best_rows, lb = best_l;
     }
     if (!fits(cb, lb)) {  // single-buffered: a step's operands need the whole free SRAM
       slots_ = 1;
@@ -906,122 +908,131 @@ class Generator {
     const std::uint64_t resident = resident_of(cb);
     Layout lay{resident, slot_bytes(cb, lb, scratch)};
     tiled.partition = op.version == 2 ? "heads" : "channels";
-    tiled.blocks = fmt::format("{}={} block={}{} length_b={} kernel={}", tiled.partition, per, cb,
-                               pb < p ? fmt::format(" head_dim_b={}", pb) : "", lb, scan_kernel_name(op.kernel));
+
     tiled.sram_bytes = static_cast<std::int64_t>(lay.total());
     const std::int64_t a_elems = op.version == 1 ? cb * n : cb;
     const std::uint64_t a_at = 0, d_at = a_elems * 4, bias_at = d_at + cb * 4, st_at = bias_at + cb * 4;
+    // Units of work spread over the tiles: channels, or (head, row slice) pairs when a head's
+    // rows are split (so the slices of one head run on several tiles).
+    const std::int64_t slices = ceil_div(p, pb), units = channels * slices;
+    const std::int64_t unit_per = slices == 1 ? per : ceil_div(units, std::min<std::int64_t>(tiles_, units));
+    tiled.blocks = slices == 1 ? fmt::format("{}={} block={} length_b={} kernel={}", tiled.partition, per, cb, lb,
+                                             scan_kernel_name(op.kernel))
+                               : fmt::format("row_slices={} head_dim_b={} length_b={} kernel={}", unit_per, pb, lb,
+                                             scan_kernel_name(op.kernel));
     int tile = 0;
     double step_cycles = 0;
-    for (std::int64_t t0 = 0; t0 < channels; t0 += per, ++tile) {
+    for (std::int64_t u0 = 0; u0 < units; u0 += unit_per, ++tile) {
       std::int64_t steps = 0;
+      const std::int64_t u_end = std::min(units, u0 + unit_per);
       for (int sess = 0; sess < op.sessions; ++sess)
-        for (std::int64_t c0 = t0; c0 < std::min(channels, t0 + per); c0 += cb)
-          for (std::int64_t p0 = 0; p0 < p; p0 += pb) {
-            const std::int64_t cn = std::min({cb, channels - c0, t0 + per - c0});
-            const std::int64_t pw = std::min(pb, p - p0);  // head_dim rows of this step
-            const std::int64_t col = c0 * p + p0;          // its first column of x, z and out
-            for (std::int64_t l0 = 0; l0 < L; l0 += lb, ++steps) {
-              const std::int64_t len = std::min(lb, L - l0);
-              const std::int64_t row = sess * L + l0;
-              Step s;
-              s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
-              const std::uint64_t base = lay.slot_base(s.slot);
-              if (l0 == 0) {
-                load(s.loads, tile, op.in[2], op.version == 1 ? c0 : 0, op.version == 1 ? cn : 1,
-                     op.version == 1 ? 0 : c0, op.version == 1 ? n : cn, a_at);
-                load(s.loads, tile, op.in[5], 0, 1, c0, cn, d_at);
-                load(s.loads, tile, op.in[7], 0, 1, c0, cn, bias_at);
-              }
-              const std::int64_t state_row = (sess * channels + c0) * p + p0;
-              if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
-              s.reload = l0 == 0 && steps > 0;
-              std::uint64_t at = base;
-              const std::uint64_t x_at = at;
-              load(s.loads, tile, op.in[0], row, len, col, cn * pw, at);
-              at += std::uint64_t(len * cn * pw) * 4;
-              const std::uint64_t dt_at = at;
-              load(s.loads, tile, op.in[1], row, len, c0, cn, at);
-              at += std::uint64_t(len * cn) * 4;
-              const std::uint64_t b_at = at;
-              load(s.loads, tile, op.in[3], row, len, 0, g * n, at);
-              at += std::uint64_t(len * g * n) * 4;
-              const std::uint64_t c_at = at;
-              load(s.loads, tile, op.in[4], row, len, 0, g * n, at);
-              at += std::uint64_t(len * g * n) * 4;
-              std::uint64_t z_at = 0;
-              if (z) {
-                z_at = at;
-                load(s.loads, tile, op.in[6], row, len, col, cn * pw, at);
-                at += std::uint64_t(len * cn * pw) * 4;
-              }
-              const std::uint64_t out_at = at;
-              at += std::uint64_t(len * cn * pw) * 4;
-              const std::uint64_t partial_at = at;
-              at += std::uint64_t(len * cn * pw) * 4 * (passes - 1);
-              const std::uint64_t scratch_at = at;
-              const auto work = scan_work(rows_op(pw), op.kernel, cn, len, profile_);
-              if (tile == 0 && steps == 0) step_cycles = cost_.work_cycles(work);
-              int pass = 0;
-              for (const Work& w : work) {
-                ssm_command cmd;
-                if (w.opcode == SSM_OP_SCAN) {
-                  ScanArgs sa;
-                  sa.variant = w.variant;
-                  sa.channels = static_cast<std::uint32_t>(cn);
-                  sa.head_dim = static_cast<std::uint32_t>(pw);
-                  sa.length = static_cast<std::uint32_t>(len);
-                  sa.state = static_cast<std::uint32_t>(w.state);
-                  sa.groups = static_cast<std::uint32_t>(w.groups);
-                  sa.x = sram(tile, x_at);
-                  sa.dt = sram(tile, dt_at);
-                  sa.a = sram(tile, a_at);
-                  sa.b = sram(tile, b_at + pass * w.state * 4);
-                  sa.c = sram(tile, c_at + pass * w.state * 4);
-                  if (w.skip) sa.d = sram(tile, d_at);
-                  if (w.gate) sa.z = sram(tile, z_at);
-                  if (w.softplus) sa.dt_bias = sram(tile, bias_at);
-                  sa.state_ref = sram(tile, st_at + std::uint64_t(pass) * cn * pw * w.state * 4);
-                  sa.out = sram(tile, pass == 0 ? out_at : partial_at + std::uint64_t(pass - 1) * len * cn * pw * 4);
-                  sa.softplus = w.softplus;
-                  sa.load_state = true;
-                  sa.store_state = true;
-                  cmd = scan_command(sa);
-                  ++pass;
-                } else if (w.opcode == SSM_OP_GEMM) {
-                  GemmArgs ga;
-                  const bool on_state = work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;
-                  ga.a = ga.b = ga.c = sram(tile, on_state ? st_at : scratch_at);
-                  ga.m = static_cast<std::uint32_t>(w.m), ga.n = static_cast<std::uint32_t>(w.n);
-                  ga.k = static_cast<std::uint32_t>(w.k);
-                  ga.precision = static_cast<ssm_precision>(w.precision);
-                  cmd = gemm_command(ga);
-                } else {
-                  VectorArgs va;
-                  va.function = w.function;
-                  va.rows = static_cast<std::uint32_t>(w.rows);
-                  va.cols = static_cast<std::uint32_t>(w.cols);
-                  if (native) {
-                    // Epilogues of the native unit on the real operands (dt in place, gate, D skip, partial sums).
-                    const std::uint64_t target = w.function == SSM_VEC_SOFTPLUS ? dt_at : out_at;
-                    va.a = va.out = sram(tile, target);
-                    va.b = sram(tile, w.function == SSM_VEC_ADD ? partial_at : z ? z_at : out_at);
-                    va.c = sram(tile, out_at);
-                    if (w.function == SSM_VEC_SILU) va.a = va.out = sram(tile, z_at);
-                  } else {
-                    const bool on_state = work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;
-                    va.a = va.b = va.c = va.out = sram(tile, on_state ? st_at : scratch_at);
-                  }
-                  cmd = vector_command(va);
-                }
-                if (s.groups.empty() || s.groups.back().engine != w.engine) s.groups.push_back(Group{w.engine, {}});
-                s.groups.back().commands.push_back(cmd);
-              }
-              store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_at);
-              if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
-              emit(tile, s);
+        for (std::int64_t u = u0; u < u_end;) {
+          const std::int64_t c0 = u / slices, p0 = (u % slices) * pb;
+          const std::int64_t cn = slices == 1 ? std::min({cb, channels - c0, u_end - u}) : 1;
+          u += slices == 1 ? cn : 1;
+          const std::int64_t pw = std::min(pb, p - p0);  // head_dim rows of this step
+          const std::int64_t col = c0 * p + p0;          // its first column of x, z and out
+          for (std::int64_t l0 = 0; l0 < L; l0 += lb, ++steps) {
+            const std::int64_t len = std::min(lb, L - l0);
+            const std::int64_t row = sess * L + l0;
+            Step s;
+            s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
+            const std::uint64_t base = lay.slot_base(s.slot);
+            if (l0 == 0) {
+              load(s.loads, tile, op.in[2], op.version == 1 ? c0 : 0, op.version == 1 ? cn : 1,
+                   op.version == 1 ? 0 : c0, op.version == 1 ? n : cn, a_at);
+              load(s.loads, tile, op.in[5], 0, 1, c0, cn, d_at);
+              load(s.loads, tile, op.in[7], 0, 1, c0, cn, bias_at);
             }
+            const std::int64_t state_row = (sess * channels + c0) * p + p0;
+            if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
+            s.reload = l0 == 0 && steps > 0;
+            std::uint64_t at = base;
+            const std::uint64_t x_at = at;
+            load(s.loads, tile, op.in[0], row, len, col, cn * pw, at);
+            at += std::uint64_t(len * cn * pw) * 4;
+            const std::uint64_t dt_at = at;
+            load(s.loads, tile, op.in[1], row, len, c0, cn, at);
+            at += std::uint64_t(len * cn) * 4;
+            const std::uint64_t b_at = at;
+            load(s.loads, tile, op.in[3], row, len, 0, g * n, at);
+            at += std::uint64_t(len * g * n) * 4;
+            const std::uint64_t c_at = at;
+            load(s.loads, tile, op.in[4], row, len, 0, g * n, at);
+            at += std::uint64_t(len * g * n) * 4;
+            std::uint64_t z_at = 0;
+            if (z) {
+              z_at = at;
+              load(s.loads, tile, op.in[6], row, len, col, cn * pw, at);
+              at += std::uint64_t(len * cn * pw) * 4;
+            }
+            const std::uint64_t out_at = at;
+            at += std::uint64_t(len * cn * pw) * 4;
+            const std::uint64_t partial_at = at;
+            at += std::uint64_t(len * cn * pw) * 4 * (passes - 1);
+            const std::uint64_t scratch_at = at;
+            const auto work = scan_work(rows_op(pw), op.kernel, cn, len, profile_);
+            if (tile == 0 && steps == 0) step_cycles = cost_.work_cycles(work);
+            int pass = 0;
+            for (const Work& w : work) {
+              ssm_command cmd;
+              if (w.opcode == SSM_OP_SCAN) {
+                ScanArgs sa;
+                sa.variant = w.variant;
+                sa.channels = static_cast<std::uint32_t>(cn);
+                sa.head_dim = static_cast<std::uint32_t>(pw);
+                sa.length = static_cast<std::uint32_t>(len);
+                sa.state = static_cast<std::uint32_t>(w.state);
+                sa.groups = static_cast<std::uint32_t>(w.groups);
+                sa.x = sram(tile, x_at);
+                sa.dt = sram(tile, dt_at);
+                sa.a = sram(tile, a_at);
+                sa.b = sram(tile, b_at + pass * w.state * 4);
+                sa.c = sram(tile, c_at + pass * w.state * 4);
+                if (w.skip) sa.d = sram(tile, d_at);
+                if (w.gate) sa.z = sram(tile, z_at);
+                if (w.softplus) sa.dt_bias = sram(tile, bias_at);
+                sa.state_ref = sram(tile, st_at + std::uint64_t(pass) * cn * pw * w.state * 4);
+                sa.out = sram(tile, pass == 0 ? out_at : partial_at + std::uint64_t(pass - 1) * len * cn * pw * 4);
+                sa.softplus = w.softplus;
+                sa.load_state = true;
+                sa.store_state = true;
+                cmd = scan_command(sa);
+                ++pass;
+              } else if (w.opcode == SSM_OP_GEMM) {
+                GemmArgs ga;
+                const bool on_state = work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;
+                ga.a = ga.b = ga.c = sram(tile, on_state ? st_at : scratch_at);
+                ga.m = static_cast<std::uint32_t>(w.m), ga.n = static_cast<std::uint32_t>(w.n);
+                ga.k = static_cast<std::uint32_t>(w.k);
+                ga.precision = static_cast<ssm_precision>(w.precision);
+                cmd = gemm_command(ga);
+              } else {
+                VectorArgs va;
+                va.function = w.function;
+                va.rows = static_cast<std::uint32_t>(w.rows);
+                va.cols = static_cast<std::uint32_t>(w.cols);
+                if (native) {
+                  // Epilogues of the native unit on the real operands (dt in place, gate, D skip, partial sums).
+                  const std::uint64_t target = w.function == SSM_VEC_SOFTPLUS ? dt_at : out_at;
+                  va.a = va.out = sram(tile, target);
+                  va.b = sram(tile, w.function == SSM_VEC_ADD ? partial_at : z ? z_at : out_at);
+                  va.c = sram(tile, out_at);
+                  if (w.function == SSM_VEC_SILU) va.a = va.out = sram(tile, z_at);
+                } else {
+                  const bool on_state = work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;
+                  va.a = va.b = va.c = va.out = sram(tile, on_state ? st_at : scratch_at);
+                }
+                cmd = vector_command(va);
+              }
+              if (s.groups.empty() || s.groups.back().engine != w.engine) s.groups.push_back(Group{w.engine, {}});
+              s.groups.back().commands.push_back(cmd);
+            }
+            store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_at);
+            if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
+            emit(tile, s);
           }
+        }
       tiled.steps = std::max(tiled.steps, steps);
     }
     tiled.tiles = tile;
