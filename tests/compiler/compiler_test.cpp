@@ -485,6 +485,36 @@ TEST(Compile, PrefillChunkOptionSetsTheChunk) {
   EXPECT_EQ(r.phases[1].name, "logits");
 }
 
+// Every shipped workload compiles on every kind of chip (a scan accelerator of each size and
+// a CPU) into Programs that validate and blocks that fit, or is refused because its weights
+// do not fit the DRAM.
+class ShippedWorkloadsCompile : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShippedWorkloadsCompile, OrAreRefusedForTheirDram) {
+  const Profile profile = load_profile(GetParam());
+  Scenario s;
+  s.prompt_tokens = 64;
+  s.generate_tokens = 2;
+  int compiled = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("workloads/models")) {
+    const std::string name = entry.path().stem().string();
+    SCOPED_TRACE(name);
+    try {
+      const CompileResult r = compile(shipped(name), s, profile);
+      for (const PhaseProgram& p : r.phases)
+        for (const TiledOp& t : p.tiled) EXPECT_LE(t.sram_bytes, profile.tile.sram.size_bytes) << t.name;
+      ++compiled;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("do not fit the"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GE(compiled, 8);  // the small models fit everywhere
+}
+
+INSTANTIATE_TEST_SUITE_P(Profiles, ShippedWorkloadsCompile,
+                         ::testing::Values("krsna-wear", "krsna-mobile", "krsna-dc", "cortex-a-neon-class"),
+                         test::param_name);
+
 }  // namespace
 // --- GEMM mapping in prefill ---------------------------------------------------------------
 
