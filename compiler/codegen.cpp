@@ -837,6 +837,8 @@ class Generator {
     const std::int64_t per = ceil_div(channels, parts);
     const bool native = op.kernel == ScanKernel::native || op.kernel == ScanKernel::native_split;
     const bool z = op.gate;
+    // An output below float32 is converted in SRAM by the vector unit before it is stored.
+    const int out_bits = tensor(op.out[0]).bits;
     const int passes = op.kernel == ScanKernel::native_split
                            ? static_cast<int>(ceil_div(n, std::max(1, profile_.tile.scan.max_state)))
                            : 1;
@@ -856,6 +858,7 @@ class Generator {
     auto slot_bytes = [&](std::int64_t cb, std::int64_t lb, std::uint64_t& scratch_out) {
       std::uint64_t per_token = std::uint64_t(cb * pb * (z ? 3 : 2) + cb + 2 * g * n) * 4;
       if (passes > 1) per_token += std::uint64_t(cb * pb) * 4 * (passes - 1);  // partial outputs
+      if (out_bits < 32) per_token += std::uint64_t(cb * pb * out_bits / 8);
       scratch_out = 0;
       // Software-scan work no larger than the state runs on the state's own bytes.
       const std::uint64_t state_bytes = std::uint64_t(cb * pb * n) * 4;
@@ -970,6 +973,8 @@ class Generator {
             at += std::uint64_t(len * cn * pw) * 4;
             const std::uint64_t partial_at = at;
             at += std::uint64_t(len * cn * pw) * 4 * (passes - 1);
+            const std::uint64_t converted_at = at;
+            if (out_bits < 32) at += std::uint64_t(len * cn * pw * out_bits / 8);
             const std::uint64_t scratch_at = at;
             const auto work = scan_work(rows_op(pw), op.kernel, cn, len, profile_);
             if (tile == 0 && steps == 0) step_cycles = cost_.work_cycles(work);
@@ -1028,7 +1033,17 @@ class Generator {
               if (s.groups.empty() || s.groups.back().engine != w.engine) s.groups.push_back(Group{w.engine, {}});
               s.groups.back().commands.push_back(cmd);
             }
-            store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_at);
+            if (out_bits < 32) {
+              VectorArgs cv;
+              cv.function = SSM_VEC_CONVERT;
+              cv.rows = static_cast<std::uint32_t>(len), cv.cols = static_cast<std::uint32_t>(cn * pw);
+              cv.a = sram(tile, out_at), cv.out = sram(tile, converted_at);
+              cv.param1 = target_format(out_bits);
+              if (s.groups.empty() || s.groups.back().engine != SSM_ENGINE_VECTOR)
+                s.groups.push_back(Group{SSM_ENGINE_VECTOR, {}});
+              s.groups.back().commands.push_back(vector_command(cv));
+            }
+            store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_bits < 32 ? converted_at : out_at);
             if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
             emit(tile, s);
           }

@@ -286,7 +286,9 @@ class Lowerer {
     }
     const int dt = act("dt", rows_, i);
     gemm("dt_proj", V(dtl), weight("dt_proj", i, r, pbits_), V(dt), rows_, i, r);
-    const int y = act("y", rows_, i);
+    // The scan's output leaves the tile already in the matrix precision (the codegen converts
+    // it in SRAM): out_proj is its only reader.
+    const int y_p = act("y_p", rows_, i, pbits_);
     PrimOp& sc = op(Prim::scan, "scan");
     sc.version = 1;
     sc.channels = i, sc.head_dim = 1, sc.state = n, sc.groups = 1;
@@ -300,9 +302,7 @@ class Lowerer {
              View{xz, i, i},
              V(weight("dt_bias", 1, i, 32)),
              V(state("ssm_state", i, n))};
-    sc.out = {V(y)};
-    const int y_p = act("y_p", rows_, i, pbits_);
-    vec("y_convert", SSM_VEC_CONVERT, {V(y)}, {V(y_p)}, rows_, i);
+    sc.out = {V(y_p)};
     const int out = act("out", rows_, h);
     gemm("out_proj", V(y_p), weight("out_proj", h, i, pbits_), V(out), rows_, h, i);
     return out;
