@@ -768,10 +768,14 @@ class Generator {
     const std::int64_t channels = op.channels, width = op.width, L = op.length;
     const std::int64_t parts = std::min<std::int64_t>(tiles_, ceil_div(channels, 16));
     const std::int64_t per = ceil_div(channels, parts);
+    // A second output (in the matrix precision) is converted in SRAM beside the first.
+    const int converted_bits = op.out.size() > 1 ? tensor(op.out[1]).bits : 0;
+    // Per channel and token: the input and output in float32, and the converted output.
+    const std::uint64_t token_bytes = std::uint64_t(per) * 8 + std::uint64_t(per) * converted_bits / 8;
     const std::uint64_t resident = align64(std::uint64_t(per) * (2 * width + 1) * 4);
     const std::uint64_t budget = (sram_ - resident) / 2 & ~std::uint64_t{63};
-    const std::int64_t lb = std::max<std::int64_t>(1, std::min<std::int64_t>(L, budget / (per * 8)));
-    Layout lay{resident, align64(std::uint64_t(lb) * per * 8)};
+    const std::int64_t lb = std::max<std::int64_t>(1, std::min<std::int64_t>(L, budget / token_bytes));
+    Layout lay{resident, align64(std::uint64_t(lb) * token_bytes)};
     tiled.partition = "channels";
     tiled.blocks = fmt::format("channels={} length_b={}", per, lb);
     tiled.sram_bytes = static_cast<std::int64_t>(lay.total());
@@ -808,8 +812,20 @@ class Generator {
           ca.update = decode;
           ca.load_state = !decode;
           ca.store_state = !decode;
-          s.groups.push_back(Group{SSM_ENGINE_VECTOR, {conv1d_command(ca)}});
-          store(s.stores, tile, op.out[0], sess * L + l0, len, c0, cn, base + std::uint64_t(len) * cn * 4);
+          std::vector<ssm_command> vcmds{conv1d_command(ca)};
+          const std::uint64_t out_at = base + std::uint64_t(len) * cn * 4,
+                              converted_at = out_at + std::uint64_t(len) * cn * 4;
+          if (converted_bits > 0) {
+            VectorArgs cv;
+            cv.function = SSM_VEC_CONVERT;
+            cv.rows = static_cast<std::uint32_t>(len), cv.cols = static_cast<std::uint32_t>(cn);
+            cv.a = sram(tile, out_at), cv.out = sram(tile, converted_at);
+            cv.param1 = target_format(converted_bits);
+            vcmds.push_back(vector_command(cv));
+            store(s.stores, tile, op.out[1], sess * L + l0, len, c0, cn, converted_at);
+          }
+          s.groups.push_back(Group{SSM_ENGINE_VECTOR, std::move(vcmds)});
+          store(s.stores, tile, op.out[0], sess * L + l0, len, c0, cn, out_at);
           if (l0 + len >= L) store(s.stores, tile, op.in[3], sess * channels + c0, cn, 0, width, st_at);
           emit(tile, s);
         }

@@ -315,8 +315,10 @@ class Lowerer {
     c.width = s.d_conv;
     c.in = {x, V(weight("conv1d", channels, s.d_conv, 32)), V(weight("conv1d_bias", 1, channels, 32)),
             V(state("conv_state", channels, s.d_conv))};
+    // A second output in the matrix precision (Mamba-1's x_proj input) is converted in SRAM
+    // and stored beside the float32 one (the scan's input).
     c.out = {V(out)};
-    if (out_p >= 0) vec("conv_convert", SSM_VEC_CONVERT, {V(out)}, {V(out_p)}, rows_, channels);
+    if (out_p >= 0) c.out.push_back(V(out_p));
   }
 
   int mamba2(int xn) {

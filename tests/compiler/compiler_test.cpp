@@ -164,11 +164,17 @@ TEST(LowerGraph, Mamba1LayerIsNormGemmConvGemmsScanGemmAdd) {
   std::vector<std::string> layer0;
   for (const PrimOp& op : m.ops)
     if (op.layer == 0) layer0.push_back(std::string(prim_name(op.kind)));
-  // norm, in_proj, conv, convert, x_proj, dt convert, dt_proj, scan (its output converted in
-  // SRAM), out_proj, residual add.
-  const std::vector<std::string> expected = {"vector", "gemm", "conv1d", "vector", "gemm",
-                                             "vector", "gemm", "scan",   "gemm",   "vector"};
+  // norm, in_proj, conv (also writing its output in bf16 for x_proj), x_proj, dt convert,
+  // dt_proj, scan (its output converted in SRAM), out_proj, residual add.
+  const std::vector<std::string> expected = {"vector", "gemm", "conv1d", "gemm",  "vector",
+                                             "gemm",   "scan", "gemm",   "vector"};
   EXPECT_EQ(layer0, expected);
+  const auto conv =
+      std::find_if(m.ops.begin(), m.ops.end(), [](const PrimOp& o) { return o.name == "layers.0.mamba.conv1d"; });
+  ASSERT_NE(conv, m.ops.end());
+  ASSERT_EQ(conv->out.size(), 2u);
+  EXPECT_EQ(m.tensors[std::size_t(conv->out[0].tensor)].bits, 32);
+  EXPECT_EQ(m.tensors[std::size_t(conv->out[1].tensor)].bits, 16);
   const auto in_proj =
       std::find_if(m.ops.begin(), m.ops.end(), [](const PrimOp& o) { return o.name == "layers.0.mamba.in_proj"; });
   ASSERT_NE(in_proj, m.ops.end());
