@@ -235,7 +235,9 @@ int model_run(const RunCommand& command, std::ostream& out) {
   const int parallel = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   progress(fmt::format("simulating {} phases ({} commands) in {} processes", jobs.size(), commands,
                        std::min<std::size_t>(jobs.size(), std::size_t(parallel))));
-  const std::vector<sim::SimResult> results = sim::simulate_in_children(profile, jobs, parallel);
+  const std::vector<sim::SimResult> results = sim::simulate_in_children(profile, jobs, parallel, [&](std::size_t i) {
+    progress(fmt::format("simulated {} ({} of {})", compiled.phases[i].name, i + 1, jobs.size()));
+  });
   std::vector<PhaseRun> runs;
   for (std::size_t i = 0; i < results.size(); ++i) runs.push_back({&compiled.phases[i], results[i]});
   progress("");

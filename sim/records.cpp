@@ -482,7 +482,8 @@ SimResult simulate_in_child(const Profile& profile, const Program& program, cons
   return collect_child(start_child(profile, program, options));
 }
 
-std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel) {
+std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel,
+                                            const std::function<void(std::size_t)>& collected) {
   for (const SimJob& job : jobs) check_program_fits(profile, *job.program, job.options.source);
   std::vector<SimResult> results(jobs.size());
   std::vector<Child> running;
@@ -498,6 +499,7 @@ std::vector<SimResult> simulate_in_children(const Profile& profile, const std::v
     if (running.empty()) break;
     try {
       results[done] = collect_child(running.front());
+      if (collected && !error) collected(done);
     } catch (...) {
       if (!error) error = std::current_exception();
     }

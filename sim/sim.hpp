@@ -105,7 +105,9 @@ struct SimJob {
   const Program* program;
   SimOptions options;
 };
-std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel);
+// `collected(i)`, when given, is called as job i's result arrives (in job order).
+std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel,
+                                            const std::function<void(std::size_t)>& collected = {});
 
 nlohmann::json to_json(const SimResult& result, const Profile& profile);  // without memory_out
 std::string summary(const SimResult& result, const Profile& profile);

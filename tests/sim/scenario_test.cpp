@@ -235,7 +235,10 @@ TEST(SimParallel, ChildrenGiveTheResultsOfSingleRunsInJobOrder) {
   large.add(0, SSM_ENGINE_VECTOR, vector_add(large, 0, 64 * 500));
   const std::vector<SimJob> jobs = {{&large.program, {}}, {&small.program, {}}, {&large.program, {}}};
   for (int parallel : {1, 2, 3}) {
-    const std::vector<SimResult> r = simulate_in_children(mobile(), jobs, parallel);
+    std::vector<std::size_t> order;
+    const std::vector<SimResult> r =
+        simulate_in_children(mobile(), jobs, parallel, [&](std::size_t i) { order.push_back(i); });
+    EXPECT_EQ(order, (std::vector<std::size_t>{0, 1, 2}));
     ASSERT_EQ(r.size(), 3u);
     EXPECT_EQ(r[0].cycles, run(large.program).cycles);
     EXPECT_EQ(r[1].cycles, run(small.program).cycles);
