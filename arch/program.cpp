@@ -229,13 +229,14 @@ bool set_sync_signal(ssm_command& c, SyncPoint signal) {
 
 void StreamBuilder::flush_waits(std::size_t keep) {
   const std::size_t placed = waits_.size() - std::min(keep, waits_.size());
-  for (std::size_t i = 0; i < placed; ++i) commands_.push_back(wait_command(waits_[i].semaphore, waits_[i].value));
+  for (std::size_t i = 0; i < placed; ++i) append(wait_command(waits_[i].semaphore, waits_[i].value), wait_tags_[i]);
   waits_.erase(waits_.begin(), waits_.begin() + static_cast<std::ptrdiff_t>(placed));
+  wait_tags_.erase(wait_tags_.begin(), wait_tags_.begin() + static_cast<std::ptrdiff_t>(placed));
 }
 
 void StreamBuilder::push_back(const ssm_command& c) {
   if (!fold_) {
-    commands_.push_back(c);
+    append(c, tag_);
     return;
   }
   const unsigned op = c.head.opcode;
@@ -248,6 +249,7 @@ void StreamBuilder::push_back(const ssm_command& c) {
     }
     passed = c.sync.value;
     waits_.push_back({c.sync.semaphore, c.sync.value});
+    wait_tags_.push_back(tag_);
   } else if (op == SSM_OP_SIGNAL) {
     flush_waits(0);
     if (!commands_.empty() && commands_.back().head.opcode != SSM_OP_SIGNAL &&
@@ -255,20 +257,23 @@ void StreamBuilder::push_back(const ssm_command& c) {
         set_sync_signal(commands_.back(), {c.sync.semaphore, c.sync.value}))
       ++removed_;
     else
-      commands_.push_back(c);
+      append(c, tag_);
   } else {
     ssm_command folded = c;
     flush_waits(std::size_t(!(c.head.sync & SSM_SYNC_WAIT0)) + !(c.head.sync & SSM_SYNC_WAIT1));
     for (const SyncPoint& w : waits_) add_sync_wait(folded, w);
     removed_ += waits_.size();
     waits_.clear();
-    commands_.push_back(folded);
+    wait_tags_.clear();
+    append(folded, tag_);
   }
 }
 
-std::vector<ssm_command> StreamBuilder::take() {
+std::vector<ssm_command> StreamBuilder::take(std::vector<std::uint32_t>* tags) {
   flush_waits(0);
   passed_.clear();
+  if (tags) tags->insert(tags->end(), tags_.begin(), tags_.end());
+  tags_.clear();
   return std::move(commands_);
 }
 

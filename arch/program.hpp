@@ -108,20 +108,30 @@ bool set_sync_signal(ssm_command& command, SyncPoint signal);
 class StreamBuilder {
  public:
   explicit StreamBuilder(bool fold = true) : fold_(fold) {}
+  // Commands pushed from now on carry `tag` (the compiler's op index), kept beside them.
+  void set_tag(std::uint32_t tag) { tag_ = tag; }
   void push_back(const ssm_command& command);
   bool empty() const { return commands_.empty() && waits_.empty(); }
   std::size_t size() const { return commands_.size() + waits_.size(); }
-  // The commands (WAITs left at the end as commands); the builder is empty afterwards.
-  std::vector<ssm_command> take();
+  // The commands (WAITs left at the end as commands) and their tags; the builder is empty
+  // afterwards.
+  std::vector<ssm_command> take(std::vector<std::uint32_t>* tags = nullptr);
   // WAIT and SIGNAL commands folded or dropped so far.
   std::size_t removed() const { return removed_; }
 
  private:
   void flush_waits(std::size_t keep);
+  void append(const ssm_command& command, std::uint32_t tag) {
+    commands_.push_back(command);
+    tags_.push_back(tag);
+  }
   bool fold_;
+  std::uint32_t tag_ = 0;
   std::vector<ssm_command> commands_;
+  std::vector<std::uint32_t> tags_;
   std::vector<std::uint32_t> passed_;  // per semaphore: the largest value waited for
   std::vector<SyncPoint> waits_;       // WAITs not yet placed
+  std::vector<std::uint32_t> wait_tags_;
   std::size_t removed_ = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -58,6 +59,36 @@ void progress(const std::string& line) {
 }
 
 json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
+
+// The ops that keep the engines busiest in one run of a phase, each name taken over all
+// layers ("mamba.in_proj" for layers.N.mamba.in_proj): share of the engines' busy cycles
+// and DRAM bytes.
+std::string busiest_ops(const compiler::PhaseProgram& phase, const sim::SimResult& result) {
+  struct Group {
+    double busy = 0, dram = 0;
+  };
+  std::map<std::string, Group> groups;
+  double total = 0;
+  for (std::size_t i = 0; i < result.ops.size() && i < phase.tiled.size(); ++i) {
+    std::string name = phase.tiled[i].name;
+    if (name.starts_with("layers.")) name = name.substr(name.find('.', 7) + 1);
+    const sim::OpStats& o = result.ops[i];
+    double busy = 0;
+    for (std::uint64_t b : o.busy_cycles) busy += double(b);
+    groups[name].busy += busy;
+    groups[name].dram += double(o.dram_read_bytes + o.dram_write_bytes);
+    total += busy;
+  }
+  std::vector<std::pair<std::string, Group>> order(groups.begin(), groups.end());
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.second.busy > b.second.busy; });
+  std::string out = fmt::format("  busiest ops in {} (share of engine-busy cycles, DRAM bytes per run):", phase.name);
+  for (std::size_t i = 0; i < std::min<std::size_t>(5, order.size()); ++i)
+    out += fmt::format(" {} {:.0f}% {:.3g} GB;", order[i].first, total > 0 ? 100 * order[i].second.busy / total : 0,
+                       order[i].second.dram / 1e9);
+  out.back() = '\n';
+  return out;
+}
 
 double max_abs_difference(const std::vector<float>& a, const std::vector<float>& b) {
   double worst = 0;
@@ -222,6 +253,7 @@ int model_run(const RunCommand& command, std::ostream& out) {
   for (const auto& phase : compiled.phases) {
     sim::SimOptions options;
     options.source = phase.name;
+    options.command_op = &phase.command_op;
     if (!command.trace.empty()) {
       const fs::path trace(command.trace);
       options.trace_path =
@@ -303,8 +335,14 @@ int model_run(const RunCommand& command, std::ostream& out) {
   if (!command.out.empty()) {
     fs::create_directories(command.out);
     json stats = json::array();
-    for (const auto& r : runs)
-      stats.push_back({{"phase", r.phase->name}, {"runs", r.phase->runs}, {"stats", sim::to_json(r.result, profile)}});
+    for (const auto& r : runs) {
+      json phase_stats = sim::to_json(r.result, profile);
+      for (std::size_t i = 0; i < phase_stats["ops"].size(); ++i) {  // ops by compiler op, named
+        phase_stats["ops"][i]["name"] = r.phase->tiled[i].name;
+        phase_stats["ops"][i]["kind"] = compiler::prim_name(r.phase->tiled[i].kind);
+      }
+      stats.push_back({{"phase", r.phase->name}, {"runs", r.phase->runs}, {"stats", phase_stats}});
+    }
     std::ofstream(fs::path(command.out) / "summary.json") << summary.dump(2) << '\n';
     std::ofstream(fs::path(command.out) / "stats.json") << stats.dump(2) << '\n';
   }
@@ -328,6 +366,8 @@ int model_run(const RunCommand& command, std::ostream& out) {
   for (const auto& r : runs)
     out << fmt::format("  phase {:<13} {:>4} run(s) x {:>12} cycles, {:>8} commands\n", r.phase->name, r.phase->runs,
                        r.result.cycles, r.phase->program.command_count());
+  for (const auto& r : runs)
+    if (r.phase->name == "prefill" || r.phase->name == "decode") out << busiest_ops(*r.phase, r.result);
   if (!command.out.empty()) out << fmt::format("  wrote {}/summary.json and {}/stats.json\n", command.out, command.out);
   return 0;
 }

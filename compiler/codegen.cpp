@@ -210,6 +210,8 @@ class Generator {
 
   CodegenResult run() {
     for (const PrimOp& op : mod_.ops) {
+      for (TileState& ts : tile_state_)
+        for (StreamBuilder& b : ts.streams) b.set_tag(static_cast<std::uint32_t>(result_.tiled.size()));
       begin_op();
       slots_ = 2;
       TiledOp tiled;
@@ -244,7 +246,7 @@ class Generator {
       for (int e = 0; e < int(SSM_ENGINE_COUNT); ++e) {
         auto& cmds = tile_state_[t].streams[e];
         if (cmds.empty()) continue;
-        prog_.streams.push_back(ProgramStream{t, static_cast<ssm_engine>(e), cmds.take()});
+        prog_.streams.push_back(ProgramStream{t, static_cast<ssm_engine>(e), cmds.take(&result_.command_op)});
       }
     result_.program = std::move(prog_);
     return std::move(result_);

@@ -61,6 +61,9 @@ struct TiledOp {
 struct CodegenResult {
   Program program;
   std::vector<TiledOp> tiled;
+  // For each command of the Program, in stream order: the index of the op (in the module's
+  // ops, and in `tiled`) that emitted it; the simulator attributes its statistics by it.
+  std::vector<std::uint32_t> command_op;
   double estimated_cycles = 0;  // sum over ops of the busiest tile (ops run one after another)
 };
 

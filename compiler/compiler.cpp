@@ -89,6 +89,7 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
     PhaseProgram& p = r.phases[i];
     CodegenResult g = tile_and_generate(p.lowered, i, r.memory, profile, options.fold_sync);
     p.program = std::move(g.program);
+    p.command_op = std::move(g.command_op);
     p.tiled = std::move(g.tiled);
     p.estimated_cycles = g.estimated_cycles;
     if (options.validate)

@@ -52,7 +52,8 @@ struct PhaseProgram {
   Module lowered;
   std::vector<TiledOp> tiled;
   Program program;
-  double estimated_cycles = 0;  // cost model, one run
+  std::vector<std::uint32_t> command_op;  // per command: its op's index in `tiled` (CodegenResult)
+  double estimated_cycles = 0;            // cost model, one run
 };
 
 struct KernelChoice {

@@ -140,6 +140,15 @@ void Records::init(const Profile& profile, const Program& program, const SimOpti
   profile_ = &profile;
   program_ = &program;
   trace_ = !options.trace_path.empty();
+  command_op_ = options.command_op;
+  if (command_op_) {
+    if (command_op_->size() != program.command_count())
+      throw ConfigError(fmt::format("{}: {} op indices for {} commands", options.source, command_op_->size(),
+                                    program.command_count()));
+    std::uint32_t ops = 0;
+    for (std::uint32_t op : *command_op_) ops = std::max(ops, op + 1);
+    result_.ops.resize(ops);
+  }
   result_.tiles.assign(static_cast<std::size_t>(profile.tile_count), TileStats{});
 }
 
@@ -150,6 +159,11 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
   ++es.commands;
   ++result_.commands;
   es.busy_cycles += end - start;
+  OpStats* op = command_op_ ? &result_.ops[(*command_op_)[static_cast<std::size_t>(&c - command_base)]] : nullptr;
+  if (op) {
+    op->busy_cycles[engine] += end - start;
+    ++op->commands;
+  }
   es.stall_cycles += end - start > ideal ? end - start - ideal : 0;
   if (trace_)
     slices_.push_back(
@@ -164,6 +178,7 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
       switch (src.memory) {
         case SSM_MEM_DRAM:
           result_.dram_read_bytes += bytes;
+          if (op) op->dram_read_bytes += bytes;
           break;
         case SSM_MEM_GLOBAL_BUFFER:
           result_.global_buffer_read_bytes += bytes;
@@ -178,6 +193,7 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
           if (mask >> t & 1) result_.tiles[static_cast<std::size_t>(t)].sram_write_bytes += bytes;
       } else if (dst.memory == SSM_MEM_DRAM) {
         result_.dram_write_bytes += bytes;
+        if (op) op->dram_write_bytes += bytes;
       } else if (dst.memory == SSM_MEM_GLOBAL_BUFFER) {
         result_.global_buffer_write_bytes += bytes;
       } else {
@@ -318,19 +334,33 @@ nlohmann::json to_json(const SimResult& r, const Profile& p) {
                       {"unit", e.unit},
                       {"per_action", e.per_action},
                       {"joules", e.joules}});
-  return {{"profile", p.name},
-          {"cycles", r.cycles},
-          {"seconds", r.seconds},
-          {"commands", r.commands},
-          {"tiles", tiles},
-          {"dram", {{"read_bytes", r.dram_read_bytes}, {"write_bytes", r.dram_write_bytes}}},
-          {"global_buffer", {{"read_bytes", r.global_buffer_read_bytes}, {"write_bytes", r.global_buffer_write_bytes}}},
-          {"noc", {{"byte_hops", r.noc_byte_hops}, {"links", links}}},
-          {"macs", r.macs},
-          {"scan_lane_steps", r.scan_lane_steps},
-          {"vector_lane_cycles", r.vector_lane_cycles},
-          {"firmware", {{"signals", r.firmware_signals}, {"waits", r.firmware_waits}, {"wakeups", r.firmware_wakeups}}},
-          {"energy", {{"total_joules", r.energy_j}, {"items", energy}}}};
+  nlohmann::json result = {
+      {"profile", p.name},
+      {"cycles", r.cycles},
+      {"seconds", r.seconds},
+      {"commands", r.commands},
+      {"tiles", tiles},
+      {"dram", {{"read_bytes", r.dram_read_bytes}, {"write_bytes", r.dram_write_bytes}}},
+      {"global_buffer", {{"read_bytes", r.global_buffer_read_bytes}, {"write_bytes", r.global_buffer_write_bytes}}},
+      {"noc", {{"byte_hops", r.noc_byte_hops}, {"links", links}}},
+      {"macs", r.macs},
+      {"scan_lane_steps", r.scan_lane_steps},
+      {"vector_lane_cycles", r.vector_lane_cycles},
+      {"firmware", {{"signals", r.firmware_signals}, {"waits", r.firmware_waits}, {"wakeups", r.firmware_wakeups}}},
+      {"energy", {{"total_joules", r.energy_j}, {"items", energy}}}};
+  if (!r.ops.empty()) {
+    nlohmann::json ops = nlohmann::json::array();
+    for (const OpStats& o : r.ops) {
+      nlohmann::json busy;
+      for (unsigned e = 0; e < SSM_ENGINE_COUNT; ++e) busy[engine_name(static_cast<ssm_engine>(e))] = o.busy_cycles[e];
+      ops.push_back({{"busy_cycles", busy},
+                     {"commands", o.commands},
+                     {"dram_read_bytes", o.dram_read_bytes},
+                     {"dram_write_bytes", o.dram_write_bytes}});
+    }
+    result["ops"] = ops;
+  }
+  return result;
 }
 
 namespace {
@@ -366,6 +396,16 @@ SimResult from_json(const nlohmann::json& j) {
   for (const auto& e : j.at("energy").at("items"))
     r.energy.push_back(
         EnergyItem{e.at("component"), e.at("field"), e.at("count"), e.at("unit"), e.at("per_action"), e.at("joules")});
+  if (j.contains("ops"))
+    for (const auto& o : j.at("ops")) {
+      OpStats op;
+      for (unsigned e = 0; e < SSM_ENGINE_COUNT; ++e)
+        op.busy_cycles[e] = o.at("busy_cycles").at(engine_name(static_cast<ssm_engine>(e)));
+      op.commands = o.at("commands");
+      op.dram_read_bytes = o.at("dram_read_bytes");
+      op.dram_write_bytes = o.at("dram_write_bytes");
+      r.ops.push_back(op);
+    }
   return r;
 }
 

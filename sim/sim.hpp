@@ -33,8 +33,10 @@ struct SimOptions {
   std::vector<std::string> memory_out;
   // Chrome/Perfetto JSON timeline (one track per engine per tile); empty: none.
   std::string trace_path;
-  // Slots per command queue. Not a profile field yet (see sim/README.md, "open points").
   int queue_depth = 0;  // slots per engine queue; 0: the profile's control.queue_depth
+  // Per command of the Program (in stream order), the index of the compiler op that emitted
+  // it (compiler::PhaseProgram::command_op): SimResult::ops then holds statistics per op.
+  const std::vector<std::uint32_t>* command_op = nullptr;
   // Names the Program in error messages.
   std::string source = "program";
   // Replaces the scan engine's timing model: runs a scan command and returns its cycles
@@ -69,6 +71,13 @@ struct EnergyItem {
   double joules = 0;
 };
 
+// What the commands of one compiler op did (SimOptions::command_op).
+struct OpStats {
+  std::array<std::uint64_t, SSM_ENGINE_COUNT> busy_cycles{};  // summed over tiles
+  std::uint64_t commands = 0;
+  std::uint64_t dram_read_bytes = 0, dram_write_bytes = 0;
+};
+
 struct SimResult {
   std::uint64_t cycles = 0;  // start of the firmware to its program-done write
   double seconds = 0;
@@ -85,6 +94,7 @@ struct SimResult {
   std::vector<EnergyItem> energy;
   double energy_j = 0;
   std::map<std::string, std::vector<std::byte>> memory_out;
+  std::vector<OpStats> ops;  // by op index, when SimOptions::command_op was given
 
   double utilization(int tile, ssm_engine engine) const;
 };

@@ -40,6 +40,7 @@ class Records {
   };
   const Profile* profile_ = nullptr;
   const Program* program_ = nullptr;
+  const std::vector<std::uint32_t>* command_op_ = nullptr;
   bool trace_ = false;
   std::vector<Slice> slices_;
   SimResult result_;

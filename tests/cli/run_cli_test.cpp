@@ -75,6 +75,14 @@ TEST(RunCommand, PrintsTheServingFiguresAndWritesThemWithUnits) {
   EXPECT_GT(decode, 130e6 * 2 / 51.2e9 * 0.9);
   const auto stats = nlohmann::json::parse(test::slurp(dir / "stats.json"));
   EXPECT_EQ(stats.size(), summary["phases"].size());
+  // Statistics per compiler op, named, and the busiest ones on the terminal.
+  const auto& ops = stats[0]["stats"]["ops"];
+  ASSERT_GT(ops.size(), 10u);
+  bool in_proj = false;
+  for (const auto& op : ops) in_proj = in_proj || (op["name"] == "layers.0.mamba.in_proj" && op["kind"] == "gemm");
+  EXPECT_TRUE(in_proj);
+  EXPECT_NE(run.out.find("busiest ops in prefill"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("mamba.in_proj"), std::string::npos) << run.out;
 }
 
 TEST(RunCommand, IsDeterministic) {
