@@ -83,7 +83,33 @@ void Functional::store(ssm_ref ref, std::span<const float> values) {
   memories_.of(b).write(b.address + ref.offset, values.data(), values.size() * 4);
 }
 
+std::string Functional::unsupported(const ssm_command& c) {
+  if (c.head.opcode == SSM_OP_GEMM && element_bytes(c.head.variant) == 0)
+    return fmt::format("functional mode does not model GEMM precision {}",
+                       name_of(static_cast<Precision>(c.head.variant)));
+  if (c.head.opcode != SSM_OP_VECTOR) return "";
+  const ssm_vector& v = c.vector;
+  switch (v.head.variant) {
+    case SSM_VEC_CONVERT:
+      if (v.param1 != SSM_FP32 && v.param1 != SSM_BF16 && v.param1 != SSM_FP16)
+        return fmt::format("functional mode does not model convert to precision {}", v.param1);
+      break;
+    case SSM_VEC_TOPK:
+      if (!(v.head.flags & SSM_VEC_TOPK_MASK))
+        return "functional mode models top-k as a mask only (flag TOPK_MASK), not indices";
+      if (v.param1 < 1 || v.param1 > v.cols) return fmt::format("topk: k = {} of {} columns", v.param1, v.cols);
+      break;
+    case SSM_VEC_ROPE: {
+      const std::uint32_t hd = (v.param2 & 0xFFFFu) != 0 ? v.param2 & 0xFFFFu : v.cols;
+      if (hd == 0 || v.cols % hd != 0) return fmt::format("rope: {} columns are not whole heads of {}", v.cols, hd);
+      break;
+    }
+  }
+  return "";
+}
+
 void Functional::execute(int, const ssm_command& c) {
+  if (const std::string why = unsupported(c); !why.empty()) throw std::runtime_error(why);
   switch (c.head.opcode) {
     case SSM_OP_DMA:
       return dma(c.dma);
@@ -118,10 +144,7 @@ void Functional::dma(const ssm_dma& d) {
 
 std::vector<float> Functional::load_matrix(ssm_ref ref, std::uint64_t rows, std::uint64_t cols, std::uint64_t ld,
                                            unsigned precision) const {
-  const unsigned eb = element_bytes(precision);
-  if (eb == 0)
-    throw std::runtime_error(
-        fmt::format("functional mode does not model GEMM precision {}", name_of(static_cast<Precision>(precision))));
+  const unsigned eb = element_bytes(precision);  // modelled (unsupported() checked it)
   const ProgramBuffer& b = program_.buffers[ref.buffer];
   std::vector<std::byte> raw(sz(cols * eb));
   std::vector<float> out(sz(rows * cols));
@@ -346,8 +369,6 @@ void Functional::vector(const ssm_vector& v) {
         out = a;
         break;
       }
-      if (to != SSM_BF16 && to != SSM_FP16)
-        throw std::runtime_error(fmt::format("functional mode does not model convert to precision {}", to));
       std::vector<std::uint16_t> packed(a.size());
       const NumberType type = to == SSM_BF16 ? NumberType::bf16 : NumberType::fp16;
       for (std::size_t i = 0; i < a.size(); ++i)
@@ -385,10 +406,6 @@ void Functional::vector(const ssm_vector& v) {
     case SSM_VEC_TOPK: {
       // Modelled with TOPK_MASK only: each row keeps its param1 largest entries (ties to the
       // lowest column, as a stable descending sort), the others become 0.
-      if (!(v.head.flags & SSM_VEC_TOPK_MASK))
-        throw std::runtime_error("functional mode models top-k as a mask only (flag TOPK_MASK), not indices");
-      if (v.param1 < 1 || v.param1 > cols)
-        throw std::runtime_error(fmt::format("topk: k = {} of {} columns", v.param1, cols));
       // TOPK_BIAS: ranked by a + b (b per column), a's values kept.
       std::vector<float> bias(sz(cols), 0.0f);
       if (v.head.flags & SSM_VEC_TOPK_BIAS) bias = load(v.b, cols);
@@ -411,8 +428,6 @@ void Functional::vector(const ssm_vector& v) {
       // param2: head_dim | rotary_dim << 16 (0: one head of all columns, fully rotated).
       const std::uint32_t hd = (v.param2 & 0xFFFFu) != 0 ? v.param2 & 0xFFFFu : static_cast<std::uint32_t>(cols);
       const std::uint32_t rot = (v.param2 >> 16) != 0 ? v.param2 >> 16 : hd;
-      if (hd == 0 || cols % hd != 0)
-        throw std::runtime_error(fmt::format("rope: {} columns are not whole heads of {}", cols, hd));
       out = a;
       std::vector<std::int64_t> positions(sz(rows));
       for (std::size_t r = 0; r < sz(rows); ++r) positions[r] = std::int64_t(v.param1) + std::int64_t(r);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "memory.hpp"
@@ -20,6 +21,9 @@ class Functional {
   // Runs one command of a stream on `tile`. Throws std::runtime_error for what functional
   // mode does not model (named in the message).
   void execute(int tile, const ssm_command& command);
+  // What functional mode does not model in this command, from its fields alone (empty: it
+  // is modelled). simulate() checks every command before it starts.
+  static std::string unsupported(const ssm_command& command);
 
   std::vector<float> load(ssm_ref ref, std::uint64_t count) const;
   void store(ssm_ref ref, std::span<const float> values);
