@@ -229,9 +229,9 @@ bool set_sync_signal(ssm_command& c, SyncPoint signal) {
 
 void StreamBuilder::flush_waits(std::size_t keep) {
   const std::size_t placed = waits_.size() - std::min(keep, waits_.size());
-  for (std::size_t i = 0; i < placed; ++i) append(wait_command(waits_[i].semaphore, waits_[i].value), wait_tags_[i]);
+  for (std::size_t i = 0; i < placed; ++i)
+    append(wait_command(waits_[i].point.semaphore, waits_[i].point.value), waits_[i].tag);
   waits_.erase(waits_.begin(), waits_.begin() + static_cast<std::ptrdiff_t>(placed));
-  wait_tags_.erase(wait_tags_.begin(), wait_tags_.begin() + static_cast<std::ptrdiff_t>(placed));
 }
 
 void StreamBuilder::push_back(const ssm_command& c) {
@@ -248,8 +248,7 @@ void StreamBuilder::push_back(const ssm_command& c) {
       return;
     }
     passed = c.sync.value;
-    waits_.push_back({c.sync.semaphore, c.sync.value});
-    wait_tags_.push_back(tag_);
+    waits_.push_back({{c.sync.semaphore, c.sync.value}, tag_});
   } else if (op == SSM_OP_SIGNAL) {
     flush_waits(0);
     if (!commands_.empty() && commands_.back().head.opcode != SSM_OP_SIGNAL &&
@@ -261,10 +260,9 @@ void StreamBuilder::push_back(const ssm_command& c) {
   } else {
     ssm_command folded = c;
     flush_waits(std::size_t(!(c.head.sync & SSM_SYNC_WAIT0)) + !(c.head.sync & SSM_SYNC_WAIT1));
-    for (const SyncPoint& w : waits_) add_sync_wait(folded, w);
+    for (const PendingWait& w : waits_) add_sync_wait(folded, w.point);
     removed_ += waits_.size();
     waits_.clear();
-    wait_tags_.clear();
     append(folded, tag_);
   }
 }
@@ -398,6 +396,10 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
   }
 }
 
+std::string command_place(std::size_t index, std::size_t stream, const ProgramStream& s) {
+  return fmt::format("command {} (stream {}, tile {} {})", index, stream, s.tile, engine_name(s.engine));
+}
+
 void validate_program(const Program& program, const std::string& source, const Profile* profile) {
   auto fail = [&](const std::string& message) { throw ConfigError(fmt::format("{}: {}", source, message)); };
   if (program.semaphores > SSM_MAX_SEMAPHORES)
@@ -434,9 +436,7 @@ void validate_program(const Program& program, const std::string& source, const P
       fail(fmt::format("stream {}: tile {} does not exist", si, s.tile));
     for (const ssm_command& c : s.commands) {
       const std::size_t command_index = index++;
-      const auto where = [&] {
-        return fmt::format("command {} (stream {}, tile {} {})", command_index, si, s.tile, engine_name(s.engine));
-      };
+      const auto where = [&] { return command_place(command_index, si, s); };
       const unsigned op = c.head.opcode;
       if (op < SSM_OP_DMA || op > SSM_OP_WAIT) fail(fmt::format("{}: unknown opcode {}", where(), op));
       if (!engine_runs(s.engine, op))
@@ -494,7 +494,9 @@ void validate_program(const Program& program, const std::string& source, const P
 
 namespace {
 
-std::uint32_t align8(std::uint64_t n) { return static_cast<std::uint32_t>((n + 7) & ~std::uint64_t{7}); }
+std::uint64_t align8_64(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
+// Offsets fit 32 bits once program_image_bytes() is within kMaxProgramImageBytes.
+std::uint32_t align8(std::uint64_t n) { return static_cast<std::uint32_t>(align8_64(n)); }
 
 template <class T>
 void put(std::vector<std::byte>& out, std::size_t at, const T& value) {
@@ -514,10 +516,9 @@ T get(std::span<const std::byte> bytes, std::size_t at) {
 std::uint64_t program_image_bytes(const Program& program) {
   std::uint64_t strings = 0;
   for (const auto& b : program.buffers) strings += b.name.size() + 1;
-  auto up8 = [](std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; };
-  return up8(sizeof(ssm_program_header) + program.buffers.size() * sizeof(ssm_buffer)) +
-         up8(program.streams.size() * sizeof(ssm_stream)) + up8(program.command_count() * sizeof(ssm_command)) +
-         up8(strings);
+  return align8_64(sizeof(ssm_program_header) + program.buffers.size() * sizeof(ssm_buffer)) +
+         align8_64(program.streams.size() * sizeof(ssm_stream)) +
+         align8_64(program.command_count() * sizeof(ssm_command)) + align8_64(strings);
 }
 
 std::vector<std::byte> encode_program(const Program& program) {

@@ -130,8 +130,11 @@ class StreamBuilder {
   std::vector<ssm_command> commands_;
   std::vector<std::uint32_t> tags_;
   std::vector<std::uint32_t> passed_;  // per semaphore: the largest value waited for
-  std::vector<SyncPoint> waits_;       // WAITs not yet placed
-  std::vector<std::uint32_t> wait_tags_;
+  struct PendingWait {
+    SyncPoint point;
+    std::uint32_t tag;
+  };
+  std::vector<PendingWait> waits_;  // WAITs not yet placed
   std::size_t removed_ = 0;
 };
 
@@ -164,6 +167,10 @@ class Operands {
   std::size_t count_;
 };
 Operands operands_of(const ssm_command& command);
+
+// Where a command is, for messages: "command 12 (stream 3, tile 0 matrix)". `index` counts
+// the Program's commands in stream order.
+std::string command_place(std::size_t index, std::size_t stream, const ProgramStream& s);
 
 // Checks everything a decoder can check without a chip: operands refer to existing
 // buffers and stay inside them, semaphores exist, each command runs on an engine that can

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "config_tree.hpp"
+#include "functional.hpp"
 #include "sim.hpp"
 #include "sim_internal.hpp"
 
@@ -54,8 +55,7 @@ void check_program_fits(const Profile& profile, const Program& program, const st
     for (const ssm_command& c : s.commands) {
       const std::size_t command_index = index++;
       auto fail = [&](const std::string& message) {
-        throw ConfigError(fmt::format("{}: command {} (stream {}, tile {} {}): {}", source, command_index, si, s.tile,
-                                      engine_name(s.engine), message));
+        throw ConfigError(fmt::format("{}: {}: {}", source, command_place(command_index, si, s), message));
       };
       const unsigned op = c.head.opcode;
       if (op == SSM_OP_GEMM) {
@@ -94,6 +94,19 @@ void check_program_fits(const Profile& profile, const Program& program, const st
       }
     }
   }
+}
+
+void check_run(const Profile& profile, const Program& program, const SimOptions& options) {
+  check_program_fits(profile, program, options.source);
+  if (!options.functional) return;
+  std::size_t index = 0;
+  for (std::size_t si = 0; si < program.streams.size(); ++si)
+    for (const ssm_command& c : program.streams[si].commands) {
+      if (const std::string why = Functional::unsupported(c); !why.empty())
+        throw ConfigError(
+            fmt::format("{}: {}: {}", options.source, command_place(index, si, program.streams[si]), why));
+      ++index;
+    }
 }
 
 DmaPath dma_route(const Profile& profile, const Network& network, const Program& program, const ssm_dma& d) {
@@ -518,13 +531,13 @@ SimResult collect_child(Child child) {
 
 SimResult simulate_in_child(const Profile& profile, const Program& program, const SimOptions& options) {
   // Checks run in the parent, so a bad Program is reported without a fork.
-  check_program_fits(profile, program, options.source);
+  check_run(profile, program, options);
   return collect_child(start_child(profile, program, options));
 }
 
 std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel,
                                             const std::function<void(std::size_t)>& collected) {
-  for (const SimJob& job : jobs) check_program_fits(profile, *job.program, job.options.source);
+  for (const SimJob& job : jobs) check_run(profile, *job.program, job.options);
   std::vector<SimResult> results(jobs.size());
   std::vector<Child> running;
   std::size_t next = 0, done = 0;

@@ -15,7 +15,10 @@ namespace ssmsoc::sim {
 // The transfer a DMA command makes.
 DmaPath dma_route(const Profile& profile, const Network& network, const Program& program, const ssm_dma& dma);
 
-// simulate() without check_program_fits, for a Program the caller has already checked.
+// check_program_fits, and in functional mode every command's Functional::unsupported():
+// what simulate() refuses before it starts.
+void check_run(const Profile& profile, const Program& program, const SimOptions& options);
+// simulate() without check_run, for a Program the caller has already checked.
 SimResult simulate_checked(const Profile& profile, const Program& program, const SimOptions& options);
 void load_memory_in(const Program& program, const SimOptions& options, Memories& memories);
 void read_memory_out(const Program& program, const SimOptions& options, Memories& memories, SimResult& result);

@@ -387,7 +387,7 @@ void Engine::run() {
 }  // namespace
 
 SimResult simulate(const Profile& profile, const Program& program, const SimOptions& options) {
-  check_program_fits(profile, program, options.source);
+  check_run(profile, program, options);
   return simulate_checked(profile, program, options);
 }
 
@@ -418,15 +418,6 @@ SimResult simulate_checked(const Profile& profile, const Program& program, const
   std::unique_ptr<Memories> memories;
   std::unique_ptr<Functional> functional;
   if (options.functional) {
-    // Refused before the simulation starts, not from inside an engine's thread.
-    std::size_t index = 0;
-    for (std::size_t si = 0; si < program.streams.size(); ++si)
-      for (const ssm_command& c : program.streams[si].commands) {
-        if (const std::string why = Functional::unsupported(c); !why.empty())
-          throw ConfigError(fmt::format("{}: command {} (stream {}, tile {} {}): {}", options.source, index, si,
-                                        program.streams[si].tile, engine_name(program.streams[si].engine), why));
-        ++index;
-      }
     memories = std::make_unique<Memories>(profile.tile_count);
     functional = std::make_unique<Functional>(profile, program, *memories);
     load_memory_in(program, options, *memories);
