@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "safetensors.hpp"
+#include "arch/golden/safetensors.hpp"
 
 namespace ssmsoc::cli {
 
@@ -54,7 +54,7 @@ struct RunCommand {
   ModelRunOptions model;
   std::string out;    // folder for summary.json and stats.json
   std::string trace;  // Perfetto timeline per phase: FILE.PHASE.json
-  // Functional mode (sim/runtime.hpp): real data through the simulated chip. `model` is a
+  // Functional mode (host/functional_driver.hpp): real data through the simulated chip. `model` is a
   // checkpoint folder; `input` holds input_ids (and gen_prompt_ids with --generate);
   // `tensors_out` receives logits (and gen_new_ids, gen_logits), as `ssmsoc golden` names them.
   bool functional = false;

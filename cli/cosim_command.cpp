@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "commands.hpp"
-#include "config_tree.hpp"
-#include "cosim.hpp"
-#include "profile.hpp"
-#include "scan_algorithms.hpp"
+#include "arch/golden/scan_algorithms.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "arch/spec/profile.hpp"
+#include "cli/commands.hpp"
+#include "rtl/scan_unit/cosim.hpp"
 
 namespace ssmsoc::cli {
 

@@ -1,10 +1,10 @@
 // `ssmsoc golden`: runs a HuggingFace checkpoint on the golden model executor.
 #include <fmt/format.h>
 
-#include "commands.hpp"
-#include "config_tree.hpp"
-#include "golden_model.hpp"
-#include "safetensors.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "arch/hf/golden_model.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "cli/commands.hpp"
 
 namespace ssmsoc::cli {
 

@@ -1,10 +1,10 @@
 // `ssmsoc kernel`: runs the golden kernel a kernel-case file names and writes its outputs;
 // `ssmsoc numerics`: the scan units' error against the float kernels.
-#include "commands.hpp"
-#include "config_tree.hpp"
-#include "fixed_scan.hpp"
-#include "kernel_runner.hpp"
-#include "profile.hpp"
+#include "arch/golden/fixed_scan.hpp"
+#include "arch/golden/kernel_runner.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "arch/spec/profile.hpp"
+#include "cli/commands.hpp"
 
 #include <fmt/format.h>
 

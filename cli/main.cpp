@@ -4,8 +4,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "commands.hpp"
-#include "config_tree.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"ssmsoc: simulator and accelerator model of a system-on-chip for state-space models"};

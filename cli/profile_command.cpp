@@ -5,9 +5,9 @@
 #include <cctype>
 #include <cmath>
 
-#include "commands.hpp"
-#include "profile.hpp"
-#include "profile_json.hpp"
+#include "arch/spec/profile.hpp"
+#include "arch/spec/profile_json.hpp"
+#include "cli/commands.hpp"
 
 namespace ssmsoc::cli {
 

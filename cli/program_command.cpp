@@ -1,7 +1,7 @@
 // `ssmsoc disasm`: the readable listing of a Program file.
-#include "commands.hpp"
-#include "profile.hpp"
-#include "program.hpp"
+#include "arch/spec/profile.hpp"
+#include "arch/spec/program.hpp"
+#include "cli/commands.hpp"
 
 namespace ssmsoc::cli {
 

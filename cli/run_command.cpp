@@ -11,14 +11,14 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "commands.hpp"
-#include "compiler.hpp"
-#include "config_tree.hpp"
-#include "golden_model.hpp"
-#include "profile.hpp"
-#include "runtime.hpp"
-#include "safetensors.hpp"
-#include "sim.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "arch/hf/golden_model.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "arch/spec/profile.hpp"
+#include "cli/commands.hpp"
+#include "compiler/compiler.hpp"
+#include "host/functional_driver.hpp"
+#include "sim/sim.hpp"
 
 namespace ssmsoc::cli {
 
@@ -98,7 +98,7 @@ double max_abs_difference(const std::vector<float>& a, const std::vector<float>&
 }
 
 // `run --functional`: the checkpoint through the simulated chip with real data
-// (runtime::FunctionalRuntime), compared with the golden model.
+// (host::FunctionalDriver), compared with the golden model.
 int functional_run(const RunCommand& command, std::ostream& out) {
   const ModelRunOptions& o = command.model;
   if (!o.scenario.empty() || o.prompt > 0 || o.batch > 0)
@@ -113,7 +113,7 @@ int functional_run(const RunCommand& command, std::ostream& out) {
         fmt::format("--model {}: --functional needs a checkpoint folder (config.json + model.safetensors)", o.model));
   const Profile profile = load_profile(o.profile);
   const SafetensorsFile input = read_safetensors(command.input);
-  const runtime::FunctionalRuntime rt(load_hf_checkpoint(dir), profile, runtime::RuntimeOptions{o.prefill_chunk});
+  const host::FunctionalDriver rt(load_hf_checkpoint(dir), profile, host::DriverOptions{o.prefill_chunk});
   const GoldenModel golden(rt.checkpoint());
   const int vocab = golden.vocab_size();
   const int generate = std::max(0, o.generate);
@@ -125,7 +125,7 @@ int functional_run(const RunCommand& command, std::ostream& out) {
   if (generate > 0) prompt = token_ids(input, command.input, "gen_prompt_ids", vocab, gen_batch, gen_length);
 
   progress(fmt::format("simulating {} on {} (functional)", dir.filename().string(), profile.name));
-  const runtime::FunctionalResult forward = rt.forward(batch, length, ids);
+  const host::FunctionalResult forward = rt.forward(batch, length, ids);
   const double logits_error = max_abs_difference(forward.logits, golden.forward(batch, length, ids));
   SafetensorsFile tensors;
   tensors.metadata = {{"producer", "ssmsoc run --functional"},
@@ -133,8 +133,8 @@ int functional_run(const RunCommand& command, std::ostream& out) {
                       {"profile", profile.name},
                       {"precision", std::string(name_of(forward.precision))}};
   tensors.tensors["logits"] = Tensor::from_f32({batch, length, vocab}, forward.logits);
-  std::vector<runtime::PhaseRun> runs = forward.runs;
-  runtime::FunctionalResult gen;
+  std::vector<host::PhaseRun> runs = forward.runs;
+  host::FunctionalResult gen;
   double gen_error = 0;
   bool ids_match = true;
   if (generate > 0) {

@@ -5,12 +5,12 @@
 #include <memory>
 #include <stdexcept>
 
-#include "commands.hpp"
-#include "config_tree.hpp"
-#include "cosim.hpp"
-#include "profile.hpp"
-#include "program.hpp"
-#include "sim.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "arch/spec/profile.hpp"
+#include "arch/spec/program.hpp"
+#include "cli/commands.hpp"
+#include "rtl/scan_unit/cosim.hpp"
+#include "sim/sim.hpp"
 
 namespace ssmsoc::cli {
 

@@ -1,4 +1,4 @@
-#include "codegen.hpp"
+#include "compiler/codegen.hpp"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <map>
 #include <tuple>
 
-#include "config_tree.hpp"
+#include "arch/spec/config_tree.hpp"
 
 namespace ssmsoc::compiler {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "cost_model.hpp"
-#include "lower.hpp"
-#include "program.hpp"
+#include "arch/spec/program.hpp"
+#include "compiler/cost_model.hpp"
+#include "compiler/lower.hpp"
 
 namespace ssmsoc::compiler {
 

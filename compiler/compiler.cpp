@@ -1,10 +1,10 @@
-#include "compiler.hpp"
+#include "compiler/compiler.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
-#include "config_tree.hpp"
+#include "arch/spec/config_tree.hpp"
 
 namespace ssmsoc::compiler {
 

@@ -18,12 +18,12 @@
 #include <string>
 #include <vector>
 
-#include "codegen.hpp"
-#include "cost_model.hpp"
-#include "graph.hpp"
-#include "lower.hpp"
-#include "model.hpp"
-#include "program.hpp"
+#include "arch/spec/program.hpp"
+#include "compiler/codegen.hpp"
+#include "compiler/cost_model.hpp"
+#include "compiler/graph.hpp"
+#include "compiler/lower.hpp"
+#include "compiler/model.hpp"
 
 namespace ssmsoc::compiler {
 
@@ -34,7 +34,7 @@ struct CompileOptions {
   int prefill_chunk = 0;  // tokens per prefill chunk; 0: about kDefaultPrefillChunk, equal chunks
   bool validate = true;   // validate_program on every Program (with the profile)
   bool fold_sync = true;  // fold WAIT/SIGNAL commands into the engine commands' sync points
-  // For functional execution (sim/runtime.hpp): every prefill phase computes the logits of
+  // For functional execution (host/functional_driver.hpp): every prefill phase computes the logits of
   // all its tokens (no "logits" phase), the host writes the token embeddings into the
   // "input_embeddings" state buffer, and "decode" is compiled at `decode_context` (tokens
   // already in the cache; -1: the mean context of the generation).

@@ -1,4 +1,4 @@
-#include "cost_model.hpp"
+#include "compiler/cost_model.hpp"
 
 #include <fmt/format.h>
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <map>
 
-#include "scan_algorithms.hpp"
+#include "arch/golden/scan_algorithms.hpp"
 
 namespace ssmsoc::compiler {
 

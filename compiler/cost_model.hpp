@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "isa.h"
-#include "lower.hpp"
-#include "profile.hpp"
+#include "arch/spec/isa.h"
+#include "arch/spec/profile.hpp"
+#include "compiler/lower.hpp"
 
 namespace ssmsoc::compiler {
 

@@ -1,4 +1,4 @@
-#include "graph.hpp"
+#include "compiler/graph.hpp"
 
 #include <fmt/format.h>
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model.hpp"
+#include "compiler/model.hpp"
 
 namespace ssmsoc::compiler {
 

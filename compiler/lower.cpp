@@ -1,4 +1,4 @@
-#include "lower.hpp"
+#include "compiler/lower.hpp"
 
 #include <fmt/format.h>
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "graph.hpp"
-#include "isa.h"
-#include "profile.hpp"
+#include "arch/spec/isa.h"
+#include "arch/spec/profile.hpp"
+#include "compiler/graph.hpp"
 
 namespace ssmsoc::compiler {
 

@@ -1,4 +1,4 @@
-#include "model.hpp"
+#include "compiler/model.hpp"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 #include <cmath>
 #include <set>
 
-#include "config_tree.hpp"
+#include "arch/spec/config_tree.hpp"
 
 namespace ssmsoc::compiler {
 

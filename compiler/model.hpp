@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint.hpp"
+#include "arch/hf/checkpoint.hpp"
 
 namespace ssmsoc::compiler {
 

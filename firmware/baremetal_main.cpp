@@ -3,7 +3,7 @@
 // exceptions, RTTI or heap). The stub runs a one-SIGNAL Program held in a static array.
 #include <stdint.h>
 
-#include "runtime.h"
+#include "firmware/runtime.h"
 
 namespace {
 

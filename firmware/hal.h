@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "isa.h"
+#include "arch/spec/isa.h"
 
 namespace ssmfw {
 

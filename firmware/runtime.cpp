@@ -1,4 +1,4 @@
-#include "runtime.h"
+#include "firmware/runtime.h"
 
 namespace ssmfw {
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hal.h"
+#include "firmware/hal.h"
 
 namespace ssmfw {
 

@@ -1,4 +1,4 @@
-#include "fabric.hpp"
+#include "sim/fabric.hpp"
 
 #include <algorithm>
 #include <cmath>

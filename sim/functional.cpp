@@ -1,4 +1,4 @@
-#include "functional.hpp"
+#include "sim/functional.hpp"
 
 #include <fmt/format.h>
 
@@ -9,9 +9,9 @@
 #include <limits>
 #include <stdexcept>
 
-#include "fixed_scan.hpp"
-#include "kernels.hpp"
-#include "numerics.hpp"
+#include "arch/golden/fixed_scan.hpp"
+#include "arch/golden/kernels.hpp"
+#include "arch/numerics/numerics.hpp"
 
 namespace ssmsoc::sim {
 

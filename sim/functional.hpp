@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "memory.hpp"
-#include "profile.hpp"
-#include "program.hpp"
+#include "arch/spec/profile.hpp"
+#include "arch/spec/program.hpp"
+#include "sim/memory.hpp"
 
 namespace ssmsoc::sim {
 

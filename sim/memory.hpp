@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "program.hpp"
+#include "arch/spec/program.hpp"
 
 namespace ssmsoc::sim {
 

@@ -10,10 +10,10 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "config_tree.hpp"
-#include "functional.hpp"
-#include "sim.hpp"
-#include "sim_internal.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "sim/functional.hpp"
+#include "sim/sim.hpp"
+#include "sim/sim_internal.hpp"
 
 namespace ssmsoc::sim {
 

@@ -18,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "profile.hpp"
-#include "program.hpp"
+#include "arch/spec/profile.hpp"
+#include "arch/spec/program.hpp"
 
 namespace ssmsoc::sim {
 

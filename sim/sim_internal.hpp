@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "memory.hpp"
-#include "sim.hpp"
-#include "timing.hpp"
+#include "sim/memory.hpp"
+#include "sim/sim.hpp"
+#include "sim/timing.hpp"
 
 namespace ssmsoc::sim {
 

@@ -14,13 +14,13 @@
 #include <optional>
 #include <stdexcept>
 
-#include "config_tree.hpp"
-#include "fabric.hpp"
-#include "functional.hpp"
-#include "runtime.h"
-#include "sim.hpp"
-#include "sim_internal.hpp"
-#include "timing.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "firmware/runtime.h"
+#include "sim/fabric.hpp"
+#include "sim/functional.hpp"
+#include "sim/sim.hpp"
+#include "sim/sim_internal.hpp"
+#include "sim/timing.hpp"
 
 // libsystemc's main() refers to sc_main; ssmsoc drives SystemC from its own main.
 int sc_main(int, char**) { return 0; }

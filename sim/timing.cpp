@@ -1,4 +1,4 @@
-#include "timing.hpp"
+#include "sim/timing.hpp"
 
 #include <fmt/format.h>
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "isa.h"
-#include "profile.hpp"
+#include "arch/spec/isa.h"
+#include "arch/spec/profile.hpp"
 
 namespace ssmsoc::sim {
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "safetensors.hpp"
+#include "arch/golden/safetensors.hpp"
 
 namespace ssmsoc::test {
 

@@ -8,7 +8,7 @@
 #include <iostream>
 #include <random>
 
-#include "harness.hpp"
+#include "rtl/scan_unit/harness.hpp"
 
 namespace {
 

@@ -1,11 +1,11 @@
-#include "cosim.hpp"
+#include "rtl/scan_unit/cosim.hpp"
 
 #include <fmt/format.h>
 
 #include <stdexcept>
 
-#include "harness.hpp"
-#include "seeded_random.hpp"
+#include "arch/golden/seeded_random.hpp"
+#include "rtl/scan_unit/harness.hpp"
 
 namespace ssmsoc::rtl {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "isa.h"
-#include "profile.hpp"
+#include "arch/spec/isa.h"
+#include "arch/spec/profile.hpp"
 
 namespace ssmsoc::rtl {
 

@@ -1,6 +1,6 @@
-#include "engine.hpp"
+#include "rtl/scan_unit/engine.hpp"
 
-#include "numerics.hpp"
+#include "arch/numerics/numerics.hpp"
 
 namespace ssmsoc::rtl {
 

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "harness.hpp"
+#include "rtl/scan_unit/harness.hpp"
 
 namespace ssmsoc::rtl {
 

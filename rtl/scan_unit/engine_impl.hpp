@@ -15,8 +15,8 @@
 #include <string>
 #include <type_traits>
 
-#include "engine.hpp"
-#include "harness.hpp"
+#include "rtl/scan_unit/engine.hpp"
+#include "rtl/scan_unit/harness.hpp"
 
 namespace ssmsoc::rtl {
 

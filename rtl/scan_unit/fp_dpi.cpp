@@ -4,7 +4,7 @@
 // destination format. Operands and results are raw bit patterns.
 #include <cstdint>
 
-#include "numerics.hpp"
+#include "arch/numerics/numerics.hpp"
 
 namespace {
 

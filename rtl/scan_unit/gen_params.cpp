@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "numerics.hpp"
-#include "profile.hpp"
+#include "arch/numerics/numerics.hpp"
+#include "arch/spec/profile.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "harness.hpp"
+#include "rtl/scan_unit/harness.hpp"
 
 #include <fmt/format.h>
 
@@ -8,10 +8,10 @@
 #include <limits>
 #include <stdexcept>
 
-#include "kernel_runner.hpp"
-#include "kernels.hpp"
-#include "numerics.hpp"
-#include "safetensors.hpp"
+#include "arch/golden/kernel_runner.hpp"
+#include "arch/golden/kernels.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "arch/numerics/numerics.hpp"
 
 namespace ssmsoc::rtl {
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "fixed_scan.hpp"
-#include "profile.hpp"
+#include "arch/golden/fixed_scan.hpp"
+#include "arch/spec/profile.hpp"
 
 namespace ssmsoc::rtl {
 

@@ -1,6 +1,6 @@
-#include "planted_bug.hpp"
+#include "rtl/scan_unit/planted_bug.hpp"
 
-#include "engine.hpp"
+#include "rtl/scan_unit/engine.hpp"
 
 namespace ssmsoc::rtl {
 

@@ -1,7 +1,7 @@
 // The HuggingFace checkpoint reader: the typed description of every family in
 // tests/data/models (values read from their config.json by hand), and one test per kind of
 // broken checkpoint with the exact one-line error it must give.
-#include "checkpoint.hpp"
+#include "arch/hf/checkpoint.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,9 +12,9 @@
 #include <limits>
 #include <string>
 
-#include "config_tree.hpp"
-#include "safetensors.hpp"
-#include "support.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

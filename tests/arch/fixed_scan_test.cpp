@@ -1,7 +1,7 @@
 // The bit-accurate scan kernels of each shipped scan unit: against the reference data and
 // the float golden kernels within the errors documented in arch/NUMERICS.md, bit-identical
 // between scan and decode and across a resumed state, deterministic, and sane at the edges.
-#include "fixed_scan.hpp"
+#include "arch/golden/fixed_scan.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@
 #include <random>
 #include <sstream>
 
-#include "numerics.hpp"
-#include "safetensors.hpp"
-#include "support.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "arch/numerics/numerics.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc::fixed {
 namespace {

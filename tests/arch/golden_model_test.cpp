@@ -1,7 +1,7 @@
 // The golden model executor against the HuggingFace reference outputs of every model family
 // (tests/data/models/<family>, copied from the reference set: config.json, model.safetensors
 // and reference.safetensors made with transformers' pure-PyTorch paths in float32).
-#include "golden_model.hpp"
+#include "arch/hf/golden_model.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "reference.hpp"
-#include "safetensors.hpp"
-#include "support.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "tests/reference.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

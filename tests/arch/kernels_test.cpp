@@ -1,7 +1,7 @@
 // The golden kernels against the reference data made with the official implementations
 // (tests/data/kernels, copied from the reference set; REFDATA-MANIFEST.md describes each
 // file and the tolerances used here).
-#include "kernels.hpp"
+#include "arch/golden/kernels.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,11 +11,11 @@
 #include <map>
 #include <sstream>
 
-#include "config_tree.hpp"
-#include "kernel_runner.hpp"
-#include "reference.hpp"
-#include "safetensors.hpp"
-#include "support.hpp"
+#include "arch/golden/kernel_runner.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "tests/reference.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc::golden {
 namespace {

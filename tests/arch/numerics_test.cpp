@@ -1,6 +1,6 @@
 // Fixed-point formats, float rounding and the hardware approximations against the rules
 // and the error bounds documented in arch/NUMERICS.md.
-#include "numerics.hpp"
+#include "arch/numerics/numerics.hpp"
 
 #include <gtest/gtest.h>
 

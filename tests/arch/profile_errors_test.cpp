@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "profile.hpp"
-#include "support.hpp"
+#include "arch/spec/profile.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

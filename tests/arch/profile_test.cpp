@@ -1,12 +1,12 @@
-#include "profile.hpp"
+#include "arch/spec/profile.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
 
-#include "profile_json.hpp"
-#include "support.hpp"
+#include "arch/spec/profile_json.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

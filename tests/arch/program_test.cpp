@@ -1,13 +1,13 @@
 // The Program format: builder, encoding, decoding of malformed programs, listing.
-#include "program.hpp"
+#include "arch/spec/program.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 
-#include "config_tree.hpp"
-#include "profile.hpp"
-#include "support.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "arch/spec/profile.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

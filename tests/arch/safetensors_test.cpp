@@ -1,7 +1,7 @@
 // The safetensors reader and writer: round trips of every dtype, the exact bytes written,
 // half and bfloat16 rounding, a file from the reference set, and one test per kind of
 // corrupt file with the exact one-line error it must give.
-#include "safetensors.hpp"
+#include "arch/golden/safetensors.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,8 +12,9 @@
 #include <iterator>
 #include <limits>
 
-#include "config_tree.hpp"
-#include "support.hpp"
+#include "arch/numerics/numerics.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {
@@ -196,58 +197,58 @@ TEST(SafetensorsWriter, RejectsNamesItCannotWrite) {
 }
 
 TEST(SafetensorsConversion, Bf16RoundsToNearestEven) {
-  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
-  EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(0x3f808000u)), 0x3f80);  // tie, down to even
-  EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(0x3f818000u)), 0x3f82);  // tie, up to even
-  EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(0x3f808001u)), 0x3f81);  // just above the tie
-  EXPECT_EQ(f32_to_bf16(-std::bit_cast<float>(0x3f80ffffu)), 0xbf81);
-  EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::max()), 0x7f80);  // rounds up to infinity
-  EXPECT_EQ(f32_to_bf16(-std::numeric_limits<float>::infinity()), 0xff80);
-  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_EQ(numerics::f32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(numerics::f32_to_bf16(std::bit_cast<float>(0x3f808000u)), 0x3f80);  // tie, down to even
+  EXPECT_EQ(numerics::f32_to_bf16(std::bit_cast<float>(0x3f818000u)), 0x3f82);  // tie, up to even
+  EXPECT_EQ(numerics::f32_to_bf16(std::bit_cast<float>(0x3f808001u)), 0x3f81);  // just above the tie
+  EXPECT_EQ(numerics::f32_to_bf16(-std::bit_cast<float>(0x3f80ffffu)), 0xbf81);
+  EXPECT_EQ(numerics::f32_to_bf16(std::numeric_limits<float>::max()), 0x7f80);  // rounds up to infinity
+  EXPECT_EQ(numerics::f32_to_bf16(-std::numeric_limits<float>::infinity()), 0xff80);
+  EXPECT_TRUE(std::isnan(numerics::bf16_to_f32(numerics::f32_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
   // A NaN whose payload sits only in the low bits must not round to infinity.
-  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::bit_cast<float>(0x7f800001u)))));
+  EXPECT_TRUE(std::isnan(numerics::bf16_to_f32(numerics::f32_to_bf16(std::bit_cast<float>(0x7f800001u)))));
 }
 
 TEST(SafetensorsConversion, F16RoundsToNearestEven) {
   // Expected bits from Python's struct.pack('<e', x), which rounds to nearest even.
-  EXPECT_EQ(f32_to_f16(1.0f + 0x1p-11f), 0x3c00);      // tie, down to even
-  EXPECT_EQ(f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie, up to even
-  EXPECT_EQ(f32_to_f16(0.1f), 0x2e66);
-  EXPECT_EQ(f32_to_f16(-2.5f), 0xc100);
-  EXPECT_EQ(f32_to_f16(65504.0f), 0x7bff);  // the largest half
-  EXPECT_EQ(f32_to_f16(65519.0f), 0x7bff);
-  EXPECT_EQ(f32_to_f16(0x1p-24f), 0x0001);  // the smallest subnormal
-  EXPECT_EQ(f32_to_f16(0x1p-25f), 0x0000);  // tie, down to even zero
-  EXPECT_EQ(f32_to_f16(1.5f * 0x1p-25f), 0x0001);
-  EXPECT_EQ(f32_to_f16(3 * 0x1p-25f), 0x0002);         // tie between subnormals, up to even
-  EXPECT_EQ(f32_to_f16(0x1p-14f - 0x1p-26f), 0x0400);  // rounds up into the normals
-  EXPECT_EQ(f32_to_f16(-0.0f), 0x8000);
+  EXPECT_EQ(numerics::f32_to_f16(1.0f + 0x1p-11f), 0x3c00);      // tie, down to even
+  EXPECT_EQ(numerics::f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie, up to even
+  EXPECT_EQ(numerics::f32_to_f16(0.1f), 0x2e66);
+  EXPECT_EQ(numerics::f32_to_f16(-2.5f), 0xc100);
+  EXPECT_EQ(numerics::f32_to_f16(65504.0f), 0x7bff);  // the largest half
+  EXPECT_EQ(numerics::f32_to_f16(65519.0f), 0x7bff);
+  EXPECT_EQ(numerics::f32_to_f16(0x1p-24f), 0x0001);  // the smallest subnormal
+  EXPECT_EQ(numerics::f32_to_f16(0x1p-25f), 0x0000);  // tie, down to even zero
+  EXPECT_EQ(numerics::f32_to_f16(1.5f * 0x1p-25f), 0x0001);
+  EXPECT_EQ(numerics::f32_to_f16(3 * 0x1p-25f), 0x0002);         // tie between subnormals, up to even
+  EXPECT_EQ(numerics::f32_to_f16(0x1p-14f - 0x1p-26f), 0x0400);  // rounds up into the normals
+  EXPECT_EQ(numerics::f32_to_f16(-0.0f), 0x8000);
 }
 
 TEST(SafetensorsConversion, F16OverflowsToInfinityAndKeepsNaN) {
-  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);  // halfway to the next power of two rounds to infinity
-  EXPECT_EQ(f32_to_f16(1e6f), 0x7c00);
-  EXPECT_EQ(f32_to_f16(-1e30f), 0xfc00);
-  EXPECT_EQ(f32_to_f16(std::numeric_limits<float>::infinity()), 0x7c00);
-  EXPECT_TRUE(std::isnan(f16_to_f32(f32_to_f16(std::numeric_limits<float>::quiet_NaN()))));
-  EXPECT_TRUE(std::isnan(f16_to_f32(f32_to_f16(std::bit_cast<float>(0x7f800001u)))));
+  EXPECT_EQ(numerics::f32_to_f16(65520.0f), 0x7c00);  // halfway to the next power of two rounds to infinity
+  EXPECT_EQ(numerics::f32_to_f16(1e6f), 0x7c00);
+  EXPECT_EQ(numerics::f32_to_f16(-1e30f), 0xfc00);
+  EXPECT_EQ(numerics::f32_to_f16(std::numeric_limits<float>::infinity()), 0x7c00);
+  EXPECT_TRUE(std::isnan(numerics::f16_to_f32(numerics::f32_to_f16(std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_TRUE(std::isnan(numerics::f16_to_f32(numerics::f32_to_f16(std::bit_cast<float>(0x7f800001u)))));
 }
 
 TEST(SafetensorsConversion, WideningIsExactForEveryHalfAndBfloat16) {
   for (std::uint32_t bits = 0; bits <= 0xffff; ++bits) {
     const auto narrow = static_cast<std::uint16_t>(bits);
-    const float half = f16_to_f32(narrow);
-    const float bfloat = bf16_to_f32(narrow);
+    const float half = numerics::f16_to_f32(narrow);
+    const float bfloat = numerics::bf16_to_f32(narrow);
     if (!std::isnan(half)) {
-      ASSERT_EQ(f32_to_f16(half), narrow) << std::hex << bits;
+      ASSERT_EQ(numerics::f32_to_f16(half), narrow) << std::hex << bits;
     }
     if (!std::isnan(bfloat)) {
-      ASSERT_EQ(f32_to_bf16(bfloat), narrow) << std::hex << bits;
+      ASSERT_EQ(numerics::f32_to_bf16(bfloat), narrow) << std::hex << bits;
     }
   }
-  EXPECT_EQ(f16_to_f32(0x0001), 0x1p-24f);
-  EXPECT_EQ(f16_to_f32(0x3555), 0.333251953125f);
-  EXPECT_EQ(bits_of(bf16_to_f32(0xbf81)), 0xbf810000u);
+  EXPECT_EQ(numerics::f16_to_f32(0x0001), 0x1p-24f);
+  EXPECT_EQ(numerics::f16_to_f32(0x3555), 0.333251953125f);
+  EXPECT_EQ(bits_of(numerics::bf16_to_f32(0xbf81)), 0xbf810000u);
 }
 
 TEST(SafetensorsConversion, F64RoundsToNearestFloat) {

@@ -2,7 +2,7 @@
 // golden kernels within its stated bound, the parallel prefix scan against the sequential
 // one in exact arithmetic, the association order and the matrix-input rounding made
 // visible, determinism (arch/SCAN_ALGORITHMS.md).
-#include "scan_algorithms.hpp"
+#include "arch/golden/scan_algorithms.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,10 +13,10 @@
 #include <filesystem>
 #include <random>
 
-#include "fixed_scan.hpp"
-#include "kernel_runner.hpp"
-#include "safetensors.hpp"
-#include "support.hpp"
+#include "arch/golden/fixed_scan.hpp"
+#include "arch/golden/kernel_runner.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc::scanalgo {
 namespace {

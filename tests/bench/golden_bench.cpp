@@ -7,9 +7,9 @@
 #include <fstream>
 #include <random>
 
-#include "golden_model.hpp"
-#include "kernels.hpp"
-#include "safetensors.hpp"
+#include "arch/golden/kernels.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "arch/hf/golden_model.hpp"
 
 namespace ssmsoc {
 namespace {

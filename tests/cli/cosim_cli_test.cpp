@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <sstream>
 
-#include "profile.hpp"
-#include "support.hpp"
+#include "arch/spec/profile.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

@@ -1,8 +1,8 @@
 // `ssmsoc disasm` as a user runs it.
 #include <gtest/gtest.h>
 
-#include "program.hpp"
-#include "support.hpp"
+#include "arch/spec/program.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <filesystem>
 
-#include "reference.hpp"
-#include "safetensors.hpp"
-#include "support.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "tests/reference.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

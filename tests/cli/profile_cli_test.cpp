@@ -8,7 +8,7 @@
 #include <regex>
 #include <sstream>
 
-#include "support.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

@@ -3,8 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "program.hpp"
-#include "support.hpp"
+#include "arch/spec/program.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "support.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

@@ -2,9 +2,9 @@
 // results still equal the golden model's.
 #include <gtest/gtest.h>
 
-#include "reference.hpp"
-#include "safetensors.hpp"
-#include "support.hpp"
+#include "arch/golden/safetensors.hpp"
+#include "tests/reference.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

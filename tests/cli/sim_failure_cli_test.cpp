@@ -1,8 +1,8 @@
 // Runs that fail in the simulated chip end with one line, however many engines fail at once.
 #include <gtest/gtest.h>
 
-#include "program.hpp"
-#include "support.hpp"
+#include "arch/spec/program.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

@@ -1,8 +1,8 @@
 // `ssmsoc sim --rtl-scan`: whole runs with the scan engine replaced by the Verilated RTL.
 #include <gtest/gtest.h>
 
-#include "program.hpp"
-#include "support.hpp"
+#include "arch/spec/program.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {

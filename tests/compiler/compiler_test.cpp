@@ -4,9 +4,9 @@
 
 #include <fstream>
 
-#include "compiler.hpp"
-#include "config_tree.hpp"
-#include "support.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "compiler/compiler.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc::compiler {
 namespace {

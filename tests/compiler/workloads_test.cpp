@@ -3,8 +3,8 @@
 
 #include <filesystem>
 
-#include "compiler.hpp"
-#include "support.hpp"
+#include "compiler/compiler.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc::compiler {
 namespace {

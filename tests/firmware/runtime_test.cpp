@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "program.hpp"
-#include "runtime.h"
+#include "arch/spec/program.hpp"
+#include "firmware/runtime.h"
 
 namespace ssmfw {
 namespace {

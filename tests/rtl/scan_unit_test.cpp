@@ -8,11 +8,11 @@
 #include <filesystem>
 #include <string>
 
-#include "cosim.hpp"
-#include "harness.hpp"
-#include "planted_bug.hpp"
-#include "program.hpp"
-#include "timing.hpp"
+#include "arch/spec/program.hpp"
+#include "rtl/scan_unit/cosim.hpp"
+#include "rtl/scan_unit/harness.hpp"
+#include "rtl/scan_unit/planted_bug.hpp"
+#include "sim/timing.hpp"
 
 namespace {
 

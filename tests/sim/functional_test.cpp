@@ -9,10 +9,10 @@
 #include <map>
 #include <random>
 
-#include "checkpoint.hpp"
-#include "fixed_scan.hpp"
-#include "kernels.hpp"
-#include "sim_support.hpp"
+#include "arch/golden/fixed_scan.hpp"
+#include "arch/golden/kernels.hpp"
+#include "arch/hf/checkpoint.hpp"
+#include "tests/sim/sim_support.hpp"
 
 namespace ssmsoc::sim {
 namespace {

@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "config_tree.hpp"
-#include "sim_support.hpp"
-#include "support.hpp"
-#include "timing.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "sim/timing.hpp"
+#include "tests/sim/sim_support.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc::sim {
 namespace {

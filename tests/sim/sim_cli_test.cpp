@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sim_support.hpp"
-#include "support.hpp"
+#include "tests/sim/sim_support.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc::sim {
 namespace {

@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "profile.hpp"
-#include "program.hpp"
-#include "sim.hpp"
+#include "arch/spec/profile.hpp"
+#include "arch/spec/program.hpp"
+#include "sim/sim.hpp"
 
 namespace ssmsoc::test {
 

@@ -4,9 +4,9 @@
 
 #include <array>
 
-#include "compiler.hpp"
-#include "config_tree.hpp"
-#include "sim.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "compiler/compiler.hpp"
+#include "sim/sim.hpp"
 
 namespace ssmsoc {
 namespace {

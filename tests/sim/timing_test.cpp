@@ -2,9 +2,9 @@
 // against hand computations from the krsna-mobile and krsna-dc profiles.
 #include <gtest/gtest.h>
 
-#include "fabric.hpp"
-#include "sim_support.hpp"
-#include "timing.hpp"
+#include "sim/fabric.hpp"
+#include "sim/timing.hpp"
+#include "tests/sim/sim_support.hpp"
 
 namespace ssmsoc::sim {
 namespace {

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "profile.hpp"
-#include "program.hpp"
-#include "sim.hpp"
+#include "arch/spec/profile.hpp"
+#include "arch/spec/program.hpp"
+#include "sim/sim.hpp"
 
 int main(int argc, char** argv) {
   using namespace ssmsoc;

@@ -1,0 +1,375 @@
+#include "arch/golden/kernel_runner.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+#include "arch/golden/fixed_scan.hpp"
+#include "arch/golden/kernels.hpp"
+#include "arch/spec/config_tree.hpp"
+
+namespace ssmsoc {
+
+using namespace golden;
+
+KernelFlags parse_kernel_flags(const std::string& text, const std::string& where) {
+  KernelFlags flags;
+  std::stringstream items(text);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError(fmt::format("{}: flags: expected name=value, got '{}'", where, item));
+    flags[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return flags;
+}
+
+namespace {
+
+using Shape = std::vector<std::int64_t>;
+
+// The inputs of one run: tensors by name and the effective flags, with errors that name
+// the source, the kernel and the tensor or flag.
+class Inputs {
+ public:
+  Inputs(const SafetensorsFile& file, std::string source, std::string kernel, KernelFlags flags, const ScanUnit* unit)
+      : file_(file), source_(std::move(source)), kernel_(std::move(kernel)), flags_(std::move(flags)), unit_(unit) {}
+
+  const KernelFlags& flags() const { return flags_; }
+  // The scan unit to run bit-accurately, or null for the float golden kernels.
+  const ScanUnit* unit() const { return unit_; }
+  void require_float() const {
+    if (unit_) fail("has no bit-accurate version (the scan unit runs the scan and state-update kernels)");
+  }
+
+  std::vector<float> tensor(const std::string& name) const { return get(name).to_f32(); }
+  std::vector<float> optional(const std::string& name) const {
+    auto it = file_.tensors.find(name);
+    return it == file_.tensors.end() ? std::vector<float>{} : it->second.to_f32();
+  }
+  const Shape& shape(const std::string& name) const { return get(name).shape; }
+  int dim(const std::string& name, std::size_t axis, std::size_t rank) const {
+    const Shape& s = shape(name);
+    if (s.size() != rank) fail(fmt::format("tensor '{}': expected {} dimensions, got {}", name, rank, s.size()));
+    return static_cast<int>(s[axis]);
+  }
+
+  bool flag(const std::string& name, bool fallback) const {
+    auto it = flags_.find(name);
+    if (it == flags_.end()) return fallback;
+    if (it->second == "1" || it->second == "true") return true;
+    if (it->second == "0" || it->second == "false") return false;
+    fail(fmt::format("flags: '{}' expected 0 or 1, got '{}'", name, it->second));
+  }
+  double number(const std::string& name) const {
+    const std::string& text = required_flag(name);
+    try {
+      std::size_t used = 0;
+      const double value = std::stod(text, &used);
+      if (used == text.size()) return value;
+    } catch (const std::exception&) {
+    }
+    fail(fmt::format("flags: '{}' expected a number, got '{}'", name, text));
+  }
+  int integer(const std::string& name) const {
+    const double value = number(name);
+    if (value != static_cast<int>(value) || value < 1)
+      fail(fmt::format("flags: '{}' expected a positive integer, got '{}'", name, required_flag(name)));
+    return static_cast<int>(value);
+  }
+  Activation activation() const {
+    const std::string& text = required_flag("activation");
+    if (text == "silu" || text == "swish") return Activation::silu;
+    if (text == "none") return Activation::none;
+    fail(fmt::format("flags: 'activation' expected silu or none, got '{}'", text));
+  }
+
+  [[noreturn]] void fail(const std::string& message) const {
+    throw ConfigError(fmt::format("{}: kernel {}: {}", source_, kernel_, message));
+  }
+
+ private:
+  const Tensor& get(const std::string& name) const {
+    auto it = file_.tensors.find(name);
+    if (it == file_.tensors.end()) fail(fmt::format("tensor '{}': missing", name));
+    return it->second;
+  }
+  const std::string& required_flag(const std::string& name) const {
+    auto it = flags_.find(name);
+    if (it == flags_.end()) fail(fmt::format("flags: '{}' missing", name));
+    return it->second;
+  }
+
+  const SafetensorsFile& file_;
+  std::string source_, kernel_;
+  KernelFlags flags_;
+  const ScanUnit* unit_;
+};
+
+// State updates, one step at a time, on the float kernels or on the scan unit; on the unit
+// the raw state is carried from step to step, as the hardware keeps it.
+class Stepper {
+ public:
+  explicit Stepper(const ScanUnit* unit) : unit_(unit) {}
+  ScanResult step(const StateUpdateArgs& a) {
+    if (!unit_) return selective_state_update(a);
+    return keep(fixed::selective_state_update(a, *unit_, raw_));
+  }
+  ScanResult step(const MultiHeadStateUpdateArgs& a) {
+    if (!unit_) return selective_state_update_multihead(a);
+    return keep(fixed::selective_state_update_multihead(a, *unit_, raw_));
+  }
+
+ private:
+  ScanResult keep(fixed::ScanOutput output) {
+    raw_ = std::move(output.state_raw);
+    return std::move(output.result);
+  }
+  const ScanUnit* unit_;
+  std::vector<std::int64_t> raw_;
+};
+
+using Outputs = std::map<std::string, Tensor>;
+
+Outputs conv1d(const Inputs& in) {
+  in.require_float();
+  const int b = in.dim("x", 0, 3), d = in.dim("x", 1, 3), l = in.dim("x", 2, 3), w = in.dim("weight", 1, 2);
+  const ConvResult r = causal_conv1d(b, d, l, w, in.tensor("x"), in.tensor("weight"), in.optional("bias"),
+                                     in.optional("initial_states"), in.activation());
+  return {{"out", Tensor::from_f32(in.shape("x"), r.out)},
+          {"final_states", Tensor::from_f32({b, d, w - 1}, r.conv_state)}};
+}
+
+Outputs conv1d_update(const Inputs& in, bool multistep) {
+  in.require_float();
+  const std::string state = multistep ? "conv_state0" : "conv_state";
+  const bool stepped = in.shape("x").size() == 3;
+  const int b = in.dim(state, 0, 3), d = in.dim(state, 1, 3), s = in.dim(state, 2, 3);
+  const int t = stepped ? in.dim("x", 2, 3) : 1;
+  const ConvResult r = causal_conv1d_update(b, d, t, in.dim("weight", 1, 2), s, in.tensor("x"), in.tensor(state),
+                                            in.tensor("weight"), in.optional("bias"), in.activation());
+  return {{"out", Tensor::from_f32(in.shape("x"), r.out)},
+          {multistep ? "final_conv_state" : "new_conv_state", Tensor::from_f32({b, d, s}, r.conv_state)}};
+}
+
+Outputs norm(const Inputs& in, bool gated) {
+  in.require_float();
+  const int n = in.dim("weight", 0, 1);
+  const auto x = in.tensor("x");
+  const int rows = static_cast<int>(x.size() / std::max(n, 1));
+  const float eps = static_cast<float>(in.number("eps"));
+  std::vector<float> out = gated ? gated_rmsnorm(rows, n, in.integer("group_size"), x, in.optional("z"),
+                                                 in.tensor("weight"), eps, in.flag("norm_before_gate", false))
+                                 : rmsnorm(rows, n, x, in.tensor("weight"), eps);
+  return {{"out", Tensor::from_f32(in.shape("x"), out)}};
+}
+
+Outputs scan(const Inputs& in) {
+  SelectiveScanArgs a;
+  a.batch = in.dim("u", 0, 3), a.dim = in.dim("u", 1, 3), a.length = in.dim("u", 2, 3);
+  a.state = in.dim("A", 1, 2);
+  const bool grouped = in.shape("B").size() == 4;  // [b, G, N, L] or [b, N, L]
+  a.groups = grouped ? in.dim("B", 1, 4) : 1;
+  const auto u = in.tensor("u"), delta = in.tensor("delta"), A = in.tensor("A"), B = in.tensor("B"), C = in.tensor("C"),
+             D = in.optional("D"), z = in.optional("z"), bias = in.optional("delta_bias");
+  a.u = u, a.delta = delta, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.delta_bias = bias;
+  a.delta_softplus = in.flag("delta_softplus", false);
+  const ScanResult r = in.unit() ? fixed::selective_scan(a, *in.unit()).result : selective_scan(a);
+  return {{"out", Tensor::from_f32(in.shape("u"), r.out)},
+          {"last_state", Tensor::from_f32({a.batch, a.dim, a.state}, r.state)}};
+}
+
+// The tensors shared by both state-update layouts, then one step. `a` holds the dimensions.
+template <class Args>
+Outputs run_state_update(const Inputs& in, Args a) {
+  const auto state = in.tensor("state"), x = in.tensor("x"), dt = in.tensor("dt"), A = in.tensor("A"),
+             B = in.tensor("B"), C = in.tensor("C"), D = in.optional("D"), z = in.optional("z"),
+             bias = in.optional("dt_bias");
+  a.state_in = state, a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.dt_bias = bias;
+  a.dt_softplus = in.flag("dt_softplus", false);
+  const ScanResult r = Stepper(in.unit()).step(a);
+  return {{"out", Tensor::from_f32(in.shape("x"), r.out)}, {"new_state", Tensor::from_f32(in.shape("state"), r.state)}};
+}
+
+Outputs state_update(const Inputs& in) {
+  StateUpdateArgs a;
+  a.batch = in.dim("x", 0, 2), a.dim = in.dim("x", 1, 2), a.state = in.dim("A", 1, 2);
+  a.groups = in.shape("B").size() == 3 ? in.dim("B", 1, 3) : 1;
+  return run_state_update(in, a);
+}
+
+Outputs state_update_multihead(const Inputs& in) {
+  MultiHeadStateUpdateArgs a;
+  a.batch = in.dim("x", 0, 3), a.heads = in.dim("x", 1, 3), a.head_dim = in.dim("x", 2, 3);
+  a.state = in.dim("state", 3, 4), a.groups = in.dim("B", 1, 3);
+  return run_state_update(in, a);
+}
+
+// Column t of a [..., L] tensor: [...].
+std::vector<float> step_of(const std::vector<float>& v, std::size_t length, std::size_t t) {
+  std::vector<float> column(v.size() / length);
+  for (std::size_t i = 0; i < column.size(); ++i) column[i] = v[i * length + t];
+  return column;
+}
+
+// L decode steps of the Mamba-1 state update, in the scan's [b, D, L] layout.
+Outputs state_update_multistep(const Inputs& in) {
+  const int b = in.dim("u", 0, 3), d = in.dim("u", 1, 3), l = in.dim("u", 2, 3), n = in.dim("A", 1, 2);
+  const auto u = in.tensor("u"), delta = in.tensor("delta"), A = in.tensor("A"), B = in.tensor("B"), C = in.tensor("C"),
+             D = in.optional("D"), z = in.optional("z"), bias = in.optional("delta_bias");
+  std::vector<float> state = in.tensor("state0"), out(u.size());
+  Stepper stepper(in.unit());
+  for (int t = 0; t < l; ++t) {
+    const auto x = step_of(u, l, t), dt = step_of(delta, l, t), Bt = step_of(B, l, t), Ct = step_of(C, l, t);
+    const auto zt = z.empty() ? z : step_of(z, l, t);
+    StateUpdateArgs a;
+    a.batch = b, a.dim = d, a.state = n;
+    a.state_in = state, a.x = x, a.dt = dt, a.A = A, a.B = Bt, a.C = Ct, a.D = D, a.z = zt, a.dt_bias = bias;
+    a.dt_softplus = in.flag("dt_softplus", false);
+    ScanResult r = stepper.step(a);
+    state = std::move(r.state);
+    for (std::size_t i = 0; i < r.out.size(); ++i) out[i * l + t] = r.out[i];
+  }
+  return {{"out", Tensor::from_f32(in.shape("u"), out)}, {"last_state", Tensor::from_f32({b, d, n}, state)}};
+}
+
+SsdArgs ssd_args(const Inputs& in, std::vector<std::vector<float>>& storage) {
+  SsdArgs a;
+  a.batch = in.dim("x", 0, 4), a.length = in.dim("x", 1, 4), a.heads = in.dim("x", 2, 4);
+  a.head_dim = in.dim("x", 3, 4), a.groups = in.dim("B", 2, 4), a.state = in.dim("B", 3, 4);
+  storage = {in.tensor("x"),
+             in.tensor("dt"),
+             in.tensor("A"),
+             in.tensor("B"),
+             in.tensor("C"),
+             in.optional("D"),
+             in.optional("initial_states")};
+  a.x = storage[0], a.dt = storage[1], a.A = storage[2], a.B = storage[3], a.C = storage[4], a.D = storage[5];
+  a.initial_state = storage[6];
+  return a;
+}
+
+Outputs ssd(const Inputs& in) {
+  std::vector<std::vector<float>> storage;
+  const SsdArgs a = ssd_args(in, storage);
+  // The scan unit runs the recurrence, so on it both results are the unit's.
+  const ScanResult sequential = in.unit() ? fixed::ssd_sequential(a, *in.unit()).result : ssd_sequential(a);
+  const ScanResult chunked = in.unit() ? sequential : ssd_chunked(a, in.integer("chunk_size"));
+  const Shape state_shape{a.batch, a.heads, a.head_dim, a.state};
+  return {{"y", Tensor::from_f32(in.shape("x"), chunked.out)},
+          {"final_state", Tensor::from_f32(state_shape, chunked.state)},
+          {"y_sequential", Tensor::from_f32(in.shape("x"), sequential.out)},
+          {"final_state_sequential", Tensor::from_f32(state_shape, sequential.state)}};
+}
+
+// L decode steps of the Mamba-2 multi-head state update, in the SSD layout.
+Outputs ssd_decode_multistep(const Inputs& in) {
+  std::vector<std::vector<float>> storage;
+  const SsdArgs s = ssd_args(in, storage);
+  const std::size_t b = s.batch, l = s.length, h = s.heads, p = s.head_dim, g = s.groups, n = s.state;
+  const auto z = in.optional("z"), bias = in.optional("dt_bias");
+  std::vector<float> state = s.initial_state.empty()
+                                 ? std::vector<float>(b * h * p * n)
+                                 : std::vector<float>(s.initial_state.begin(), s.initial_state.end());
+  std::vector<float> y(s.x.size());
+  Stepper stepper(in.unit());
+  auto rows = [&](std::span<const float> v, std::size_t t, std::size_t width) {
+    std::vector<float> out;
+    for (std::size_t bi = 0; bi < b; ++bi) {
+      const auto begin = v.begin() + static_cast<std::ptrdiff_t>((bi * l + t) * width);
+      out.insert(out.end(), begin, begin + static_cast<std::ptrdiff_t>(width));
+    }
+    return out;
+  };
+  for (std::size_t t = 0; t < l; ++t) {
+    const auto x = rows(s.x, t, h * p), dt = rows(s.dt, t, h), Bt = rows(s.B, t, g * n), Ct = rows(s.C, t, g * n);
+    const auto zt = z.empty() ? z : rows(z, t, h * p);
+    MultiHeadStateUpdateArgs a;
+    a.batch = s.batch, a.heads = s.heads, a.head_dim = s.head_dim, a.state = s.state, a.groups = s.groups;
+    a.state_in = state, a.x = x, a.dt = dt, a.A = s.A, a.B = Bt, a.C = Ct, a.D = s.D, a.z = zt, a.dt_bias = bias;
+    a.dt_softplus = in.flag("dt_softplus", false);
+    ScanResult r = stepper.step(a);
+    state = std::move(r.state);
+    for (std::size_t bi = 0; bi < b; ++bi) std::copy_n(&r.out[bi * h * p], h * p, &y[(bi * l + t) * h * p]);
+  }
+  return {{"y", Tensor::from_f32(in.shape("x"), y)},
+          {"final_state", Tensor::from_f32({s.batch, s.heads, s.head_dim, s.state}, state)}};
+}
+
+using KernelFunction = std::function<Outputs(const Inputs&)>;
+
+const std::map<std::string, KernelFunction>& kernel_table() {
+  static const std::map<std::string, KernelFunction> table{
+      {"causal_conv1d", conv1d},
+      {"causal_conv1d_update", [](const Inputs& in) { return conv1d_update(in, false); }},
+      {"causal_conv1d_update_multistep", [](const Inputs& in) { return conv1d_update(in, true); }},
+      {"rmsnorm", [](const Inputs& in) { return norm(in, false); }},
+      {"gated_rmsnorm", [](const Inputs& in) { return norm(in, true); }},
+      {"selective_scan", scan},
+      {"selective_state_update", state_update},
+      {"selective_state_update_mh", state_update_multihead},
+      {"selective_state_update_multistep", state_update_multistep},
+      {"ssd", ssd},
+      {"ssd_decode_multistep", ssd_decode_multistep},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> golden_kernel_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, run] : kernel_table()) names.push_back(name);
+  return names;
+}
+
+SafetensorsFile run_kernel_case(const SafetensorsFile& input, const std::string& source, const KernelRequest& request) {
+  auto meta = [&](const std::string& key) {
+    auto it = input.metadata.find(key);
+    return it == input.metadata.end() ? std::string{} : it->second;
+  };
+  const std::string kernel = request.kernel.empty() ? meta("kernel") : request.kernel;
+  if (kernel.empty()) throw ConfigError(fmt::format("{}: metadata: no 'kernel' (and none given)", source));
+  auto entry = kernel_table().find(kernel);
+  if (entry == kernel_table().end()) {
+    std::string known;
+    for (const auto& name : golden_kernel_names()) known += (known.empty() ? "" : ", ") + name;
+    throw ConfigError(fmt::format("{}: unknown kernel '{}'; known kernels: {}", source, kernel, known));
+  }
+  KernelFlags flags = parse_kernel_flags(meta("flags"), source);
+  for (const auto& [name, value] : request.overrides) flags[name] = value;
+  // Parameters some files give as separate metadata keys rather than flags.
+  for (const char* key : {"eps", "group_size", "chunk_size", "activation"})
+    if (!flags.count(key) && !meta(key).empty()) flags[key] = meta(key);
+  const Inputs inputs(input, source, kernel, flags, request.unit);
+
+  Outputs produced;
+  try {
+    produced = entry->second(inputs);
+  } catch (const std::invalid_argument& e) {
+    inputs.fail(e.what());
+  }
+  SafetensorsFile result;
+  std::string flag_text;
+  for (const auto& [name, value] : flags)
+    flag_text += fmt::format("{}{}={}", flag_text.empty() ? "" : ",", name, value);
+  result.metadata = {{"kernel", kernel}, {"flags", flag_text}, {"format", request.format_name}};
+  std::stringstream names(meta("outputs"));
+  std::string name;
+  bool listed = false;
+  while (std::getline(names, name, ',')) {
+    if (name.empty()) continue;
+    listed = true;
+    auto it = produced.find(name);
+    if (it == produced.end()) inputs.fail(fmt::format("metadata: output '{}' is not one this kernel produces", name));
+    result.tensors.emplace(name, std::move(it->second));
+  }
+  if (!listed) result.tensors = std::move(produced);
+  return result;
+}
+
+}  // namespace ssmsoc

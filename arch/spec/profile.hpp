@@ -1,0 +1,268 @@
+// A silicon profile: the typed, validated description of one chip. arch/README.md
+// documents every field, its unit and its range; this header is the C++ view of it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arch/spec/config_tree.hpp"
+
+namespace ssmsoc {
+
+// Enumerations with their spellings in profiles. The order of each *_names array is the
+// order of the enumerators.
+enum class Family { scan_accelerator, gpu, cpu, npu };
+enum class Topology { mesh, torus, ring, crossbar, bus };
+enum class Dataflow { weight_stationary, output_stationary, input_stationary };
+enum class Precision { int4, int8, fp8, fp16, bf16, tf32, fp32, fp64 };
+enum class ScanMode { mamba1, mamba2 };
+enum class NumberType { fixed, fp32, bf16, fp16 };
+enum class ApproxMethod { exact, piecewise_linear, shift_biased };
+enum class FusedOp { delta_softplus, d_skip, silu_gate };
+enum class DramTechnology { lpddr4x, lpddr5, lpddr5x, ddr4, ddr5, gddr6, gddr6x, hbm2e, hbm3, hbm3e };
+enum class VectorFunction {
+  add,
+  mul,
+  fma,
+  max,
+  relu,
+  exp,
+  log,
+  sigmoid,
+  silu,
+  gelu,
+  softplus,
+  rsqrt,
+  recip,
+  reduce_sum,
+  reduce_max,
+  convert
+};
+
+const std::vector<std::string_view>& family_names();
+const std::vector<std::string_view>& topology_names();
+const std::vector<std::string_view>& dataflow_names();
+const std::vector<std::string_view>& precision_names();
+const std::vector<std::string_view>& scan_mode_names();
+const std::vector<std::string_view>& number_type_names();
+const std::vector<std::string_view>& approx_method_names();
+const std::vector<std::string_view>& fused_op_names();
+const std::vector<std::string_view>& dram_technology_names();
+const std::vector<std::string_view>& vector_function_names();
+
+// The profile spelling of an enumerator: name_of(Precision::int8) == "int8".
+inline const std::vector<std::string_view>& names_of(Family) { return family_names(); }
+inline const std::vector<std::string_view>& names_of(Topology) { return topology_names(); }
+inline const std::vector<std::string_view>& names_of(Dataflow) { return dataflow_names(); }
+inline const std::vector<std::string_view>& names_of(Precision) { return precision_names(); }
+inline const std::vector<std::string_view>& names_of(ScanMode) { return scan_mode_names(); }
+inline const std::vector<std::string_view>& names_of(NumberType) { return number_type_names(); }
+inline const std::vector<std::string_view>& names_of(ApproxMethod) { return approx_method_names(); }
+inline const std::vector<std::string_view>& names_of(FusedOp) { return fused_op_names(); }
+inline const std::vector<std::string_view>& names_of(DramTechnology) { return dram_technology_names(); }
+inline const std::vector<std::string_view>& names_of(VectorFunction) { return vector_function_names(); }
+template <class Enum>
+std::string_view name_of(Enum value) {
+  return names_of(value)[static_cast<std::size_t>(value)];
+}
+
+inline constexpr std::size_t kVectorFunctionCount = 16;
+
+// An energy or area figure and the id (a key of Profile::sources) of where it comes from.
+struct Figure {
+  double value = 0;
+  std::string source;
+};
+
+// Signed two's complement with 1 + int_bits + frac_bits bits, or an IEEE-style float.
+struct NumberFormat {
+  NumberType type = NumberType::fp32;
+  int int_bits = 0;
+  int frac_bits = 0;
+  int total_bits() const;
+};
+
+struct Approximation {
+  ApproxMethod method = ApproxMethod::exact;
+  int segments = 0;  // piecewise-linear only
+};
+
+struct MatrixArray {
+  int rows = 0;
+  int cols = 0;
+  Dataflow dataflow = Dataflow::weight_stationary;
+  std::map<Precision, std::int64_t> macs_per_cycle;  // at least one precision
+};
+
+struct ScanUnit {
+  bool present = false;
+  int lanes = 0;
+  int max_state = 0;
+  int pipeline_depth = 0;
+  std::vector<ScanMode> modes;
+  NumberFormat data_format;
+  NumberFormat state_format;
+  Approximation exp_approx;
+  std::vector<FusedOp> fused_ops;
+  std::optional<Approximation> softplus_approx;  // iff delta_softplus is fused
+  std::optional<Approximation> silu_approx;      // iff silu_gate is fused
+
+  bool fuses(FusedOp op) const;
+  bool supports(ScanMode mode) const;
+
+  // Timing of the unit (rtl/scan_unit/README.md; the RTL tests measure exactly this). A step
+  // is one channel (Mamba-1) or one head row (Mamba-2) at one time step; its `state`
+  // elements enter in ceil(state / lanes) beats, one beat per cycle, back to back across
+  // steps; the last result leaves pipeline_depth + kOutputStages cycles after the last beat
+  // (the stages after the state update: reduction, post-ops, output register).
+  static constexpr int kOutputStages = 5;
+  std::uint64_t beats_per_step(int state) const;
+  std::uint64_t latency_cycles() const;
+  std::uint64_t cycles(std::uint64_t steps, int state) const;  // from the first beat to the last result
+};
+
+struct VectorCost {
+  double cycles_per_element = 0;
+  int latency_cycles = 0;
+};
+
+struct VectorUnit {
+  int lanes = 0;
+  std::array<VectorCost, kVectorFunctionCount> cost;  // indexed by VectorFunction
+  const VectorCost& operator[](VectorFunction f) const { return cost[static_cast<std::size_t>(f)]; }
+};
+
+struct Memory {
+  std::int64_t size_bytes = 0;
+  int banks = 0;
+  int bytes_per_cycle_per_bank = 0;
+  int latency_cycles = 0;
+};
+
+struct Tile {
+  MatrixArray matrix;
+  ScanUnit scan;
+  VectorUnit vector;
+  Memory sram;
+};
+
+struct Noc {
+  Topology topology = Topology::mesh;
+  int link_bytes_per_cycle = 0;
+  int hop_latency_cycles = 0;
+};
+
+struct Dram {
+  DramTechnology technology = DramTechnology::lpddr5;
+  int channels = 0;
+  double bandwidth_gb_per_s = 0;
+  double latency_ns = 0;
+  std::int64_t capacity_bytes = 0;
+};
+
+struct ControlCore {
+  int dispatch_latency_cycles = 0;
+  int interrupt_latency_cycles = 0;
+  int queue_depth = 0;  // command slots of every engine's queue
+};
+
+struct Energy {
+  std::map<Precision, Figure> mac_pj;
+  std::optional<Figure> scan_step_pj;  // iff the scan unit is present
+  Figure vector_op_pj;
+  Figure sram_read_byte_pj;
+  Figure sram_write_byte_pj;
+  Figure global_buffer_byte_pj;
+  Figure noc_byte_hop_pj;
+  Figure dram_byte_pj;
+  Figure leakage_w;
+};
+
+struct Area {
+  // Per tile.
+  Figure matrix_array;
+  std::optional<Figure> scan_unit;  // iff the scan unit is present
+  Figure vector_unit;
+  Figure sram;
+  Figure router;
+  // Per chip.
+  Figure global_buffer;
+  Figure control_core;
+  Figure dram_phy;
+};
+
+// The plain figures of Energy and Area by profile key, so that the loader, the JSON writer
+// and reports walk one list. mac_pj and the scan unit's figures are handled apart.
+template <class Owner>
+struct FigureField {
+  std::string_view key;
+  Figure Owner::*member;
+  bool per_tile;  // area: counted once per tile rather than once per chip
+};
+const std::vector<FigureField<Energy>>& energy_figure_fields();
+const std::vector<FigureField<Area>>& area_figure_fields();
+
+struct Profile {
+  std::string name;  // the file name without .yaml
+  std::filesystem::path file;
+  std::vector<std::string> bases;  // the base chain, nearest first
+  std::string description;
+  Family family = Family::scan_accelerator;
+  double power_budget_w = 0;
+  double clock_mhz = 0;
+  int tile_count = 0;
+  int grid_rows = 0;
+  int grid_cols = 0;
+  Noc noc;
+  Tile tile;
+  Memory global_buffer;
+  Dram dram;
+  ControlCore control;
+  Energy energy;
+  Area area;
+  std::map<std::string, std::string> sources;
+};
+
+// The directory of shipped profiles: $SSMSOC_PROFILE_DIR, else the source tree's.
+std::filesystem::path profile_directory();
+
+// Shipped profile files, sorted by name.
+std::vector<std::filesystem::path> shipped_profile_files();
+
+// Loads a profile by name (looked up in profile_directory()) or by path (anything with a
+// '/' or ending in .yaml). Throws ConfigError with a one-line message on any problem.
+Profile load_profile(std::string_view name_or_path);
+Profile load_profile_file(const std::filesystem::path& file);
+
+// Figures that follow from a profile; arch/README.md gives each formula.
+struct PrecisionFigures {
+  Precision precision;
+  double peak_macs_per_s = 0;
+  double peak_flop_per_s = 0;
+  double ridge_flop_per_byte = 0;
+  double matrix_power_at_peak_w = 0;
+};
+
+struct ProfileFigures {
+  double clock_hz = 0;
+  std::vector<PrecisionFigures> matrix;  // in Precision order
+  double peak_scan_steps_per_s = 0;
+  double peak_vector_ops_per_s = 0;
+  double tile_sram_bytes_per_s = 0;
+  double global_buffer_bytes_per_s = 0;
+  double dram_bytes_per_s = 0;
+  double noc_bisection_bytes_per_s = 0;
+  std::int64_t total_sram_bytes = 0;
+  double idle_power_w = 0;
+  double total_area_mm2 = 0;
+};
+
+ProfileFigures derive_figures(const Profile& profile);
+
+}  // namespace ssmsoc

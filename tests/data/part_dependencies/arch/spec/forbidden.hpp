@@ -1,0 +1,2 @@
+// The spec depends on nothing.
+#include "arch/numerics/numerics.hpp"

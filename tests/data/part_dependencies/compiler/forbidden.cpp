@@ -1,0 +1,2 @@
+// The compiler never includes the simulator.
+#include "sim/sim.hpp"

@@ -1,0 +1,2 @@
+// The firmware sees only the spec.
+#include "arch/golden/kernels.hpp"
