@@ -60,8 +60,9 @@ struct RunCommand {
   bool functional = false;
   std::string input, tensors_out;
 };
-// Compiles, simulates every phase and prints time to first token, decode latency and
-// throughput, utilization, DRAM traffic, energy and power.
+// Compiles, simulates every phase (host::run_performance) and prints time to first token,
+// decode latency and throughput, utilization, DRAM traffic, energy and power; with
+// --functional, host::run_functional's deviations from the golden model.
 int model_run(const RunCommand& command, std::ostream& out);
 
 struct CosimCommand {

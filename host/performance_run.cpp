@@ -1,0 +1,167 @@
+#include "host/performance_run.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+namespace ssmsoc::host {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+// The ops of one run of a phase grouped by their name over all layers, busiest first.
+std::vector<OpShare> op_shares(const compiler::PhaseProgram& phase, const sim::SimResult& result) {
+  struct Group {
+    double busy = 0, dram = 0;
+  };
+  std::map<std::string, Group> groups;
+  double total = 0;
+  for (std::size_t i = 0; i < result.ops.size() && i < phase.tiled.size(); ++i) {
+    std::string name = phase.tiled[i].name;
+    if (name.starts_with("layers.")) name = name.substr(name.find('.', 7) + 1);
+    const sim::OpStats& o = result.ops[i];
+    double busy = 0;
+    for (std::uint64_t b : o.busy_cycles) busy += double(b);
+    groups[name].busy += busy;
+    groups[name].dram += double(o.dram_read_bytes + o.dram_write_bytes);
+    total += busy;
+  }
+  std::vector<std::pair<std::string, Group>> order(groups.begin(), groups.end());
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.second.busy > b.second.busy; });
+  std::vector<OpShare> shares;
+  for (const auto& [name, group] : order) shares.push_back({name, total > 0 ? group.busy / total : 0, group.dram});
+  return shares;
+}
+
+json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
+
+}  // namespace
+
+ServingFigures serving_figures(const compiler::CompileResult& compiled, const std::vector<sim::SimResult>& simulated,
+                               const compiler::Scenario& scenario) {
+  ServingFigures f;
+  double decode_step_energy_j = 0, engine_cycles = 0;
+  std::array<double, SSM_ENGINE_COUNT> busy_cycles{};
+  for (std::size_t i = 0; i < compiled.phases.size() && i < simulated.size(); ++i) {
+    const compiler::PhaseProgram& phase = compiled.phases[i];
+    const sim::SimResult& result = simulated[i];
+    const double n = phase.runs;
+    f.total_s += n * result.seconds;
+    f.energy_j += n * result.energy_j;
+    f.dram_bytes += n * double(result.dram_read_bytes + result.dram_write_bytes);
+    if (phase.name == "decode") {
+      f.decode_latency_s = result.seconds;
+      decode_step_energy_j = result.energy_j;
+    } else {
+      f.time_to_first_token_s += n * result.seconds;
+    }
+    for (const auto& tile : result.tiles)
+      for (std::size_t e = 0; e < SSM_ENGINE_COUNT; ++e) busy_cycles[e] += n * double(tile.engines[e].busy_cycles);
+    engine_cycles += n * double(result.cycles) * double(result.tiles.size());
+    f.phases.push_back({phase.name, phase.runs, phase.program.command_count(), result.cycles, result.seconds,
+                        op_shares(phase, result)});
+  }
+  const int batch = scenario.batch;
+  f.decode_tokens_per_s = f.decode_latency_s > 0 ? batch / f.decode_latency_s : 0;
+  f.energy_per_token_j = f.decode_latency_s > 0 ? decode_step_energy_j / batch : 0;
+  f.average_power_w = f.total_s > 0 ? f.energy_j / f.total_s : 0;
+  f.generated_tokens = double(batch) * scenario.generate_tokens;
+  for (std::size_t e = 0; e < SSM_ENGINE_COUNT; ++e)
+    f.utilization[e] = engine_cycles > 0 ? busy_cycles[e] / engine_cycles : 0;
+  return f;
+}
+
+PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler::Scenario& scenario,
+                               const Profile& profile, const PerformanceOptions& options) {
+  const auto progress = [&](const std::string& line) {
+    if (options.progress) options.progress(line);
+  };
+  PerformanceRun run;
+  run.scenario = scenario;
+  progress(fmt::format("compiling {} for {}", model.name, profile.name));
+  run.compiled = compiler::compile(model, scenario, profile, options.compile);
+
+  std::vector<sim::SimJob> jobs;
+  std::size_t commands = 0;
+  for (const auto& phase : run.compiled.phases) {
+    sim::SimOptions sim_options;
+    sim_options.source = phase.name;
+    sim_options.command_op = &phase.command_op;
+    if (!options.trace.empty()) {
+      const fs::path trace(options.trace);
+      sim_options.trace_path =
+          (trace.parent_path() / (trace.stem().string() + "." + phase.name + trace.extension().string())).string();
+    }
+    jobs.push_back({&phase.program, sim_options});
+    commands += phase.program.command_count();
+  }
+  // The phases are independent simulations: one child process each.
+  const int parallel =
+      options.parallel > 0 ? options.parallel : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  progress(fmt::format("simulating {} phases ({} commands) in {} processes", jobs.size(), commands,
+                       std::min<std::size_t>(jobs.size(), std::size_t(parallel))));
+  run.simulated = sim::simulate_in_children(profile, jobs, parallel, [&](std::size_t i) {
+    progress(fmt::format("simulated {} ({} of {})", run.compiled.phases[i].name, i + 1, jobs.size()));
+  });
+  run.figures = serving_figures(run.compiled, run.simulated, scenario);
+  return run;
+}
+
+json summary_json(const PerformanceRun& run) {
+  const ServingFigures& f = run.figures;
+  const compiler::Scenario& s = run.scenario;
+  json summary{
+      {"model", run.compiled.model_name},
+      {"profile", run.compiled.profile_name},
+      {"classification", run.compiled.classification.summary},
+      {"scenario", {{"prompt_tokens", s.prompt_tokens}, {"generate_tokens", s.generate_tokens}, {"batch", s.batch}}},
+      {"precision", std::string(name_of(run.compiled.precision))},
+      {"time_to_first_token", figure(f.time_to_first_token_s, "s")},
+      {"decode_latency_per_token", figure(f.decode_latency_s, "s")},
+      {"decode_throughput", figure(f.decode_tokens_per_s, "tokens/s")},
+      {"total_time", figure(f.total_s, "s")},
+      {"dram_traffic", figure(f.dram_bytes, "B")},
+      {"energy", figure(f.energy_j, "J")},
+      {"energy_per_generated_token", figure(f.energy_per_token_j, "J/token")},
+      {"average_power", figure(f.average_power_w, "W")},
+      {"generated_tokens", figure(f.generated_tokens, "tokens")}};
+  json utilization = json::object();
+  for (std::size_t e = 0; e < SSM_ENGINE_COUNT; ++e)
+    utilization[engine_name(static_cast<ssm_engine>(e))] = figure(f.utilization[e], "fraction of cycles busy");
+  summary["utilization"] = utilization;
+  json kernels = json::array();
+  for (const auto& k : run.compiled.kernels)
+    kernels.push_back({{"phase", k.phase}, {"layers", k.layers}, {"reason", k.reason}});
+  summary["scan_kernels"] = kernels;
+  json phases = json::array();
+  for (const auto& p : f.phases)
+    phases.push_back({{"phase", p.phase},
+                      {"runs", p.runs},
+                      {"commands", p.commands},
+                      {"cycles_per_run", p.cycles_per_run},
+                      {"seconds_per_run", figure(p.seconds_per_run, "s")}});
+  summary["phases"] = phases;
+  return summary;
+}
+
+json stats_json(const PerformanceRun& run, const Profile& profile) {
+  json stats = json::array();
+  for (std::size_t p = 0; p < run.simulated.size() && p < run.compiled.phases.size(); ++p) {
+    const compiler::PhaseProgram& phase = run.compiled.phases[p];
+    json phase_stats = sim::to_json(run.simulated[p], profile);
+    for (std::size_t i = 0; i < phase_stats["ops"].size(); ++i) {  // ops by compiler op, named
+      phase_stats["ops"][i]["name"] = phase.tiled[i].name;
+      phase_stats["ops"][i]["kind"] = compiler::prim_name(phase.tiled[i].kind);
+    }
+    stats.push_back({{"phase", phase.name}, {"runs", phase.runs}, {"stats", phase_stats}});
+  }
+  return stats;
+}
+
+}  // namespace ssmsoc::host

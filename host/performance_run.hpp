@@ -1,0 +1,94 @@
+// A performance run: a model compiled for a profile and every phase simulated once on the
+// SystemC model (timing and energy; no data), in parallel child processes, with the serving
+// figures derived from the phases' roles and run counts. `ssmsoc run` prints and writes them;
+// `sweep`, `serve` and `report` are to build on the same value.
+//
+//   compiler::Scenario scenario;  // prompt 512, generate 128, batch 1
+//   PerformanceRun r = run_performance(compiler::load_model("workloads/models/mamba-130m.yaml"), scenario,
+//                                      load_profile("krsna-mobile"));
+//   r.figures.time_to_first_token_s, r.figures.decode_tokens_per_s, ...
+//   summary_json(r)  // what `ssmsoc run --out` writes as summary.json
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "arch/spec/profile.hpp"
+#include "compiler/compiler.hpp"
+#include "sim/sim.hpp"
+
+namespace ssmsoc::host {
+
+// Told each step of a run in words ("compiling mamba-130m for krsna-mobile", "simulated
+// decode (4 of 4)"); for a progress line on a terminal.
+using Progress = std::function<void(const std::string&)>;
+
+struct PerformanceOptions {
+  compiler::CompileOptions compile;
+  std::string trace;  // a Perfetto timeline per phase: DIR/STEM.PHASE.EXT for DIR/STEM.EXT; empty: none
+  int parallel = 0;   // simulations at a time (one child process each); 0: one per core
+  Progress progress;
+};
+
+// An op of a phase, its name taken over all layers ("mamba.in_proj" for
+// layers.N.mamba.in_proj), in one run of the phase.
+struct OpShare {
+  std::string name;
+  double busy_share = 0;  // of the phase's engine-busy cycles (all engines, all tiles)
+  double dram_bytes = 0;  // read and written
+};
+
+struct PhaseFigures {
+  std::string phase;
+  int runs = 0;  // how many times the runtime runs its Program
+  std::size_t commands = 0;
+  std::uint64_t cycles_per_run = 0;
+  double seconds_per_run = 0;
+  std::vector<OpShare> ops;  // busiest first (equal shares by name)
+};
+
+// The serving figures of a scenario. The phases other than "decode" (every prefill chunk and
+// the logits) come before the first token; "decode" is one step of every session.
+struct ServingFigures {
+  double time_to_first_token_s = 0;                    // every run of every phase but decode
+  double decode_latency_s = 0;                         // one decode step; 0 without decode steps
+  double decode_tokens_per_s = 0;                      // batch / decode latency
+  double total_s = 0;                                  // every run of every phase
+  double dram_bytes = 0;                               // read and written, every run
+  double energy_j = 0;                                 // every run
+  double energy_per_token_j = 0;                       // one decode step's energy / batch
+  double average_power_w = 0;                          // energy / total time
+  double generated_tokens = 0;                         // batch x generate tokens
+  std::array<double, SSM_ENGINE_COUNT> utilization{};  // busy share of each engine's cycles, every tile and run
+  std::vector<PhaseFigures> phases;                    // as compiled
+};
+
+// The figures of a compiled scenario from one simulated run of each of its phases
+// (`simulated[i]` of `compiled.phases[i]`).
+ServingFigures serving_figures(const compiler::CompileResult& compiled, const std::vector<sim::SimResult>& simulated,
+                               const compiler::Scenario& scenario);
+
+struct PerformanceRun {
+  compiler::Scenario scenario;
+  compiler::CompileResult compiled;
+  std::vector<sim::SimResult> simulated;  // one run of each of compiled.phases, in order
+  ServingFigures figures;
+};
+
+// Compiles `model` for `profile` and simulates every phase; the compiler's and the
+// simulator's errors pass through (ConfigError for the user's input).
+PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler::Scenario& scenario,
+                               const Profile& profile, const PerformanceOptions& options = {});
+
+// summary.json: the scenario, every serving figure with its unit, the utilization per
+// engine, the scan kernel chosen per phase and the runs, commands and cycles per phase.
+nlohmann::ordered_json summary_json(const PerformanceRun& run);
+// stats.json: every phase's simulator statistics (sim::to_json), its ops named.
+nlohmann::ordered_json stats_json(const PerformanceRun& run, const Profile& profile);
+
+}  // namespace ssmsoc::host

@@ -1,0 +1,253 @@
+// Performance and functional runs (host/performance_run.hpp, host/functional_run.hpp): the
+// serving figures follow from the simulated runs of the phases, by hand-worked numbers, by
+// recomputation from a real simulation, and as scenarios vary.
+#include "host/performance_run.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <numeric>
+
+#include "arch/golden/safetensors.hpp"
+#include "arch/golden/seeded_random.hpp"
+#include "arch/hf/checkpoint.hpp"
+#include "arch/spec/profile.hpp"
+#include "compiler/compiler.hpp"
+#include "host/functional_run.hpp"
+
+namespace ssmsoc {
+namespace {
+
+const std::string kTinyMamba2 = "tests/data/models/mamba2";  // a tiny Mamba-2 checkpoint folder
+
+compiler::PhaseProgram phase_named(const std::string& name, int runs, std::vector<std::string> ops = {}) {
+  compiler::PhaseProgram p;
+  p.name = name;
+  p.runs = runs;
+  for (const auto& op : ops) {
+    compiler::TiledOp tiled;
+    tiled.name = op;
+    p.tiled.push_back(tiled);
+  }
+  return p;
+}
+
+// One run: `tiles` tiles whose engines are each busy `busy[e]` cycles.
+sim::SimResult simulated(double seconds, double energy_j, std::uint64_t cycles, std::uint64_t dram_bytes, int tiles,
+                         const std::array<std::uint64_t, SSM_ENGINE_COUNT>& busy) {
+  sim::SimResult r;
+  r.seconds = seconds;
+  r.energy_j = energy_j;
+  r.cycles = cycles;
+  r.dram_read_bytes = dram_bytes;
+  r.tiles.resize(std::size_t(tiles));
+  for (auto& tile : r.tiles)
+    for (std::size_t e = 0; e < SSM_ENGINE_COUNT; ++e) tile.engines[e].busy_cycles = busy[e];
+  return r;
+}
+
+// Two prefill chunks, the logits and three decode steps, batch 2, 4 generated tokens.
+TEST(ServingFigures, HandWorkedScenario) {
+  compiler::CompileResult compiled;
+  compiled.phases.push_back(phase_named("prefill", 2));
+  compiled.phases.push_back(phase_named("logits", 1));
+  compiled.phases.push_back(phase_named("decode", 3));
+  const std::array<std::uint64_t, SSM_ENGINE_COUNT> quarter = [] {
+    std::array<std::uint64_t, SSM_ENGINE_COUNT> b{};
+    b[0] = 250;
+    return b;
+  }();
+  const std::vector<sim::SimResult> runs = {simulated(0.5, 1.0, 1000, 100, 2, quarter),
+                                            simulated(0.1, 0.2, 1000, 10, 2, {}),
+                                            simulated(0.25, 0.5, 1000, 20, 2, quarter)};
+  compiler::Scenario scenario;
+  scenario.prompt_tokens = 64;
+  scenario.generate_tokens = 4;
+  scenario.batch = 2;
+  const host::ServingFigures f = host::serving_figures(compiled, runs, scenario);
+  EXPECT_DOUBLE_EQ(f.time_to_first_token_s, 2 * 0.5 + 0.1);
+  EXPECT_DOUBLE_EQ(f.decode_latency_s, 0.25);
+  EXPECT_DOUBLE_EQ(f.decode_tokens_per_s, 8.0);  // 2 sessions every 0.25 s
+  EXPECT_DOUBLE_EQ(f.total_s, 1.0 + 0.1 + 0.75);
+  EXPECT_DOUBLE_EQ(f.energy_j, 2.0 + 0.2 + 1.5);
+  EXPECT_DOUBLE_EQ(f.dram_bytes, 200 + 10 + 60);
+  EXPECT_DOUBLE_EQ(f.energy_per_token_j, 0.25);  // 0.5 J a step for 2 tokens
+  EXPECT_DOUBLE_EQ(f.average_power_w, 3.7 / 1.85);
+  EXPECT_DOUBLE_EQ(f.generated_tokens, 8.0);
+  // Engine 0 is busy 250 of 1000 cycles in 5 of the 6 runs.
+  EXPECT_DOUBLE_EQ(f.utilization[0], 5.0 * 250 / 6000);
+  for (std::size_t e = 1; e < SSM_ENGINE_COUNT; ++e) EXPECT_EQ(f.utilization[e], 0.0);
+  ASSERT_EQ(f.phases.size(), 3u);
+  EXPECT_EQ(f.phases[2].phase, "decode");
+  EXPECT_EQ(f.phases[2].runs, 3);
+  EXPECT_EQ(f.phases[2].cycles_per_run, 1000u);
+  EXPECT_DOUBLE_EQ(f.phases[2].seconds_per_run, 0.25);
+}
+
+// Without decode steps (one generated token comes from the logits) nothing is divided by 0.
+TEST(ServingFigures, NoDecodeStepsGiveZeroRates) {
+  compiler::CompileResult compiled;
+  compiled.phases.push_back(phase_named("prefill", 1));
+  compiled.phases.push_back(phase_named("logits", 1));
+  compiler::Scenario scenario;
+  scenario.generate_tokens = 1;
+  const host::ServingFigures f =
+      host::serving_figures(compiled, {simulated(0.3, 0.6, 10, 0, 1, {}), simulated(0.1, 0.2, 10, 0, 1, {})}, scenario);
+  EXPECT_DOUBLE_EQ(f.time_to_first_token_s, 0.4);
+  EXPECT_EQ(f.decode_latency_s, 0.0);
+  EXPECT_EQ(f.decode_tokens_per_s, 0.0);
+  EXPECT_EQ(f.energy_per_token_j, 0.0);
+  EXPECT_DOUBLE_EQ(f.average_power_w, 2.0);
+}
+
+// Ops are taken over all layers and ranked by their share of the engine-busy cycles.
+TEST(ServingFigures, BusiestOpsGroupTheLayers) {
+  compiler::CompileResult compiled;
+  compiled.phases.push_back(phase_named("decode", 1, {"layers.0.mamba.in_proj", "layers.1.mamba.in_proj", "lm_head"}));
+  sim::SimResult r = simulated(1, 1, 100, 0, 1, {});
+  r.ops.resize(3);
+  r.ops[0].busy_cycles[0] = 30;
+  r.ops[0].dram_read_bytes = 5;
+  r.ops[1].busy_cycles[1] = 30;
+  r.ops[1].dram_write_bytes = 7;
+  r.ops[2].busy_cycles[0] = 40;
+  compiler::Scenario scenario;
+  const auto ops = host::serving_figures(compiled, {r}, scenario).phases[0].ops;
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].name, "mamba.in_proj");
+  EXPECT_DOUBLE_EQ(ops[0].busy_share, 0.6);
+  EXPECT_DOUBLE_EQ(ops[0].dram_bytes, 12);
+  EXPECT_EQ(ops[1].name, "lm_head");
+  EXPECT_DOUBLE_EQ(ops[1].busy_share, 0.4);
+}
+
+host::PerformanceRun tiny_run(int prompt, int generate, int batch) {
+  compiler::Scenario scenario;
+  scenario.prompt_tokens = prompt;
+  scenario.generate_tokens = generate;
+  scenario.batch = batch;
+  host::PerformanceOptions options;
+  options.compile.prefill_chunk = 16;
+  return host::run_performance(compiler::load_model(kTinyMamba2), scenario, load_profile("krsna-mobile"), options);
+}
+
+// The figures of a real simulation, recomputed here from the runs of its phases.
+TEST(PerformanceRun, FiguresFollowFromTheSimulatedPhases) {
+  const host::PerformanceRun run = tiny_run(40, 5, 2);
+  const auto& phases = run.compiled.phases;
+  ASSERT_EQ(run.simulated.size(), phases.size());
+  std::vector<std::string> names;
+  for (const auto& p : phases) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"prefill", "prefill-rest", "logits", "decode"}));  // 2 x 16 + 8
+  double ttft = 0, energy = 0, total = 0;
+  for (std::size_t i = 0; i + 1 < phases.size(); ++i) ttft += phases[i].runs * run.simulated[i].seconds;
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    energy += phases[i].runs * run.simulated[i].energy_j;
+    total += phases[i].runs * run.simulated[i].seconds;
+  }
+  const sim::SimResult& decode = run.simulated.back();
+  EXPECT_EQ(phases.back().runs, 4);  // the first token comes from the logits
+  const host::ServingFigures& f = run.figures;
+  EXPECT_GT(ttft, 0);
+  EXPECT_DOUBLE_EQ(f.time_to_first_token_s, ttft);
+  EXPECT_DOUBLE_EQ(f.decode_latency_s, decode.seconds);
+  EXPECT_DOUBLE_EQ(f.decode_tokens_per_s, 2 / decode.seconds);
+  EXPECT_DOUBLE_EQ(f.energy_j, energy);
+  EXPECT_DOUBLE_EQ(f.total_s, total);
+  EXPECT_DOUBLE_EQ(f.energy_per_token_j, decode.energy_j / 2);
+  EXPECT_DOUBLE_EQ(f.average_power_w, energy / total);
+  EXPECT_DOUBLE_EQ(f.generated_tokens, 10);
+  for (double u : f.utilization) {
+    EXPECT_GE(u, 0.0);
+    EXPECT_LE(u, 1.0);
+  }
+  ASSERT_EQ(f.phases.size(), phases.size());
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    EXPECT_EQ(f.phases[i].commands, phases[i].program.command_count());
+    EXPECT_EQ(f.phases[i].cycles_per_run, run.simulated[i].cycles);
+    EXPECT_GT(f.phases[i].cycles_per_run, 0u);
+    double share = 0;
+    for (const auto& op : f.phases[i].ops) share += op.busy_share;
+    EXPECT_NEAR(share, 1.0, 1e-12) << phases[i].name;
+  }
+
+  // summary.json carries the same figures with their units.
+  const auto summary = host::summary_json(run);
+  EXPECT_EQ(summary["time_to_first_token"]["value"], f.time_to_first_token_s);
+  EXPECT_EQ(summary["time_to_first_token"]["unit"], "s");
+  EXPECT_EQ(summary["decode_throughput"]["unit"], "tokens/s");
+  EXPECT_EQ(summary["energy_per_generated_token"]["value"], f.energy_per_token_j);
+  EXPECT_EQ(summary["energy_per_generated_token"]["unit"], "J/token");
+  EXPECT_EQ(summary["scenario"]["batch"], 2);
+  EXPECT_EQ(summary["phases"].size(), phases.size());
+  const auto stats = host::stats_json(run, load_profile("krsna-mobile"));
+  ASSERT_EQ(stats.size(), phases.size());
+  EXPECT_EQ(stats[3]["phase"], "decode");
+  EXPECT_EQ(stats[3]["runs"], 4);
+  EXPECT_EQ(stats[3]["stats"]["ops"][0]["name"], phases[3].tiled[0].name);
+}
+
+// Over generated scenarios of a pure SSM: the prefill does not depend on how many tokens
+// follow, a decode step not on the context, so energy and time grow linearly with the
+// generated tokens by one decode step each.
+TEST(PerformanceRun, FiguresScaleWithTheScenario) {
+  SeededRandom random(7);
+  for (int trial = 0; trial < 3; ++trial) {
+    const int prompt = 8 + int(random.next() % 40), generate = 2 + int(random.next() % 6);
+    const int batch = 1 + int(random.next() % 3);
+    SCOPED_TRACE(testing::Message() << "prompt " << prompt << ", generate " << generate << ", batch " << batch);
+    const host::ServingFigures a = tiny_run(prompt, generate, batch).figures;
+    const host::ServingFigures b = tiny_run(prompt, generate + 3, batch).figures;
+    EXPECT_GT(a.decode_latency_s, 0);
+    EXPECT_DOUBLE_EQ(b.time_to_first_token_s, a.time_to_first_token_s);
+    EXPECT_DOUBLE_EQ(b.decode_latency_s, a.decode_latency_s);
+    EXPECT_DOUBLE_EQ(b.energy_per_token_j, a.energy_per_token_j);
+    const double step_energy = a.energy_per_token_j * batch;
+    EXPECT_NEAR(b.energy_j - a.energy_j, 3 * step_energy, 1e-9 * b.energy_j);
+    EXPECT_NEAR(b.total_s - a.total_s, 3 * a.decode_latency_s, 1e-9 * b.total_s);
+    EXPECT_DOUBLE_EQ(b.generated_tokens - a.generated_tokens, 3.0 * batch);
+    EXPECT_DOUBLE_EQ(a.decode_tokens_per_s * a.decode_latency_s, batch);
+  }
+}
+
+// A functional run adds up its simulated runs per phase and compares with the golden model.
+TEST(FunctionalRun, TotalsThePhasesAndComparesWithTheGoldenModel) {
+  const host::FunctionalDriver driver(load_hf_checkpoint(kTinyMamba2), load_profile("krsna-dc"));
+  const SafetensorsFile ref = read_safetensors(kTinyMamba2 + "/reference.safetensors");
+  host::FunctionalRequest request;
+  const Tensor& ids = ref.tensors.at("input_ids");
+  request.batch = int(ids.shape[0]);
+  request.length = int(ids.shape[1]);
+  request.ids = ids.to_i64();
+  const Tensor& prompt = ref.tensors.at("gen_prompt_ids");
+  request.gen_batch = int(prompt.shape[0]);
+  request.gen_length = int(prompt.shape[1]);
+  request.prompt = prompt.to_i64();
+  request.generate = 3;
+  const host::FunctionalRun run = host::run_functional(driver, "mamba2", request);
+
+  // The forward prefill and the generation's prefill, then 2 decode steps.
+  ASSERT_EQ(run.phases.size(), 2u);
+  EXPECT_EQ(run.phases[0].phase, "prefill");
+  EXPECT_EQ(run.phases[0].runs, 2);
+  EXPECT_EQ(run.phases[1].phase, "decode");
+  EXPECT_EQ(run.phases[1].runs, 2);
+  EXPECT_DOUBLE_EQ(run.seconds, run.phases[0].seconds + run.phases[1].seconds);
+  EXPECT_DOUBLE_EQ(run.energy_j, run.phases[0].energy_j + run.phases[1].energy_j);
+  EXPECT_GT(run.phases[1].cycles, 0u);
+  EXPECT_LT(run.max_logits_error, 1e-4);  // fp32 chip
+  EXPECT_LT(run.max_gen_logits_error, 1e-4);
+  EXPECT_TRUE(run.generated_ids_equal_golden);
+  const int vocab = driver.checkpoint().vocab_size;
+  EXPECT_EQ(run.tensors.tensors.at("logits").shape, (std::vector<std::int64_t>{request.batch, request.length, vocab}));
+  EXPECT_EQ(run.tensors.tensors.at("gen_new_ids").shape, (std::vector<std::int64_t>{request.gen_batch, 3}));
+
+  const auto summary = host::summary_json(run);
+  EXPECT_EQ(summary["mode"], "functional");
+  EXPECT_EQ(summary["generated_tokens"], 3);
+  EXPECT_EQ(summary["simulated_time"]["value"], run.seconds);
+  EXPECT_EQ(summary["phases"][1]["runs"], 2);
+}
+
+}  // namespace
+}  // namespace ssmsoc
