@@ -3,75 +3,53 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <map>
+#include <optional>
 
-#include "arch/golden/scan_algorithms.hpp"
+#include "arch/spec/engine_cycles.hpp"
 
 namespace ssmsoc::compiler {
 
 namespace {
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
-// Passes of a vector function over rows x cols (composites as their basic functions).
-std::vector<std::pair<VectorFunction, std::int64_t>> passes(ssm_vector_function f, std::int64_t rows,
-                                                            std::int64_t cols) {
-  const std::int64_t e = rows * cols;
-  using V = VectorFunction;
-  switch (f) {
-    case SSM_VEC_RMSNORM:
-      return {{V::mul, e}, {V::reduce_sum, e}, {V::rsqrt, rows}, {V::mul, e}, {V::mul, e}};
-    case SSM_VEC_GATED_RMSNORM:
-      return {{V::silu, e}, {V::mul, e}, {V::mul, e}, {V::reduce_sum, e}, {V::rsqrt, rows}, {V::mul, e}, {V::mul, e}};
-    case SSM_VEC_SOFTMAX:
-      return {{V::reduce_max, e}, {V::add, e}, {V::exp, e}, {V::reduce_sum, e}, {V::recip, rows}, {V::mul, e}};
-    case SSM_VEC_TOPK:
-      return {{V::reduce_max, e}, {V::max, e}};
-    case SSM_VEC_ROPE:
-      return {{V::mul, e}, {V::fma, e}};
-    case SSM_VEC_SCALE:
-      return {{V::mul, e}};
-    default:
-      return {{static_cast<V>(f), e}};
-  }
-}
+std::uint64_t count(std::int64_t x) { return static_cast<std::uint64_t>(std::max<std::int64_t>(x, 0)); }
 
 }  // namespace
 
 CostModel::CostModel(const Profile& profile) : profile_(profile) {
-  const double hz = profile.clock_mhz * 1e6;
-  dram_bytes_per_cycle_ = profile.dram.bandwidth_gb_per_s * 1e9 / hz;
-  gb_bytes_per_cycle_ = double(profile.global_buffer.banks) * profile.global_buffer.bytes_per_cycle_per_bank;
-  dram_latency_cycles_ = std::ceil(profile.dram.latency_ns * profile.clock_mhz / 1000.0);
-  const auto silicon = scanalgo::silicon_of(profile);
-  ssd_precision_ = silicon.matrix_input;
-  for (Precision p : {Precision::fp32, Precision::tf32, Precision::bf16, Precision::fp16})
-    if (profile.tile.matrix.macs_per_cycle.count(p)) has_float_matrix_ = true;
+  const std::optional<Precision> float_matrix = matrix_float_precision(profile.tile.matrix);
+  has_float_matrix_ = float_matrix.has_value();
+  ssd_precision_ = float_matrix.value_or(Precision::fp32);
 }
 
 double CostModel::gemm_cycles(std::int64_t m, std::int64_t n, std::int64_t k, Precision p) const {
-  const MatrixArray& a = profile_.tile.matrix;
-  auto it = a.macs_per_cycle.find(p);
-  const double macs = it != a.macs_per_cycle.end() ? double(it->second) : double(a.macs_per_cycle.begin()->second) / 4;
-  const double padded = double(m) * double(ceil_div(n, a.cols) * a.cols) * double(ceil_div(k, a.rows) * a.rows);
-  return std::ceil(padded / macs) + a.rows + a.cols;
+  return double(ssmsoc::gemm_cycles(profile_.tile.matrix, count(m), count(n), count(k), p));
 }
 
 double CostModel::scan_cycles(std::int64_t channels, std::int64_t head_dim, std::int64_t state,
                               std::int64_t length) const {
-  const ScanUnit& s = profile_.tile.scan;
-  return double(s.pipeline_depth) + double(ceil_div(channels * head_dim * state, std::max(1, s.lanes))) * length;
+  return double(ssmsoc::scan_cycles(profile_.tile.scan, count(channels), count(head_dim), count(state), count(length)));
+}
+
+double CostModel::scan_cycles(ssm_scan_variant variant, std::int64_t channels, std::int64_t head_dim,
+                              std::int64_t state, std::int64_t length) const {
+  return double(
+      ssmsoc::scan_cycles(profile_.tile.scan, variant, count(channels), count(head_dim), count(state), count(length)));
 }
 
 double CostModel::vector_cycles(ssm_vector_function f, std::int64_t rows, std::int64_t cols) const {
-  const VectorUnit& v = profile_.tile.vector;
-  double cycles = 0;
-  for (auto [fn, elements] : passes(f, rows, cols)) {
-    const VectorCost& c = v[fn];
-    cycles += std::ceil(double(elements) * c.cycles_per_element / v.lanes) + c.latency_cycles;
-  }
-  return cycles;
+  return vector_cycles(f, rows, cols, 0);
+}
+
+double CostModel::vector_cycles(ssm_vector_function f, std::int64_t rows, std::int64_t cols,
+                                std::uint32_t param1) const {
+  return double(ssmsoc::vector_cycles(profile_.tile.vector, vector_passes(f, count(rows), count(cols), param1)));
+}
+
+double CostModel::conv1d_cycles(std::int64_t channels, std::int64_t length, std::int64_t width, bool silu) const {
+  return double(
+      ssmsoc::vector_cycles(profile_.tile.vector, conv1d_passes(count(channels), count(length), count(width), silu)));
 }
 
 double CostModel::work_cycles(const Work& w) const {
@@ -79,9 +57,9 @@ double CostModel::work_cycles(const Work& w) const {
     case SSM_OP_GEMM:
       return gemm_cycles(w.m, w.n, w.k, w.precision);
     case SSM_OP_SCAN:
-      return scan_cycles(w.channels, w.head_dim, w.state, w.length);
+      return scan_cycles(w.variant, w.channels, w.head_dim, w.state, w.length);
     default:
-      return vector_cycles(w.function, w.rows, w.cols);
+      return vector_cycles(w.function, w.rows, w.cols, w.param1);
   }
 }
 
@@ -92,10 +70,15 @@ double CostModel::work_cycles(const std::vector<Work>& ws) const {
 }
 
 double CostModel::dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
-  const double bw = dram ? dram_bytes_per_cycle_ : gb_bytes_per_cycle_;
-  const double link = profile_.noc.link_bytes_per_cycle;
-  const double share = std::min(link, bw / std::max(1, tiles));
-  return std::ceil(double(bytes) / share) + (dram ? dram_latency_cycles_ : profile_.global_buffer.latency_cycles);
+  const ssm_memory src = dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
+  const double share =
+      std::min({memory_bytes_per_cycle(profile_, src) / std::max(1, tiles),
+                memory_bytes_per_cycle(profile_, SSM_MEM_TILE_SRAM), double(profile_.noc.link_bytes_per_cycle)});
+  return double(transfer_cycles(dma_latency_cycles(profile_, src, 0, SSM_MEM_TILE_SRAM), count(bytes), share));
+}
+
+double CostModel::dma_cycles(std::int64_t bytes, ssm_memory src, ssm_memory dst, std::int64_t route_hops) const {
+  return double(uncontended_dma_cycles(profile_, src, dst, count(bytes), count(route_hops)));
 }
 
 namespace {

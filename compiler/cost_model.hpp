@@ -1,12 +1,9 @@
 // The cost model: cycles of the chip's commands from the profile alone, used to choose scan
-// kernels and tile shapes (the searches live in kernels.cpp and tiling; this file only
-// evaluates). Formulas (compiler/README.md):
-//   GEMM   ceil(m·n'·k' / macs_per_cycle(P)) + rows + cols, with n', k' padded to the array
-//          (n' to a multiple of cols, k' of rows): fill and drain of the weight-stationary array
-//   SCAN   pipeline_depth + ceil(channels·head_dim·state / lanes) · length (the sim's formula)
-//   VECTOR per pass ceil(elements · cycles_per_element / lanes) + latency_cycles; composites
-//          (rmsnorm, softmax, ...) are their passes
-//   DMA    ceil(bytes / (bandwidth share per tile in bytes/cycle)) + source latency
+// kernels and tile shapes (the searches live in select_scan_kernels below and codegen.cpp;
+// this file only evaluates). Every compute estimate is the simulator's own per-command cycle
+// count: the functions of arch/spec/engine_cycles.hpp, which sim/ times commands with
+// (compiler/README.md, "Cost model"). DMA: the transfer's formula of the same file, with
+// the source's bandwidth shared between the tiles that load at once.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +26,7 @@ struct Work {
   // VECTOR
   ssm_vector_function function = SSM_VEC_ADD;
   std::int64_t rows = 0, cols = 0;
+  std::uint32_t param1 = 0;  // topk: k
   // SCAN
   ssm_scan_variant variant = SSM_SCAN_SELECTIVE;
   std::int64_t channels = 0, head_dim = 1, length = 1, state = 0, groups = 1;
@@ -39,21 +37,33 @@ class CostModel {
  public:
   explicit CostModel(const Profile& profile);
   const Profile& profile() const { return profile_; }
+  // The simulator's cycles of the command of these dimensions (arch/spec/engine_cycles.hpp).
   double gemm_cycles(std::int64_t m, std::int64_t n, std::int64_t k, Precision p) const;
+  // A scan of `length` steps (Mamba-2: head_dim rows per channel); scan_cycles of a variant
+  // (Work) counts head_dim and length as the variant's command does.
   double scan_cycles(std::int64_t channels, std::int64_t head_dim, std::int64_t state, std::int64_t length) const;
+  double scan_cycles(ssm_scan_variant variant, std::int64_t channels, std::int64_t head_dim, std::int64_t state,
+                     std::int64_t length) const;
+  // A vector command; topk's k is param1 (the three-argument form counts one pass).
   double vector_cycles(ssm_vector_function f, std::int64_t rows, std::int64_t cols) const;
+  double vector_cycles(ssm_vector_function f, std::int64_t rows, std::int64_t cols, std::uint32_t param1) const;
+  double conv1d_cycles(std::int64_t channels, std::int64_t length, std::int64_t width, bool silu) const;
   double work_cycles(const Work& w) const;
   double work_cycles(const std::vector<Work>& w) const;
-  // DMA of `bytes` from DRAM (dram = true) or the global buffer, with `tiles` tiles sharing it.
+  // A load of `bytes` from DRAM (dram = true) or the global buffer into a tile's SRAM while
+  // `tiles` tiles load from it at once: the transfer's latency (source and SRAM; the route's
+  // hops are not counted: the estimate does not place the tile on the grid) and its bytes at
+  // the slowest of the link, the SRAM and the source's share.
   double dma_cycles(std::int64_t bytes, bool dram, int tiles) const;
-  // Float precision of the matrix unit for the chunked SSD (scanalgo::silicon_of).
+  // A point-to-point DMA alone on the chip over `route_hops` NoC links: the simulator's
+  // uncontended cycles of that transfer.
+  double dma_cycles(std::int64_t bytes, ssm_memory src, ssm_memory dst, std::int64_t route_hops) const;
+  // Precision of the matrix unit for the chunked SSD (matrix_float_precision; fp32 without one).
   Precision ssd_precision() const { return ssd_precision_; }
   bool has_float_matrix() const { return has_float_matrix_; }
 
  private:
   const Profile& profile_;
-  double dram_bytes_per_cycle_ = 0, gb_bytes_per_cycle_ = 0;
-  double dram_latency_cycles_ = 0;
   Precision ssd_precision_ = Precision::fp32;
   bool has_float_matrix_ = false;
 };

@@ -3,139 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 
 namespace ssmsoc::sim {
-
-namespace {
-
-std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
-
-VectorFunction fn(VectorFunction f) { return f; }
-
-}  // namespace
-
-std::uint64_t Clock::cycles_of_ns(double ns) const {
-  // A tolerance keeps 110 ns at 1000 MHz at 110 cycles despite rounding of the product.
-  return static_cast<std::uint64_t>(std::ceil(ns * mhz / 1000.0 - 1e-9));
-}
-
-std::uint64_t gemm_macs(const ssm_gemm& g) { return std::uint64_t{g.m} * g.n * g.k; }
-
-std::uint64_t gemm_cycles(const MatrixArray& matrix, const ssm_gemm& g) {
-  const auto precision = static_cast<Precision>(g.head.variant);
-  const std::uint64_t macs = static_cast<std::uint64_t>(matrix.macs_per_cycle.at(precision));
-  const std::uint64_t rows = static_cast<std::uint64_t>(matrix.rows), cols = static_cast<std::uint64_t>(matrix.cols);
-  // The stationary operand is tiled over the array; the third dimension streams through.
-  std::uint64_t tiles = 0, streamed = 0;
-  switch (matrix.dataflow) {
-    case Dataflow::output_stationary:  // C[m, n] stays: tiles over (m, n), k streams
-      tiles = ceil_div(g.m, rows) * ceil_div(g.n, cols);
-      streamed = g.k;
-      break;
-    case Dataflow::weight_stationary:  // B[k, n] stays: tiles over (k, n), m streams
-      tiles = ceil_div(g.k, rows) * ceil_div(g.n, cols);
-      streamed = g.m;
-      break;
-    case Dataflow::input_stationary:  // A[m, k] stays: tiles over (m, k), n streams
-      tiles = ceil_div(g.m, rows) * ceil_div(g.k, cols);
-      streamed = g.n;
-      break;
-  }
-  if (tiles == 0 || streamed == 0) return 0;
-  // Each tile streams its dimension through rows*cols PEs at macs_per_cycle MACs/cycle;
-  // the pipeline fills and drains once per command (rows + cols - 2 cycles of skew).
-  return tiles * ceil_div(streamed * rows * cols, macs) + rows + cols - 2;
-}
-
-std::uint64_t scan_cycles(const ScanUnit& scan, std::uint64_t channels, std::uint64_t head_dim, std::uint64_t state,
-                          std::uint64_t length) {
-  return scan.cycles(channels * head_dim * length, static_cast<int>(state));
-}
-
-namespace {
-bool mamba2_variant(const ssm_scan& s) {
-  return s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE || s.head.variant == SSM_SCAN_SSD;
-}
-std::uint64_t scan_length(const ssm_scan& s) {
-  return s.head.variant == SSM_SCAN_STATE_UPDATE || s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE ? 1 : s.length;
-}
-}  // namespace
-
-std::uint64_t scan_cycles(const ScanUnit& scan, const ssm_scan& s) {
-  return scan_cycles(scan, s.channels, mamba2_variant(s) ? s.head_dim : 1, s.state, scan_length(s));
-}
-
-std::uint64_t scan_lane_steps(const ssm_scan& s) {
-  return std::uint64_t{s.channels} * (mamba2_variant(s) ? s.head_dim : 1) * s.state * scan_length(s);
-}
-
-std::uint64_t vector_pass_cycles(const VectorUnit& vector, VectorFunction function, std::uint64_t elements) {
-  const VectorCost& cost = vector[function];
-  const double lane_cycles = static_cast<double>(elements) * cost.cycles_per_element;
-  return static_cast<std::uint64_t>(std::ceil(lane_cycles / vector.lanes - 1e-9)) +
-         static_cast<std::uint64_t>(cost.latency_cycles);
-}
-
-std::vector<VectorPass> vector_passes(const ssm_vector& v) {
-  const std::uint64_t all = std::uint64_t{v.rows} * v.cols, rows = v.rows;
-  using F = VectorFunction;
-  const unsigned f = v.head.variant;
-  if (f <= SSM_VEC_CONVERT) return {{static_cast<F>(f), all}};
-  switch (f) {
-    case SSM_VEC_RMSNORM:  // x^2, row sums, rsqrt per row, scale, weight
-      return {{F::mul, all}, {F::reduce_sum, all}, {F::rsqrt, rows}, {F::mul, all}, {F::mul, all}};
-    case SSM_VEC_GATED_RMSNORM:  // silu(z), gate, then the RMSNorm passes
-      return {{F::silu, all},   {F::mul, all}, {F::mul, all}, {fn(F::reduce_sum), all},
-              {F::rsqrt, rows}, {F::mul, all}, {F::mul, all}};
-    case SSM_VEC_SOFTMAX:  // row max, subtract, exp, row sums, reciprocal, scale
-      return {{F::reduce_max, all}, {F::add, all},    {F::exp, all},
-              {F::reduce_sum, all}, {F::recip, rows}, {F::mul, all}};
-    case SSM_VEC_TOPK: {  // k passes of a row maximum
-      std::vector<VectorPass> passes(std::max<std::uint32_t>(v.param1, 1), VectorPass{F::reduce_max, all});
-      return passes;
-    }
-    case SSM_VEC_ROPE:  // x*cos, then + rotate_half(x)*sin
-      return {{F::mul, all}, {F::fma, all}};
-    case SSM_VEC_SCALE:
-      return {{F::mul, all}};
-  }
-  return {};
-}
-
-std::vector<VectorPass> conv1d_passes(const ssm_conv1d& c) {
-  const std::uint64_t outputs = std::uint64_t{c.length} * c.channels;
-  // One FMA per tap and output (the bias initialises the accumulator), then the SiLU.
-  std::vector<VectorPass> passes{{VectorFunction::fma, outputs * c.width}};
-  if (c.head.flags & SSM_CONV_SILU) passes.push_back({VectorFunction::silu, outputs});
-  return passes;
-}
-
-std::uint64_t vector_cycles(const VectorUnit& vector, const std::vector<VectorPass>& passes) {
-  std::uint64_t cycles = 0;
-  for (const auto& p : passes) cycles += vector_pass_cycles(vector, p.function, p.elements);
-  return cycles;
-}
-
-double vector_lane_cycles(const VectorUnit& vector, const std::vector<VectorPass>& passes) {
-  double total = 0;
-  for (const auto& p : passes) total += static_cast<double>(p.elements) * vector[p.function].cycles_per_element;
-  return total;
-}
-
-std::uint64_t compute_cycles(const Profile& profile, const ssm_command& c) {
-  switch (c.head.opcode) {
-    case SSM_OP_GEMM:
-      return gemm_cycles(profile.tile.matrix, c.gemm);
-    case SSM_OP_SCAN:
-      return scan_cycles(profile.tile.scan, c.scan);
-    case SSM_OP_CONV1D:
-      return vector_cycles(profile.tile.vector, conv1d_passes(c.conv1d));
-    case SSM_OP_VECTOR:
-      return vector_cycles(profile.tile.vector, vector_passes(c.vector));
-  }
-  return 0;
-}
 
 // ---------------------------------------------------------------------------------------
 // Network
@@ -275,30 +144,6 @@ int Network::route(int from, int to, std::vector<int>& links) const {
   return 0;
 }
 
-double memory_bytes_per_cycle(const Profile& profile, ssm_memory memory) {
-  switch (memory) {
-    case SSM_MEM_DRAM:  // GB/s into bytes per clock cycle
-      return profile.dram.bandwidth_gb_per_s * 1000.0 / profile.clock_mhz;
-    case SSM_MEM_GLOBAL_BUFFER:
-      return double(profile.global_buffer.banks) * profile.global_buffer.bytes_per_cycle_per_bank;
-    case SSM_MEM_TILE_SRAM:
-      return double(profile.tile.sram.banks) * profile.tile.sram.bytes_per_cycle_per_bank;
-  }
-  return 0;
-}
-
-std::uint64_t memory_latency_cycles(const Profile& profile, ssm_memory memory) {
-  switch (memory) {
-    case SSM_MEM_DRAM:
-      return Clock{profile.clock_mhz}.cycles_of_ns(profile.dram.latency_ns);
-    case SSM_MEM_GLOBAL_BUFFER:
-      return static_cast<std::uint64_t>(profile.global_buffer.latency_cycles);
-    case SSM_MEM_TILE_SRAM:
-      return static_cast<std::uint64_t>(profile.tile.sram.latency_cycles);
-  }
-  return 0;
-}
-
 namespace {
 int resource_of(MemoryPlace place) {
   switch (place.memory) {
@@ -325,7 +170,6 @@ DmaPath dma_path(const Profile& profile, const Network& network, const ssm_dma& 
     }
   };
   add(resource_of(src));
-  std::uint64_t dst_latency = 0;
   std::vector<int> links;
   for (const MemoryPlace& dst : destinations) {
     links.clear();
@@ -333,10 +177,11 @@ DmaPath dma_path(const Profile& profile, const Network& network, const ssm_dma& 
     path.route_hops = std::max(path.route_hops, hops);
     for (int l : links) add(l);
     add(resource_of(dst));
-    dst_latency = std::max(dst_latency, memory_latency_cycles(profile, dst.memory));
   }
-  path.latency_cycles = memory_latency_cycles(profile, src.memory) +
-                        path.route_hops * static_cast<std::uint64_t>(profile.noc.hop_latency_cycles) + dst_latency;
+  // The longest route and the slowest destination (a broadcast waits for its last write).
+  for (const MemoryPlace& dst : destinations)
+    path.latency_cycles =
+        std::max(path.latency_cycles, dma_latency_cycles(profile, src.memory, path.route_hops, dst.memory));
   path.bottleneck_bytes_per_cycle = network.capacity(path.resources.front());
   for (int r : path.resources)
     path.bottleneck_bytes_per_cycle = std::min(path.bottleneck_bytes_per_cycle, network.capacity(r));
@@ -344,8 +189,7 @@ DmaPath dma_path(const Profile& profile, const Network& network, const ssm_dma& 
 }
 
 std::uint64_t dma_cycles(const DmaPath& path) {
-  return path.latency_cycles +
-         static_cast<std::uint64_t>(std::ceil(double(path.bytes) / path.bottleneck_bytes_per_cycle - 1e-9));
+  return transfer_cycles(path.latency_cycles, path.bytes, path.bottleneck_bytes_per_cycle);
 }
 
 }  // namespace ssmsoc::sim

@@ -13,6 +13,7 @@
 #include "arch/golden/safetensors.hpp"
 #include "arch/golden/seeded_random.hpp"
 #include "arch/numerics/numerics.hpp"
+#include "arch/spec/engine_cycles.hpp"
 
 namespace ssmsoc::scanalgo {
 
@@ -149,11 +150,7 @@ Silicon silicon_of(const Profile& profile) {
   const VectorUnit& v = profile.tile.vector;
   s.fused_fma = v[VectorFunction::fma].cycles_per_element <
                 v[VectorFunction::mul].cycles_per_element + v[VectorFunction::add].cycles_per_element;
-  std::int64_t best = 0;
-  for (Precision p : {Precision::fp32, Precision::tf32, Precision::bf16, Precision::fp16}) {
-    const auto it = profile.tile.matrix.macs_per_cycle.find(p);
-    if (it != profile.tile.matrix.macs_per_cycle.end() && it->second > best) best = it->second, s.matrix_input = p;
-  }
+  s.matrix_input = matrix_float_precision(profile.tile.matrix).value_or(Precision::fp32);
   s.ssd_chunk = kDefaultSsdChunk;
   return s;
 }

@@ -40,11 +40,8 @@ struct Silicon {
   // add, i.e. is issued as the two.
   bool fused_fma = true;
   // The precision the matrix unit's inputs are rounded to (products are exact and
-  // accumulate in fp32): the floating precision of tile.matrix.precisions with the most
-  // MACs per cycle among fp32, tf32, bf16 and fp16; a tie goes to the first in that order
-  // (fp32's exponent range first, then the most fraction bits: fp16's range is too narrow
-  // for the SSD's decays and states). fp32 when the unit has none of them (the products
-  // then run on the vector unit in fp32).
+  // accumulate in fp32): matrix_float_precision (arch/spec/engine_cycles.hpp), or fp32 when
+  // the unit has no floating precision (the products then run on the vector unit in fp32).
   Precision matrix_input = Precision::fp32;
   // Chunk length of the chunked SSD (Mamba-2's default chunk_size).
   int ssd_chunk = 256;

@@ -8,11 +8,11 @@
 #include <filesystem>
 #include <string>
 
+#include "arch/spec/engine_cycles.hpp"
 #include "arch/spec/program.hpp"
 #include "rtl/scan_unit/cosim.hpp"
 #include "rtl/scan_unit/harness.hpp"
 #include "rtl/scan_unit/planted_bug.hpp"
-#include "sim/timing.hpp"
 
 namespace {
 
@@ -138,7 +138,7 @@ Phase ssd_phase(int heads, int head_dim, int length, int n) {
 }
 
 // The simulator's scan engine takes its time from the same commands as the RTL needs: for
-// Mamba-1 scans and Mamba-2 SSDs of several shapes, sim::scan_cycles is within 2% of the
+// Mamba-1 scans and Mamba-2 SSDs of several shapes, ssmsoc::scan_cycles is within 2% of the
 // cycles the Verilated unit measures (the formula is shared, so they are equal).
 TEST_P(ScanUnitCosim, SimulatorScanTimingMatchesTheRtl) {
   const Profile profile = load_profile(GetParam());
@@ -148,11 +148,11 @@ TEST_P(ScanUnitCosim, SimulatorScanTimingMatchesTheRtl) {
     const ssm_command m1 = scan_command(
         {.variant = SSM_SCAN_SELECTIVE, .channels = 6, .length = 7, .state = static_cast<std::uint32_t>(n)});
     const double rtl_m1 = static_cast<double>(engine->run(make_job(scan_phase(6, 7, n), unit, {})).cycles);
-    EXPECT_NEAR(static_cast<double>(sim::scan_cycles(unit, m1.scan)), rtl_m1, 0.02 * rtl_m1) << "Mamba-1, N=" << n;
+    EXPECT_NEAR(static_cast<double>(ssmsoc::scan_cycles(unit, m1.scan)), rtl_m1, 0.02 * rtl_m1) << "Mamba-1, N=" << n;
     const ssm_command m2 = scan_command(
         {.variant = SSM_SCAN_SSD, .channels = 2, .head_dim = 3, .length = 5, .state = static_cast<std::uint32_t>(n)});
     const double rtl_m2 = static_cast<double>(engine->run(make_job(ssd_phase(2, 3, 5, n), unit, {})).cycles);
-    EXPECT_NEAR(static_cast<double>(sim::scan_cycles(unit, m2.scan)), rtl_m2, 0.02 * rtl_m2) << "Mamba-2, N=" << n;
+    EXPECT_NEAR(static_cast<double>(ssmsoc::scan_cycles(unit, m2.scan)), rtl_m2, 0.02 * rtl_m2) << "Mamba-2, N=" << n;
   }
 }
 

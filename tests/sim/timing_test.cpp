@@ -1,7 +1,9 @@
-// The analytic formulas (sim/timing.hpp) and the bandwidth sharing (sim/fabric.hpp), checked
-// against hand computations from the krsna-mobile and krsna-dc profiles.
+// The per-command formulas (arch/spec/engine_cycles.hpp), the routes (sim/timing.hpp) and the
+// bandwidth sharing (sim/fabric.hpp), checked against hand computations from the
+// krsna-mobile and krsna-dc profiles.
 #include <gtest/gtest.h>
 
+#include "arch/spec/engine_cycles.hpp"
 #include "sim/fabric.hpp"
 #include "sim/timing.hpp"
 #include "tests/sim/sim_support.hpp"
