@@ -87,11 +87,12 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   const double hz = profile.clock_mhz * 1e6;
   for (std::size_t i = 0; i < r.phases.size(); ++i) {
     PhaseProgram& p = r.phases[i];
-    CodegenResult g = tile_and_generate(p.lowered, i, r.memory, profile, options.fold_sync);
+    p.mappings = choose_mappings(p.lowered, r.memory, profile);
+    for (const OpMapping& m : p.mappings) p.tiled.push_back(summarize(m));
+    p.estimated_cycles = estimated_cycles(p.mappings);
+    CodegenResult g = generate_program(p.lowered, i, r.memory, p.mappings, profile, options.fold_sync);
     p.program = std::move(g.program);
     p.command_op = std::move(g.command_op);
-    p.tiled = std::move(g.tiled);
-    p.estimated_cycles = g.estimated_cycles;
     if (options.validate)
       validate_program(p.program, fmt::format("{} {} on {}", model.name, p.name, profile.name), &profile);
     r.estimated_seconds += p.estimated_cycles * p.runs / hz;

@@ -2,7 +2,8 @@
 // passes and returns every stage's result; emit(result, stage) prints a stage.
 //
 //   build_graph -> recognize_architecture -> lower_graph (per phase) -> select_scan_kernels
-//   -> plan_memory -> tile_and_generate (tiling, scheduling, codegen) -> validate_program
+//   -> plan_memory -> choose_mappings (per op: tiles, blocks, SRAM layout) -> generate_program
+//   (scheduling, codegen) -> validate_program
 //
 // Phases (one Program each): the prompt runs as prefill chunks of about `prefill_chunk`
 // tokens per session (equal chunks where possible: 300 tokens -> 2 x 150); the SSM and conv
@@ -23,6 +24,8 @@
 #include "compiler/cost_model.hpp"
 #include "compiler/graph.hpp"
 #include "compiler/lower.hpp"
+#include "compiler/mapping.hpp"
+#include "compiler/memory_plan.hpp"
 #include "compiler/model.hpp"
 
 namespace ssmsoc::compiler {
@@ -50,9 +53,10 @@ struct PhaseProgram {
   Phase phase;
   int runs = 1;  // how many times the runtime runs it
   Module lowered;
-  std::vector<TiledOp> tiled;
+  std::vector<OpMapping> mappings;  // per op of `lowered`
+  std::vector<TiledOp> tiled;       // their summaries (--emit tiled)
   Program program;
-  std::vector<std::uint32_t> command_op;  // per command: its op's index in `tiled` (CodegenResult)
+  std::vector<std::uint32_t> command_op;  // per command: its op's index in `mappings` and `tiled` (CodegenResult)
   double estimated_cycles = 0;            // cost model, one run
 };
 

@@ -1,4 +1,4 @@
-// The Program format: builder, encoding, decoding of malformed programs, listing.
+// The Program format: encoding, sync points, decoding of malformed programs, listing.
 #include "arch/spec/program.hpp"
 
 #include <gtest/gtest.h>
@@ -44,6 +44,19 @@ Program sample_program() {
   s.softplus = true;
   scan.commands.push_back(scan_command(s));
   p.streams = {dma, matrix, vector, scan};
+  return p;
+}
+
+// sample_program() with its WAITs and SIGNALs carried by the engine commands' sync points.
+Program sample_program_with_sync_points() {
+  Program p = sample_program();
+  for (ProgramStream& s : p.streams)
+    std::erase_if(s.commands,
+                  [](const ssm_command& c) { return c.head.opcode == SSM_OP_WAIT || c.head.opcode == SSM_OP_SIGNAL; });
+  EXPECT_TRUE(set_sync_signal(p.streams[0].commands[0], {0, 1}));  // dma: loaded
+  EXPECT_TRUE(add_sync_wait(p.streams[1].commands[0], {0, 1}));    // gemm after the load
+  EXPECT_TRUE(set_sync_signal(p.streams[1].commands[0], {1, 1}));
+  EXPECT_TRUE(add_sync_wait(p.streams[2].commands[0], {1, 1}));  // silu after the gemm
   return p;
 }
 
@@ -189,67 +202,25 @@ TEST(ProgramListing, ShowsBuffersStreamsAndCommands) {
 TEST(ProgramEncoding, ImageBytesAreKnownBeforeEncoding) {
   Program p = sample_program();
   EXPECT_EQ(program_image_bytes(p), encode_program(p).size());
-  fold_sync_points(p);
+  p = sample_program_with_sync_points();
   EXPECT_EQ(program_image_bytes(p), encode_program(p).size());
   // The 32-bit offsets hold 4 GiB - 1 bytes: about 33.5 million commands.
   EXPECT_EQ(kMaxProgramImageBytes / sizeof(ssm_command), 33554431u);
 }
 
-TEST(ProgramSyncPoints, FoldWaitsIntoTheNextCommandAndSignalsIntoThePrevious) {
-  Program p = sample_program();
-  ASSERT_EQ(fold_sync_points(p), 4u);  // dma: signal; matrix: wait and signal; vector: wait
+TEST(ProgramSyncPoints, EncodeAndListWithTheCommandsThatCarryThem) {
+  const Program p = sample_program_with_sync_points();
   ASSERT_EQ(p.command_count(), 4u);
-  const ssm_command& dma = p.streams[0].commands[0];
-  EXPECT_EQ(dma.head.sync, SSM_SYNC_SIGNAL);
-  EXPECT_EQ(sync_signal(dma), (SyncPoint{0, 1}));
-  const ssm_command& gemm = p.streams[1].commands[0];
-  EXPECT_EQ(gemm.head.opcode, SSM_OP_GEMM);
-  EXPECT_EQ(gemm.head.sync, SSM_SYNC_WAIT0 | SSM_SYNC_SIGNAL);
-  EXPECT_EQ(sync_wait(gemm, 0), (SyncPoint{0, 1}));
-  EXPECT_EQ(sync_signal(gemm), (SyncPoint{1, 1}));
-  EXPECT_EQ(p.streams[2].commands[0].head.sync, SSM_SYNC_WAIT0);
-  EXPECT_EQ(p.streams[3].commands[0].head.sync, 0);
-  EXPECT_NO_THROW(decode_program(encode_program(p), "p.ssmp"));
+  EXPECT_EQ(decode_program(encode_program(p), "p.ssmp").streams[1].commands[0].head.sync,
+            SSM_SYNC_WAIT0 | SSM_SYNC_SIGNAL);
   const std::string listing = program_listing(p);
   EXPECT_NE(listing.find("0001  gemm.bf16 m=16 n=32 k=64 a=x b=w_tile c=y b^T | wait sem 0 >= 1 | signal sem 1 += 1"),
             std::string::npos)
       << listing;
 }
 
-TEST(ProgramSyncPoints, KeepsWhatCannotFoldAndDropsWaitsAlreadyPassed) {
-  Program p;
-  p.buffers = {{"x", SSM_MEM_TILE_SRAM, SSM_BUF_ACTIVATIONS, 0, 0, 4096}};
-  p.semaphores = 4;
-  VectorArgs relu;
-  relu.function = SSM_VEC_RELU;
-  relu.rows = 1, relu.cols = 4, relu.a = ref(0), relu.out = ref(0);
-  const ssm_command v = vector_command(relu);
-  // Three waits before one command (two fit), a wait implied by an earlier one, two
-  // signals in a row (one fits), a signal with no command before it, a trailing wait.
-  p.streams.push_back(ProgramStream{0,
-                                    SSM_ENGINE_VECTOR,
-                                    {signal_command(3), wait_command(0, 2), wait_command(1, 1), wait_command(2, 1), v,
-                                     signal_command(0), signal_command(1), wait_command(0, 1), v, wait_command(3, 5)}});
-  EXPECT_EQ(fold_sync_points(p), 4u);
-  const auto& c = p.streams[0].commands;
-  ASSERT_EQ(c.size(), 6u);
-  EXPECT_EQ(c[0].head.opcode, SSM_OP_SIGNAL);
-  EXPECT_EQ(c[1].head.opcode, SSM_OP_WAIT);  // the first of the three waits stays a command
-  EXPECT_EQ(c[1].sync.semaphore, 0u);
-  EXPECT_EQ(c[2].head.sync, SSM_SYNC_WAIT0 | SSM_SYNC_WAIT1 | SSM_SYNC_SIGNAL);
-  EXPECT_EQ(sync_wait(c[2], 0), (SyncPoint{1, 1}));
-  EXPECT_EQ(sync_wait(c[2], 1), (SyncPoint{2, 1}));
-  EXPECT_EQ(sync_signal(c[2]), (SyncPoint{0, 1}));
-  EXPECT_EQ(c[3].head.opcode, SSM_OP_SIGNAL);
-  EXPECT_EQ(c[3].sync.semaphore, 1u);
-  EXPECT_EQ(c[4].head.sync, 0);  // "sem 0 >= 1" was implied by "sem 0 >= 2"
-  EXPECT_EQ(c[5].head.opcode, SSM_OP_WAIT);
-  EXPECT_EQ(c[5].sync.value, 5u);
-}
-
 TEST(ProgramSyncPoints, BadSyncPointsAreRejected) {
-  Program p = sample_program();
-  fold_sync_points(p);
+  Program p = sample_program_with_sync_points();
   p.streams[1].commands[0].words[SSM_SYNC_WORD + 4] = 7;  // the GEMM's signal semaphore
   EXPECT_EQ(decode_error(encode_program(p)),
             "p.ssmp: command 1 (stream 1, tile 0 matrix): sync signal semaphore 7 does not exist (the program has 2)");

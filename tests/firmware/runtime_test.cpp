@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "arch/spec/program.hpp"
+#include "compiler/stream_builder.hpp"
 #include "firmware/runtime.h"
 
 namespace ssmfw {
@@ -192,7 +193,7 @@ Program pipeline() {
 TEST(FirmwareSyncPoints, RunExactlyAsTheWaitAndSignalCommandsTheyReplace) {
   const Program commands = pipeline();
   Program folded = commands;
-  ASSERT_GT(ssmsoc::fold_sync_points(folded), 30u);
+  ASSERT_GT(ssmsoc::compiler::fold_sync_points(folded), 30u);
   FakeHal a(commands, 2, 2), b(folded, 2, 2);
   EXPECT_EQ(a.run(), kOk);
   EXPECT_EQ(b.run(), kOk);

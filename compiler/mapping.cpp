@@ -1,0 +1,568 @@
+#include "compiler/mapping.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "arch/spec/config_tree.hpp"
+
+namespace ssmsoc::compiler {
+
+namespace {
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+std::int64_t row_bytes(const TensorDef& t, std::int64_t cols) { return (cols * t.bits + 7) / 8; }
+
+// [0, extent) in consecutive ranges of `per`.
+std::vector<Range> split(std::int64_t extent, std::int64_t per) {
+  std::vector<Range> out;
+  for (std::int64_t b = 0; b < extent; b += per) out.push_back(Range{b, std::min(extent, b + per)});
+  return out;
+}
+
+bool elementwise(ssm_vector_function f) {
+  return f <= SSM_VEC_CONVERT && f != SSM_VEC_REDUCE_SUM && f != SSM_VEC_REDUCE_MAX;
+}
+
+struct GemmBlocks {
+  std::int64_t mb = 1, nb = 1, kb = 1;
+  double cycles = 0;
+  std::int64_t steps = 0;
+};
+using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, bool, bool>;
+
+class Chooser {
+ public:
+  Chooser(const Module& mod, const MemoryPlan& plan, const Profile& profile, const CostModel& cost)
+      : mod_(mod), plan_(plan), profile_(profile), cost_(cost), tiles_(profile.tile_count) {
+    sram_ = static_cast<std::uint64_t>(profile.tile.sram.size_bytes);
+  }
+
+  OpMapping choose(const PrimOp& op) {
+    OpMapping m;
+    m.name = op.name;
+    m.kind = op.kind;
+    switch (op.kind) {
+      case Prim::gemm:
+        gemm(op, m);
+        break;
+      case Prim::vector:
+        vector(op, m);
+        break;
+      case Prim::conv1d:
+        conv1d(op, m);
+        break;
+      case Prim::scan:
+        scan(op, m);
+        break;
+      case Prim::attention:
+        attention(op, m);
+        break;
+      case Prim::copy:
+        copy(op, m);
+        break;
+    }
+    return m;
+  }
+
+ private:
+  const TensorDef& tensor(const View& v) const { return mod_.tensors.at(v.tensor); }
+  bool in_dram(const View& v) const { return compiler::in_dram(tensor(v), plan_); }
+  double dma_cycles(std::int64_t bytes, bool dram, int tiles) const { return cost_.dma_cycles(bytes, dram, tiles); }
+  double dispatch() const { return profile_.control.dispatch_latency_cycles; }
+
+  // --- GEMM ---------------------------------------------------------------------------------
+  GemmBlocks gemm_blocks(std::int64_t m, std::int64_t n, std::int64_t k, int a_bits, int b_bits, Precision p, int tiles,
+                         bool a_dram, bool c_dram) {
+    const GemmKey key = std::make_tuple(m, n, k, a_bits, tiles, a_dram, c_dram);
+    if (auto it = gemm_memo_.find(key); it != gemm_memo_.end()) return it->second;
+    // Powers of two from `lo`, and the even splits of `full` (multiples of `lo`): a block
+    // that divides the dimension wastes no step on a remainder.
+    // (Decode, m = 1, keeps the powers of two and the strict minimum: it is weight-bound and
+    // one step more or less is noise there.)
+    const bool many_rows = m > 1;
+    auto cands = [many_rows](std::int64_t full, std::int64_t lo) {
+      std::vector<std::int64_t> v{full};
+      for (std::int64_t x = lo; x < full; x *= 2) v.push_back(x);
+      for (std::int64_t d = 2; many_rows && d <= 64; ++d) {
+        const std::int64_t x = ceil_div(ceil_div(full, d), lo) * lo;
+        if (x < full && std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+      }
+      return v;
+    };
+    std::vector<GemmBlocks> all;
+    double fastest = -1;
+    for (std::int64_t mb : cands(m, 8))
+      for (std::int64_t nb : cands(n, 16))
+        for (std::int64_t kb : cands(k, 32)) {
+          if ((kb * a_bits) % 8 || (kb * b_bits) % 8) continue;
+          const std::uint64_t a = (mb * kb * a_bits + 7) / 8, b = (nb * kb * b_bits + 7) / 8, c = mb * nb * 4;
+          if (2 * (a + b) + 2 * c > sram_) continue;
+          const std::int64_t out_blocks = ceil_div(m, mb) * ceil_div(n, nb), ksteps = ceil_div(k, kb);
+          const std::int64_t steps = out_blocks * ksteps;
+          const double step =
+              std::max(cost_.gemm_cycles(mb, nb, kb, p), dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles)) +
+              6 * dispatch();
+          const double cycles = double(steps) * step + double(out_blocks) * dma_cycles(c, c_dram, tiles);
+          all.push_back(GemmBlocks{mb, nb, kb, cycles, steps});
+          if (fastest < 0 || cycles < fastest) fastest = cycles;
+        }
+    if (all.empty())
+      throw ConfigError(
+          fmt::format("{}: no GEMM block of {}x{}x{} fits the tile SRAM of {} bytes", profile_.name, m, n, k, sram_));
+    // Within 2% of the fastest, the fewest (largest) steps win: every step costs commands,
+    // semaphores and interrupts that the estimate does not see.
+    GemmBlocks best;
+    best.cycles = -1;
+    for (const GemmBlocks& g : all) {
+      if (g.cycles > fastest * (many_rows ? 1.02 : 1.001)) continue;
+      if (best.cycles < 0 || g.steps < best.steps || (g.steps == best.steps && g.cycles < best.cycles)) best = g;
+    }
+    gemm_memo_[key] = best;
+    return best;
+  }
+
+  void gemm(const PrimOp& op, OpMapping& m) {
+    const View& a = op.in[0];
+    const TensorDef& w = mod_.tensors.at(op.in[1].tensor);
+    const int a_bits = tensor(a).bits, b_bits = w.bits;
+    const Precision p = op.precision;
+    const std::int64_t min_cols = std::max(profile_.tile.matrix.cols, 16), min_rows = 16;
+    const std::int64_t parts_n = std::min<std::int64_t>(tiles_, ceil_div(op.n, min_cols));
+    const std::int64_t parts_m = std::min<std::int64_t>(tiles_, ceil_div(op.m, min_rows));
+    // Staging: with the activations (and states) in DRAM the global buffer is free; a GEMM
+    // split by n, whose every tile reads all of A (once per n block), then copies A into the
+    // global buffer once and the tiles read it from there: DRAM sees each A byte once and
+    // each weight byte once (m_b = m holds all the tokens: the weight block is loaded once
+    // and used for every token of the chunk).
+    const std::uint64_t a_row = static_cast<std::uint64_t>(row_bytes(tensor(a), op.k));
+    const std::uint64_t a_all = a_row * std::uint64_t(op.repeat * op.m);
+    const std::uint64_t w_all = static_cast<std::uint64_t>(row_bytes(w, op.k)) * std::uint64_t(op.repeat * op.n);
+    const std::uint64_t gb_size = static_cast<std::uint64_t>(profile_.global_buffer.size_bytes);
+    const bool can_stage = op.repeat < tiles_ && parts_n >= 2 && op.m >= 2 && in_dram(a) &&
+                           plan_.activation_memory == SSM_MEM_DRAM &&
+                           global_buffer_free_offset(plan_) + a_all <= gb_size;
+    bool by_n = parts_n >= parts_m;
+    if (can_stage && !by_n) {
+      // By n (staged) reads the weights once; by m reads them once per tile.
+      const double bw = profile_.dram.bandwidth_gb_per_s * 1000.0 / profile_.clock_mhz;
+      const double t_n =
+          std::max(cost_.gemm_cycles(op.repeat * op.m, ceil_div(op.n, parts_n), op.k, p), double(w_all + a_all) / bw);
+      const double t_m = std::max(cost_.gemm_cycles(op.repeat * ceil_div(op.m, parts_m), op.n, op.k, p),
+                                  double(w_all * std::uint64_t(parts_m) + a_all) / bw);
+      by_n = t_n <= t_m;
+    }
+    m.staged = can_stage && by_n;
+    // Each tile's (repeat, m, n) ranges.
+    Range repeat{0, op.repeat}, rows{0, op.m}, cols{0, op.n};
+    if (op.repeat >= tiles_) {
+      m.partition = Partition::repeat;
+      m.extent = op.repeat;
+      m.tiles = split(op.repeat, ceil_div(op.repeat, tiles_));
+      repeat = m.tiles[0];
+    } else if (by_n) {
+      m.partition = Partition::n;
+      m.extent = op.n;
+      m.tiles = split(op.n, ceil_div(ceil_div(op.n, parts_n), 16) * 16);
+      cols = m.tiles[0];
+    } else {
+      m.partition = Partition::m;
+      m.extent = op.m;
+      m.tiles = split(op.m, ceil_div(op.m, parts_m));
+      rows = m.tiles[0];
+    }
+    // The staging copy is split over all the tiles' DMA streams.
+    if (m.staged) m.stage_rows = split(op.repeat * op.m, ceil_div(op.repeat * op.m, tiles_));
+    const int tiles = static_cast<int>(m.tiles.size());
+    const GemmBlocks blocks = gemm_blocks(rows.size(), cols.size(), op.k, a_bits, b_bits, p, tiles,
+                                          in_dram(a) && !m.staged, in_dram(op.out[0]));
+    m.m_b = blocks.mb, m.n_b = blocks.nb, m.k_b = blocks.kb;
+    const std::uint64_t abytes = (blocks.mb * blocks.kb * a_bits + 7) / 8;
+    const std::uint64_t bbytes = (blocks.nb * blocks.kb * b_bits + 7) / 8;
+    const std::uint64_t cbytes = blocks.mb * blocks.nb * 4;
+    // Two C accumulators resident (one is stored while the next fills), A and B per slot.
+    m.sram = SramLayout{align64(2 * cbytes), align64(abytes + bbytes), 2};
+    for (const Range& t : m.tiles) {
+      const Range r = m.partition == Partition::repeat ? t : Range{0, op.repeat};
+      const Range mr = m.partition == Partition::m ? t : Range{0, op.m};
+      const Range nr = m.partition == Partition::n ? t : Range{0, op.n};
+      m.steps = std::max(m.steps, r.size() * ceil_div(mr.size(), blocks.mb) * ceil_div(nr.size(), blocks.nb) *
+                                      ceil_div(op.k, blocks.kb));
+    }
+    m.cycles = blocks.cycles * double(std::max<std::int64_t>(1, repeat.size()));
+  }
+
+  // --- VECTOR -------------------------------------------------------------------------------
+  void vector(const PrimOp& op, OpMapping& m) {
+    const ssm_vector_function f = op.function;
+    const bool by_cols = elementwise(f) && op.rows < tiles_;
+    const std::int64_t parts =
+        by_cols ? std::min<std::int64_t>(tiles_, ceil_div(op.cols, 64)) : std::min<std::int64_t>(tiles_, op.rows);
+    m.partition = by_cols ? Partition::cols : Partition::rows;
+    m.extent = by_cols ? op.cols : op.rows;
+    const std::int64_t per = by_cols ? ceil_div(ceil_div(m.extent, parts), 2) * 2 : ceil_div(m.extent, parts);
+    m.tiles = split(m.extent, per);
+    const bool convert_after = tensor(op.out[0]).bits < 32 && f != SSM_VEC_CONVERT;
+    std::int64_t inputs = 0;
+    for (std::size_t i = 0; i < op.in.size(); ++i)
+      if (!vector_weight_input(op, i)) ++inputs;
+    const bool weight = vector_weight_input(op, 1) || vector_weight_input(op, 2);
+    const std::uint64_t resident = align64(weight ? std::uint64_t(op.cols) * 4 : 0);
+    // Column blocks when a whole row does not fit (row-wise functions then run per block,
+    // their reduction finished across blocks: the same element work).
+    std::int64_t cols = by_cols ? per : op.cols;
+    // TOPK writes indices [rows, k] (or, with TOPK_MASK, the masked row).
+    const bool indices = f == SSM_VEC_TOPK && !(op.flags & SSM_VEC_TOPK_MASK);
+    auto per_row = [&](std::int64_t c) {
+      return std::uint64_t(inputs) * c * 4 + (indices ? 4 * op.param1 : std::uint64_t(c) * 4);
+    };
+    const std::uint64_t free = sram_ > resident ? sram_ - resident : 0;
+    int slots = per_row(cols) > free / 2 ? 1 : 2;
+    while (cols > 16 && per_row(cols) > free / std::uint64_t(slots)) cols = ceil_div(cols, 2);
+    if (per_row(cols) > free / std::uint64_t(slots))
+      throw ConfigError(
+          fmt::format("{}: {}: {} columns do not fit the tile SRAM of {} bytes", profile_.name, op.name, cols, sram_));
+    // REDUCE_*: one value per row [rows, 1], the row whole in one block.
+    const bool reduce = f == SSM_VEC_REDUCE_SUM || f == SSM_VEC_REDUCE_MAX;
+    if (reduce && cols < op.cols)
+      throw ConfigError(fmt::format("{}: {}: a row of {} columns does not fit the tile SRAM of {} bytes (reduce)",
+                                    profile_.name, op.name, op.cols, sram_));
+    if (f == SSM_VEC_ROPE && cols < op.cols)
+      throw ConfigError(
+          fmt::format("{}: {}: a row of {} columns does not fit the tile SRAM of {} bytes (RoPE splits no heads)",
+                      profile_.name, op.name, op.cols, sram_));
+    // Rounded down to the slots' 64-byte alignment, so the aligned slots still fit.
+    const std::uint64_t budget = free / std::uint64_t(slots) & ~std::uint64_t{63};
+    m.rows_b = std::max<std::int64_t>(1, std::min<std::int64_t>(by_cols ? op.rows : per, budget / per_row(cols)));
+    m.cols_b = cols;
+    // RoPE: a block stays inside one session (its rows are consecutive positions).
+    m.row_period = f == SSM_VEC_ROPE ? mod_.phase.tokens : 0;
+    m.sram = SramLayout{resident, align64(std::uint64_t(m.rows_b) * per_row(cols)), slots};
+    for (const Range& t : m.tiles) {
+      const Range r = by_cols ? Range{0, op.rows} : t;
+      const Range c = by_cols ? t : Range{0, op.cols};
+      std::int64_t row_blocks = 0;
+      for (std::int64_t row = r.begin; row < r.end; ++row_blocks) {
+        const std::int64_t b = std::min(m.rows_b, r.end - row);
+        row += m.row_period ? std::min(b, m.row_period - row % m.row_period) : b;
+      }
+      m.steps = std::max(m.steps, row_blocks * ceil_div(c.size(), cols));
+    }
+    const int tiles = static_cast<int>(m.tiles.size());
+    m.cycles = double(m.steps) * std::max(cost_.vector_cycles(f, m.rows_b, cols) * (convert_after ? 2 : 1),
+                                          dma_cycles(m.rows_b * std::int64_t(per_row(cols)), in_dram(op.in[0]), tiles));
+  }
+
+  // --- CONV1D -------------------------------------------------------------------------------
+  void conv1d(const PrimOp& op, OpMapping& m) {
+    const std::int64_t channels = op.channels, width = op.width, L = op.length;
+    const std::int64_t parts = std::min<std::int64_t>(tiles_, ceil_div(channels, 16));
+    const std::int64_t per = ceil_div(channels, parts);
+    // A second output (in the matrix precision) is converted in SRAM beside the first.
+    const int converted_bits = op.out.size() > 1 ? tensor(op.out[1]).bits : 0;
+    // Per channel and token: the input and output in float32, and the converted output.
+    const std::uint64_t token_bytes = std::uint64_t(per) * 8 + std::uint64_t(per) * converted_bits / 8;
+    // Resident: the weights, bias and state of the tile's channels.
+    const std::uint64_t resident = align64(std::uint64_t(per) * (2 * width + 1) * 4);
+    const std::uint64_t budget = (sram_ - resident) / 2 & ~std::uint64_t{63};
+    m.length_b = std::max<std::int64_t>(1, std::min<std::int64_t>(L, budget / token_bytes));
+    m.partition = Partition::channels;
+    m.extent = channels;
+    m.tiles = split(channels, per);
+    m.sram = SramLayout{resident, align64(std::uint64_t(m.length_b) * token_bytes), 2};
+    m.steps = op.sessions * ceil_div(L, m.length_b);
+    const int tiles = static_cast<int>(m.tiles.size());
+    const double step =
+        cost_.vector_cycles(SSM_VEC_FMA, m.length_b, per * width) + cost_.vector_cycles(SSM_VEC_SILU, m.length_b, per);
+    m.cycles = double(m.steps) * std::max(step, dma_cycles(m.length_b * per * 8, in_dram(op.in[0]), tiles));
+  }
+
+  // --- SCAN ---------------------------------------------------------------------------------
+  void scan(const PrimOp& op, OpMapping& m) {
+    const std::int64_t channels = op.channels, p = op.version == 2 ? op.head_dim : 1, n = op.state, g = op.groups,
+                       L = op.length;
+    const std::int64_t per = ceil_div(channels, std::min<std::int64_t>(tiles_, channels));
+    const bool native = op.kernel == ScanKernel::native || op.kernel == ScanKernel::native_split;
+    const bool z = op.gate;
+    // An output below float32 is converted in SRAM by the vector unit before it is stored.
+    const int out_bits = tensor(op.out[0]).bits;
+    const int passes = scan_state_passes(op, profile_);
+    // A step: `cb` channels (their A, D, dt bias and state resident) for `lb` tokens, each
+    // with `pb` of its head_dim rows. Mamba-2 splits a head's rows (pb < p, one head per step)
+    // when a whole head does not fit: given the head's dt, B and C, each row of its state
+    // evolves on its own.
+    std::int64_t pb = p;
+    int slots = 2;
+    auto resident_of = [&](std::int64_t cb) {
+      return align64(std::uint64_t((op.version == 1 ? cb * n : cb) + 2 * cb + cb * pb * n) * 4);
+    };
+    auto slot_bytes = [&](std::int64_t cb, std::int64_t lb) {
+      std::uint64_t per_token = std::uint64_t(cb * pb * (z ? 3 : 2) + cb + 2 * g * n) * 4;
+      if (passes > 1) per_token += std::uint64_t(cb * pb) * 4 * (passes - 1);  // partial outputs
+      if (out_bits < 32) per_token += std::uint64_t(cb * pb * out_bits / 8);
+      // Software-scan work larger than the state needs scratch; smaller runs on the state's bytes.
+      std::uint64_t scratch = 0;
+      const std::uint64_t state_bytes = std::uint64_t(cb * pb * n) * 4;
+      if (!native)
+        for (const Work& w : scan_work(scan_rows(op, pb), op.kernel, cb, lb, profile_))
+          if (scan_work_bytes(w) > state_bytes) scratch = std::max(scratch, scan_work_bytes(w));
+      return align64(per_token * lb + scratch);
+    };
+    auto fits = [&](std::int64_t cb, std::int64_t lb) {
+      return resident_of(cb) + std::uint64_t(slots) * slot_bytes(cb, lb) <= sram_;
+    };
+    auto shrink = [&](std::int64_t lb) {
+      return op.kernel == ScanKernel::chunked_ssd && lb > op.chunk ? ceil_div(lb, 2 * op.chunk) * op.chunk
+                                                                   : ceil_div(lb, 2);
+    };
+    std::int64_t cb = per, lb = L;
+    for (std::int64_t c = per;; c = ceil_div(c, 2)) {
+      std::int64_t l = L;
+      while (l > 1 && !fits(c, l)) l = shrink(l);
+      if (fits(c, l)) {
+        cb = c, lb = l;
+        if (l >= std::min<std::int64_t>(L, 32)) break;
+      }
+      if (c == 1) break;
+    }
+    if (!fits(cb, lb) && op.version == 2) {  // a head's rows in several steps
+      // The most rows per step that still allow the longest token block (fewer, larger steps).
+      cb = 1;
+      std::int64_t best_rows = 0, best_l = 0;
+      for (std::int64_t rows = ceil_div(p, 2);; rows = ceil_div(rows, 2)) {
+        pb = rows;
+        std::int64_t l = L;
+        while (l > 1 && !fits(1, l)) l = shrink(l);
+        if (fits(1, l) && l > best_l) best_rows = rows, best_l = l;
+        if (best_l >= std::min<std::int64_t>(L, 32) || rows == 1) break;
+      }
+      if (best_rows > 0) pb = best_rows, lb = best_l;
+    }
+    if (!fits(cb, lb)) {  // single-buffered: a step's operands need the whole free SRAM
+      slots = 1;
+      cb = 1;
+      lb = L;
+      while (lb > 1 && !fits(cb, lb)) lb = shrink(lb);
+    }
+    if (!fits(cb, lb))
+      throw ConfigError(fmt::format("{}: {} needs {} bytes of tile SRAM for one channel and one token; the tile has {}",
+                                    profile_.name, op.name, resident_of(1) + 2 * slot_bytes(1, 1), sram_));
+    m.channels_b = cb, m.head_dim_b = pb, m.length_b = lb;
+    m.scan_kernel = op.kernel;
+    m.sram = SramLayout{resident_of(cb), slot_bytes(cb, lb), slots};
+    m.partition = op.version == 2 ? Partition::heads : Partition::channels;
+    // Units of work spread over the tiles: channels, or (head, row slice) pairs when a head's
+    // rows are split (so the slices of one head run on several tiles).
+    m.row_slices = ceil_div(p, pb);
+    m.extent = channels * m.row_slices;
+    m.tiles = split(m.extent, m.row_slices == 1 ? per : ceil_div(m.extent, std::min<std::int64_t>(tiles_, m.extent)));
+    for (const Range& t : m.tiles) {
+      // A step runs `cb` channels of the tile's, or one row slice.
+      const std::int64_t groups = m.row_slices == 1 ? ceil_div(t.size(), cb) : t.size();
+      m.steps = std::max(m.steps, op.sessions * groups * ceil_div(L, lb));
+    }
+    // The first step of tile 0.
+    const std::int64_t first_channels = m.row_slices == 1 ? std::min({cb, channels, m.tiles[0].size()}) : 1;
+    const double step_cycles = cost_.work_cycles(
+        scan_work(scan_rows(op, std::min(pb, p)), op.kernel, first_channels, std::min(lb, L), profile_));
+    const int tiles = static_cast<int>(m.tiles.size());
+    m.cycles = double(m.steps) * std::max(step_cycles, dma_cycles(m.sram.slot_bytes, in_dram(op.in[0]), tiles));
+  }
+
+  // --- ATTENTION ----------------------------------------------------------------------------
+  void attention(const PrimOp& op, OpMapping& m) {
+    const std::int64_t hd = op.head_dim, ql = op.length, kv = op.context + op.length;
+    const int e_bits = tensor(op.in[0]).bits;
+    const std::int64_t units = std::int64_t(op.sessions) * op.heads;
+    const std::int64_t per = ceil_div(units, std::min<std::int64_t>(tiles_, units));
+    // The probabilities enter the second product in the matrix precision: below fp32 the
+    // vector unit converts them into a block of their own.
+    auto p_bytes = [&](std::int64_t rows, std::int64_t k) {
+      return e_bits < 32 ? std::uint64_t(rows * k * e_bits / 8) : 0;
+    };
+    // Block sizes: the largest q and kv blocks whose operands fit the slots.
+    std::int64_t mb = 1, kvb = 1;
+    std::uint64_t best = 0;
+    for (std::int64_t q : {ql, std::int64_t(256), std::int64_t(128), std::int64_t(64), std::int64_t(32),
+                           std::int64_t(16), std::int64_t(8), std::int64_t(1)}) {
+      if (q > ql) continue;
+      for (std::int64_t k : {kv, std::int64_t(4096), std::int64_t(2048), std::int64_t(1024), std::int64_t(512),
+                             std::int64_t(256), std::int64_t(128), std::int64_t(64), std::int64_t(32)}) {
+        if (k > kv) continue;
+        const std::uint64_t slot = (q * hd * e_bits + 2 * k * hd * e_bits) / 8 + q * k * 4 + p_bytes(q, k);
+        const std::uint64_t resident = 3 * q * hd * 4;
+        if (2 * align64(slot) + align64(resident) > sram_) continue;
+        if (std::uint64_t(q * k) > best) best = q * k, mb = q, kvb = k;
+      }
+    }
+    if (best == 0)
+      throw ConfigError(
+          fmt::format("{}: {}: no attention block of head_dim {} fits the tile SRAM", profile_.name, op.name, hd));
+    // Across key blocks the running output needs an online-softmax rescale, which the
+    // Programs only time (a placeholder FMA); a functional run must see all keys at once.
+    if (mod_.phase.functional && kvb < kv)
+      throw ConfigError(fmt::format(
+          "{}: {}: functional attention over {} keys needs them in one block; the tile SRAM of {} bytes holds {}",
+          profile_.name, op.name, kv, sram_, kvb));
+    m.q_b = mb, m.kv_b = kvb;
+    const std::uint64_t qbytes = (mb * hd * e_bits) / 8, kbytes = (kvb * hd * e_bits) / 8;
+    // Resident: two running outputs (one is stored while the next fills) and the converted one.
+    m.sram = SramLayout{align64(3 * std::uint64_t(mb * hd * 4)),
+                        align64(qbytes + 2 * kbytes + mb * kvb * 4 + p_bytes(mb, kvb)), 2};
+    m.partition = Partition::heads;
+    m.extent = units;
+    m.tiles = split(units, per);
+    // Per (session, head): every query block over the keys it sees (causal).
+    std::int64_t steps_per_unit = 0;
+    for (std::int64_t q0 = 0; q0 < ql; q0 += mb)
+      steps_per_unit += ceil_div(op.context + q0 + std::min(mb, ql - q0), kvb);
+    for (const Range& t : m.tiles) m.steps = std::max(m.steps, t.size() * steps_per_unit);
+    const double step =
+        2 * cost_.gemm_cycles(mb, kvb, hd, op.precision) + cost_.vector_cycles(SSM_VEC_SOFTMAX, mb, kvb);
+    const int tiles = static_cast<int>(m.tiles.size());
+    m.cycles = double(m.steps) * std::max(step, dma_cycles(m.sram.slot_bytes, in_dram(op.in[1]), tiles));
+  }
+
+  // --- COPY (DMA between shared memories) ---------------------------------------------------
+  void copy(const PrimOp& op, OpMapping& m) {
+    const TensorDef& src = tensor(op.in[0]);
+    const TensorDef& dst = tensor(op.out[0]);
+    const bool kv_append = dst.name.find("_cache") != std::string::npos;
+    std::int64_t rows = 0;  // rows the DMA moves
+    if (kv_append) {
+      rows = op.rows / op.sessions * op.sessions;
+    } else {
+      for (std::int64_t r = 0; r < op.rows; r += src.rows) rows += std::min(src.rows - op.src_row0, op.rows - r);
+    }
+    const std::int64_t cols = op.out[0].cols ? op.out[0].cols : dst.cols;
+    m.partition = Partition::dma_rows;
+    m.extent = op.rows;
+    m.tiles = {Range{0, op.rows}};
+    m.steps = 1;
+    m.sram = SramLayout{0, 0, 2};
+    m.cycles = dma_cycles(row_bytes(dst, cols) * rows, true, 1);
+  }
+
+  const Module& mod_;
+  const MemoryPlan& plan_;
+  const Profile& profile_;
+  const CostModel& cost_;
+  int tiles_;
+  std::uint64_t sram_ = 0;
+  std::map<GemmKey, GemmBlocks> gemm_memo_;
+};
+
+}  // namespace
+
+bool vector_weight_input(const PrimOp& op, std::size_t i) {
+  const ssm_vector_function f = op.function;
+  const bool weight_b = f == SSM_VEC_RMSNORM || (f == SSM_VEC_TOPK && (op.flags & SSM_VEC_TOPK_BIAS));
+  return (i == 1 && weight_b) || (i == 2 && f == SSM_VEC_GATED_RMSNORM);
+}
+
+std::uint64_t scan_work_bytes(const Work& w) {
+  if (w.opcode == SSM_OP_GEMM)
+    return std::max<std::uint64_t>(
+        {std::uint64_t(w.m * w.k * 4), std::uint64_t(w.k * w.n * 4), std::uint64_t(w.m * w.n * 4)});
+  if (w.opcode == SSM_OP_SCAN) return 0;
+  return std::uint64_t(w.rows * w.cols * 4);
+}
+
+int scan_state_passes(const PrimOp& op, const Profile& profile) {
+  return op.kernel == ScanKernel::native_split
+             ? static_cast<int>(ceil_div(op.state, std::max(1, profile.tile.scan.max_state)))
+             : 1;
+}
+
+PrimOp scan_rows(const PrimOp& op, std::int64_t head_dim_rows) {
+  PrimOp rows = op;
+  rows.head_dim = head_dim_rows;
+  return rows;
+}
+
+OpMapping choose_mapping(const PrimOp& op, const Module& module, const MemoryPlan& plan, const Profile& profile,
+                         const CostModel& cost) {
+  return Chooser(module, plan, profile, cost).choose(op);
+}
+
+std::vector<OpMapping> choose_mappings(const Module& module, const MemoryPlan& plan, const Profile& profile) {
+  const CostModel cost(profile);
+  Chooser chooser(module, plan, profile, cost);
+  std::vector<OpMapping> out;
+  out.reserve(module.ops.size());
+  for (const PrimOp& op : module.ops) out.push_back(chooser.choose(op));
+  return out;
+}
+
+double estimated_cycles(const std::vector<OpMapping>& mappings) {
+  double cycles = 0;
+  for (const OpMapping& m : mappings) cycles += m.cycles;
+  return cycles;
+}
+
+std::string_view partition_name(const OpMapping& m) {
+  switch (m.partition) {
+    case Partition::repeat:
+      return "repeat";
+    case Partition::n:
+      return m.staged ? "n(staged)" : "n";
+    case Partition::m:
+      return "m";
+    case Partition::rows:
+      return "rows";
+    case Partition::cols:
+      return "cols";
+    case Partition::channels:
+      return "channels";
+    case Partition::heads:
+      return "heads";
+    case Partition::dma_rows:
+      return "rows(dma)";
+  }
+  return "?";
+}
+
+std::string blocks_summary(const OpMapping& m) {
+  const std::int64_t per = m.tiles.empty() ? 0 : m.tiles[0].size();  // units of the first (fullest) tile
+  switch (m.kind) {
+    case Prim::gemm:
+      return fmt::format("m_b={} n_b={} k_b={}", m.m_b, m.n_b, m.k_b);
+    case Prim::vector:
+      return fmt::format("rows_b={} cols_b={}{}", m.rows_b, m.cols_b, m.sram.slots == 1 ? " single-buffered" : "");
+    case Prim::conv1d:
+      return fmt::format("channels={} length_b={}", per, m.length_b);
+    case Prim::scan:
+      return m.row_slices == 1 ? fmt::format("{}={} block={} length_b={} kernel={}", partition_name(m), per,
+                                             m.channels_b, m.length_b, scan_kernel_name(m.scan_kernel))
+                               : fmt::format("row_slices={} head_dim_b={} length_b={} kernel={}", per, m.head_dim_b,
+                                             m.length_b, scan_kernel_name(m.scan_kernel));
+    case Prim::attention:
+      return fmt::format("heads={} q_b={} kv_b={}", per, m.q_b, m.kv_b);
+    case Prim::copy:
+      return fmt::format("rows={}", m.extent);
+  }
+  return "";
+}
+
+TiledOp summarize(const OpMapping& m) {
+  return TiledOp{m.name,
+                 m.kind,
+                 static_cast<int>(m.tiles.size()),
+                 std::string(partition_name(m)),
+                 blocks_summary(m),
+                 m.steps,
+                 static_cast<std::int64_t>(m.sram.total_bytes()),
+                 m.cycles};
+}
+
+std::string dump_tiled(const std::vector<TiledOp>& tiled) {
+  std::string out;
+  for (const TiledOp& t : tiled)
+    out += fmt::format("{:<9} {:<34} tiles={:<4} by {:<9} {:<44} steps={:<6} sram={:<8} est={:.0f} cycles\n",
+                       prim_name(t.kind), t.name, t.tiles, t.partition, t.blocks, t.steps, t.sram_bytes, t.cycles);
+  return out;
+}
+
+}  // namespace ssmsoc::compiler

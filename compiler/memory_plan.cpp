@@ -1,0 +1,149 @@
+#include "compiler/memory_plan.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "arch/spec/config_tree.hpp"
+
+namespace ssmsoc::compiler {
+
+namespace {
+
+std::string gib(std::uint64_t bytes) { return fmt::format("{:.2f} GiB", double(bytes) / double(1ull << 30)); }
+std::string mib(std::uint64_t bytes) { return fmt::format("{:.2f} MiB", double(bytes) / double(1ull << 20)); }
+
+// Liveness-based first-fit arena for one module's activations.
+std::vector<std::int64_t> arena_offsets(const Module& mod, std::uint64_t& arena) {
+  const std::size_t n = mod.tensors.size();
+  std::vector<std::int64_t> first(n, -1), last(n, -1), offset(n, -1);
+  for (std::size_t i = 0; i < mod.ops.size(); ++i) {
+    for (const auto* views : {&mod.ops[i].in, &mod.ops[i].out})
+      for (const View& v : *views) {
+        if (v.tensor < 0) continue;
+        if (first[v.tensor] < 0) first[v.tensor] = static_cast<std::int64_t>(i);
+        last[v.tensor] = static_cast<std::int64_t>(i);
+      }
+  }
+  struct Live {
+    std::uint64_t begin, end;
+    std::int64_t last;
+  };
+  std::vector<Live> live;
+  std::vector<std::size_t> order;
+  for (std::size_t t = 0; t < n; ++t)
+    if (mod.tensors[t].kind == TensorKind::activation && first[t] >= 0) order.push_back(t);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return first[a] < first[b]; });
+  arena = 0;
+  for (std::size_t t : order) {
+    std::erase_if(live, [&](const Live& l) { return l.last < first[t]; });
+    std::sort(live.begin(), live.end(), [](const Live& a, const Live& b) { return a.begin < b.begin; });
+    const std::uint64_t size = align64(mod.tensors[t].bytes());
+    std::uint64_t at = 0;
+    for (const Live& l : live) {
+      if (at + size <= l.begin) break;
+      at = std::max(at, l.end);
+    }
+    live.push_back(Live{at, at + size, last[t]});
+    offset[t] = static_cast<std::int64_t>(at);
+    arena = std::max(arena, at + size);
+  }
+  return offset;
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const std::vector<const Module*>& modules, const Profile& profile, const std::string& model,
+                       int batch, int context) {
+  MemoryPlan plan;
+  plan.batch = batch;
+  plan.context = context;
+  std::uint64_t state_total = 0;
+  for (const Module* mod : modules) {
+    for (const TensorDef& t : mod->tensors) {
+      if (t.kind == TensorKind::weight && !plan.weights.count(t.name)) {
+        plan.weights[t.name] = Placement{SSM_MEM_DRAM, 0, t.bytes()};
+      } else if (t.kind == TensorKind::state && !plan.states.count(t.name)) {
+        plan.states[t.name] = Placement{SSM_MEM_DRAM, 0, t.bytes()};
+        state_total += align64(t.bytes());
+        const bool kv = t.name.find("_cache") != std::string::npos;
+        (kv ? plan.kv_bytes_per_session : plan.ssm_state_bytes_per_session) += t.bytes() / std::uint64_t(batch);
+      }
+    }
+    std::uint64_t arena = 0;
+    plan.activation_offsets.push_back(arena_offsets(*mod, arena));
+    plan.arena_bytes.push_back(arena);
+    plan.activation_bytes = std::max(plan.activation_bytes, arena);
+  }
+  plan.state_bytes_per_session = plan.ssm_state_bytes_per_session + plan.kv_bytes_per_session;
+  // Weights first in DRAM, in name order (deterministic).
+  std::uint64_t dram = 0;
+  for (auto& [name, p] : plan.weights) {
+    p.address = dram;
+    dram += align64(p.bytes);
+  }
+  plan.weight_bytes = dram;
+  const std::uint64_t gb = static_cast<std::uint64_t>(profile.global_buffer.size_bytes);
+  const std::uint64_t cap = static_cast<std::uint64_t>(profile.dram.capacity_bytes);
+  if (plan.weight_bytes > cap)
+    throw ConfigError(fmt::format("{}: weights of {} ({} bytes) do not fit the {} DRAM of {} (dram.capacity_bytes)",
+                                  model, gib(plan.weight_bytes), plan.weight_bytes, gib(cap), profile.name));
+  std::uint64_t gb_used = 0;
+  if (plan.activation_bytes <= gb) {
+    plan.activation_memory = SSM_MEM_GLOBAL_BUFFER;
+    gb_used = align64(plan.activation_bytes);
+  } else {
+    plan.activation_memory = SSM_MEM_DRAM;
+    dram += align64(plan.activation_bytes);
+  }
+  const std::uint64_t per = std::max<std::uint64_t>(1, plan.state_bytes_per_session);
+  plan.sessions_on_chip = static_cast<std::int64_t>((gb - std::min(gb, gb_used)) / per);
+  plan.sessions_in_dram = static_cast<std::int64_t>((cap - std::min(cap, dram)) / per);
+  if (plan.state_bytes_per_session == 0) plan.sessions_on_chip = plan.sessions_in_dram = 0;
+  plan.state_memory = gb_used + state_total <= gb ? SSM_MEM_GLOBAL_BUFFER : SSM_MEM_DRAM;
+  std::uint64_t at = plan.state_memory == SSM_MEM_GLOBAL_BUFFER ? gb_used : dram;
+  for (auto& [name, p] : plan.states) {
+    p.memory = plan.state_memory;
+    p.address = at;
+    at += align64(p.bytes);
+  }
+  if (plan.state_memory == SSM_MEM_DRAM) dram = at;
+  if (dram > cap)
+    throw ConfigError(
+        fmt::format("{}: weights {} + state cache {} ({} sessions of {} tokens) + activations exceed the {} DRAM of {} "
+                    "(dram.capacity_bytes)",
+                    model, gib(plan.weight_bytes), gib(state_total), batch, context, gib(cap), profile.name));
+  return plan;
+}
+
+std::string dump_memory_plan(const MemoryPlan& p) {
+  auto where = [](ssm_memory m) { return m == SSM_MEM_GLOBAL_BUFFER ? "global buffer" : "DRAM"; };
+  std::string out;
+  out += fmt::format("weights: {} in DRAM ({} tensors)\n", gib(p.weight_bytes), p.weights.size());
+  out += fmt::format("activations: arena of {} in the {} (largest phase)\n", mib(p.activation_bytes),
+                     where(p.activation_memory));
+  out += fmt::format(
+      "state cache per session at {} tokens: {} bytes (SSM and conv states {} bytes, KV cache {} bytes); {} "
+      "sessions in the {}\n",
+      p.context, p.state_bytes_per_session, p.ssm_state_bytes_per_session, p.kv_bytes_per_session, p.batch,
+      where(p.state_memory));
+  out += fmt::format("sessions of {} tokens that fit: {} in the global buffer, {} in DRAM\n", p.context,
+                     p.sessions_on_chip, p.sessions_in_dram);
+  return out;
+}
+
+bool in_dram(const TensorDef& tensor, const MemoryPlan& plan) {
+  if (tensor.kind == TensorKind::weight) return true;
+  if (tensor.kind == TensorKind::state) return plan.state_memory == SSM_MEM_DRAM;
+  return plan.activation_memory == SSM_MEM_DRAM;
+}
+
+std::uint64_t global_buffer_free_offset(const MemoryPlan& plan) {
+  std::uint64_t free_at = 0;
+  if (plan.state_memory == SSM_MEM_GLOBAL_BUFFER)
+    for (const auto& [name, placement] : plan.states)
+      free_at = std::max(free_at, align64(placement.address + placement.bytes));
+  return free_at;
+}
+
+}  // namespace ssmsoc::compiler

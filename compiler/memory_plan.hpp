@@ -1,0 +1,58 @@
+// Memory planning: where every tensor of the phases' Modules lives in shared memory (DRAM or
+// the global buffer), decided once for all phases of a compile.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "arch/spec/isa.h"
+#include "arch/spec/profile.hpp"
+#include "compiler/lower.hpp"
+
+namespace ssmsoc::compiler {
+
+// Shared-memory regions and tile SRAM regions start on 64-byte boundaries.
+inline std::uint64_t align64(std::uint64_t bytes) { return (bytes + 63) & ~std::uint64_t{63}; }
+
+struct Placement {
+  ssm_memory memory = SSM_MEM_DRAM;
+  std::uint64_t address = 0;
+  std::uint64_t bytes = 0;
+};
+
+// plan_memory: weights in DRAM; the state cache (conv and SSM states, KV caches) of `batch`
+// sessions of `context` tokens in the global buffer when it fits beside the activations,
+// else in DRAM; activations in an arena (tensors that are not live at once share bytes,
+// first fit in order of definition) in the global buffer when it fits, else in DRAM.
+// Worked example (tests/compiler): a 2-layer Mamba-1 with d_inner 64, N 4, d_conv 4 keeps
+// per session 2 x (64x4 + 64x4) x 4 B = 4096 B of state; a 1 MiB global buffer with a
+// 64 KiB arena fits floor((1 MiB - 64 KiB) / 4096) = 240 sessions on chip.
+struct MemoryPlan {
+  std::map<std::string, Placement> weights;  // by tensor name
+  std::map<std::string, Placement> states;
+  std::uint64_t weight_bytes = 0;
+  std::uint64_t state_bytes_per_session = 0;  // at `context` tokens
+  std::uint64_t ssm_state_bytes_per_session = 0, kv_bytes_per_session = 0;
+  int context = 0;
+  int batch = 1;
+  ssm_memory state_memory = SSM_MEM_DRAM;
+  ssm_memory activation_memory = SSM_MEM_DRAM;
+  std::uint64_t activation_bytes = 0;                         // the largest arena of the phases
+  std::vector<std::vector<std::int64_t>> activation_offsets;  // per module, per tensor (-1: not an activation)
+  std::vector<std::uint64_t> arena_bytes;                     // per module
+  std::int64_t sessions_on_chip = 0;                          // fitting in the global buffer beside the activations
+  std::int64_t sessions_in_dram = 0;                          // fitting in DRAM beside weights (and activations there)
+};
+MemoryPlan plan_memory(const std::vector<const Module*>& modules, const Profile& profile, const std::string& model,
+                       int batch, int context);
+std::string dump_memory_plan(const MemoryPlan& plan);
+
+// Whether a tensor of this kind lives in DRAM under the plan (weights always do).
+bool in_dram(const TensorDef& tensor, const MemoryPlan& plan);
+// The first global-buffer byte the plan leaves free: past the state cache when it lives
+// there, else 0 (with the activations in DRAM, as a staged GEMM needs them).
+std::uint64_t global_buffer_free_offset(const MemoryPlan& plan);
+
+}  // namespace ssmsoc::compiler

@@ -1,0 +1,301 @@
+// Mappings as values: properties of the chosen mappings of generated GEMM, scan and vector
+// ops on every shipped profile, one mapping worked by hand, and the emitter following them.
+#include "compiler/mapping.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "arch/spec/config_tree.hpp"
+#include "compiler/codegen.hpp"
+#include "compiler/memory_plan.hpp"
+
+namespace ssmsoc::compiler {
+namespace {
+
+int bits_of(Precision p) {
+  static constexpr int bits[] = {4, 8, 8, 16, 16, 32, 32, 64};
+  return bits[static_cast<int>(p)];
+}
+
+// A Module of one op over tensors made for it, and its memory plan.
+struct OneOp {
+  Module module;
+  MemoryPlan plan;
+  const PrimOp& op() const { return module.ops.at(0); }
+};
+
+int add_tensor(Module& m, const std::string& name, TensorKind kind, std::int64_t rows, std::int64_t cols,
+               int bits = 32) {
+  m.tensors.push_back(TensorDef{name, kind, rows, cols, bits});
+  return static_cast<int>(m.tensors.size()) - 1;
+}
+
+OneOp planned(Module m, const Profile& profile, int tokens) {
+  m.phase = Phase{"prefill", tokens, 1, 0, tokens, false, false};
+  OneOp one{std::move(m), {}};
+  one.plan = plan_memory({&one.module}, profile, "generated", 1, tokens);
+  return one;
+}
+
+// C[repeat * m, n] = A[repeat * m, k] · W[repeat * n, k]ᵀ in the profile's matrix precision.
+OneOp gemm_op(const Profile& profile, std::int64_t m, std::int64_t n, std::int64_t k, int repeat) {
+  Module mod;
+  mod.precision = choose_precision(profile, "");
+  const int bits = bits_of(mod.precision);
+  PrimOp op;
+  op.kind = Prim::gemm;
+  op.name = "gemm";
+  op.m = m, op.n = n, op.k = k, op.repeat = repeat;
+  op.precision = mod.precision;
+  op.in = {View{add_tensor(mod, "a", TensorKind::activation, repeat * m, k, bits)},
+           View{add_tensor(mod, "w", TensorKind::weight, repeat * n, k, bits)}};
+  op.out = {View{add_tensor(mod, "c", TensorKind::activation, repeat * m, n)}};
+  mod.ops.push_back(op);
+  return planned(std::move(mod), profile, static_cast<int>(m));
+}
+
+// A Mamba-1 (channels, N) or Mamba-2 (heads, head_dim, N, groups) scan of `length` tokens,
+// with the kernel select_scan_kernels picks for the profile.
+OneOp scan_op(const Profile& profile, int version, std::int64_t channels, std::int64_t head_dim, std::int64_t state,
+              std::int64_t groups, std::int64_t length) {
+  Module mod;
+  mod.precision = choose_precision(profile, "");
+  const std::int64_t width = channels * head_dim;
+  PrimOp op;
+  op.kind = Prim::scan;
+  op.name = "scan";
+  op.version = version;
+  op.channels = channels, op.head_dim = head_dim, op.state = state, op.groups = groups, op.length = length;
+  op.softplus = op.skip = true;
+  op.gate = version == 1;
+  const int z = version == 1 ? add_tensor(mod, "z", TensorKind::activation, length, width) : -1;
+  op.in = {View{add_tensor(mod, "x", TensorKind::activation, length, width)},
+           View{add_tensor(mod, "dt", TensorKind::activation, length, channels)},
+           View{add_tensor(mod, "A", TensorKind::weight, version == 1 ? channels : 1, version == 1 ? state : channels)},
+           View{add_tensor(mod, "B", TensorKind::activation, length, groups * state)},
+           View{add_tensor(mod, "C", TensorKind::activation, length, groups * state)},
+           View{add_tensor(mod, "D", TensorKind::weight, 1, channels)},
+           View{z},
+           View{add_tensor(mod, "dt_bias", TensorKind::weight, 1, channels)},
+           View{add_tensor(mod, "ssm_state", TensorKind::state, width, state)}};
+  op.out = {View{add_tensor(mod, "y", TensorKind::activation, length, width)}};
+  mod.ops.push_back(op);
+  select_scan_kernels(mod, profile);
+  return planned(std::move(mod), profile, static_cast<int>(length));
+}
+
+// A VECTOR op over rows x cols (RMSNORM with its per-column weight, ADD with two inputs).
+OneOp vector_op(const Profile& profile, ssm_vector_function f, std::int64_t rows, std::int64_t cols) {
+  Module mod;
+  PrimOp op;
+  op.kind = Prim::vector;
+  op.name = "vector";
+  op.function = f;
+  op.rows = rows, op.cols = cols;
+  op.in = {View{add_tensor(mod, "x", TensorKind::activation, rows, cols)}};
+  if (f == SSM_VEC_RMSNORM) op.in.push_back(View{add_tensor(mod, "norm", TensorKind::weight, 1, cols)});
+  if (f == SSM_VEC_ADD) op.in.push_back(View{add_tensor(mod, "y", TensorKind::activation, rows, cols)});
+  op.out = {View{add_tensor(mod, "out", TensorKind::activation, rows, cols)}};
+  mod.ops.push_back(op);
+  return planned(std::move(mod), profile, static_cast<int>(rows));
+}
+
+std::vector<Profile> shipped_profiles() {
+  std::vector<Profile> out;
+  for (const auto& file : shipped_profile_files()) out.push_back(load_profile_file(file));
+  return out;
+}
+
+// What every mapping must be: the tiles it uses exist, its partition covers the dimension
+// once, its regions are aligned, do not overlap and fit the tile SRAM.
+void expect_well_formed(const OpMapping& m, const Profile& profile, std::int64_t extent) {
+  SCOPED_TRACE(profile.name + ": " + dump_tiled({summarize(m)}));
+  ASSERT_FALSE(m.tiles.empty());
+  EXPECT_LE(m.tiles.size(), std::size_t(profile.tile_count));
+  EXPECT_EQ(m.extent, extent);
+  std::int64_t next = 0;
+  for (const Range& r : m.tiles) {
+    EXPECT_EQ(r.begin, next);
+    EXPECT_GT(r.size(), 0);
+    next = r.end;
+  }
+  EXPECT_EQ(next, extent);
+  EXPECT_TRUE(m.sram.slots == 1 || m.sram.slots == 2);
+  EXPECT_EQ(m.sram.resident_bytes % 64, 0u);
+  EXPECT_EQ(m.sram.slot_bytes % 64, 0u);
+  for (int s = 0; s < m.sram.slots; ++s) {
+    EXPECT_GE(m.sram.slot_base(s), s == 0 ? m.sram.resident_bytes : m.sram.slot_base(s - 1) + m.sram.slot_bytes);
+  }
+  EXPECT_LE(m.sram.slot_base(m.sram.slots - 1) + m.sram.slot_bytes, std::uint64_t(profile.tile.sram.size_bytes));
+  EXPECT_GE(m.steps, 1);
+  EXPECT_GT(m.cycles, 0);
+}
+
+// Per tile, the commands of `opcode` in the Program.
+std::vector<std::int64_t> commands_per_tile(const Program& p, int tiles, unsigned opcode) {
+  std::vector<std::int64_t> count(tiles, 0);
+  for (const ProgramStream& s : p.streams)
+    for (const ssm_command& c : s.commands)
+      if (c.head.opcode == opcode) ++count.at(s.tile);
+  return count;
+}
+
+// Emits the mapping and checks the Program: it validates against the profile (every tile
+// operand inside the tile SRAM) and the busiest tile runs `steps` x `per_step` commands of
+// `opcode` (per_step 0: not counted).
+void expect_emits(const OneOp& one, const OpMapping& m, const Profile& profile, unsigned opcode, int per_step) {
+  const CodegenResult g = generate_program(one.module, 0, one.plan, {m}, profile);
+  EXPECT_NO_THROW(validate_program(g.program, m.name, &profile));
+  if (per_step == 0) return;
+  const auto count = commands_per_tile(g.program, profile.tile_count, opcode);
+  EXPECT_EQ(*std::max_element(count.begin(), count.end()), m.steps * per_step) << m.name << " on " << profile.name;
+  for (std::size_t t = m.tiles.size(); t < count.size(); ++t) EXPECT_EQ(count[t], 0) << "tile " << t;
+}
+
+TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
+  std::mt19937 rng(7);
+  auto pick = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
+  for (const Profile& profile : shipped_profiles()) {
+    for (int i = 0; i < 12; ++i) {
+      const std::int64_t m = i % 4 == 0 ? 1 : pick(2, 600), n = 16 * pick(1, 256), k = 32 * pick(1, 128);
+      const int repeat = i % 6 == 5 ? static_cast<int>(pick(2, 24)) : 1;
+      const OneOp one = gemm_op(profile, m, n, k, repeat);
+      const CostModel cost(profile);
+      const OpMapping map = choose_mapping(one.op(), one.module, one.plan, profile, cost);
+      const std::int64_t extent = map.partition == Partition::repeat ? repeat : map.partition == Partition::n ? n : m;
+      ASSERT_TRUE(map.partition == Partition::repeat || map.partition == Partition::n || map.partition == Partition::m);
+      expect_well_formed(map, profile, extent);
+      // The blocks lie inside the dimensions; A and B of a block fill one slot, two C
+      // accumulators the resident region.
+      EXPECT_TRUE(map.m_b >= 1 && map.m_b <= m && map.n_b >= 1 && map.n_b <= n && map.k_b >= 1 && map.k_b <= k);
+      const int bits = bits_of(one.op().precision);
+      EXPECT_LE(std::uint64_t((map.m_b + map.n_b) * map.k_b * bits / 8), map.sram.slot_bytes);
+      EXPECT_LE(std::uint64_t(2 * map.m_b * map.n_b * 4), map.sram.resident_bytes);
+      expect_emits(one, map, profile, SSM_OP_GEMM, 1);  // one GEMM command per step
+    }
+  }
+}
+
+TEST(ScanMapping, GeneratedWidthsStatesAndLengthsOnEveryProfile) {
+  std::mt19937 rng(11);
+  auto pick = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
+  const std::int64_t states[] = {4, 16, 64, 128};
+  int mapped = 0;
+  for (const Profile& profile : shipped_profiles()) {
+    for (int i = 0; i < 8; ++i) {
+      const int version = i % 2 ? 2 : 1;
+      const std::int64_t channels = version == 1 ? 16 * pick(1, 96) : 8 * pick(1, 8);
+      const std::int64_t head_dim = version == 1 ? 1 : 32 * pick(1, 2), state = states[pick(0, 3)];
+      const std::int64_t length = i % 4 == 3 ? 1 : pick(2, 300);
+      const OneOp one = scan_op(profile, version, channels, head_dim, state, version == 1 ? 1 : 2, length);
+      const CostModel cost(profile);
+      OpMapping map;
+      try {
+        map = choose_mapping(one.op(), one.module, one.plan, profile, cost);
+      } catch (const ConfigError& e) {  // no step of one channel and one token fits
+        EXPECT_NE(std::string(e.what()).find("bytes of tile SRAM for one channel and one token"), std::string::npos);
+        continue;
+      }
+      ++mapped;
+      expect_well_formed(map, profile, channels * map.row_slices);
+      EXPECT_EQ(map.partition, version == 2 ? Partition::heads : Partition::channels);
+      EXPECT_TRUE(map.channels_b >= 1 && map.channels_b <= channels && map.length_b >= 1 && map.length_b <= length);
+      EXPECT_EQ(map.row_slices, (head_dim + map.head_dim_b - 1) / map.head_dim_b);
+      // Resident: A (Mamba-1: a row of N per channel), D, dt bias and the block's states.
+      const std::int64_t cb = map.channels_b, pb = map.head_dim_b;
+      EXPECT_LE(std::uint64_t(((version == 1 ? cb * state : cb) + 2 * cb + cb * pb * state) * 4),
+                map.sram.resident_bytes);
+      // A slot: per token x, out (and z), dt, B and C of the block.
+      EXPECT_LE(std::uint64_t((cb * pb * (version == 1 ? 3 : 2) + cb + 2 * one.op().groups * state) * 4 * map.length_b),
+                map.sram.slot_bytes);
+      const bool native = one.op().kernel == ScanKernel::native || one.op().kernel == ScanKernel::native_split;
+      expect_emits(one, map, profile, SSM_OP_SCAN, native ? scan_state_passes(one.op(), profile) : 0);
+    }
+  }
+  EXPECT_GT(mapped, 40);
+}
+
+TEST(VectorMapping, GeneratedSizesOnEveryProfile) {
+  std::mt19937 rng(13);
+  auto pick = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
+  const ssm_vector_function functions[] = {SSM_VEC_ADD, SSM_VEC_SILU, SSM_VEC_RMSNORM, SSM_VEC_SOFTMAX};
+  for (const Profile& profile : shipped_profiles()) {
+    for (int i = 0; i < 12; ++i) {
+      const ssm_vector_function f = functions[i % 4];
+      // RMSNORM's weight row stays resident: at most an eighth of the SRAM here.
+      const std::int64_t max_cols = f == SSM_VEC_RMSNORM ? profile.tile.sram.size_bytes / 32 : 20000;
+      const std::int64_t rows = i % 3 == 0 ? pick(1, 3) : pick(1, 2048), cols = pick(1, max_cols);
+      const OneOp one = vector_op(profile, f, rows, cols);
+      const CostModel cost(profile);
+      const OpMapping map = choose_mapping(one.op(), one.module, one.plan, profile, cost);
+      const bool by_cols = map.partition == Partition::cols;
+      expect_well_formed(map, profile, by_cols ? cols : rows);
+      EXPECT_EQ(by_cols, f != SSM_VEC_SOFTMAX && f != SSM_VEC_RMSNORM && rows < profile.tile_count);
+      EXPECT_TRUE(map.rows_b >= 1 && map.rows_b <= rows && map.cols_b >= 1 && map.cols_b <= cols);
+      // A slot: the block of each data input and of the output; resident: RMSNORM's weight.
+      const std::int64_t inputs = f == SSM_VEC_ADD ? 2 : 1;
+      EXPECT_LE(std::uint64_t(map.rows_b * map.cols_b * (inputs + 1) * 4), map.sram.slot_bytes);
+      EXPECT_EQ(map.sram.resident_bytes, f == SSM_VEC_RMSNORM ? align64(std::uint64_t(cols) * 4) : 0u);
+      expect_emits(one, map, profile, SSM_OP_VECTOR, 1);  // float32 out: one command per step
+    }
+  }
+}
+
+// krsna-wear: 4 tiles of 256 KiB SRAM, a 16 x 16 bf16 array; activations in the global buffer.
+// GEMM m=32 n=64 k=128:
+//   parts by n: min(4 tiles, ceil(64 / 16 columns)) = 4; by m: min(4, ceil(32 / 16 rows)) = 2
+//   -> by n, ceil(ceil(64/4) / 16) x 16 = 16 columns per tile: n 0-15, 16-31, 32-47, 48-63.
+//   Blocks of the tile's m=32 n=16 k=128: candidates m_b in {32, 8, 16}, n_b {16}, k_b
+//   {128, 32, 64}; the whole of it (one step) fits (A 32x128x2 = 8192 B, B 16x128x2 =
+//   4096 B, C 32x16x4 = 2048 B: 2 x 12288 + 2 x 2048 = 28672 <= 262144) and, one DMA
+//   latency and six dispatches per step, is the fastest: m_b=32 n_b=16 k_b=128, 1 step.
+//   SRAM: resident 2 C = 4096 B, slots of A + B = 12288 B each: 4096 + 2 x 12288 = 28672 B.
+TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
+  const Profile profile = load_profile("krsna-wear");
+  ASSERT_EQ(profile.tile_count, 4);
+  ASSERT_EQ(profile.tile.sram.size_bytes, 256 * 1024);
+  ASSERT_EQ(profile.tile.matrix.cols, 16);
+  const OneOp one = gemm_op(profile, 32, 64, 128, 1);
+  ASSERT_EQ(one.op().precision, Precision::bf16);
+  ASSERT_EQ(one.plan.activation_memory, SSM_MEM_GLOBAL_BUFFER);
+  const CostModel cost(profile);
+  const OpMapping m = choose_mapping(one.op(), one.module, one.plan, profile, cost);
+  EXPECT_EQ(m.partition, Partition::n);
+  EXPECT_FALSE(m.staged);
+  EXPECT_EQ(m.extent, 64);
+  EXPECT_EQ(m.tiles, (std::vector<Range>{{0, 16}, {16, 32}, {32, 48}, {48, 64}}));
+  EXPECT_EQ(m.m_b, 32);
+  EXPECT_EQ(m.n_b, 16);
+  EXPECT_EQ(m.k_b, 128);
+  EXPECT_EQ(m.sram.resident_bytes, 4096u);
+  EXPECT_EQ(m.sram.slot_bytes, 12288u);
+  EXPECT_EQ(m.sram.slots, 2);
+  EXPECT_EQ(m.sram.total_bytes(), 28672u);
+  EXPECT_EQ(m.steps, 1);
+  // One step: the GEMM or its loads (B from DRAM, A from the global buffer, 4 tiles sharing
+  // them), whichever is longer, six dispatches, and the store of C.
+  const double dispatch = profile.control.dispatch_latency_cycles;
+  EXPECT_DOUBLE_EQ(m.cycles, std::max(cost.gemm_cycles(32, 16, 128, Precision::bf16),
+                                      cost.dma_cycles(4096, true, 4) + cost.dma_cycles(8192, false, 4)) +
+                                 6 * dispatch + cost.dma_cycles(2048, false, 4));
+  const std::string line = dump_tiled({summarize(m)});
+  EXPECT_EQ(line.substr(0, line.find(" est=")),
+            "gemm      gemm                               tiles=4    by n         m_b=32 n_b=16 k_b=128"
+            "                        steps=1      sram=28672   ");
+}
+
+TEST(Mapping, EmittingWithoutAMappingPerOpIsAnError) {
+  const Profile profile = load_profile("krsna-wear");
+  const OneOp one = gemm_op(profile, 32, 64, 128, 1);
+  EXPECT_THROW(generate_program(one.module, 0, one.plan, {}, profile), std::logic_error);
+}
+
+}  // namespace
+}  // namespace ssmsoc::compiler
