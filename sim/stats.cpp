@@ -69,6 +69,16 @@ void read_energy_items(SimResult& r, const nlohmann::json& j) {
         EnergyItem{e.at("component"), e.at("field"), e.at("count"), e.at("unit"), e.at("per_action"), e.at("joules")});
 }
 
+// The items that cost energy, each with its count and the profile field it was multiplied by.
+std::string energy_item_lines(const SimResult& r) {
+  std::string out;
+  for (const auto& e : r.energy)
+    if (e.joules > 0)
+      out += fmt::format("  {:<14} {:.6g} J  ({:.6g} {} x {} = {})\n", e.component, e.joules, e.count, e.unit, e.field,
+                         e.per_action);
+  return out;
+}
+
 nlohmann::json op_busy_json(const OpStats& o, const SimResult&) {
   nlohmann::json busy;
   for (unsigned e = 0; e < SSM_ENGINE_COUNT; ++e) busy[engine_name(static_cast<ssm_engine>(e))] = o.busy_cycles[e];
@@ -119,8 +129,16 @@ const Statistic<SimResult> kRunStatistics[] = {
                                        counted, "the firmware (ssmfw::RunCounters)"),
     kept<&SimResult::energy_j>("energy.total_joules", "J", "energy of the run", derived,
                                "the sum of energy.items' joules", "{:.6g} J"),
-    {"energy.items", "J", "energy by source: count × the per-action figure of a profile field (energy sources below)",
-     derived, "count × per_action (× 1e-12 for pJ)", energy_items_json, read_energy_items},
+    {"energy.items",
+     "J",
+     "energy by source: count × the per-action figure of a profile field (energy sources below)",
+     derived,
+     "count × per_action (× 1e-12 for pJ)",
+     energy_items_json,
+     read_energy_items,
+     {},
+     1,
+     energy_item_lines},
 };
 
 const Statistic<TileStats> kTileStatistics[] = {
@@ -351,9 +369,9 @@ SimResult from_json(const nlohmann::json& j) {
 }
 
 std::string summary(const SimResult& r, const Profile& p) {
-  // A line per group of run statistics ("dram.read_bytes" is in group dram), the run's own
-  // first and the engine table after it; an engine's first phrase (its utilization) heads
-  // its line.
+  // A line per group of run statistics with phrases ("dram.read_bytes" is in group dram),
+  // followed by its statistics' summary lines; the run's own group first and the engine table
+  // after it. An engine's first phrase (its utilization) heads its line.
   auto group_line = [&](std::string_view group) {
     std::vector<std::string> phrases;
     for (const auto& s : run_statistics())
@@ -380,11 +398,8 @@ std::string summary(const SimResult& r, const Profile& p) {
   }
   for (std::string_view group : groups) {
     out += group_line(group);
-    if (group == "energy")
-      for (const auto& e : r.energy)
-        if (e.joules > 0)
-          out += fmt::format("  {:<14} {:.6g} J  ({:.6g} {} x {} = {})\n", e.component, e.joules, e.count, e.unit,
-                             e.field, e.per_action);
+    for (const auto& s : run_statistics())
+      if (s.summary_lines && group_of(s.name) == group) out += s.summary_lines(r);
   }
   return out;
 }

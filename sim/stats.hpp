@@ -42,6 +42,8 @@ struct Statistic {
   // the profile's clock); empty: not in the summary.
   std::string_view summary = {};
   double summary_scale = 1;
+  // Lines the summary prints under its group's line (a structured statistic's entries).
+  std::string (*summary_lines)(const Record&) = nullptr;
 };
 
 std::span<const Statistic<SimResult>> run_statistics();
