@@ -5,7 +5,8 @@
 // A HAL is a table of functions and a context pointer passed back to each of them. The
 // simulator implements it with TLM-2.0 transactions to the SoC's register block and command
 // queues (sim/); tests implement it with a fake (tests/firmware); a real core would
-// implement it with volatile loads and stores to the addresses of the register map below.
+// implement it with volatile loads and stores to the addresses of the register map
+// (arch/spec/registers.h).
 #ifndef SSMSOC_FIRMWARE_HAL_H
 #define SSMSOC_FIRMWARE_HAL_H
 
@@ -13,20 +14,24 @@
 #include <stdint.h>
 
 #include "arch/spec/isa.h"
+#include "arch/spec/registers.h"
 
 namespace ssmfw {
 
-// The control core's register block (byte offsets of 32-bit registers).
+// The control core's register block (byte offsets of 32-bit registers), from the one
+// description of the register map (arch/spec/registers.h).
 enum Register : uint32_t {
-  kRegTileCount = 0x00,     // read: tiles on the chip (queues = tiles * SSM_ENGINE_COUNT)
-  kRegQueueDepth = 0x04,    // read: slots of every command queue
-  kRegProgramLow = 0x08,    // read: DRAM address of the Program image, bits 0..31
-  kRegProgramHigh = 0x0C,   // read: bits 32..63
-  kRegProgramBytes = 0x10,  // read: bytes of the Program image
-  kRegDone = 0x14,          // write: the program finished, with this status (enum Status)
-  // read, and clear: word i (at kRegQueueChanged + 4 * i) has bit b set when queue 32 * i + b
-  // completed a command or freed a slot since the previous read of that word.
-  kRegQueueChanged = 0x40,
+#define SSMFW_REGISTER_OFFSET(name, offset, ...) kReg##name = offset,
+  SSM_CONTROL_REGISTERS(SSMFW_REGISTER_OFFSET)
+#undef SSMFW_REGISTER_OFFSET
+};
+
+// The registers of command queue q, at byte offsets from its block (SSM_QUEUE_BLOCK_BASE +
+// q * SSM_QUEUE_STRIDE): what a HAL's queue functions access on a real core.
+enum QueueRegister : uint32_t {
+#define SSMFW_QUEUE_REGISTER_OFFSET(name, offset, ...) kQueue##name = offset,
+  SSM_QUEUE_REGISTERS(SSMFW_QUEUE_REGISTER_OFFSET)
+#undef SSMFW_QUEUE_REGISTER_OFFSET
 };
 
 // The command queue of (tile, engine) is queue tile * SSM_ENGINE_COUNT + engine.

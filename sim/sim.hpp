@@ -119,7 +119,9 @@ struct SimJob {
 std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel,
                                             const std::function<void(std::size_t)>& collected = {});
 
-nlohmann::json to_json(const SimResult& result, const Profile& profile);  // without memory_out
+// stats.json of a run (memory_out aside) and the summary `ssmsoc sim` prints: the statistics
+// declared in sim/stats.hpp (which also reads the JSON back: from_json).
+nlohmann::json to_json(const SimResult& result, const Profile& profile);
 std::string summary(const SimResult& result, const Profile& profile);
 
 }  // namespace ssmsoc::sim

@@ -1,4 +1,5 @@
-// Internals shared by the SystemC model (soc.cpp) and the bookkeeping (records.cpp).
+// Internals shared by the SystemC model (soc.cpp), the bookkeeping (records.cpp), the
+// statistics (stats.cpp) and the entry points (simulate.cpp).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,11 @@
 #include "sim/timing.hpp"
 
 namespace ssmsoc::sim {
+
+// The tiles a broadcast DMA writes, a bit per tile.
+inline std::uint64_t broadcast_mask(const ssm_dma& d) {
+  return (std::uint64_t{d.tile_mask_high} << 32) | d.tile_mask_low;
+}
 
 // The transfer a DMA command makes.
 DmaPath dma_route(const Profile& profile, const Network& network, const Program& program, const ssm_dma& dma);

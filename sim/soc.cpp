@@ -1,4 +1,4 @@
-// The SystemC modules of the chip and simulate(). sim/README.md describes the model.
+// The SystemC modules of the chip and the elaboration of a run (simulate_checked). sim/README.md describes the model.
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
 #include <systemc>
@@ -13,9 +13,11 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "arch/spec/config_tree.hpp"
 #include "firmware/runtime.h"
+#include "sim/device_registers.hpp"
 #include "sim/fabric.hpp"
 #include "sim/functional.hpp"
 #include "sim/sim.hpp"
@@ -31,9 +33,10 @@ namespace {
 
 using namespace sc_core;
 
-constexpr std::uint64_t kQueueRegion = 0x0000'0000;  // queue q: q * 0x100
-constexpr std::uint64_t kQueuePush = 0x00, kQueueSpace = 0x80, kQueueCompleted = 0x84;
-constexpr std::uint64_t kRegisterRegion = 0x1'0000'0000;  // the control registers (hal.h)
+// The bus address of a register of queue q.
+constexpr std::uint64_t queue_register(std::uint32_t q, ssmfw::QueueRegister r) {
+  return SSM_QUEUE_BLOCK_BASE + std::uint64_t{q} * SSM_QUEUE_STRIDE + r;
+}
 
 // Everything the modules share: the profile, the clock, the network and the run's records.
 struct Chip {
@@ -169,12 +172,39 @@ class FabricModule : public sc_module {
   sc_event wake_, settle_;
 };
 
-// The command queues and control registers as one TLM target.
+// The command queues and control registers as one TLM target: an address decodes to a
+// register of arch/spec/registers.h, whose behaviour is its row of `registers_`. Accesses the
+// register map does not allow are ignored (RegisterFile) and answered OK, as a bus without
+// error responses does.
 class DeviceBus : public sc_module {
  public:
   tlm_utils::simple_target_socket<DeviceBus> socket;
   DeviceBus(sc_module_name name, Chip& chip) : sc_module(name), socket("socket"), chip_(chip) {
     socket.register_b_transport(this, &DeviceBus::b_transport);
+    registers_.on_read(DeviceRegister::kTileCount,
+                       [this](std::uint32_t) { return std::uint32_t(chip_.profile.tile_count); });
+    registers_.on_read(DeviceRegister::kQueueDepth, [this](std::uint32_t) { return std::uint32_t(chip_.queue_depth); });
+    registers_.on_read(DeviceRegister::kProgramLow, [this](std::uint32_t) { return std::uint32_t(program_address); });
+    registers_.on_read(DeviceRegister::kProgramHigh,
+                       [this](std::uint32_t) { return std::uint32_t(program_address >> 32); });
+    registers_.on_read(DeviceRegister::kProgramBytes, [this](std::uint32_t) { return std::uint32_t(program_bytes); });
+    registers_.on_write(DeviceRegister::kDone, [this](std::uint32_t, const unsigned char* data) {
+      std::uint32_t status = 0;
+      std::memcpy(&status, data, 4);
+      done_status = status;
+      done_cycle = chip_.now();
+    });
+    registers_.on_read(DeviceRegister::kQueueChanged, [this](std::uint32_t word) {
+      return std::exchange(chip_.queue_changed[word], 0u);  // read-to-clear
+    });
+    registers_.on_write(DeviceRegister::kPush, [this](std::uint32_t queue, const unsigned char* data) {
+      // The command becomes visible to the engine after the dispatch latency.
+      engines[queue]->push(*reinterpret_cast<const ssm_command*>(data),
+                           chip_.now() + static_cast<std::uint64_t>(chip_.profile.control.dispatch_latency_cycles));
+    });
+    registers_.on_read(DeviceRegister::kSpace, [this](std::uint32_t queue) { return engines[queue]->space(); });
+    registers_.on_read(DeviceRegister::kCompleted, [this](std::uint32_t queue) { return engines[queue]->completed(); });
+    registers_.check_complete();
   }
   std::vector<Engine*> engines;
   std::optional<std::uint32_t> done_status;
@@ -183,64 +213,15 @@ class DeviceBus : public sc_module {
 
  private:
   void b_transport(tlm::tlm_generic_payload& p, sc_time&) {
-    const std::uint64_t a = p.get_address();
-    std::uint32_t value = 0;
-    if (a >= kRegisterRegion) {
-      const std::uint64_t reg = a - kRegisterRegion;
-      if (p.is_write()) {
-        std::memcpy(&value, p.get_data_ptr(), 4);
-        if (reg == ssmfw::kRegDone) {
-          done_status = value;
-          done_cycle = chip_.now();
-        }
-      } else {
-        switch (reg) {
-          case ssmfw::kRegTileCount:
-            value = static_cast<std::uint32_t>(chip_.profile.tile_count);
-            break;
-          case ssmfw::kRegQueueDepth:
-            value = static_cast<std::uint32_t>(chip_.queue_depth);
-            break;
-          case ssmfw::kRegProgramLow:
-            value = static_cast<std::uint32_t>(program_address);
-            break;
-          case ssmfw::kRegProgramHigh:
-            value = static_cast<std::uint32_t>(program_address >> 32);
-            break;
-          case ssmfw::kRegProgramBytes:
-            value = static_cast<std::uint32_t>(program_bytes);
-            break;
-          default:
-            if (reg >= ssmfw::kRegQueueChanged && (reg - ssmfw::kRegQueueChanged) / 4 < chip_.queue_changed.size()) {
-              std::uint32_t& word = chip_.queue_changed[(reg - ssmfw::kRegQueueChanged) / 4];
-              value = word;
-              word = 0;
-            }
-        }
-        std::memcpy(p.get_data_ptr(), &value, 4);
-      }
-    } else {
-      Engine& e = *engines[(a - kQueueRegion) >> 8];
-      switch (a & 0xFF) {
-        case kQueuePush: {
-          // The command becomes visible to the engine after the dispatch latency.
-          const auto* command = reinterpret_cast<const ssm_command*>(p.get_data_ptr());
-          e.push(*command, chip_.now() + static_cast<std::uint64_t>(chip_.profile.control.dispatch_latency_cycles));
-          break;
-        }
-        case kQueueSpace:
-          value = e.space();
-          std::memcpy(p.get_data_ptr(), &value, 4);
-          break;
-        case kQueueCompleted:
-          value = e.completed();
-          std::memcpy(p.get_data_ptr(), &value, 4);
-          break;
-      }
-    }
+    const auto queues = static_cast<std::uint32_t>(engines.size());
+    if (p.is_write())
+      registers_.write(p.get_address(), queues, p.get_data_ptr());
+    else
+      registers_.read(p.get_address(), queues, p.get_data_ptr());
     p.set_response_status(tlm::TLM_OK_RESPONSE);
   }
   Chip& chip_;
+  RegisterFile registers_;
 };
 
 // The control core: runs the firmware (firmware/runtime.h) through a HAL of TLM transactions.
@@ -278,11 +259,11 @@ class ControlCore : public sc_module {
   static ControlCore& self(void* c) { return *static_cast<ControlCore*>(c); }
   static std::uint32_t read32(void* c, std::uint32_t offset) {
     std::uint32_t v = 0;
-    self(c).access(tlm::TLM_READ_COMMAND, kRegisterRegion + offset, &v, 4);
+    self(c).access(tlm::TLM_READ_COMMAND, SSM_CONTROL_BLOCK_BASE + offset, &v, 4);
     return v;
   }
   static void write32(void* c, std::uint32_t offset, std::uint32_t value) {
-    self(c).access(tlm::TLM_WRITE_COMMAND, kRegisterRegion + offset, &value, 4);
+    self(c).access(tlm::TLM_WRITE_COMMAND, SSM_CONTROL_BLOCK_BASE + offset, &value, 4);
   }
   static const void* map_dram(void* c, std::uint64_t address, std::uint64_t bytes) {
     ControlCore& core = self(c);  // the Program image, read directly (DMI)
@@ -291,16 +272,16 @@ class ControlCore : public sc_module {
   }
   static std::uint32_t queue_space(void* c, std::uint32_t q) {
     std::uint32_t v = 0;
-    self(c).access(tlm::TLM_READ_COMMAND, kQueueRegion + q * 0x100ull + kQueueSpace, &v, 4);
+    self(c).access(tlm::TLM_READ_COMMAND, queue_register(q, ssmfw::kQueueSpace), &v, 4);
     return v;
   }
   static void queue_push(void* c, std::uint32_t q, const ssm_command* command) {
-    self(c).access(tlm::TLM_WRITE_COMMAND, kQueueRegion + q * 0x100ull + kQueuePush, const_cast<ssm_command*>(command),
+    self(c).access(tlm::TLM_WRITE_COMMAND, queue_register(q, ssmfw::kQueuePush), const_cast<ssm_command*>(command),
                    sizeof(ssm_command));
   }
   static std::uint32_t queue_completed(void* c, std::uint32_t q) {
     std::uint32_t v = 0;
-    self(c).access(tlm::TLM_READ_COMMAND, kQueueRegion + q * 0x100ull + kQueueCompleted, &v, 4);
+    self(c).access(tlm::TLM_READ_COMMAND, queue_register(q, ssmfw::kQueueCompleted), &v, 4);
     return v;
   }
   static void wait_for_interrupt(void* c) {
@@ -385,11 +366,6 @@ void Engine::run() {
 }
 
 }  // namespace
-
-SimResult simulate(const Profile& profile, const Program& program, const SimOptions& options) {
-  check_run(profile, program, options);
-  return simulate_checked(profile, program, options);
-}
 
 SimResult simulate_checked(const Profile& profile, const Program& program, const SimOptions& options) {
   if (options.queue_depth < 0)
