@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "arch/spec/config_tree.hpp"
+#include "arch/spec/model.hpp"
 #include "sim/functional.hpp"
 #include "sim/sim.hpp"
 #include "sim/sim_internal.hpp"
@@ -18,8 +19,6 @@
 namespace ssmsoc::sim {
 
 namespace {
-
-bool mamba2_variant(unsigned variant) { return variant == SSM_SCAN_MULTIHEAD_UPDATE || variant == SSM_SCAN_SSD; }
 
 std::uint64_t broadcast_mask(const ssm_dma& d) { return (std::uint64_t{d.tile_mask_high} << 32) | d.tile_mask_low; }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "arch/spec/model.hpp"
+
 namespace ssmsoc::sim {
 
 namespace {
@@ -54,20 +56,17 @@ std::uint64_t scan_cycles(const ScanUnit& scan, std::uint64_t channels, std::uin
 }
 
 namespace {
-bool mamba2_variant(const ssm_scan& s) {
-  return s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE || s.head.variant == SSM_SCAN_SSD;
-}
 std::uint64_t scan_length(const ssm_scan& s) {
   return s.head.variant == SSM_SCAN_STATE_UPDATE || s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE ? 1 : s.length;
 }
 }  // namespace
 
 std::uint64_t scan_cycles(const ScanUnit& scan, const ssm_scan& s) {
-  return scan_cycles(scan, s.channels, mamba2_variant(s) ? s.head_dim : 1, s.state, scan_length(s));
+  return scan_cycles(scan, s.channels, mamba2_variant(s.head.variant) ? s.head_dim : 1, s.state, scan_length(s));
 }
 
 std::uint64_t scan_lane_steps(const ssm_scan& s) {
-  return std::uint64_t{s.channels} * (mamba2_variant(s) ? s.head_dim : 1) * s.state * scan_length(s);
+  return std::uint64_t{s.channels} * (mamba2_variant(s.head.variant) ? s.head_dim : 1) * s.state * scan_length(s);
 }
 
 std::uint64_t vector_pass_cycles(const VectorUnit& vector, VectorFunction function, std::uint64_t elements) {
