@@ -34,8 +34,7 @@ int golden_run(const GoldenCommand& command, std::ostream& out) {
   const SafetensorsFile input = read_safetensors(command.input);
   const int vocab = model.vocab_size();
   SafetensorsFile result;
-  result.metadata = {{"producer", "ssmsoc golden"},
-                     {"model_type", std::string(model_type_name(model.checkpoint().family))}};
+  result.metadata = {{"producer", "ssmsoc golden"}, {"model_type", model.checkpoint().model_type}};
   int batch = 0, length = 0;
   if (command.generate > 0) {
     const auto prompt = token_ids(input, command.input, "gen_prompt_ids", vocab, batch, length);

@@ -431,7 +431,7 @@ class Lowerer {
     const std::int64_t assignments = rows_ * k;
     const std::int64_t active = std::min<std::int64_t>(e, assignments);
     const std::int64_t per_expert = (assignments + active - 1) / active;
-    const bool gated = m_.model_type != "nemotron_h";
+    const bool gated = m_.ffn.gated_experts;
     const int gathered = act("gathered", active * per_expert, h, pbits_);
     copy("gather", V(xn), V(gathered), active * per_expert, 0);
     const std::int64_t up_rows = gated ? 2 * fe : fe;
@@ -467,7 +467,7 @@ class Lowerer {
     const std::int64_t h = m_.hidden_size, e = f.experts, k = f.top_k, fe = f.expert_intermediate_size;
     const auto kk = static_cast<std::uint32_t>(k);
     int weights = act("routing_weights", rows_, e);
-    if (f.routing == golden::Routing::sigmoid_topk) {
+    if (f.routing == Routing::sigmoid_topk) {
       const int scores = act("router_scores", rows_, e);
       vec("router_sigmoid", SSM_VEC_SIGMOID, {V(logits)}, {V(scores)}, rows_, e);
       const int bias = weight("router_bias", 1, e, 32);
@@ -478,7 +478,7 @@ class Lowerer {
       vec("router_softmax", SSM_VEC_SOFTMAX, {V(logits)}, {V(probs)}, rows_, e);
       vec("topk", SSM_VEC_TOPK, {V(probs)}, {V(weights)}, rows_, e, 0, kk, SSM_VEC_TOPK_MASK);
     }
-    if (f.normalize_routing || f.routing == golden::Routing::topk_softmax) {
+    if (f.normalize_routing || f.routing == Routing::topk_softmax) {
       const int total = act("routing_total", rows_, 1);
       vec("routing_sum", SSM_VEC_REDUCE_SUM, {V(weights)}, {V(total)}, rows_, e);
       const int inv = act("routing_inv", rows_, 1);
@@ -492,7 +492,7 @@ class Lowerer {
       vec("routing_scale", SSM_VEC_SCALE, {V(weights)}, {V(scaled)}, rows_, e, f.routed_scaling);
       weights = scaled;
     }
-    const bool gated = m_.model_type != "nemotron_h";
+    const bool gated = m_.ffn.gated_experts;
     const std::int64_t up_rows = gated ? 2 * fe : fe;
     const int up_w = weight("experts_up", e * up_rows, h, pbits_);
     const int down_w = weight("experts_down", e * h, fe, pbits_);

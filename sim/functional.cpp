@@ -181,9 +181,9 @@ void Functional::gemm(const ssm_gemm& g) {
 void Functional::scan(const ssm_scan& s) {
   const ScanUnit& unit = profile_.tile.scan;
   const int h = static_cast<int>(s.channels), n = static_cast<int>(s.state), g = static_cast<int>(s.groups);
-  const bool mamba2 = s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE || s.head.variant == SSM_SCAN_SSD;
+  const bool mamba2 = ssm_scan_is_mamba2(s.head.variant);
   const int p = mamba2 ? static_cast<int>(s.head_dim) : 1;
-  const bool update = s.head.variant == SSM_SCAN_STATE_UPDATE || s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE;
+  const bool update = ssm_scan_is_update(s.head.variant);
   const int l = update ? 1 : static_cast<int>(s.length);
   const bool softplus = s.head.flags & SSM_SCAN_SOFTPLUS;
   const bool load_state = s.head.flags & SSM_SCAN_LOAD_STATE;

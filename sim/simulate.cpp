@@ -16,11 +16,7 @@
 
 namespace ssmsoc::sim {
 
-namespace {
-
-bool mamba2_variant(unsigned variant) { return variant == SSM_SCAN_MULTIHEAD_UPDATE || variant == SSM_SCAN_SSD; }
-
-}  // namespace
+namespace {}  // namespace
 
 void check_program_fits(const Profile& profile, const Program& program, const std::string& source) {
   validate_program(program, source, &profile);
@@ -42,7 +38,7 @@ void check_program_fits(const Profile& profile, const Program& program, const st
       if (op == SSM_OP_SCAN) {
         const ScanUnit& unit = profile.tile.scan;
         if (!unit.present) fail(fmt::format("{} has no scan unit (tile.scan.present is false)", profile.name));
-        const ScanMode mode = mamba2_variant(c.head.variant) ? ScanMode::mamba2 : ScanMode::mamba1;
+        const ScanMode mode = ssm_scan_is_mamba2(c.head.variant) ? ScanMode::mamba2 : ScanMode::mamba1;
         if (!unit.supports(mode))
           fail(fmt::format("the scan unit of {} does not run {} (tile.scan.modes)", profile.name, name_of(mode)));
         if (c.scan.state > static_cast<std::uint32_t>(unit.max_state))

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "arch/spec/model.hpp"
+
 namespace ssmsoc::sim {
 
 // ---------------------------------------------------------------------------------------

@@ -81,10 +81,10 @@ class Inputs {
       fail(fmt::format("flags: '{}' expected a positive integer, got '{}'", name, required_flag(name)));
     return static_cast<int>(value);
   }
-  Activation activation() const {
+  golden::Activation activation() const {
     const std::string& text = required_flag("activation");
-    if (text == "silu" || text == "swish") return Activation::silu;
-    if (text == "none") return Activation::none;
+    if (text == "silu" || text == "swish") return golden::Activation::silu;
+    if (text == "none") return golden::Activation::none;
     fail(fmt::format("flags: 'activation' expected silu or none, got '{}'", text));
   }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "arch/numerics/numerics.hpp"
+#include "arch/spec/model.hpp"
 
 namespace ssmsoc::golden {
 
@@ -146,13 +147,10 @@ class KvCache {
 // subtracted. Returns [tokens, heads, head_dim].
 std::vector<float> causal_attention(std::span<const float> q, int tokens, int heads, const KvCache& cache, float scale);
 
-// Mixture-of-experts routing: for each token's router logits [experts], the chosen experts
-// and their weights, in the order of decreasing score (ties: lower index first).
-enum class Routing {
-  softmax_topk,  // softmax over all experts, keep the top k probabilities
-  topk_softmax,  // top k logits, softmax over those k
-  sigmoid_topk,  // sigmoid scores; choose by score + correction bias, weight by the score
-};
+// Mixture-of-experts routing (the kinds are the model description's, arch/spec/model.hpp):
+// for each token's router logits [experts], the chosen experts and their weights, in the
+// order of decreasing score (ties: lower index first).
+using Routing = ssmsoc::Routing;
 struct Route {
   std::vector<int> experts;
   std::vector<float> weights;

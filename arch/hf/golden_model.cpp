@@ -396,105 +396,73 @@ std::vector<float> GoldenModel::run(Cache& cache, std::span<const std::int64_t> 
   for (int l = 0; l < ck.num_layers; ++l) {
     LayerCache& lc = cache.layers[sz(l)];
     const LayerKind kind = ck.layers[sz(l)];
-    switch (ck.family) {
-      case ModelFamily::mamba:
-      case ModelFamily::mamba2: {
-        const std::string p = fmt::format("backbone.layers.{}.", l);
-        residual(x, mamba_mixer(ck, p + "mixer.", norm(ck, p + "norm.weight", x, tokens, h), tokens, lc, fresh));
+    const LayerTensorNames names = ck.layer_tensor_names(l);
+    const float rm = ck.residual_multiplier;
+    if (kind == LayerKind::shared_attention) {
+      // Zamba2: the shared transformer block on [hidden, embeddings], no residual of its
+      // own, then a linear into this layer's Mamba.
+      const int adapter = ck.adapter_index(l);
+      const int in = ck.attention.input_size;
+      std::vector<float> cat(sz(tokens) * 2 * h);
+      for (std::size_t t = 0; t < sz(tokens); ++t) {
+        std::copy_n(&x[t * h], h, &cat[t * 2 * h]);
+        std::copy_n(&embeddings[t * h], h, &cat[t * 2 * h + h]);
+      }
+      const auto n = norm(ck, names.shared_norm, cat, tokens, in);
+      const auto att = attention(ck, names.attention, n, tokens, lc, cache.position,
+                                 ck.zamba.attention_adapters ? std::to_string(adapter) : "");
+      const auto n2 = norm(ck, names.ff_norm, att, tokens, h);
+      const Weights w(ck);
+      const std::string& ff = names.feed_forward;
+      const int inner = ck.ffn.intermediate_size, rank = ck.zamba.adapter_rank;
+      auto gate_up = w.linear(tokens, h, 2 * inner, n2, ff + "gate_up_proj");
+      const std::string ap = fmt::format("{}gate_up_proj_adapter_list.{}.", ff, adapter);
+      const auto low = golden::linear(tokens, h, rank, n2, w(ap + "0.weight"), {});
+      add(gate_up, golden::linear(tokens, rank, 2 * inner, low, w(ap + "1.weight"), {}));
+      std::vector<float> mid(sz(tokens) * inner);
+      for (std::size_t t = 0; t < sz(tokens); ++t)
+        for (std::size_t i = 0; i < sz(inner); ++i)
+          mid[t * inner + i] =
+              activate(ck.ffn.activation, gate_up[t * 2 * inner + i]) * gate_up[t * 2 * inner + inner + i];
+      const auto block = w.linear(tokens, inner, h, mid, ff + "down_proj");
+      auto into_mamba = golden::linear(tokens, h, h, block, w(names.linear), {});
+      add(into_mamba, x);
+      const auto n3 = norm(ck, names.norm, into_mamba, tokens, h);
+      residual(x, mamba_mixer(ck, names.mamba, n3, tokens, lc, fresh));
+      if (trace) trace->layers.push_back(x);
+      continue;
+    }
+    const auto n = norm(ck, names.norm, x, tokens, h);
+    switch (kind) {
+      case LayerKind::mamba:
+        residual(x, mamba_mixer(ck, names.mamba, n, tokens, lc, fresh), rm);
+        break;
+      case LayerKind::attention:
+        residual(x, attention(ck, names.attention, n, tokens, lc, cache.position), rm);
+        break;
+      case LayerKind::parallel_hybrid: {  // Falcon-H1: attention and Mamba side by side
+        auto mixed = mamba_mixer(ck, names.mamba, n, tokens, lc, fresh);
+        add(mixed, attention(ck, names.attention, n, tokens, lc, cache.position));
+        residual(x, mixed, rm);
         break;
       }
-      case ModelFamily::nemotron_h: {
-        const std::string p = fmt::format("backbone.layers.{}.", l), mp = p + "mixer.";
-        const auto n = norm(ck, p + "norm.weight", x, tokens, h);
-        switch (kind) {
-          case LayerKind::mamba:
-            residual(x, mamba_mixer(ck, mp, n, tokens, lc, fresh));
-            break;
-          case LayerKind::attention:
-            residual(x, attention(ck, mp, n, tokens, lc, cache.position));
-            break;
-          case LayerKind::mlp:
-            residual(x, mlp(ck, mp, n, tokens, ck.ffn.intermediate_size, false));
-            break;
-          case LayerKind::moe:
-            residual(x, nemotron_moe(ck, mp, n, tokens));
-            break;
-          default:
-            throw std::logic_error("nemotron_h: unexpected layer kind");
-        }
+      case LayerKind::mlp:  // Nemotron-H: an up/down MLP as the mixer
+        residual(x, mlp(ck, names.feed_forward, n, tokens, ck.ffn.intermediate_size, false), rm);
         break;
-      }
-      case ModelFamily::jamba:
-      case ModelFamily::bamba:
-      case ModelFamily::falcon_h1: {
-        const std::string p = fmt::format("model.layers.{}.", l);
-        const auto n = norm(ck, p + "input_layernorm.weight", x, tokens, h);
-        if (kind == LayerKind::mamba) {
-          residual(x, mamba_mixer(ck, p + "mamba.", n, tokens, lc, fresh));
-        } else if (kind == LayerKind::attention) {
-          residual(x, attention(ck, p + "self_attn.", n, tokens, lc, cache.position));
-        } else {  // Falcon-H1: attention and Mamba side by side
-          auto mixed = mamba_mixer(ck, p + "mamba.", n, tokens, lc, fresh);
-          add(mixed, attention(ck, p + "self_attn.", n, tokens, lc, cache.position));
-          residual(x, mixed);
-        }
-        const auto n2 = norm(ck, p + "pre_ff_layernorm.weight", x, tokens, h);
-        if (ck.feed_forward[sz(l)] == FeedForwardKind::moe) {
-          residual(x, jamba_moe(ck, p + "feed_forward.", n2, tokens));
-        } else {
-          residual(x, mlp(ck, p + "feed_forward.", n2, tokens, ck.ffn.intermediate_size, true));
-        }
+      case LayerKind::moe:
+        residual(x, nemotron_moe(ck, names.feed_forward, n, tokens), rm);
         break;
-      }
-      case ModelFamily::granitemoehybrid: {
-        const std::string p = fmt::format("model.layers.{}.", l);
-        const auto n = norm(ck, p + "input_layernorm.weight", x, tokens, h);
-        if (kind == LayerKind::mamba) {
-          residual(x, mamba_mixer(ck, p + "mamba.", n, tokens, lc, fresh), ck.residual_multiplier);
-        } else {
-          residual(x, attention(ck, p + "self_attn.", n, tokens, lc, cache.position), ck.residual_multiplier);
-        }
-        const auto n2 = norm(ck, p + "post_attention_layernorm.weight", x, tokens, h);
-        residual(x, granite_ffn(ck, p, n2, tokens), ck.residual_multiplier);
+      case LayerKind::shared_attention:
         break;
-      }
-      case ModelFamily::zamba2: {
-        const std::string p = fmt::format("model.layers.{}.", l);
-        if (kind == LayerKind::mamba) {
-          residual(x, mamba_mixer(ck, p + "mamba.", norm(ck, p + "input_layernorm.weight", x, tokens, h), tokens, lc,
-                                  fresh));
-          break;
-        }
-        // The shared transformer block on [hidden, embeddings], no residual of its own.
-        const std::string sp = ck.shared_block_prefix(l);
-        const int adapter = ck.adapter_index(l);
-        const int in = ck.attention.input_size;
-        std::vector<float> cat(sz(tokens) * 2 * h);
-        for (std::size_t t = 0; t < sz(tokens); ++t) {
-          std::copy_n(&x[t * h], h, &cat[t * 2 * h]);
-          std::copy_n(&embeddings[t * h], h, &cat[t * 2 * h + h]);
-        }
-        const auto n = norm(ck, sp + "input_layernorm.weight", cat, tokens, in);
-        const auto att = attention(ck, sp + "self_attn.", n, tokens, lc, cache.position,
-                                   ck.zamba.attention_adapters ? std::to_string(adapter) : "");
-        const auto n2 = norm(ck, sp + "pre_ff_layernorm.weight", att, tokens, h);
-        const Weights w(ck);
-        const int inner = ck.ffn.intermediate_size, rank = ck.zamba.adapter_rank;
-        auto gate_up = w.linear(tokens, h, 2 * inner, n2, sp + "feed_forward.gate_up_proj");
-        const std::string ap = fmt::format("{}feed_forward.gate_up_proj_adapter_list.{}.", sp, adapter);
-        const auto low = golden::linear(tokens, h, rank, n2, w(ap + "0.weight"), {});
-        add(gate_up, golden::linear(tokens, rank, 2 * inner, low, w(ap + "1.weight"), {}));
-        std::vector<float> mid(sz(tokens) * inner);
-        for (std::size_t t = 0; t < sz(tokens); ++t)
-          for (std::size_t i = 0; i < sz(inner); ++i)
-            mid[t * inner + i] =
-                activate(ck.ffn.activation, gate_up[t * 2 * inner + i]) * gate_up[t * 2 * inner + inner + i];
-        const auto block = w.linear(tokens, inner, h, mid, sp + "feed_forward.down_proj");
-        auto into_mamba = golden::linear(tokens, h, h, block, w(p + "linear.weight"), {});
-        add(into_mamba, x);
-        const auto n3 = norm(ck, p + "mamba_decoder.input_layernorm.weight", into_mamba, tokens, h);
-        residual(x, mamba_mixer(ck, p + "mamba_decoder.mamba.", n3, tokens, lc, fresh));
-        break;
+    }
+    if (ck.feed_forward[sz(l)] != FeedForwardKind::none) {
+      const auto n2 = norm(ck, names.ff_norm, x, tokens, h);
+      if (ck.feed_forward_layout() == FeedForwardLayout::stacked) {
+        residual(x, granite_ffn(ck, names.feed_forward, n2, tokens), rm);
+      } else if (ck.feed_forward[sz(l)] == FeedForwardKind::moe) {
+        residual(x, jamba_moe(ck, names.feed_forward, n2, tokens), rm);
+      } else {
+        residual(x, mlp(ck, names.feed_forward, n2, tokens, ck.ffn.intermediate_size, true), rm);
       }
     }
     if (trace) trace->layers.push_back(x);

@@ -74,8 +74,8 @@ std::uint64_t scan_cycles(const ScanUnit& scan, std::uint64_t channels, std::uin
 
 std::uint64_t scan_steps(ssm_scan_variant variant, std::uint64_t channels, std::uint64_t head_dim,
                          std::uint64_t length) {
-  const bool mamba2 = variant == SSM_SCAN_MULTIHEAD_UPDATE || variant == SSM_SCAN_SSD;
-  const bool update = variant == SSM_SCAN_STATE_UPDATE || variant == SSM_SCAN_MULTIHEAD_UPDATE;
+  const bool mamba2 = ssm_scan_is_mamba2(variant);
+  const bool update = ssm_scan_is_update(variant);
   return channels * (mamba2 ? head_dim : 1) * (update ? 1 : length);
 }
 

@@ -47,10 +47,10 @@ enum ssm_memory { SSM_MEM_DRAM = 0, SSM_MEM_GLOBAL_BUFFER = 1, SSM_MEM_TILE_SRAM
 enum ssm_buffer_kind { SSM_BUF_WEIGHTS = 0, SSM_BUF_ACTIVATIONS = 1, SSM_BUF_STATE = 2, SSM_BUF_SCRATCH = 3 };
 
 typedef struct {
-  uint32_t name;   /* offset of its name in the string table */
-  uint8_t memory;  /* enum ssm_memory */
-  uint8_t kind;    /* enum ssm_buffer_kind */
-  uint16_t tile;   /* the tile whose SRAM holds it (SSM_MEM_TILE_SRAM only) */
+  uint32_t name;    /* offset of its name in the string table */
+  uint8_t memory;   /* enum ssm_memory */
+  uint8_t kind;     /* enum ssm_buffer_kind */
+  uint16_t tile;    /* the tile whose SRAM holds it (SSM_MEM_TILE_SRAM only) */
   uint64_t address; /* byte address in that memory */
   uint64_t bytes;
   uint64_t reserved;
@@ -87,14 +87,21 @@ enum ssm_opcode {
 
 /* Precisions, in the order of the profile's precision names. */
 enum ssm_precision {
-  SSM_INT4 = 0, SSM_INT8 = 1, SSM_FP8 = 2, SSM_FP16 = 3, SSM_BF16 = 4, SSM_TF32 = 5, SSM_FP32 = 6, SSM_FP64 = 7
+  SSM_INT4 = 0,
+  SSM_INT8 = 1,
+  SSM_FP8 = 2,
+  SSM_FP16 = 3,
+  SSM_BF16 = 4,
+  SSM_TF32 = 5,
+  SSM_FP32 = 6,
+  SSM_FP64 = 7
 };
 
 typedef struct {
-  uint8_t opcode; /* enum ssm_opcode */
-  uint8_t flags;  /* per opcode */
+  uint8_t opcode;  /* enum ssm_opcode */
+  uint8_t flags;   /* per opcode */
   uint8_t variant; /* per opcode: precision, scan variant, vector function */
-  uint8_t sync;   /* engine commands: SSM_SYNC_* (0 in SIGNAL/WAIT and before 1.4) */
+  uint8_t sync;    /* engine commands: SSM_SYNC_* (0 in SIGNAL/WAIT and before 1.4) */
 } ssm_command_head;
 
 /* Sync points of an engine command, in words[SSM_SYNC_WORD..31] (the end of every engine
@@ -133,29 +140,37 @@ typedef struct {
  * L = length, N = state, G = groups: x, z, out [L, H*P]; dt [L, H]; a [H, N] (Mamba-1) or
  * [H] (Mamba-2); b, c [L, G, N]; d, dt_bias [H]; state [H*P, N]. */
 enum ssm_scan_variant {
-  SSM_SCAN_SELECTIVE = 0,       /* Mamba-1 scan over length steps */
-  SSM_SCAN_STATE_UPDATE = 1,    /* Mamba-1 single decode step */
+  SSM_SCAN_SELECTIVE = 0,        /* Mamba-1 scan over length steps */
+  SSM_SCAN_STATE_UPDATE = 1,     /* Mamba-1 single decode step */
   SSM_SCAN_MULTIHEAD_UPDATE = 2, /* Mamba-2 single decode step */
-  SSM_SCAN_SSD = 3              /* Mamba-2 recurrence over length steps */
+  SSM_SCAN_SSD = 3               /* Mamba-2 recurrence over length steps */
 };
+/* Mamba-2 variants scan heads of head_dim rows with a scalar A per head; Mamba-1 variants
+ * scan channels with an A row per channel. Update variants are one decode step. */
+static inline int ssm_scan_is_mamba2(uint32_t variant) {
+  return variant == SSM_SCAN_MULTIHEAD_UPDATE || variant == SSM_SCAN_SSD;
+}
+static inline int ssm_scan_is_update(uint32_t variant) {
+  return variant == SSM_SCAN_STATE_UPDATE || variant == SSM_SCAN_MULTIHEAD_UPDATE;
+}
 #define SSM_SCAN_SOFTPLUS 0x01u    /* dt = softplus(dt + bias) */
 #define SSM_SCAN_LOAD_STATE 0x02u  /* start from `state` (else zero) */
 #define SSM_SCAN_STORE_STATE 0x04u /* write the final state to `state` */
 typedef struct {
-  ssm_command_head head; /* variant: enum ssm_scan_variant */
-  uint32_t channels;     /* Mamba-1: d_inner; Mamba-2: heads */
-  uint32_t head_dim;     /* Mamba-2 only (1 for Mamba-1) */
-  uint32_t length;       /* steps (1 for updates) */
-  uint32_t state;        /* N */
-  uint32_t groups;       /* B/C groups */
+  ssm_command_head head;                                 /* variant: enum ssm_scan_variant */
+  uint32_t channels;                                     /* Mamba-1: d_inner; Mamba-2: heads */
+  uint32_t head_dim;                                     /* Mamba-2 only (1 for Mamba-1) */
+  uint32_t length;                                       /* steps (1 for updates) */
+  uint32_t state;                                        /* N */
+  uint32_t groups;                                       /* B/C groups */
   ssm_ref x, dt, a, b, c, d, z, dt_bias, state_ref, out; /* d, z, dt_bias optional */
   uint32_t pad[6];
 } ssm_scan;
 
 /* Conv operands are float32: x, out [length, channels]; weight [channels, width];
  * bias [channels]; state [channels, state_len], the most recent inputs, oldest first. */
-#define SSM_CONV_SILU 0x01u      /* SiLU after the convolution */
-#define SSM_CONV_UPDATE 0x02u    /* decode: shift `state` by length new inputs */
+#define SSM_CONV_SILU 0x01u   /* SiLU after the convolution */
+#define SSM_CONV_UPDATE 0x02u /* decode: shift `state` by length new inputs */
 #define SSM_CONV_LOAD_STATE 0x04u
 #define SSM_CONV_STORE_STATE 0x08u
 typedef struct {
@@ -170,8 +185,21 @@ typedef struct {
  * reductions write [rows]; RMSNORM's b and GATED_RMSNORM's c are weights [cols]; TOPK
  * writes int32 indices [rows, param1]. */
 enum ssm_vector_function {
-  SSM_VEC_ADD = 0, SSM_VEC_MUL, SSM_VEC_FMA, SSM_VEC_MAX, SSM_VEC_RELU, SSM_VEC_EXP, SSM_VEC_LOG, SSM_VEC_SIGMOID,
-  SSM_VEC_SILU, SSM_VEC_GELU, SSM_VEC_SOFTPLUS, SSM_VEC_RSQRT, SSM_VEC_RECIP, SSM_VEC_REDUCE_SUM, SSM_VEC_REDUCE_MAX,
+  SSM_VEC_ADD = 0,
+  SSM_VEC_MUL,
+  SSM_VEC_FMA,
+  SSM_VEC_MAX,
+  SSM_VEC_RELU,
+  SSM_VEC_EXP,
+  SSM_VEC_LOG,
+  SSM_VEC_SIGMOID,
+  SSM_VEC_SILU,
+  SSM_VEC_GELU,
+  SSM_VEC_SOFTPLUS,
+  SSM_VEC_RSQRT,
+  SSM_VEC_RECIP,
+  SSM_VEC_REDUCE_SUM,
+  SSM_VEC_REDUCE_MAX,
   SSM_VEC_CONVERT,
   SSM_VEC_RMSNORM = 32,       /* rows of cols: rmsnorm with weight b, eps param0 */
   SSM_VEC_GATED_RMSNORM = 33, /* with gate b, weight c, group size param1, flag NORM_BEFORE_GATE */

@@ -11,6 +11,7 @@
 #include <iterator>
 
 #include "arch/spec/config_tree.hpp"
+#include "arch/spec/model.hpp"
 #include "arch/spec/profile.hpp"
 
 namespace ssmsoc {
@@ -39,10 +40,6 @@ std::uint64_t f32_bytes(std::uint64_t elements) { return elements * 4; }
 // A rows x cols matrix with `ld` elements between rows, in elements.
 std::uint64_t strided(std::uint64_t rows, std::uint64_t cols, std::uint64_t ld) {
   return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols;
-}
-
-bool is_scan_mamba2(const ssm_scan& s) {
-  return s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE || s.head.variant == SSM_SCAN_SSD;
 }
 
 bool is_vector_binary(unsigned function) {
@@ -285,8 +282,8 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
     }
     case SSM_OP_SCAN: {
       const ssm_scan& s = c.scan;
-      const std::uint64_t h = s.channels, p = is_scan_mamba2(s) ? s.head_dim : 1, l = s.length, n = s.state,
-                          g = s.groups;
+      const std::uint64_t h = s.channels, p = ssm_scan_is_mamba2(s.head.variant) ? s.head_dim : 1, l = s.length,
+                          n = s.state, g = s.groups;
       switch (operand) {
         case 0:  // x
         case 6:  // z
@@ -295,7 +292,7 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
         case 1:
           return f32_bytes(l * h);
         case 2:
-          return f32_bytes(is_scan_mamba2(s) ? h : h * n);
+          return f32_bytes(ssm_scan_is_mamba2(s.head.variant) ? h : h * n);
         case 3:
         case 4:
           return f32_bytes(l * g * n);

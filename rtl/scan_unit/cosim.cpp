@@ -72,8 +72,8 @@ Phase command_phase(const ssm_scan& s) {
   SeededRandom random(std::uint64_t{s.channels} * 1000003u + std::uint64_t{s.head_dim} * 10007u +
                       std::uint64_t{s.length} * 101u + s.state + s.head.variant);
   Phase p;
-  const bool mamba2 = s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE || s.head.variant == SSM_SCAN_SSD;
-  const bool update = s.head.variant == SSM_SCAN_STATE_UPDATE || s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE;
+  const bool mamba2 = ssm_scan_is_mamba2(s.head.variant);
+  const bool update = ssm_scan_is_update(s.head.variant);
   p.kernel = s.head.variant == SSM_SCAN_SELECTIVE          ? Kernel::selective_scan
              : s.head.variant == SSM_SCAN_STATE_UPDATE     ? Kernel::state_update
              : s.head.variant == SSM_SCAN_MULTIHEAD_UPDATE ? Kernel::state_update_multihead

@@ -103,7 +103,7 @@ TEST(Checkpoint, JambaLayoutFromPeriodsAndOffsets) {
   EXPECT_EQ(ck.attention.rotary_dim, 0);
   EXPECT_EQ(ck.ffn.experts, 4);
   EXPECT_EQ(ck.ffn.top_k, 2);
-  EXPECT_EQ(ck.ffn.routing, golden::Routing::softmax_topk);
+  EXPECT_EQ(ck.ffn.routing, Routing::softmax_topk);
   EXPECT_FALSE(ck.ffn.normalize_routing);
   EXPECT_FLOAT_EQ(ck.norm_eps, 1e-6f);
 }
@@ -127,7 +127,7 @@ TEST(Checkpoint, GraniteMultipliers) {
   EXPECT_FLOAT_EQ(ck.logits_multiplier, 1.0f / 1.5f);
   EXPECT_FLOAT_EQ(ck.attention.scale, 0.2f);
   EXPECT_EQ(ck.attention.rotary_dim, 0);  // position_embedding_type is null
-  EXPECT_EQ(ck.ffn.routing, golden::Routing::topk_softmax);
+  EXPECT_EQ(ck.ffn.routing, Routing::topk_softmax);
   EXPECT_EQ(ck.ffn.expert_intermediate_size, 32);
   EXPECT_EQ(ck.ffn.shared_intermediate_size, 64);
 }
@@ -160,7 +160,7 @@ TEST(Checkpoint, NemotronHBlockTypesAndRouting) {
   EXPECT_EQ(ck.num_layers, 4);
   EXPECT_EQ(ck.layers, kinds({LayerKind::mamba, LayerKind::attention, LayerKind::mamba, LayerKind::moe}));
   EXPECT_EQ(ck.ffn.activation, Activation::relu2);
-  EXPECT_EQ(ck.ffn.routing, golden::Routing::sigmoid_topk);
+  EXPECT_EQ(ck.ffn.routing, Routing::sigmoid_topk);
   EXPECT_TRUE(ck.ffn.normalize_routing);
   EXPECT_EQ(ck.ffn.shared_intermediate_size, 32);
   EXPECT_EQ(ck.attention.rotary_dim, 0);

@@ -294,7 +294,7 @@ tile:
   scenario.prompt_tokens = 16;
   scenario.generate_tokens = 3;
   const compiler::CompileResult compiled =
-      compiler::compile(compiler::model_from_config(ck.config, dir / "config.json"), scenario, profile,
+      compiler::compile(compiler::model_from_config(config, dir / "config.json"), scenario, profile,
                         host::functional_compile_options(profile));
   bool split = false;
   for (const auto& phase : compiled.phases)
