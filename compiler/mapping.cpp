@@ -31,7 +31,7 @@ struct GemmBlocks {
   double cycles = 0;
   std::int64_t steps = 0;
 };
-using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, bool, bool>;
+using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, Precision, int, bool, bool>;
 
 class Chooser {
  public:
@@ -76,7 +76,7 @@ class Chooser {
   // --- GEMM ---------------------------------------------------------------------------------
   GemmBlocks gemm_blocks(std::int64_t m, std::int64_t n, std::int64_t k, int a_bits, int b_bits, Precision p, int tiles,
                          bool a_dram, bool c_dram) {
-    const GemmKey key = std::make_tuple(m, n, k, a_bits, tiles, a_dram, c_dram);
+    const GemmKey key = std::make_tuple(m, n, k, a_bits, b_bits, p, tiles, a_dram, c_dram);
     if (auto it = gemm_memo_.find(key); it != gemm_memo_.end()) return it->second;
     // Powers of two from `lo`, and the even splits of `full` (multiples of `lo`): a block
     // that divides the dimension wastes no step on a remainder.
@@ -251,7 +251,7 @@ class Chooser {
       m.steps = std::max(m.steps, row_blocks * ceil_div(c.size(), cols));
     }
     const int tiles = static_cast<int>(m.tiles.size());
-    m.cycles = double(m.steps) * std::max(cost_.vector_cycles(f, m.rows_b, cols) * (convert_after ? 2 : 1),
+    m.cycles = double(m.steps) * std::max(cost_.vector_cycles(f, m.rows_b, cols, op.param1) * (convert_after ? 2 : 1),
                                           dma_cycles(m.rows_b * std::int64_t(per_row(cols)), in_dram(op.in[0]), tiles));
   }
 
