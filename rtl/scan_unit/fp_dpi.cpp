@@ -1,6 +1,6 @@
 // The DPI-C functions of scan_fp_pkg.sv: the floating-point IP block of a float-format scan
 // unit, modelled by the same C++ float operations as the bit-accurate model
-// (arch/fixed_scan.cpp, FloatOps): every operation in fp32, its result rounded to the
+// (arch/golden/fixed_scan.cpp, FloatOps): every operation in fp32, its result rounded to the
 // destination format. Operands and results are raw bit patterns.
 #include <cstdint>
 

@@ -1,5 +1,5 @@
 // Co-simulation harness of the scan unit RTL: drives a Verilated variant with the same
-// inputs as the bit-accurate kernels (arch/fixed_scan.hpp), converts the golden argument
+// inputs as the bit-accurate kernels (arch/golden/fixed_scan.hpp), converts the golden argument
 // structs into the unit's input stream, runs the clock, collects the outputs and the
 // stored state, and compares them raw with fixed::ScanOutput. rtl/scan_unit/README.md
 // describes the unit's interface and timing.
@@ -150,7 +150,7 @@ std::vector<Case> random_cases(const ScanUnit& unit, std::uint64_t seed, int cou
 // last beat to its result, and the cycles of a job of `beats` input beats with no stalls.
 struct Timing {
   int lanes = 0, pipeline_depth = 0;
-  const ScanUnit* unit = nullptr;  // the formula lives in ScanUnit (arch/profile.hpp)
+  const ScanUnit* unit = nullptr;  // the formula lives in ScanUnit (arch/spec/profile.hpp)
   std::uint64_t beats_per_step(int n) const { return unit->beats_per_step(n); }
   std::uint64_t latency_cycles() const { return unit->latency_cycles(); }
   std::uint64_t job_cycles(std::uint64_t beats) const { return beats + latency_cycles(); }

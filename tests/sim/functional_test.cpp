@@ -1,6 +1,6 @@
 // Functional mode: hand-written Programs of a Mamba-1 and a Mamba-2 mixer layer (weights of
 // tests/data/models/mamba1 and mamba2, layer 0) computed on the simulated chip and compared
-// with the golden kernels (the mixers of arch/golden_model.cpp, prefill from a fresh state).
+// with the golden kernels (the mixers of arch/hf/golden_model.cpp, prefill from a fresh state).
 // krsna-dc (fp32 everywhere) must match to float32 rounding; functional and performance
 // runs must take the same cycles.
 #include <gtest/gtest.h>
@@ -108,7 +108,7 @@ struct Mixer {
   int channels = 0, state = 0;
 };
 
-// The Mamba-1 mixer of layer 0 (MambaMixer.slow_forward, as arch/golden_model.cpp).
+// The Mamba-1 mixer of layer 0 (MambaMixer.slow_forward, as arch/hf/golden_model.cpp).
 Mixer mamba1_mixer() {
   const HfCheckpoint ck = load_hf_checkpoint(std::string(SSMSOC_TEST_DATA_DIR) + "/models/mamba1");
   const MambaShape& m = ck.mamba;
