@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include "arch/golden/safetensors.hpp"
 #include "arch/hf/checkpoint.hpp"
 #include "arch/spec/config_tree.hpp"
+#include "arch/spec/output_file.hpp"
 #include "arch/spec/profile.hpp"
 #include "cli/commands.hpp"
 #include "compiler/compiler.hpp"
@@ -82,11 +82,13 @@ int functional_run(const RunCommand& command, std::ostream& out) {
   const host::FunctionalRun run = host::run_functional(driver, model_name, request, progress);
   progress("");
 
-  if (!command.tensors_out.empty()) write_safetensors(command.tensors_out, run.tensors);
+  OutputFiles outputs;  // all appear, or none
+  if (!command.tensors_out.empty()) write_safetensors(outputs.add(command.tensors_out), run.tensors);
   if (!command.out.empty()) {
-    fs::create_directories(command.out);
-    std::ofstream(fs::path(command.out) / "summary.json") << host::summary_json(run).dump(2) << '\n';
+    create_output_folder(command.out);
+    outputs.add(fs::path(command.out) / "summary.json").write(host::summary_json(run).dump(2) + '\n');
   }
+  outputs.commit();
 
   out << fmt::format("{} on {} ({}), functional, {}\n", model_name, profile.name, run.classification,
                      name_of(run.precision));
@@ -149,9 +151,13 @@ int compile_run(const CompileCommand& command, std::ostream& out) {
   const compiler::CompileResult result =
       compiler::compile(model, scenario_of(command.model), profile, compile_options_of(command.model));
   if (!command.out.empty()) {
-    fs::create_directories(command.out);
-    for (const auto& phase : result.phases)
-      write_program((fs::path(command.out) / (phase.name + ".ssmp")).string(), phase.program);
+    create_output_folder(command.out);
+    OutputFiles programs;  // all appear, or none
+    for (const auto& phase : result.phases) {
+      const auto bytes = encode_program(phase.program);
+      programs.add(fs::path(command.out) / (phase.name + ".ssmp")).write(bytes.data(), bytes.size());
+    }
+    programs.commit();
   }
   out << compiler::emit(result, command.emit);
   return 0;
@@ -168,14 +174,15 @@ int model_run(const RunCommand& command, std::ostream& out) {
   options.compile = compile_options_of(command.model);
   options.trace = command.trace;
   options.progress = progress;
-  const host::PerformanceRun run = host::run_performance(model, scenario, profile, options);
+  host::PerformanceRun run = host::run_performance(model, scenario, profile, options);
   progress("");
 
-  if (!command.out.empty()) {
-    fs::create_directories(command.out);
-    std::ofstream(fs::path(command.out) / "summary.json") << host::summary_json(run).dump(2) << '\n';
-    std::ofstream(fs::path(command.out) / "stats.json") << host::stats_json(run, profile).dump(2) << '\n';
+  if (!command.out.empty()) {  // with the traces: all appear, or none
+    create_output_folder(command.out);
+    run.trace_files.add(fs::path(command.out) / "summary.json").write(host::summary_json(run).dump(2) + '\n');
+    run.trace_files.add(fs::path(command.out) / "stats.json").write(host::stats_json(run, profile).dump(2) + '\n');
   }
+  run.trace_files.commit();
   print_figures(run, out);
   if (!command.out.empty()) out << fmt::format("  wrote {}/summary.json and {}/stats.json\n", command.out, command.out);
   return 0;

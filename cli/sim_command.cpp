@@ -1,11 +1,11 @@
 // `ssmsoc sim`: run a Program on the SystemC model of a profile and print a summary.
 #include <fmt/format.h>
 
-#include <fstream>
 #include <memory>
 #include <stdexcept>
 
 #include "arch/spec/config_tree.hpp"
+#include "arch/spec/output_file.hpp"
 #include "arch/spec/profile.hpp"
 #include "arch/spec/program.hpp"
 #include "cli/commands.hpp"
@@ -19,7 +19,8 @@ int sim_run(const SimCommand& command, std::ostream& out) {
   const Program program = read_program(command.program);
   sim::SimOptions options;
   options.functional = command.functional;
-  options.trace_path = command.trace;
+  OutputFiles outputs;  // the trace and the statistics: both appear, or neither
+  if (!command.trace.empty()) options.trace_path = outputs.stage(command.trace).string();
   options.source = command.program;
   std::unique_ptr<rtl::CommandCosim> rtl_scan;
   if (command.rtl_scan) {
@@ -35,16 +36,11 @@ int sim_run(const SimCommand& command, std::ostream& out) {
   sim::SimResult result;
   try {
     result = sim::simulate(profile, program, options);
-  } catch (const ConfigError&) {
-    throw;
-  } catch (const std::runtime_error& e) {  // what functional mode does not model
-    throw ConfigError(e.what());
+  } catch (const std::runtime_error& e) {  // ConfigError too; and what functional mode does not model
+    throw ConfigError(outputs.naming_targets(e.what()));
   }
-  if (!command.stats.empty()) {
-    std::ofstream stats(command.stats);
-    stats << sim::to_json(result, profile).dump(2) << '\n';
-    if (!stats) throw ConfigError(command.stats + ": cannot write the statistics");
-  }
+  if (!command.stats.empty()) outputs.add(command.stats).write(sim::to_json(result, profile).dump(2) + '\n');
+  outputs.commit();
   out << sim::summary(result, profile);
   if (rtl_scan) out << "scan commands run on the RTL scan unit: " << rtl_scan->commands() << " (0 mismatches)\n";
   if (!command.trace.empty()) out << "trace: " << command.trace << '\n';

@@ -7,6 +7,8 @@
 #include <map>
 #include <thread>
 
+#include "arch/spec/config_tree.hpp"
+
 namespace ssmsoc::host {
 
 namespace fs = std::filesystem;
@@ -96,7 +98,9 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
     if (!options.trace.empty()) {
       const fs::path trace(options.trace);
       sim_options.trace_path =
-          (trace.parent_path() / (trace.stem().string() + "." + phase.name + trace.extension().string())).string();
+          run.trace_files
+              .stage(trace.parent_path() / (trace.stem().string() + "." + phase.name + trace.extension().string()))
+              .string();
     }
     jobs.push_back({&phase.program, sim_options});
     commands += phase.program.command_count();
@@ -106,9 +110,13 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
       options.parallel > 0 ? options.parallel : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   progress(fmt::format("simulating {} phases ({} commands) in {} processes", jobs.size(), commands,
                        std::min<std::size_t>(jobs.size(), std::size_t(parallel))));
-  run.simulated = sim::simulate_in_children(profile, jobs, parallel, [&](std::size_t i) {
-    progress(fmt::format("simulated {} ({} of {})", run.compiled.phases[i].name, i + 1, jobs.size()));
-  });
+  try {
+    run.simulated = sim::simulate_in_children(profile, jobs, parallel, [&](std::size_t i) {
+      progress(fmt::format("simulated {} ({} of {})", run.compiled.phases[i].name, i + 1, jobs.size()));
+    });
+  } catch (const ConfigError& e) {  // e.g. a trace that could not be written: name the user's file
+    throw ConfigError(run.trace_files.naming_targets(e.what()));
+  }
   run.figures = serving_figures(run.compiled, run.simulated, scenario);
   return run;
 }

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/spec/output_file.hpp"
 #include "arch/spec/profile.hpp"
 #include "compiler/compiler.hpp"
 #include "sim/sim.hpp"
@@ -30,7 +31,8 @@ using Progress = std::function<void(const std::string&)>;
 
 struct PerformanceOptions {
   compiler::CompileOptions compile;
-  std::string trace;  // a Perfetto timeline per phase: DIR/STEM.PHASE.EXT for DIR/STEM.EXT; empty: none
+  std::string trace;  // a Perfetto timeline per phase: DIR/STEM.PHASE.EXT for DIR/STEM.EXT
+                      // (PerformanceRun::trace_files); empty: none
   int parallel = 0;   // simulations at a time (one child process each); 0: one per core
   Progress progress;
 };
@@ -74,6 +76,9 @@ ServingFigures serving_figures(const compiler::CompileResult& compiled, const st
                                const compiler::Scenario& scenario);
 
 struct PerformanceRun {
+  // The timelines of options.trace, written but not yet in place: the caller commit()s them
+  // with its own outputs, so that all appear or none (left uncommitted, they are removed).
+  OutputFiles trace_files;
   compiler::Scenario scenario;
   compiler::CompileResult compiled;
   std::vector<sim::SimResult> simulated;  // one run of each of compiled.phases, in order

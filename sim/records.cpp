@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 
 #include "arch/spec/config_tree.hpp"
+#include "arch/spec/output_file.hpp"
 #include "sim/sim.hpp"
 #include "sim/sim_internal.hpp"
 
@@ -201,9 +201,7 @@ void Records::write_trace(const std::string& path, const Profile& profile) const
                       {"ts", clock.microseconds(static_cast<double>(s.start))},
                       {"dur", clock.microseconds(static_cast<double>(s.end - s.start))},
                       {"args", {{"start_cycle", s.start}, {"cycles", s.end - s.start}}}});
-  std::ofstream out(path);
-  out << nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ns"}}.dump() << '\n';
-  if (!out) throw ConfigError(fmt::format("{}: cannot write the trace", path));
+  write_output_file(path, nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ns"}}.dump() + '\n');
 }
 
 }  // namespace ssmsoc::sim

@@ -1,10 +1,12 @@
 // The entry points of the library: the fit check, simulate(), and simulations in forked child
 // processes (one, or several jobs in parallel) whose results come back through a pipe.
 #include <fmt/format.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
 
@@ -108,9 +110,14 @@ struct Child {
 Child start_child(const Profile& profile, const Program& program, const SimOptions& options) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("simulate_in_child: pipe failed");
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("simulate_in_child: fork failed");
   if (pid == 0) {
+    // The child dies with its parent (killed by a signal too), so an interrupted run leaves
+    // no simulation behind; a parent that died before prctl took effect is caught by getppid.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
     close(fds[0]);
     // Message: kind byte ('R' result, 'C' ConfigError, 'E' other error), then a length-prefixed
     // JSON or error text, then the memory_out buffers.

@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <fstream>
 #include <limits>
@@ -16,6 +15,7 @@
 
 #include "arch/numerics/numerics.hpp"
 #include "arch/spec/config_tree.hpp"
+#include "arch/spec/output_file.hpp"
 
 namespace ssmsoc {
 
@@ -350,11 +350,6 @@ std::string header_text(const std::string& file, const SafetensorsFile& contents
 }
 
 // Unique among processes (pid) and among threads of this one (counter).
-fs::path temporary_name(const fs::path& file) {
-  static std::atomic<unsigned> counter = 0;
-  return file.parent_path() / fmt::format(".{}.{}-{}.tmp", file.filename().string(), getpid(), counter++);
-}
-
 }  // namespace
 
 std::string_view dtype_name(DType dtype) { return info(dtype).name; }
@@ -479,30 +474,27 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   return contents;
 }
 
-void write_safetensors(const std::filesystem::path& path, const SafetensorsFile& contents) {
-  const std::string file = path.string();
-  const std::string header = header_text(file, contents);
+namespace {
+
+void write_with_header(OutputFile& out, const std::string& header, const SafetensorsFile& contents) {
   std::array<std::byte, 8> length_bytes;
   store_le<std::uint64_t>(length_bytes.data(), header.size());
+  out.write(length_bytes.data(), length_bytes.size());
+  out.write(header);
+  for (const auto& [name, tensor] : contents.tensors) out.write(tensor.data.data(), tensor.data.size());
+}
 
-  const fs::path temporary = temporary_name(path);
-  try {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw ConfigError(fmt::format("{}: cannot create {}", file, temporary.string()));
-    out.write(reinterpret_cast<const char*>(length_bytes.data()), length_bytes.size());
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    for (const auto& [name, tensor] : contents.tensors)
-      out.write(reinterpret_cast<const char*>(tensor.data.data()), static_cast<std::streamsize>(tensor.data.size()));
-    out.close();
-    if (!out) throw ConfigError(fmt::format("{}: cannot write {} (is the disk full?)", file, temporary.string()));
-    std::error_code error;
-    fs::rename(temporary, path, error);
-    if (error) throw ConfigError(fmt::format("{}: cannot replace the file: {}", file, error.message()));
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw;
-  }
+}  // namespace
+
+void write_safetensors(OutputFile& out, const SafetensorsFile& contents) {
+  write_with_header(out, header_text(out.target().string(), contents), contents);
+}
+
+void write_safetensors(const std::filesystem::path& path, const SafetensorsFile& contents) {
+  const std::string header = header_text(path.string(), contents);  // a bad tensor: nothing touched
+  OutputFile out(path);
+  write_with_header(out, header, contents);
+  out.commit();
 }
 
 }  // namespace ssmsoc

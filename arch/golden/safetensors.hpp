@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "arch/spec/output_file.hpp"
+
 namespace ssmsoc {
 
 enum class DType { f32, f16, bf16, f64, i64, i32, i16, i8, u8, boolean };
@@ -62,9 +64,12 @@ SafetensorsFile read_safetensors(const std::filesystem::path& file);
 
 // Writes tensors in name order with their data contiguous in that order, the header padded
 // with spaces to a multiple of 8 bytes and "__metadata__" first when there is any metadata:
-// the same content always gives the same bytes. The file is written under a temporary name
-// in the same directory and renamed into place, so a failure never leaves a partial file.
-// A tensor whose data does not match its shape, or a failure to write, is a ConfigError.
+// the same content always gives the same bytes. The file is written as an OutputFile
+// (arch/spec/output_file.hpp: a temporary renamed into place, so a failure never leaves a
+// partial file; a device is written through). A tensor whose data does not match its shape,
+// or a failure to write, is a ConfigError.
 void write_safetensors(const std::filesystem::path& file, const SafetensorsFile& contents);
+// The same into an output of a set (OutputFiles) that its caller commits.
+void write_safetensors(OutputFile& out, const SafetensorsFile& contents);
 
 }  // namespace ssmsoc

@@ -12,6 +12,7 @@
 
 #include "arch/spec/config_tree.hpp"
 #include "arch/spec/model.hpp"
+#include "arch/spec/output_file.hpp"
 #include "arch/spec/profile.hpp"
 
 namespace ssmsoc {
@@ -583,25 +584,7 @@ Program read_program(const std::string& path) {
 
 void write_program(const std::string& path, const Program& program) {
   const auto bytes = encode_program(program);
-  // Written beside the target and renamed into place: a failure never leaves a partial file.
-  const std::filesystem::path target(path);
-  const std::filesystem::path temporary =
-      target.parent_path() / fmt::format(".{}.{}.tmp", target.filename().string(), getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw ConfigError(fmt::format("{}: cannot write the file", path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, target, ec);
-  if (ec) {
-    std::filesystem::remove(temporary, ec);
-    throw ConfigError(fmt::format("{}: cannot write the file", path));
-  }
+  write_output_file(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 namespace {
