@@ -63,6 +63,24 @@ known_patterns() {
   sed -e 's/#.*//' "$root/tests/fuzz/known_findings.txt" | awk -v t="$1" '$1 == t { sub(/^[^ \t]+[ \t]+/, ""); print }'
 }
 
+# classify TARGET INPUT: replays the input; a known finding counts in known_count, any other
+# is reported and sets status=1 (returns 1).
+classify() {
+  local target=$1 input=$2 replay pattern known=""
+  replay=$(TMPDIR=$scratch "$build_dir/tests/fuzz/$target" -rss_limit_mb=2048 -timeout=10 "$input" 2>&1 || true)
+  for pattern in "${patterns[@]}"; do
+    if grep -qE "$pattern" <<<"$replay"; then known=$pattern; fi
+  done
+  if [ -n "$known" ]; then
+    known_count[$known]=$((${known_count[$known]:-0} + 1))
+    return 0
+  fi
+  status=1
+  echo "  FINDING: $input" >&2
+  grep -E 'ERROR|SUMMARY|runtime error|terminate called|what\(\)|^    #[0-9] ' <<<"$replay" | head -12 | sed 's/^/    /' >&2
+  return 1
+}
+
 status=0
 for target in "${targets[@]}"; do
   corpus=$build_dir/corpus/$target  # grows from run to run
@@ -71,35 +89,52 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "$findings"
   echo "fuzz: $target ($seconds s, $jobs job(s))"
   log=$build_dir/$target.log
-  # -fork with -ignore_*: fuzzing goes on past a finding, so a known one does not hide a new
-  # one; every finding's input is kept in $findings. Each run has a scratch folder of its own
-  # (the targets write their input there; fuzz_support.hpp).
-  scratch=$(mktemp -d)
-  TMPDIR=$scratch "$build_dir/tests/fuzz/$target" -max_total_time="$seconds" -fork="$jobs" -ignore_crashes=1 -ignore_ooms=1 \
-    -ignore_timeouts=1 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$findings/" \
-    "$corpus" "$seeds/$target" >"$log" 2>&1 || true
-  grep -E '^#[0-9]+: cov' "$log" | tail -1 | sed 's/^/  /'
+  : >"$log"
   mapfile -t patterns < <(known_patterns "$target")
-  declare -A known_count=()
-  for input in "$findings"/*; do
-    [ -e "$input" ] || continue
-    replay=$(TMPDIR=$scratch "$build_dir/tests/fuzz/$target" -rss_limit_mb=2048 -timeout=10 "$input" 2>&1 || true)
-    known=""
-    for pattern in "${patterns[@]}"; do
-      if grep -qE "$pattern" <<<"$replay"; then known=$pattern; fi
+  declare -A known_count=() classified=()
+  # Each run has a scratch folder of its own (the targets write their input there;
+  # fuzz_support.hpp).
+  scratch=$(mktemp -d)
+  options=(-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$findings/")
+  executions=0
+  if [ "$jobs" -gt 1 ]; then
+    # Fork mode goes on past findings (-ignore_*); every finding's input is kept.
+    TMPDIR=$scratch "$build_dir/tests/fuzz/$target" -max_total_time="$seconds" -fork="$jobs" -ignore_crashes=1 \
+      -ignore_ooms=1 -ignore_timeouts=1 "${options[@]}" "$corpus" "$seeds/$target" >>"$log" 2>&1 || true
+    executions=$(grep -E '^#[0-9]+: cov' "$log" | tail -1 | sed -E 's/^#([0-9]+):.*/\1/')
+    for input in "$findings"/*; do
+      [ -e "$input" ] && classify "$target" "$input" || true
     done
-    if [ -n "$known" ]; then
-      known_count[$known]=$((${known_count[$known]:-0} + 1))
-    else
-      status=1
-      echo "  FINDING: $input" >&2
-      grep -E 'ERROR|SUMMARY|terminate called|what\(\)|^    #[0-9] ' <<<"$replay" | head -12 | sed 's/^/    /' >&2
-    fi
-  done
+  else
+    # One process, restarted after a known finding (libFuzzer stops at the first) until the
+    # time is used; a new finding ends the target's run.
+    deadline=$((SECONDS + seconds))
+    while [ $((deadline - SECONDS)) -gt 0 ]; do
+      segment=$(mktemp)
+      finished=0
+      TMPDIR=$scratch "$build_dir/tests/fuzz/$target" -max_total_time=$((deadline - SECONDS)) "${options[@]}" \
+        "$corpus" "$seeds/$target" >"$segment" 2>&1 && finished=1
+      cat "$segment" >>"$log"
+      ran=$(grep -E '^stat::number_of_executed_units' "$segment" | awk '{print $2}' | tail -1)
+      [ -n "$ran" ] || ran=$(grep -oE '^#[0-9]+' "$segment" | tail -1 | tr -d '#')
+      executions=$((executions + ${ran:-0}))
+      rm -f "$segment"
+      [ $finished = 1 ] && break
+      new=0
+      for input in "$findings"/*; do
+        [ -e "$input" ] && [ -z "${classified[$input]:-}" ] || continue
+        classified[$input]=1
+        new=1
+        classify "$target" "$input" || break 2
+      done
+      [ $new = 1 ] || { status=1; echo "  FINDING: the target stopped without an input (log: $log)" >&2; break; }
+    done
+  fi
+  echo "  ${executions:-0} executions"
   for pattern in "${!known_count[@]}"; do
     echo "  known finding, ${known_count[$pattern]} input(s) (tests/fuzz/known_findings.txt: $pattern)"
   done
-  unset known_count
+  unset known_count classified
   rm -rf "$scratch"
 done
 exit $status
