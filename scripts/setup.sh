@@ -13,6 +13,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev
   verilator zlib1g-dev libbenchmark-dev libopenblas-dev
   libsystemc-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+  clang-14 libclang-rt-14-dev  # the fuzz targets (libFuzzer; scripts/fuzz.sh)
 )
 
 missing=()
