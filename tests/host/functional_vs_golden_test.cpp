@@ -8,6 +8,7 @@
 #include "arch/spec/profile.hpp"
 #include "tests/host/functional_fidelity.hpp"
 #include "tests/host/random_models.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc {
 namespace {
@@ -32,6 +33,25 @@ INSTANTIATE_TEST_SUITE_P(Families, FunctionalEqualsGolden, ::testing::ValuesIn(t
                          [](const ::testing::TestParamInfo<ModelFamily>& family) {
                            return std::string(model_type_name(family.param));
                          });
+
+// On a chip of 6 tiles the heads do not spread one per tile: a tile's heads, and a step's,
+// span several groups of B and C or part of one (krsna-dc's 64 tiles give most of these
+// models one head per tile).
+TEST(FunctionalEqualsGolden, WithSeveralHeadsPerTile) {
+  const Profile profile = load_profile(test::write_file("dc-6-tiles.yaml", R"(base: krsna-dc
+description: krsna-dc with 6 tiles of 64 KiB
+tiles: {count: 6, grid: {rows: 2, cols: 3}}
+tile: {sram: {size_bytes: 64 KiB}}
+)")
+                                           .string());
+  for (ModelFamily family : {ModelFamily::mamba2, ModelFamily::bamba, ModelFamily::nemotron_h, ModelFamily::zamba2})
+    for (int seed = 1; seed <= kModelsPerFamily; ++seed) {
+      const test::RandomModel m = test::random_model(family, std::uint64_t(seed));
+      SCOPED_TRACE(test::describe(m));
+      const test::Fidelity f = test::functional_fidelity(m, profile);
+      EXPECT_TRUE(f.passed()) << test::fidelity_text(f);
+    }
+}
 
 // The suite's sample holds the issue's reproducers: Mamba-1 with projection biases
 // (use_bias, once refused), Mamba-2 and the hybrids with n_groups > 1 (once 0.07-0.7 off).
