@@ -537,6 +537,9 @@ class Generator {
           u += slices == 1 ? cn : 1;
           const std::int64_t pw = std::min(pb, p - p0);  // head_dim rows of this step
           const std::int64_t col = c0 * p + p0;          // its first column of x, z and out
+          // The groups of B and C its heads use (the mapping keeps them whole or shared).
+          const std::int64_t per_group = channels / g, g0 = c0 / per_group;
+          const std::int64_t gs = (c0 + cn - 1) / per_group + 1 - g0;
           for (std::int64_t l0 = 0; l0 < L; l0 += lb, ++steps) {
             const std::int64_t len = std::min(lb, L - l0);
             const std::int64_t row = sess * L + l0;
@@ -560,11 +563,11 @@ class Generator {
             load(s.loads, tile, op.in[1], row, len, c0, cn, at);
             at += std::uint64_t(len * cn) * 4;
             const std::uint64_t b_at = at;
-            load(s.loads, tile, op.in[3], row, len, 0, g * n, at);
-            at += std::uint64_t(len * g * n) * 4;
+            load(s.loads, tile, op.in[3], row, len, g0 * n, gs * n, at);
+            at += std::uint64_t(len * gs * n) * 4;
             const std::uint64_t c_at = at;
-            load(s.loads, tile, op.in[4], row, len, 0, g * n, at);
-            at += std::uint64_t(len * g * n) * 4;
+            load(s.loads, tile, op.in[4], row, len, g0 * n, gs * n, at);
+            at += std::uint64_t(len * gs * n) * 4;
             std::uint64_t z_at = 0;
             if (z) {
               z_at = at;
@@ -589,7 +592,7 @@ class Generator {
                 sa.head_dim = static_cast<std::uint32_t>(pw);
                 sa.length = static_cast<std::uint32_t>(len);
                 sa.state = static_cast<std::uint32_t>(w.state);
-                sa.groups = static_cast<std::uint32_t>(w.groups);
+                sa.groups = static_cast<std::uint32_t>(gs);
                 sa.x = sram(tile, x_at);
                 sa.dt = sram(tile, dt_at);
                 sa.a = sram(tile, a_at);

@@ -263,11 +263,23 @@ class Lowerer {
     o.dst_row0 = dst_row0;
   }
 
+  // t + bias (a weight row) on every row, into a new tensor: the bias is copied to each row
+  // (the DMA repeats a one-row source), then added on the vector unit. Mamba's in_proj and
+  // out_proj biases (use_bias); their values are the checkpoint's, scaled as the weights.
+  int add_bias(const std::string& name, int t, std::int64_t cols) {
+    const int rows = act(name + "_rows", rows_, cols);
+    copy(name + "_broadcast", V(weight(name, 1, cols, 32)), V(rows), rows_, 0);
+    const int out = act(name + "_out", rows_, cols);
+    vec(name, SSM_VEC_ADD, {V(t), V(rows)}, {V(out)}, rows_, cols);
+    return out;
+  }
+
   int mamba1(int xn) {
     const MambaShape& s = m_.mamba;
     const std::int64_t h = m_.hidden_size, i = s.d_inner, n = s.d_state, r = s.dt_rank;
-    const int xz = act("xz", rows_, 2 * i);
+    int xz = act("xz", rows_, 2 * i);
     gemm("in_proj", V(xn), weight("in_proj", 2 * i, h, pbits_), V(xz), rows_, 2 * i, h);
+    if (s.proj_bias) xz = add_bias("in_proj_bias", xz, 2 * i);
     const int xc = act("xc", rows_, i);
     const int xc_p = act("xc_p", rows_, i, pbits_);
     conv(View{xz, 0, i}, xc, xc_p, i);
@@ -305,7 +317,7 @@ class Lowerer {
     sc.out = {V(y_p)};
     const int out = act("out", rows_, h);
     gemm("out_proj", V(y_p), weight("out_proj", h, i, pbits_), V(out), rows_, h, i);
-    return out;
+    return s.out_proj_bias ? add_bias("out_proj_bias", out, h) : out;
   }
 
   void conv(View x, int out, int out_p, std::int64_t channels) {
@@ -325,8 +337,9 @@ class Lowerer {
     const MambaShape& s = m_.mamba;
     const std::int64_t h = m_.hidden_size, i = s.d_inner, n = s.d_state, g = s.groups, cd = s.conv_dim();
     const std::int64_t in_size = s.in_proj_size();
-    const int zxbcdt = act("zxbcdt", rows_, in_size);
+    int zxbcdt = act("zxbcdt", rows_, in_size);
     gemm("in_proj", V(xn), weight("in_proj", in_size, h, pbits_), V(zxbcdt), rows_, in_size, h);
+    if (s.proj_bias) zxbcdt = add_bias("in_proj_bias", zxbcdt, in_size);
     const int xbc = act("xbc", rows_, cd);
     conv(View{zxbcdt, i, cd}, xbc, -1, cd);
     const int y = act("y", rows_, i);
@@ -352,7 +365,7 @@ class Lowerer {
     }
     const int out = act("out", rows_, h);
     gemm("out_proj", V(y_p), weight("out_proj", h, i, pbits_), V(out), rows_, h, i);
-    return out;
+    return s.out_proj_bias ? add_bias("out_proj_bias", out, h) : out;
   }
 
   int attention(int xn, int width, bool adapters = false) {

@@ -283,7 +283,22 @@ class Chooser {
   void scan(const PrimOp& op, OpMapping& m) {
     const std::int64_t channels = op.channels, p = op.version == 2 ? op.head_dim : 1, n = op.state, g = op.groups,
                        L = op.length;
-    const std::int64_t per = ceil_div(channels, std::min<std::int64_t>(tiles_, channels));
+    // Mamba-2 with n_groups > 1: a step's heads must use whole groups of B and C, or share
+    // one, so a tile's heads and a step's are a divisor or a multiple of the heads per group
+    // (a step's also a divisor of the tile's, so no step straddles a group boundary).
+    const std::int64_t per_group = op.version == 2 && g > 1 ? channels / g : 0;
+    auto whole_groups = [per_group](std::int64_t heads) {
+      return per_group == 0 || per_group % heads == 0 || heads % per_group == 0;
+    };
+    std::int64_t per = ceil_div(channels, std::min<std::int64_t>(tiles_, channels));
+    if (per_group > 0) {
+      if (per > per_group) per = ceil_div(per, per_group) * per_group;
+      while (!whole_groups(per)) ++per;
+    }
+    auto step_heads = [&](std::int64_t c) {
+      while (c > 1 && (per % c != 0 || !whole_groups(c))) --c;
+      return c;
+    };
     const bool native = op.kernel == ScanKernel::native || op.kernel == ScanKernel::native_split;
     const bool z = op.gate;
     // An output below float32 is converted in SRAM by the vector unit before it is stored.
@@ -319,10 +334,11 @@ class Chooser {
     };
     std::int64_t cb = per, lb = L;
     for (std::int64_t c = per;; c = ceil_div(c, 2)) {
+      const std::int64_t heads = per_group > 0 ? step_heads(c) : c;
       std::int64_t l = L;
-      while (l > 1 && !fits(c, l)) l = shrink(l);
-      if (fits(c, l)) {
-        cb = c, lb = l;
+      while (l > 1 && !fits(heads, l)) l = shrink(l);
+      if (fits(heads, l)) {
+        cb = heads, lb = l;
         if (l >= std::min<std::int64_t>(L, 32)) break;
       }
       if (c == 1) break;

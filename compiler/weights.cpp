@@ -173,6 +173,14 @@ std::vector<float> mamba_weight(const ModelConfig& m, const CheckpointTensors& t
   if (what == "mamba.norm") return t.values(p + "norm.weight");
   if (what == "mamba.out_proj")
     return scaled(t.values(p + "out_proj.weight"), s.out_multiplier * m.residual_multiplier);
+  // Biases (use_bias) scale as their projection's output rows.
+  if (what == "mamba.in_proj_bias") {
+    std::vector<float> b = t.values(p + "in_proj.bias");
+    for (std::size_t r = 0; r < s.in_proj_multipliers.size() && r < b.size(); ++r) b[r] *= s.in_proj_multipliers[r];
+    return b;
+  }
+  if (what == "mamba.out_proj_bias")
+    return scaled(t.values(p + "out_proj.bias"), s.out_multiplier * m.residual_multiplier);
   if (what == "mamba.A") {
     std::vector<float> a = t.values(p + "A_log");
     for (float& v : a) v = -std::exp(v);

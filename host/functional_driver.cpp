@@ -79,9 +79,6 @@ void check_model(const HfCheckpoint& ck) {
   if (ck.residual_multiplier != 1.0f && !stacked)
     throw ConfigError(fmt::format("{}: --functional: a residual multiplier is not supported yet", ck.dir.string()));
   const MambaShape& s = ck.mamba;
-  if (s.proj_bias || s.out_proj_bias)
-    throw ConfigError(
-        fmt::format("{}: --functional: projection biases (use_bias) are not supported yet", ck.dir.string()));
   if (s.dt_min > 0.0f || std::isfinite(s.dt_max))
     throw ConfigError(
         fmt::format("{}: --functional: a dt clamp (time_step_limit) is not supported yet", ck.dir.string()));

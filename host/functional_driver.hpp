@@ -15,10 +15,9 @@
 //   FunctionalResult r = rt.forward(2, 16, ids);       // r.logits [2, 16, vocab]
 //   FunctionalResult g = rt.generate(1, 6, prompt, 8);  // g.new_ids [1, 8], g.logits [1, 8, vocab]
 //
-// Supported so far: the pure-SSM families (model_type mamba, mamba2), bamba (Mamba-2 +
-// attention + gated MLP, no MoE) and falcon_h1 (µP multipliers folded into the weights) on
-// profiles whose scan unit runs the model's scans natively
-// and whose matrix array has fp32, bf16 or fp16 (fp32 preferred: then the results equal the
+// Supported so far: the eight SSM and hybrid families (host/README.md lists what is not yet:
+// attention and MLP biases, dt clamps, ...) on profiles whose scan unit runs the model's
+// scans natively and whose matrix array has fp32, bf16 or fp16 (fp32 preferred: then the results equal the
 // golden model's within float rounding). With attention, each decode step is compiled at its
 // exact context (CompileOptions::decode_context) and the prompt must fit one prefill chunk.
 // Anything else is a one-line ConfigError naming what is missing.
