@@ -406,47 +406,109 @@ void compare(const std::vector<float>& actual, const std::vector<float>& expecte
 
 }  // namespace
 
+golden::SelectiveScanArgs Mamba1Operands::args() const {
+  golden::SelectiveScanArgs a;
+  a.batch = batch, a.dim = dim, a.length = length, a.state = state;
+  a.u = u, a.delta = delta, a.delta_bias = delta_bias, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z;
+  a.delta_softplus = true;
+  return a;
+}
+
+SsdArgs Mamba2Operands::args() const {
+  SsdArgs a;
+  a.batch = batch, a.length = length, a.heads = heads, a.head_dim = head_dim, a.state = state;
+  a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D;
+  return a;
+}
+
+namespace {
+
+// softplus^-1 of dt drawn log-uniform in [0.001, 0.1]: dt + log(-expm1(-dt)), as the
+// official Mamba initialisation sets dt_bias.
+std::vector<float> realistic_dt_biases(Random& random, std::size_t count) {
+  std::vector<float> bias(count);
+  for (auto& b : bias) {
+    const double dt = std::exp(random.uniform(std::log(0.001), std::log(0.1)));
+    b = static_cast<float>(dt + std::log(-std::expm1(-dt)));
+  }
+  return bias;
+}
+
+// A = -exp(A_log), A_log = log(U(1, 16)).
+std::vector<float> realistic_decays(Random& random, std::size_t count) {
+  std::vector<float> A(count);
+  for (auto& a : A) a = static_cast<float>(-random.uniform(1.0, 16.0));
+  return A;
+}
+
+std::vector<float> dt_raw(Random& random, std::size_t count) {
+  std::vector<float> v = random.normals(count);
+  for (auto& x : v) x = static_cast<float>(kRealisticDtRawSigma * x);
+  return v;
+}
+
+}  // namespace
+
+Mamba1Operands realistic_mamba1_operands(std::uint64_t seed, int batch, int dim, int length, int state) {
+  Random random(seed);
+  Mamba1Operands o;
+  o.batch = batch, o.dim = dim, o.length = length, o.state = state;
+  const std::size_t bdl = sz(batch * dim * length), bnl = sz(batch * state * length);
+  o.delta_bias = realistic_dt_biases(random, sz(dim));
+  o.A = realistic_decays(random, sz(dim * state));
+  o.D = random.uniforms(sz(dim), 0.5, 1.5);
+  o.delta = dt_raw(random, bdl);
+  o.u = random.normals(bdl), o.z = random.normals(bdl);
+  o.B = random.normals(bnl), o.C = random.normals(bnl);
+  return o;
+}
+
+Mamba2Operands realistic_mamba2_operands(std::uint64_t seed, int batch, int length, int heads, int head_dim,
+                                         int state) {
+  Random random(seed);
+  Mamba2Operands o;
+  o.batch = batch, o.length = length, o.heads = heads, o.head_dim = head_dim, o.state = state;
+  const std::vector<float> bias = realistic_dt_biases(random, sz(heads));
+  o.A = realistic_decays(random, sz(heads));
+  o.D = random.uniforms(sz(heads), 0.5, 1.5);
+  o.dt = dt_raw(random, sz(batch * length * heads));
+  for (std::size_t i = 0; i < o.dt.size(); ++i) o.dt[i] = golden::softplus(o.dt[i] + bias[i % sz(heads)]);
+  o.x = random.normals(sz(batch * length * heads * head_dim));
+  o.B = random.normals(sz(batch * length * state)), o.C = random.normals(sz(batch * length * state));
+  return o;
+}
+
+ErrorRow selective_scan_error(const std::string& profile, const ScanUnit& unit, std::uint64_t seed) {
+  const Mamba1Operands o = realistic_mamba1_operands(seed, 1, 16, kErrorTableLength, std::min(16, unit.max_state));
+  const golden::SelectiveScanArgs a = o.args();
+  ErrorRow row{profile, "selective_scan", fmt::format("b={} d={} L={} N={}", a.batch, a.dim, a.length, a.state)};
+  const ScanOutput actual = selective_scan(a, unit);
+  const golden::ScanResult expected = golden::selective_scan(a);
+  compare(actual.result.out, expected.out, row.out_abs, row.out_rel);
+  compare(actual.result.state, expected.state, row.state_abs, row.state_rel);
+  return row;
+}
+
+ErrorRow ssd_error(const std::string& profile, const ScanUnit& unit, std::uint64_t seed) {
+  const Mamba2Operands o = realistic_mamba2_operands(seed, 1, kErrorTableLength, 4, 8, std::min(64, unit.max_state));
+  const SsdArgs a = o.args();
+  ErrorRow row{profile, "ssd",
+               fmt::format("b={} L={} H={} P={} N={}", a.batch, a.length, a.heads, a.head_dim, a.state)};
+  const ScanOutput actual = ssd_sequential(a, unit);
+  const golden::ScanResult expected = golden::ssd_sequential(a);
+  compare(actual.result.out, expected.out, row.out_abs, row.out_rel);
+  compare(actual.result.state, expected.state, row.state_abs, row.state_rel);
+  return row;
+}
+
 std::vector<ErrorRow> error_table(std::uint64_t seed) {
   std::vector<ErrorRow> rows;
   for (const auto& file : shipped_profile_files()) {
     const Profile profile = load_profile_file(file);
     const ScanUnit& unit = profile.tile.scan;
     if (!unit.present) continue;
-    Random random(seed);
-    if (unit.supports(ScanMode::mamba1)) {
-      golden::SelectiveScanArgs a;
-      a.batch = 2, a.dim = 16, a.length = 64, a.state = std::min(16, unit.max_state);
-      const std::size_t bdl = sz(a.batch * a.dim * a.length), bnl = sz(a.batch * a.state * a.length);
-      const auto u = random.normals(bdl), z = random.normals(bdl), delta = random.uniforms(bdl, -4.0, 1.0),
-                 A = random.decays(sz(a.dim * a.state)), B = random.normals(bnl), C = random.normals(bnl),
-                 D = random.uniforms(sz(a.dim), 0.5, 1.5);
-      a.u = u, a.delta = delta, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z;
-      a.delta_softplus = true;
-      ErrorRow row{profile.name, "selective_scan",
-                   fmt::format("b={} d={} L={} N={}", a.batch, a.dim, a.length, a.state)};
-      const ScanOutput actual = selective_scan(a, unit);
-      const golden::ScanResult expected = golden::selective_scan(a);
-      compare(actual.result.out, expected.out, row.out_abs, row.out_rel);
-      compare(actual.result.state, expected.state, row.state_abs, row.state_rel);
-      rows.push_back(row);
-    }
-    if (unit.supports(ScanMode::mamba2)) {
-      SsdArgs a;
-      a.batch = 2, a.length = 64, a.heads = 4, a.head_dim = 16, a.state = std::min(128, unit.max_state);
-      const std::size_t blhp = sz(a.batch * a.length * a.heads * a.head_dim), bln = sz(a.batch * a.length * a.state);
-      const auto x = random.normals(blhp), A = random.decays(sz(a.heads)), B = random.normals(bln),
-                 C = random.normals(bln), D = random.uniforms(sz(a.heads), 0.5, 1.5);
-      auto dt = random.uniforms(sz(a.batch * a.length * a.heads), -4.0, 1.0);
-      for (auto& v : dt) v = golden::softplus(v);
-      a.x = x, a.dt = dt, a.A = A, a.B = B, a.C = C, a.D = D;
-      ErrorRow row{profile.name, "ssd",
-                   fmt::format("b={} L={} H={} P={} N={}", a.batch, a.length, a.heads, a.head_dim, a.state)};
-      const ScanOutput actual = ssd_sequential(a, unit);
-      const golden::ScanResult expected = golden::ssd_sequential(a);
-      compare(actual.result.out, expected.out, row.out_abs, row.out_rel);
-      compare(actual.result.state, expected.state, row.state_abs, row.state_rel);
-      rows.push_back(row);
-    }
+    if (unit.supports(ScanMode::mamba1)) rows.push_back(selective_scan_error(profile.name, unit, seed));
+    if (unit.supports(ScanMode::mamba2)) rows.push_back(ssd_error(profile.name, unit, seed));
   }
   return rows;
 }

@@ -46,16 +46,41 @@ using golden::SsdArgs;
 ScanOutput ssd_sequential(const SsdArgs& args, const ScanUnit& unit,
                           std::span<const std::int64_t> initial_state_raw = {});
 
+// Operands as a trained-from-initialisation Mamba layer sees them (arch/NUMERICS.md,
+// "Realistic operands"), seeded: per channel (Mamba-1) or head (Mamba-2) a dt bias with
+// softplus(dt_bias) log-uniform in [0.001, 0.1] (the official dt initialisation) and a
+// per-step projection dt_raw ~ N(0, 0.5), so dt = softplus(dt_raw + dt_bias);
+// A = -exp(A_log) with A_log = log(U(1, 16)); x (u), z, B, C ~ N(0, 1) (unit RMS);
+// D ~ U(0.5, 1.5). The vectors own the data; args() views them.
+inline constexpr double kRealisticDtRawSigma = 0.5;
+struct Mamba1Operands {
+  int batch = 0, dim = 0, length = 0, state = 0;
+  std::vector<float> u, delta, delta_bias, A, B, C, D, z;
+  // A selective scan with the softplus and the bias in the kernel (delta_softplus).
+  golden::SelectiveScanArgs args() const;
+};
+struct Mamba2Operands {
+  int batch = 0, length = 0, heads = 0, head_dim = 0, state = 0;
+  std::vector<float> x, dt, A, B, C, D;  // dt after softplus(dt_raw + dt_bias), as the SSD takes it
+  SsdArgs args() const;
+};
+Mamba1Operands realistic_mamba1_operands(std::uint64_t seed, int batch, int dim, int length, int state);
+Mamba2Operands realistic_mamba2_operands(std::uint64_t seed, int batch, int length, int heads, int head_dim, int state);
+
 // The error table of arch/NUMERICS.md: each shipped profile with a scan unit, its fixed
-// kernels against the float32 golden kernels on seeded random inputs (the ranges are in
-// NUMERICS.md). rel = max |error| / max |reference| over the tensor.
+// kernels against the float32 golden kernels on realistic operands of L = 2048 steps
+// (the shapes are in NUMERICS.md). rel = max |error| / max |reference| over the tensor.
 inline constexpr std::uint64_t kErrorTableSeed = 20261101;
+inline constexpr int kErrorTableLength = 2048;
 struct ErrorRow {
   std::string profile;
   std::string kernel;  // "selective_scan" (Mamba-1) or "ssd" (Mamba-2)
   std::string shape;
   double out_abs = 0, out_rel = 0, state_abs = 0, state_rel = 0;
 };
+// One row: the profile's unit on the realistic operands of `seed`.
+ErrorRow selective_scan_error(const std::string& profile, const ScanUnit& unit, std::uint64_t seed);
+ErrorRow ssd_error(const std::string& profile, const ScanUnit& unit, std::uint64_t seed);
 std::vector<ErrorRow> error_table(std::uint64_t seed = kErrorTableSeed);
 std::string error_table_markdown(const std::vector<ErrorRow>& rows);
 

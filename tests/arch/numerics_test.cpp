@@ -11,7 +11,9 @@ namespace ssmsoc::numerics {
 namespace {
 
 const FixedFormat kQ2_2{2, 2};  // lsb 0.25
-const FixedFormat kWearData{5, 10}, kWearState{7, 16}, kMobileData{7, 8}, kMobileState{9, 22};
+const FixedFormat kQ5_10{5, 10}, kQ7_16{7, 16}, kQ7_8{7, 8}, kQ9_22{9, 22};
+// The shipped units' formats (arch/profiles/krsna-wear.yaml, krsna-mobile.yaml).
+const FixedFormat kWearData{5, 14}, kWearState{7, 16}, kMobileData{7, 15}, kMobileState{9, 22};
 
 TEST(FixedPoint, RoundsTiesToEven) {
   EXPECT_EQ(quantize(0.125, kQ2_2), 0);   // 0.5 lsb -> 0
@@ -39,23 +41,23 @@ TEST(FixedPoint, ShiftRoundsTiesToEvenBothWays) {
 }
 
 TEST(FixedPoint, SaturatesAtBothEnds) {
-  EXPECT_EQ(kWearData.max_raw(), (1 << 15) - 1);
-  EXPECT_EQ(kWearData.min_raw(), -(1 << 15));
-  EXPECT_EQ(quantize(1000.0, kWearData), kWearData.max_raw());
-  EXPECT_EQ(quantize(-1000.0, kWearData), kWearData.min_raw());
-  EXPECT_EQ(quantize(32.0, kWearData), kWearData.max_raw());   // 32 is one lsb beyond the top
-  EXPECT_EQ(quantize(-32.0, kWearData), kWearData.min_raw());  // -32 is the bottom exactly
-  EXPECT_EQ(quantize(std::numeric_limits<double>::infinity(), kWearData), kWearData.max_raw());
-  EXPECT_EQ(quantize(-std::numeric_limits<double>::infinity(), kWearData), kWearData.min_raw());
-  EXPECT_EQ(add(kWearData.max_raw(), 1, kWearData), kWearData.max_raw());
-  EXPECT_EQ(add(kWearData.min_raw(), -1, kWearData), kWearData.min_raw());
-  const std::int64_t twenty = quantize(20.0, kWearData);
-  EXPECT_EQ(multiply(twenty, kWearData, twenty, kWearData, kWearData), kWearData.max_raw());
-  EXPECT_EQ(multiply(-twenty, kWearData, twenty, kWearData, kWearData), kWearData.min_raw());
+  EXPECT_EQ(kQ5_10.max_raw(), (1 << 15) - 1);
+  EXPECT_EQ(kQ5_10.min_raw(), -(1 << 15));
+  EXPECT_EQ(quantize(1000.0, kQ5_10), kQ5_10.max_raw());
+  EXPECT_EQ(quantize(-1000.0, kQ5_10), kQ5_10.min_raw());
+  EXPECT_EQ(quantize(32.0, kQ5_10), kQ5_10.max_raw());   // 32 is one lsb beyond the top
+  EXPECT_EQ(quantize(-32.0, kQ5_10), kQ5_10.min_raw());  // -32 is the bottom exactly
+  EXPECT_EQ(quantize(std::numeric_limits<double>::infinity(), kQ5_10), kQ5_10.max_raw());
+  EXPECT_EQ(quantize(-std::numeric_limits<double>::infinity(), kQ5_10), kQ5_10.min_raw());
+  EXPECT_EQ(add(kQ5_10.max_raw(), 1, kQ5_10), kQ5_10.max_raw());
+  EXPECT_EQ(add(kQ5_10.min_raw(), -1, kQ5_10), kQ5_10.min_raw());
+  const std::int64_t twenty = quantize(20.0, kQ5_10);
+  EXPECT_EQ(multiply(twenty, kQ5_10, twenty, kQ5_10, kQ5_10), kQ5_10.max_raw());
+  EXPECT_EQ(multiply(-twenty, kQ5_10, twenty, kQ5_10, kQ5_10), kQ5_10.min_raw());
   const FixedFormat widest{0, 63};
   EXPECT_EQ(quantize(1.0, widest), std::numeric_limits<std::int64_t>::max());
   EXPECT_EQ(quantize(-1.0, widest), std::numeric_limits<std::int64_t>::min());
-  EXPECT_THROW(quantize(std::nan(""), kWearData), std::invalid_argument);
+  EXPECT_THROW(quantize(std::nan(""), kQ5_10), std::invalid_argument);
 }
 
 TEST(FixedPoint, MultiplyRoundsOnceFromTheExactProduct) {
@@ -67,25 +69,25 @@ TEST(FixedPoint, MultiplyRoundsOnceFromTheExactProduct) {
   // to Q.1 would give 2: the product is rounded once.
   EXPECT_EQ(multiply(11, f2, 1, f2, f1), 1);
   // Mixed formats and widening: 1.5 (Q3.1) * 0.25 (Q3.2) into Q7.16 is exact.
-  EXPECT_EQ(multiply(3, f1, 1, f2, kWearState), quantize(0.375, kWearState));
+  EXPECT_EQ(multiply(3, f1, 1, f2, kQ7_16), quantize(0.375, kQ7_16));
 }
 
 TEST(FixedPoint, ConvertRoundsToNearestEvenAndSaturates) {
   EXPECT_EQ(convert(quantize(0.75, kQ2_2), kQ2_2, FixedFormat{2, 1}), 2);  // 1.5 lsb -> 2
   EXPECT_EQ(convert(quantize(0.25, kQ2_2), kQ2_2, FixedFormat{2, 1}), 0);  // 0.5 lsb -> 0
-  EXPECT_EQ(convert(kWearState.max_raw(), kWearState, kWearData), kWearData.max_raw());
-  EXPECT_EQ(convert(quantize(-3.25, kWearData), kWearData, kWearState), quantize(-3.25, kWearState));
+  EXPECT_EQ(convert(kQ7_16.max_raw(), kQ7_16, kQ5_10), kQ5_10.max_raw());
+  EXPECT_EQ(convert(quantize(-3.25, kQ5_10), kQ5_10, kQ7_16), quantize(-3.25, kQ7_16));
 }
 
 TEST(FixedPoint, QuantizeAndToDoubleAreExactOnTheGrid) {
-  for (std::int64_t raw = kWearData.min_raw(); raw <= kWearData.max_raw(); ++raw)
-    ASSERT_EQ(quantize(to_double(raw, kWearData), kWearData), raw);
-  for (std::int64_t raw = kMobileState.min_raw(); raw <= kMobileState.max_raw(); raw += 65537) {
-    ASSERT_EQ(quantize(to_double(raw, kMobileState), kMobileState), raw);
-    ASSERT_EQ(to_double(raw, kMobileState), std::ldexp(double(raw), -22));
+  for (std::int64_t raw = kQ5_10.min_raw(); raw <= kQ5_10.max_raw(); ++raw)
+    ASSERT_EQ(quantize(to_double(raw, kQ5_10), kQ5_10), raw);
+  for (std::int64_t raw = kQ9_22.min_raw(); raw <= kQ9_22.max_raw(); raw += 65537) {
+    ASSERT_EQ(quantize(to_double(raw, kQ9_22), kQ9_22), raw);
+    ASSERT_EQ(to_double(raw, kQ9_22), std::ldexp(double(raw), -22));
   }
-  EXPECT_EQ(to_double(kMobileState.max_raw(), kMobileState), 512.0 - std::ldexp(1.0, -22));
-  EXPECT_EQ(to_double(kMobileState.min_raw(), kMobileState), -512.0);
+  EXPECT_EQ(to_double(kQ9_22.max_raw(), kQ9_22), 512.0 - std::ldexp(1.0, -22));
+  EXPECT_EQ(to_double(kQ9_22.min_raw(), kQ9_22), -512.0);
 }
 
 TEST(FloatFormats, RoundToNearestEven) {
@@ -115,10 +117,10 @@ struct ShippedApproximation {
 
 // clang-format off
 const ShippedApproximation kShipped[] = {
-    {"krsna_wear_exp", Function::exp, {ApproxMethod::shift_biased, 0}, kWearData, kWearState, 0.0431, 0.0616},
-    {"krsna_mobile_exp", Function::exp, {ApproxMethod::piecewise_linear, 16}, kMobileData, kMobileState, 0.0184, 0.0079},
-    {"krsna_mobile_softplus", Function::softplus, {ApproxMethod::piecewise_linear, 16}, kMobileData, kMobileData, 0.0221, 0},
-    {"krsna_mobile_silu", Function::silu, {ApproxMethod::piecewise_linear, 32}, kMobileData, kMobileData, 0.0196, 0},
+    {"krsna_wear_exp", Function::exp, {ApproxMethod::piecewise_linear, 128}, kWearData, kWearState, 0.00051, 0.00061},
+    {"krsna_mobile_exp", Function::exp, {ApproxMethod::piecewise_linear, 256}, kMobileData, kMobileState, 0.00034, 0.00013},
+    {"krsna_mobile_softplus", Function::softplus, {ApproxMethod::piecewise_linear, 64}, kMobileData, kMobileData, 0.0020, 0},
+    {"krsna_mobile_silu", Function::silu, {ApproxMethod::piecewise_linear, 32}, kMobileData, kMobileData, 0.0157, 0},
 };
 // clang-format on
 
@@ -156,16 +158,16 @@ TEST(PiecewiseLinear, BoundHoldsAndIsTightForEverySegmentCount) {
 }
 
 TEST(PiecewiseLinear, TableIsGeneratedFromTheSegmentCount) {
-  const PwlTable t = make_pwl_table(Function::exp, 16, kMobileData, kMobileState);
+  const PwlTable t = make_pwl_table(Function::exp, 16, kQ7_8, kQ9_22);
   EXPECT_EQ(pwl_range(Function::exp, 16, 7), 4);
   EXPECT_EQ(t.x_lo, -4.0);
   EXPECT_EQ(t.x_hi, 0.0);
   ASSERT_EQ(t.knots.size(), 17u);
   EXPECT_EQ(t.knots.back(), std::int64_t{1} << 22);  // exp(0) = 1 exactly
   for (int i = 0; i <= 16; ++i) {
-    EXPECT_EQ(t.knots[i], quantize(std::exp(-4.0 + 0.25 * i), kMobileState));
+    EXPECT_EQ(t.knots[i], quantize(std::exp(-4.0 + 0.25 * i), kQ9_22));
     // Exact at the knots: the input grid hits every knot of this table.
-    EXPECT_EQ(pwl_eval(t, quantize(-4.0 + 0.25 * i, kMobileData)), t.knots[i]);
+    EXPECT_EQ(pwl_eval(t, quantize(-4.0 + 0.25 * i, kQ7_8)), t.knots[i]);
   }
   EXPECT_EQ(pwl_range(Function::silu, 32, 7), 8);
   EXPECT_EQ(pwl_range(Function::softplus, 16, 7), 4);
@@ -174,45 +176,45 @@ TEST(PiecewiseLinear, TableIsGeneratedFromTheSegmentCount) {
 }
 
 TEST(PiecewiseLinear, IsMonotoneAndPassesThroughOutsideTheDomain) {
-  const Approximator e(Function::exp, {ApproxMethod::piecewise_linear, 16}, kMobileData, kMobileState);
-  const Approximator sp(Function::softplus, {ApproxMethod::piecewise_linear, 16}, kMobileData, kMobileData);
-  const Approximator si(Function::silu, {ApproxMethod::piecewise_linear, 32}, kMobileData, kMobileData);
+  const Approximator e(Function::exp, {ApproxMethod::piecewise_linear, 16}, kQ7_8, kQ9_22);
+  const Approximator sp(Function::softplus, {ApproxMethod::piecewise_linear, 16}, kQ7_8, kQ7_8);
+  const Approximator si(Function::silu, {ApproxMethod::piecewise_linear, 32}, kQ7_8, kQ7_8);
   std::int64_t previous_exp = 0, previous_softplus = 0;
-  for (std::int64_t x = kMobileData.min_raw(); x <= 0; ++x) {
+  for (std::int64_t x = kQ7_8.min_raw(); x <= 0; ++x) {
     ASSERT_GE(e(x), previous_exp);
     previous_exp = e(x);
   }
   // Monotone except for the documented step at x = R = 4, from softplus(4) to 4.
-  const std::int64_t four = quantize(4.0, kMobileData);
-  for (std::int64_t x = kMobileData.min_raw(); x <= kMobileData.max_raw(); ++x) {
+  const std::int64_t four = quantize(4.0, kQ7_8);
+  for (std::int64_t x = kQ7_8.min_raw(); x <= kQ7_8.max_raw(); ++x) {
     if (x == four) {
-      EXPECT_LE(to_double(previous_softplus - sp(x), kMobileData), std::log1p(std::exp(-4.0)));
+      EXPECT_LE(to_double(previous_softplus - sp(x), kQ7_8), std::log1p(std::exp(-4.0)));
     } else {
       ASSERT_GE(sp(x), previous_softplus);
     }
     previous_softplus = sp(x);
   }
-  EXPECT_EQ(e(quantize(-4.0 - 1.0 / 256, kMobileData)), 0);
-  EXPECT_EQ(e(quantize(1.0, kMobileData)), std::int64_t{1} << 22);  // positive input: as 0
-  EXPECT_EQ(sp(quantize(-4.5, kMobileData)), 0);
-  EXPECT_EQ(sp(quantize(4.0, kMobileData)), quantize(4.0, kMobileData));
-  EXPECT_EQ(sp(kMobileData.max_raw()), kMobileData.max_raw());
-  EXPECT_EQ(si(quantize(-9.0, kMobileData)), 0);
-  EXPECT_EQ(si(quantize(8.5, kMobileData)), quantize(8.5, kMobileData));
+  EXPECT_EQ(e(quantize(-4.0 - 1.0 / 256, kQ7_8)), 0);
+  EXPECT_EQ(e(quantize(1.0, kQ7_8)), std::int64_t{1} << 22);  // positive input: as 0
+  EXPECT_EQ(sp(quantize(-4.5, kQ7_8)), 0);
+  EXPECT_EQ(sp(quantize(4.0, kQ7_8)), quantize(4.0, kQ7_8));
+  EXPECT_EQ(sp(kQ7_8.max_raw()), kQ7_8.max_raw());
+  EXPECT_EQ(si(quantize(-9.0, kQ7_8)), 0);
+  EXPECT_EQ(si(quantize(8.5, kQ7_8)), quantize(8.5, kQ7_8));
   EXPECT_EQ(si(0), 0);
 }
 
 TEST(ShiftBiasedExp, IsExactAtZeroMonotoneAndNeverBelowExp) {
-  const Approximator e(Function::exp, {ApproxMethod::shift_biased, 0}, kWearData, kWearState);
+  const Approximator e(Function::exp, {ApproxMethod::shift_biased, 0}, kQ5_10, kQ7_16);
   EXPECT_EQ(e(0), std::int64_t{1} << 16);
-  EXPECT_EQ(e(quantize(3.0, kWearData)), std::int64_t{1} << 16);  // positive input: as 0
-  EXPECT_EQ(e(kWearData.min_raw()), 0);
+  EXPECT_EQ(e(quantize(3.0, kQ5_10)), std::int64_t{1} << 16);  // positive input: as 0
+  EXPECT_EQ(e(kQ5_10.min_raw()), 0);
   std::int64_t previous = 0;
-  for (std::int64_t x = kWearData.min_raw(); x <= 0; ++x) {
+  for (std::int64_t x = kQ5_10.min_raw(); x <= 0; ++x) {
     ASSERT_GE(e(x), previous);
     previous = e(x);
     // (1 + f) >= 2^f: never below exp(x) by more than the output rounding.
-    ASSERT_GE(to_double(e(x), kWearState), std::exp(to_double(x, kWearData)) - kWearState.lsb() / 2);
+    ASSERT_GE(to_double(e(x), kQ7_16), std::exp(to_double(x, kQ5_10)) - kQ7_16.lsb() / 2);
   }
   // v = -1 exactly (x = -ln 2 is not on the grid, but 2^-1 is reached in between): the
   // mantissa term is 1 + f with f in [0, 1).
@@ -222,18 +224,17 @@ TEST(ShiftBiasedExp, IsExactAtZeroMonotoneAndNeverBelowExp) {
 
 TEST(ExactApproximation, IsTheFunctionRoundedOnce) {
   for (Function f : {Function::exp, Function::softplus, Function::silu}) {
-    const FixedFormat out = f == Function::exp ? kMobileState : kMobileData;
+    const FixedFormat out = f == Function::exp ? kQ9_22 : kQ7_8;
     const Approximation exact_method{ApproxMethod::exact, 0};
-    const ErrorBound measured = measure_error(f, exact_method, kMobileData, out);
+    const ErrorBound measured = measure_error(f, exact_method, kQ7_8, out);
     EXPECT_LE(measured.abs_error, out.lsb() / 2) << function_name(f);
-    EXPECT_LE(measured.abs_error, error_bound(f, exact_method, kMobileData, out).abs_error);
+    EXPECT_LE(measured.abs_error, error_bound(f, exact_method, kQ7_8, out).abs_error);
   }
 }
 
 TEST(Approximations, RejectShiftBiasedForFunctionsOtherThanExp) {
-  EXPECT_THROW(Approximator(Function::silu, {ApproxMethod::shift_biased, 0}, kWearData, kWearData),
-               std::invalid_argument);
-  EXPECT_THROW(make_pwl_table(Function::exp, 1, kWearData, kWearState), std::invalid_argument);
+  EXPECT_THROW(Approximator(Function::silu, {ApproxMethod::shift_biased, 0}, kQ5_10, kQ5_10), std::invalid_argument);
+  EXPECT_THROW(make_pwl_table(Function::exp, 1, kQ5_10, kQ7_16), std::invalid_argument);
   EXPECT_THROW(fixed_format(NumberFormat{NumberType::bf16, 0, 0}), std::invalid_argument);
 }
 

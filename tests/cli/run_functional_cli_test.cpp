@@ -49,8 +49,9 @@ INSTANTIATE_TEST_SUITE_P(Families, RunFunctionalOnDc,
 
 // On a bf16 / fixed-point chip the deviation from the golden model is printed and written.
 TEST(RunFunctional, ReportsTheFixedPointDeviation) {
-  // Measured: mamba2 0.058, zamba2 (bf16 attention) 0.075.
-  for (const auto& [family, bound] : {std::pair<std::string, double>{"mamba2", 0.1}, {"zamba2", 0.15}}) {
+  // Measured: mamba2 0.028, zamba2 (bf16 attention) 0.0031 (arch/NUMERICS.md; with the
+  // former Q7.8 unit 0.058 and 0.075).
+  for (const auto& [family, bound] : {std::pair<std::string, double>{"mamba2", 0.04}, {"zamba2", 0.006}}) {
     const fs::path dir = test::temp_dir() / ("functional-mobile-" + family);
     const auto run = test::run_ssmsoc(functional("krsna-mobile", family) + " --out " + dir.string());
     ASSERT_EQ(run.status, 0) << run.err;
