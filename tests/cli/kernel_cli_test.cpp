@@ -79,7 +79,7 @@ TEST(KernelCommand, FixedFormatRunsTheProfilesScanUnit) {
   const SafetensorsFile fixed = read_safetensors(fixed_out), exact = read_safetensors(float_out);
   EXPECT_EQ(fixed.metadata.at("format"), "fixed:krsna-mobile");
   EXPECT_EQ(exact.metadata.at("format"), "float");
-  // Q7.8 data and Q9.22 state: close to the float result, but not equal to it.
+  // Q7.15 data and Q9.22 state: close to the float result, but not equal to it.
   const auto a = fixed.tensors.at("out").to_f32(), b = exact.tensors.at("out").to_f32();
   EXPECT_NE(a, b);
   float peak = 0, worst = 0;

@@ -327,7 +327,7 @@ TEST(SimFunctional, Mamba2MixerMatchesGoldenOnKrsnaDc) {
 
 TEST(SimFunctional, Mamba1ScanOnKrsnaMobileStaysWithinTheFixedPointError) {
   // krsna-mobile has no fp32 matrix precision, so its part of the mixer is the scan: the
-  // Q7.8 / Q9.22 unit with piecewise-linear exp, softplus and SiLU on the mixer's own scan
+  // Q7.15 / Q9.22 unit with piecewise-linear exp, softplus and SiLU on the mixer's own scan
   // inputs. arch/NUMERICS.md bounds the unit's error on reference data at 10 % of the
   // output's magnitude on krsna-mobile; the simulator must also reproduce the bit-accurate
   // kernel exactly.
