@@ -5,6 +5,9 @@
 // when the whole command succeeds, so a failing command prints nothing but its error.
 #include <CLI/CLI.hpp>
 
+#include <fmt/format.h>
+
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -41,6 +44,18 @@ void add_profile_commands(CLI::App& app, Outcome& outcome) {
   show_cmd->callback([show, &outcome] { outcome.status = cli::profile_show(show->name, show->json, outcome.out); });
 }
 
+// An input file (or, with `folder`, a folder) that must exist: a wrong input, so one line
+// naming it and exit 1, where CLI11's own check would print usage and exit 2.
+void require_input(const std::string& path, std::string_view option, bool folder) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) throw ssmsoc::ConfigError(fmt::format("{}: no such file ({})", path, option));
+  if (folder && !std::filesystem::is_directory(status))
+    throw ssmsoc::ConfigError(fmt::format("{}: expected a folder ({}), got a file", path, option));
+  if (!folder && std::filesystem::is_directory(status))
+    throw ssmsoc::ConfigError(fmt::format("{}: expected a file ({}), got a folder", path, option));
+}
+
 void add_kernel_command(CLI::App& app, Outcome& outcome) {
   struct Kernel {
     cli::KernelCommand command;
@@ -49,8 +64,7 @@ void add_kernel_command(CLI::App& app, Outcome& outcome) {
   auto kernel = std::make_shared<Kernel>();
   cli::KernelCommand& k = kernel->command;
   auto* command = app.add_subcommand("kernel", "Run the golden kernel a kernel-case file names and write its outputs");
-  command->add_option("--in", k.in, "Kernel-case safetensors file (inputs; metadata: kernel, flags, outputs)")
-      ->check(CLI::ExistingFile);
+  command->add_option("--in", k.in, "Kernel-case safetensors file (inputs; metadata: kernel, flags, outputs)");
   command->add_option("--out", k.out, "Where to write the outputs (safetensors)");
   command->add_option("--kernel", k.kernel, "Kernel to run instead of the file's metadata `kernel`");
   command->add_option("--flag", k.flags, "Override one of the file's flags: name=value (repeatable)");
@@ -64,6 +78,7 @@ void add_kernel_command(CLI::App& app, Outcome& outcome) {
       return;
     }
     if (kernel->command.in.empty() || kernel->command.out.empty()) throw CLI::RequiredError("--in and --out");
+    require_input(kernel->command.in, "--in", false);
     outcome.status = cli::kernel_run(kernel->command, outcome.out);
   });
 }
@@ -80,16 +95,17 @@ void add_golden_command(CLI::App& app, Outcome& outcome) {
   auto golden = std::make_shared<cli::GoldenCommand>();
   auto* command = app.add_subcommand(
       "golden", "Run a HuggingFace checkpoint on the golden model (prefill logits or greedy decode)");
-  command->add_option("--model", golden->model, "Checkpoint folder: config.json + model.safetensors")
-      ->required()
-      ->check(CLI::ExistingDirectory);
+  command->add_option("--model", golden->model, "Checkpoint folder: config.json + model.safetensors")->required();
   command->add_option("--input", golden->input, "Safetensors with input_ids [batch, length] (or gen_prompt_ids)")
-      ->required()
-      ->check(CLI::ExistingFile);
+      ->required();
   command->add_option("--out", golden->out, "Where to write logits (or gen_new_ids and gen_logits)")->required();
   command->add_option("--generate", golden->generate, "Greedily generate N tokens from gen_prompt_ids")
       ->check(CLI::Range(1, 100000));
-  command->callback([golden, &outcome] { outcome.status = cli::golden_run(*golden, outcome.out); });
+  command->callback([golden, &outcome] {
+    require_input(golden->model, "--model", true);
+    require_input(golden->input, "--input", false);
+    outcome.status = cli::golden_run(*golden, outcome.out);
+  });
 }
 
 // The model and scenario options `compile` and `run` share.
@@ -128,11 +144,13 @@ void add_run_command(CLI::App& app, Outcome& outcome) {
   command->add_option("--trace", run->trace, "Perfetto timeline of each phase (FILE.PHASE.json)");
   command->add_flag("--functional", run->functional,
                     "Run a checkpoint folder with real data (input_ids from --input; logits to --tensors-out)");
-  command->add_option("--input", run->input, "With --functional: safetensors with input_ids (and gen_prompt_ids)")
-      ->check(CLI::ExistingFile);
+  command->add_option("--input", run->input, "With --functional: safetensors with input_ids (and gen_prompt_ids)");
   command->add_option("--tensors-out", run->tensors_out,
                       "With --functional: where to write logits (and gen_new_ids, gen_logits)");
-  command->callback([run, &outcome] { outcome.status = cli::model_run(*run, outcome.out); });
+  command->callback([run, &outcome] {
+    if (!run->input.empty()) require_input(run->input, "--input", false);
+    outcome.status = cli::model_run(*run, outcome.out);
+  });
 }
 
 void add_cosim_command(CLI::App& app, Outcome& outcome) {

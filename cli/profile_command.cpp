@@ -98,7 +98,7 @@ int profile_list(bool as_json, std::ostream& out) {
       entry["family"] = name_of(p.family);
       list.push_back(entry);
     }
-    out << list.dump(2) << '\n';
+    out << list.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
     return 0;
   }
   out << fmt::format("{:<20} {:<17} {:>5} {:>9} {:>22} {:>16} {:>11} {:>8}  {}\n", "NAME", "FAMILY", "TILES", "CLOCK",
@@ -120,7 +120,7 @@ int profile_list(bool as_json, std::ostream& out) {
 int profile_show(const std::string& name_or_file, bool as_json, std::ostream& out) {
   const Profile p = load_profile(name_or_file);
   if (as_json) {
-    out << profile_envelope(p).dump(2) << '\n';
+    out << profile_envelope(p).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
     return 0;
   }
   const ProfileFigures f = derive_figures(p);

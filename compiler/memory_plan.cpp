@@ -86,8 +86,9 @@ MemoryPlan plan_memory(const std::vector<const Module*>& modules, const Profile&
   const std::uint64_t gb = static_cast<std::uint64_t>(profile.global_buffer.size_bytes);
   const std::uint64_t cap = static_cast<std::uint64_t>(profile.dram.capacity_bytes);
   if (plan.weight_bytes > cap)
-    throw ConfigError(fmt::format("{}: weights of {} ({} bytes) do not fit the {} DRAM of {} (dram.capacity_bytes)",
-                                  model, gib(plan.weight_bytes), plan.weight_bytes, gib(cap), profile.name));
+    throw ConfigError(fmt::format("{}: {}: weights of {} ({} bytes) do not fit the {} DRAM of {} (dram.capacity_bytes)",
+                                  profile.file.string(), model, gib(plan.weight_bytes), plan.weight_bytes, gib(cap),
+                                  profile.name));
   std::uint64_t gb_used = 0;
   if (plan.activation_bytes <= gb) {
     plan.activation_memory = SSM_MEM_GLOBAL_BUFFER;
@@ -109,10 +110,11 @@ MemoryPlan plan_memory(const std::vector<const Module*>& modules, const Profile&
   }
   if (plan.state_memory == SSM_MEM_DRAM) dram = at;
   if (dram > cap)
-    throw ConfigError(
-        fmt::format("{}: weights {} + state cache {} ({} sessions of {} tokens) + activations exceed the {} DRAM of {} "
-                    "(dram.capacity_bytes)",
-                    model, gib(plan.weight_bytes), gib(state_total), batch, context, gib(cap), profile.name));
+    throw ConfigError(fmt::format(
+        "{}: {}: weights {} + state cache {} ({} sessions of {} tokens) + activations exceed the {} DRAM of {} "
+        "(dram.capacity_bytes)",
+        profile.file.string(), model, gib(plan.weight_bytes), gib(state_total), batch, context, gib(cap),
+        profile.name));
   return plan;
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -32,6 +34,10 @@ namespace {
 
 using Shape = std::vector<std::int64_t>;
 
+// The largest integer flag (chunk_size, group_size): a chunk of 10^9 tokens once allocated
+// 12.5 GB before failing.
+constexpr double kMaxIntegerFlag = 4096;
+
 // The inputs of one run: tensors by name and the effective flags, with errors that name
 // the source, the kernel and the tensor or flag.
 class Inputs {
@@ -46,10 +52,21 @@ class Inputs {
     if (unit_) fail("has no bit-accurate version (the scan unit runs the scan and state-update kernels)");
   }
 
-  std::vector<float> tensor(const std::string& name) const { return get(name).to_f32(); }
+  std::vector<float> tensor(const std::string& name) const { return finite(name, get(name).to_f32()); }
   std::vector<float> optional(const std::string& name) const {
     auto it = file_.tensors.find(name);
-    return it == file_.tensors.end() ? std::vector<float>{} : it->second.to_f32();
+    return it == file_.tensors.end() ? std::vector<float>{} : finite(name, it->second.to_f32());
+  }
+  bool has(const std::string& name) const { return file_.tensors.count(name) != 0; }
+  // The tensor, if present, has exactly this shape (another shape with the same element count
+  // would be read in the wrong layout).
+  void expect(const std::string& name, const Shape& expected) const {
+    auto it = file_.tensors.find(name);
+    if (it == file_.tensors.end() || it->second.shape == expected) return;
+    // Another element count is reported by the kernel itself, with its own message.
+    if (element_count(it->second.shape) != element_count(expected)) return;
+    fail(fmt::format("tensor '{}': expected shape {}, got {}", name, shape_text(expected),
+                     shape_text(it->second.shape)));
   }
   const Shape& shape(const std::string& name) const { return get(name).shape; }
   int dim(const std::string& name, std::size_t axis, std::size_t rank) const {
@@ -58,7 +75,11 @@ class Inputs {
     return static_cast<int>(s[axis]);
   }
 
+  // The flags the kernel read: the only ones --flag may set.
+  const std::set<std::string>& flags_read() const { return read_; }
+
   bool flag(const std::string& name, bool fallback) const {
+    read_.insert(name);
     auto it = flags_.find(name);
     if (it == flags_.end()) return fallback;
     if (it->second == "1" || it->second == "true") return true;
@@ -77,8 +98,9 @@ class Inputs {
   }
   int integer(const std::string& name) const {
     const double value = number(name);
-    if (value != static_cast<int>(value) || value < 1)
-      fail(fmt::format("flags: '{}' expected a positive integer, got '{}'", name, required_flag(name)));
+    if (!(value >= 1 && value <= kMaxIntegerFlag) || value != static_cast<int>(value))
+      fail(fmt::format("flags: '{}' expected an integer in 1..{}, got '{}'", name, kMaxIntegerFlag,
+                       required_flag(name)));
     return static_cast<int>(value);
   }
   golden::Activation activation() const {
@@ -98,7 +120,25 @@ class Inputs {
     if (it == file_.tensors.end()) fail(fmt::format("tensor '{}': missing", name));
     return it->second;
   }
+  static std::int64_t element_count(const Shape& shape) {
+    std::int64_t count = 1;
+    for (std::int64_t d : shape) count *= d;
+    return count;
+  }
+  static std::string shape_text(const Shape& shape) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+    return out + "]";
+  }
+  // Kernel inputs must be finite: a NaN or infinity would only come back as NaN outputs.
+  std::vector<float> finite(const std::string& name, std::vector<float> values) const {
+    const auto bad = std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != values.end())
+      fail(fmt::format("tensor '{}': element {} is {}, expected finite inputs", name, bad - values.begin(), *bad));
+    return values;
+  }
   const std::string& required_flag(const std::string& name) const {
+    read_.insert(name);
     auto it = flags_.find(name);
     if (it == flags_.end()) fail(fmt::format("flags: '{}' missing", name));
     return it->second;
@@ -108,6 +148,7 @@ class Inputs {
   std::string source_, kernel_;
   KernelFlags flags_;
   const ScanUnit* unit_;
+  mutable std::set<std::string> read_;
 };
 
 // State updates, one step at a time, on the float kernels or on the scan unit; on the unit
@@ -138,6 +179,10 @@ using Outputs = std::map<std::string, Tensor>;
 Outputs conv1d(const Inputs& in) {
   in.require_float();
   const int b = in.dim("x", 0, 3), d = in.dim("x", 1, 3), l = in.dim("x", 2, 3), w = in.dim("weight", 1, 2);
+  in.expect("weight", {d, w});
+  in.expect("bias", {d});
+  in.expect("initial_states", {b, d, w - 1});
+  (void)l;
   const ConvResult r = causal_conv1d(b, d, l, w, in.tensor("x"), in.tensor("weight"), in.optional("bias"),
                                      in.optional("initial_states"), in.activation());
   return {{"out", Tensor::from_f32(in.shape("x"), r.out)},
@@ -150,6 +195,10 @@ Outputs conv1d_update(const Inputs& in, bool multistep) {
   const bool stepped = in.shape("x").size() == 3;
   const int b = in.dim(state, 0, 3), d = in.dim(state, 1, 3), s = in.dim(state, 2, 3);
   const int t = stepped ? in.dim("x", 2, 3) : 1;
+  in.expect("x", stepped ? Shape{b, d, t} : Shape{b, d});
+  const int w = in.dim("weight", 1, 2);
+  in.expect("weight", {d, w});
+  in.expect("bias", {d});
   const ConvResult r = causal_conv1d_update(b, d, t, in.dim("weight", 1, 2), s, in.tensor("x"), in.tensor(state),
                                             in.tensor("weight"), in.optional("bias"), in.activation());
   return {{"out", Tensor::from_f32(in.shape("x"), r.out)},
@@ -159,6 +208,11 @@ Outputs conv1d_update(const Inputs& in, bool multistep) {
 Outputs norm(const Inputs& in, bool gated) {
   in.require_float();
   const int n = in.dim("weight", 0, 1);
+  const Shape& x_shape = in.shape("x");
+  if (x_shape.empty() || x_shape.back() != n)
+    in.fail(fmt::format("tensor 'x': expected a last dimension of {} (the weight's), got {} dimensions ending in {}", n,
+                        x_shape.size(), x_shape.empty() ? 0 : x_shape.back()));
+  in.expect("z", x_shape);
   const auto x = in.tensor("x");
   const int rows = static_cast<int>(x.size() / std::max(n, 1));
   const float eps = static_cast<float>(in.number("eps"));
@@ -174,6 +228,10 @@ Outputs scan(const Inputs& in) {
   a.state = in.dim("A", 1, 2);
   const bool grouped = in.shape("B").size() == 4;  // [b, G, N, L] or [b, N, L]
   a.groups = grouped ? in.dim("B", 1, 4) : 1;
+  const Shape bd{a.batch, a.dim, a.length},
+      bc = grouped ? Shape{a.batch, a.groups, a.state, a.length} : Shape{a.batch, a.state, a.length};
+  in.expect("delta", bd), in.expect("z", bd), in.expect("A", {a.dim, a.state});
+  in.expect("B", bc), in.expect("C", bc), in.expect("D", {a.dim}), in.expect("delta_bias", {a.dim});
   const auto u = in.tensor("u"), delta = in.tensor("delta"), A = in.tensor("A"), B = in.tensor("B"), C = in.tensor("C"),
              D = in.optional("D"), z = in.optional("z"), bias = in.optional("delta_bias");
   a.u = u, a.delta = delta, a.A = A, a.B = B, a.C = C, a.D = D, a.z = z, a.delta_bias = bias;
@@ -199,6 +257,9 @@ Outputs state_update(const Inputs& in) {
   StateUpdateArgs a;
   a.batch = in.dim("x", 0, 2), a.dim = in.dim("x", 1, 2), a.state = in.dim("A", 1, 2);
   a.groups = in.shape("B").size() == 3 ? in.dim("B", 1, 3) : 1;
+  const Shape bc = in.shape("B").size() == 3 ? Shape{a.batch, a.groups, a.state} : Shape{a.batch, a.state};
+  in.expect("state", {a.batch, a.dim, a.state}), in.expect("dt", {a.batch, a.dim}), in.expect("z", {a.batch, a.dim});
+  in.expect("B", bc), in.expect("C", bc), in.expect("D", {a.dim}), in.expect("dt_bias", {a.dim});
   return run_state_update(in, a);
 }
 
@@ -206,6 +267,9 @@ Outputs state_update_multihead(const Inputs& in) {
   MultiHeadStateUpdateArgs a;
   a.batch = in.dim("x", 0, 3), a.heads = in.dim("x", 1, 3), a.head_dim = in.dim("x", 2, 3);
   a.state = in.dim("state", 3, 4), a.groups = in.dim("B", 1, 3);
+  in.expect("state", {a.batch, a.heads, a.head_dim, a.state}), in.expect("z", {a.batch, a.heads, a.head_dim});
+  in.expect("B", {a.batch, a.groups, a.state}), in.expect("C", {a.batch, a.groups, a.state});
+  in.expect("A", {a.heads}), in.expect("D", {a.heads}), in.expect("dt_bias", {a.heads});
   return run_state_update(in, a);
 }
 
@@ -219,6 +283,8 @@ std::vector<float> step_of(const std::vector<float>& v, std::size_t length, std:
 // L decode steps of the Mamba-1 state update, in the scan's [b, D, L] layout.
 Outputs state_update_multistep(const Inputs& in) {
   const int b = in.dim("u", 0, 3), d = in.dim("u", 1, 3), l = in.dim("u", 2, 3), n = in.dim("A", 1, 2);
+  in.expect("delta", {b, d, l}), in.expect("z", {b, d, l}), in.expect("A", {d, n}), in.expect("B", {b, n, l});
+  in.expect("C", {b, n, l}), in.expect("D", {d}), in.expect("delta_bias", {d}), in.expect("state0", {b, d, n});
   const auto u = in.tensor("u"), delta = in.tensor("delta"), A = in.tensor("A"), B = in.tensor("B"), C = in.tensor("C"),
              D = in.optional("D"), z = in.optional("z"), bias = in.optional("delta_bias");
   std::vector<float> state = in.tensor("state0"), out(u.size());
@@ -241,6 +307,10 @@ SsdArgs ssd_args(const Inputs& in, std::vector<std::vector<float>>& storage) {
   SsdArgs a;
   a.batch = in.dim("x", 0, 4), a.length = in.dim("x", 1, 4), a.heads = in.dim("x", 2, 4);
   a.head_dim = in.dim("x", 3, 4), a.groups = in.dim("B", 2, 4), a.state = in.dim("B", 3, 4);
+  const Shape bc{a.batch, a.length, a.groups, a.state};
+  in.expect("dt", {a.batch, a.length, a.heads}), in.expect("A", {a.heads}), in.expect("B", bc), in.expect("C", bc);
+  in.expect("D", {a.heads}), in.expect("initial_states", {a.batch, a.heads, a.head_dim, a.state});
+  in.expect("z", in.shape("x")), in.expect("dt_bias", {a.heads});
   storage = {in.tensor("x"),
              in.tensor("dt"),
              in.tensor("A"),
@@ -352,6 +422,15 @@ SafetensorsFile run_kernel_case(const SafetensorsFile& input, const std::string&
     produced = entry->second(inputs);
   } catch (const std::invalid_argument& e) {
     inputs.fail(e.what());
+  }
+  // --flag sets only what the kernel reads: a file's other flags describe it (width, has_bias)
+  // and follow from the tensors, so overriding them would only mislabel the output.
+  for (const auto& [name, value] : request.overrides) {
+    if (inputs.flags_read().count(name)) continue;
+    std::string used;
+    for (const auto& read : inputs.flags_read()) used += (used.empty() ? "" : ", ") + read;
+    inputs.fail(
+        fmt::format("--flag {}: not a flag this kernel reads (it reads: {})", name, used.empty() ? "none" : used));
   }
   SafetensorsFile result;
   std::string flag_text;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "arch/golden/safetensors.hpp"
@@ -52,7 +54,13 @@ HfCheckpoint load_hf_checkpoint(const std::filesystem::path& dir) {
     if (is_integer(tensor.dtype))
       throw ConfigError(fmt::format("{}: tensor '{}' has integer dtype {}, expected a float one", weights_file.string(),
                                     name, dtype_name(tensor.dtype)));
-    ck.weights[name] = Weight{tensor.shape, tensor.to_f32()};
+    std::vector<float> values = tensor.to_f32();
+    // A NaN or infinite weight would spread through every logit: refuse it with its place.
+    const auto bad = std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != values.end())
+      throw ConfigError(fmt::format("{}: tensor '{}': element {} is {}, expected finite weights", weights_file.string(),
+                                    name, bad - values.begin(), *bad));
+    ck.weights[name] = Weight{tensor.shape, std::move(values)};
   }
   return ck;
 }

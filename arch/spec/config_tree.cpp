@@ -1,5 +1,6 @@
 #include "arch/spec/config_tree.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 namespace ssmsoc {
 
@@ -54,18 +56,66 @@ ConfigNode convert(const YAML::Node& yaml, const std::string& file, const Source
       break;
     case YAML::NodeType::Map:
       node.kind = ConfigNode::Kind::map;
+      // A set, not node.find: a file of many keys must not take quadratic time.
+      std::unordered_set<std::string> keys;
       for (const auto& kv : yaml) {
         SourcePos key_pos = position_of(kv.first.Mark(), file, node.pos);
         if (!kv.first.IsScalar()) throw ConfigError(key_pos, path, "a mapping key must be a plain name");
         std::string key = kv.first.Scalar();
         std::string key_path = path.empty() ? key : fmt::format("{}.{}", path, key);
-        if (node.find(key) != nullptr)
-          throw ConfigError(key_pos, key_path, "duplicate key (it is already given above)");
+        if (!keys.insert(key).second) throw ConfigError(key_pos, key_path, "duplicate key (it is already given above)");
         node.entries.push_back(ConfigEntry{key, key_pos, convert(kv.second, file, key_pos, key_path)});
       }
       break;
   }
   return node;
+}
+
+// Aliases are refused: a few hundred bytes of nested aliases ("billion laughs") expand into
+// gigabytes when the tree is copied out, and no configuration needs them.
+class AliasRefuser : public YAML::EventHandler {
+ public:
+  explicit AliasRefuser(std::string file) : file_(std::move(file)) {}
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    throw ConfigError(SourcePos{file_, mark.line + 1, mark.column + 1}, "",
+                      "YAML aliases (*name) are not supported; write the value out");
+  }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  std::string file_;
+};
+
+// The place of the first byte that is not part of valid UTF-8, if any.
+bool first_invalid_utf8(const std::string& text, int& line, int& column, unsigned& byte) {
+  line = 1;
+  column = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = length > 0 && i + length <= text.size();
+    for (std::size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
+    if (valid && length == 2) valid = c >= 0xC2;  // no overlong encodings
+    if (!valid) {
+      byte = c;
+      return true;
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+    i += length;
+  }
+  return false;
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -123,11 +173,26 @@ ConfigNode parse_yaml_file(const std::filesystem::path& file) {
   const std::string name = file.string();
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError(fmt::format("{}: cannot open the file", name));
-  std::stringstream text;
-  text << in.rdbuf();
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(file, ec);
+  if (!ec && bytes > kMaxConfigFileBytes)
+    throw ConfigError(fmt::format("{}: the file has {} bytes; a configuration file may have at most {} (4 MiB)", name,
+                                  bytes, kMaxConfigFileBytes));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  int line = 0, column = 0;
+  unsigned byte = 0;
+  if (first_invalid_utf8(text, line, column, byte))
+    throw ConfigError(SourcePos{name, line, column}, "", fmt::format("invalid UTF-8 (byte 0x{:02X})", byte));
   YAML::Node root;
   try {
-    root = YAML::Load(text.str());
+    std::istringstream events(text);
+    YAML::Parser parser(events);
+    AliasRefuser refuser(name);
+    while (parser.HandleNextDocument(refuser)) {
+    }
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(SourcePos{name, e.mark.line + 1, e.mark.column + 1}, "",
                       fmt::format("YAML syntax error: {}", e.msg));

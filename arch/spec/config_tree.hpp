@@ -50,7 +50,11 @@ struct ConfigEntry {
   ConfigNode value;
 };
 
-// Parses one YAML file. Syntax errors, duplicate keys and non-scalar keys are ConfigErrors.
+// The largest configuration file (profile, workload, scenario) parse_yaml_file reads.
+inline constexpr std::uintmax_t kMaxConfigFileBytes = std::uintmax_t{4} << 20;
+
+// Parses one YAML file. Syntax errors, duplicate keys, non-scalar keys, invalid UTF-8,
+// aliases (*name) and files over kMaxConfigFileBytes are ConfigErrors.
 ConfigNode parse_yaml_file(const std::filesystem::path& file);
 
 // Overlays `overlay` on `base`: mappings merge key by key, recursively; anything else in

@@ -15,6 +15,105 @@ namespace {
 
 using nlohmann::json;
 
+// The sizes a model may have. Zero where a size divides or counts would crash the golden
+// model or the compiler, and a size far beyond any published model would only allocate
+// (num_hidden_layers = 10^9 once grew to 24 GB before any check), so every size key has a
+// range; the caps are a few times the largest published models'.
+constexpr std::int64_t kMaxLayers = 4096;
+constexpr std::int64_t kMaxWidth = 1 << 18;  // hidden and intermediate sizes
+constexpr std::int64_t kMaxVocab = 1 << 22;
+constexpr std::int64_t kMaxHeads = 1 << 16;   // heads, head dims, groups, ranks
+constexpr std::int64_t kMaxState = 4096;      // SSM state size
+constexpr std::int64_t kMaxConvKernel = 256;  // causal convolution width
+constexpr std::int64_t kMaxChunk = 1 << 20;   // SSD chunk size
+constexpr std::int64_t kMaxExperts = 4096;
+
+struct SizeRange {
+  std::string_view key;
+  std::int64_t min, max;
+};
+constexpr SizeRange kSizeRanges[] = {
+    {"num_hidden_layers", 1, kMaxLayers},
+    {"hidden_size", 1, kMaxWidth},
+    {"vocab_size", 1, kMaxVocab},
+    {"intermediate_size", 1, kMaxWidth},
+    {"moe_intermediate_size", 1, kMaxWidth},
+    {"shared_intermediate_size", 0, kMaxWidth},
+    {"moe_shared_expert_intermediate_size", 1, kMaxWidth},
+    {"mamba_d_ssm", 1, kMaxWidth},
+    {"attention_hidden_size", 1, kMaxWidth},
+    {"num_attention_heads", 1, kMaxHeads},
+    {"num_key_value_heads", 1, kMaxHeads},
+    {"head_dim", 1, kMaxHeads},
+    {"attention_head_dim", 1, kMaxHeads},
+    {"num_heads", 1, kMaxHeads},
+    {"mamba_n_heads", 1, kMaxHeads},
+    {"mamba_num_heads", 1, kMaxHeads},
+    {"n_mamba_heads", 1, kMaxHeads},
+    {"mamba_d_head", 1, kMaxHeads},
+    {"mamba_head_dim", 1, kMaxHeads},
+    {"mamba_headdim", 1, kMaxHeads},
+    {"n_groups", 1, kMaxHeads},
+    {"mamba_n_groups", 1, kMaxHeads},
+    {"mamba_ngroups", 1, kMaxHeads},
+    {"time_step_rank", 1, kMaxHeads},
+    {"adapter_rank", 1, kMaxHeads},
+    {"state_size", 1, kMaxState},
+    {"mamba_d_state", 1, kMaxState},
+    {"ssm_state_size", 1, kMaxState},
+    {"conv_kernel", 1, kMaxConvKernel},
+    {"mamba_d_conv", 1, kMaxConvKernel},
+    {"chunk_size", 1, kMaxChunk},
+    {"mamba_chunk_size", 1, kMaxChunk},
+    {"num_experts", 1, kMaxExperts},
+    {"num_local_experts", 0, kMaxExperts},
+    {"n_routed_experts", 1, kMaxExperts},
+    {"num_experts_per_tok", 1, kMaxExperts},
+    {"n_shared_experts", 0, kMaxExperts},
+    {"num_mem_blocks", 1, kMaxLayers},
+    {"attn_layer_period", 1, kMaxLayers},
+    {"attn_layer_offset", 0, kMaxLayers},
+    {"expert_layer_period", 1, kMaxLayers},
+    {"expert_layer_offset", 0, kMaxLayers},
+    {"max_position_embeddings", 1, 1 << 24},
+};
+
+const SizeRange* size_range(std::string_view key) {
+  for (const SizeRange& range : kSizeRanges)
+    if (range.key == key) return &range;
+  return nullptr;
+}
+
+// Numbers with a range: epsilons (zero or negative divides by zero or takes the root of a
+// negative; above 1 it would swamp any activation) and fractions of a head lie in (0, 1];
+// the Mamba expansion, RoPE's base and the scales the parser divides by must be positive.
+struct NumberRange {
+  std::string_view key;
+  double max;  // every range here is (0, max]
+};
+constexpr double kUnbounded = std::numeric_limits<double>::max();
+constexpr NumberRange kNumberRanges[] = {
+    {"layer_norm_epsilon", 1.0},
+    {"rms_norm_eps", 1.0},
+    {"layer_norm_eps", 1.0},
+    {"rotary_pct", 1.0},
+    {"partial_rotary_factor", 1.0},
+    {"rope_parameters.partial_rotary_factor", 1.0},
+    {"expand", kUnbounded},
+    {"mamba_expand", kUnbounded},
+    {"rope_theta", kUnbounded},
+    {"rope_parameters.rope_theta", kUnbounded},
+    {"rotary_emb_base", kUnbounded},
+    {"logits_scaling", kUnbounded},
+    {"attention_multiplier", kUnbounded},
+};
+
+const NumberRange* number_range(std::string_view key) {
+  for (const NumberRange& range : kNumberRanges)
+    if (range.key == key) return &range;
+  return nullptr;
+}
+
 // Typed access to config.json with errors naming the file and the key.
 class ConfigReader {
  public:
@@ -46,6 +145,8 @@ class ConfigReader {
     if (baseline_ && !in_range) fail(key, fmt::format("expected an integer in [0, 2^30], got {}", value.dump()));
     if (!value.is_number_integer()) fail(key, fmt::format("expected an integer, got {}", value.dump()));
     const auto v = value.get<std::int64_t>();
+    if (const SizeRange* range = size_range(key); range && (v < range->min || v > range->max))
+      fail(key, fmt::format("expected an integer in {}..{}, got {}", range->min, range->max, v));
     if (!in_range) fail(key, fmt::format("{} is out of range", v));
     return static_cast<int>(v);
   }
@@ -76,13 +177,24 @@ class ConfigReader {
     const json& value = required(key);
     if ((baseline_ && !value.is_number()) || !to_float(value, out))
       fail(key, fmt::format("expected a number, got {}", value.dump()));
+    check_number(key, out);
     return out;
+  }
+  // A finite number, and a positive one where the key needs it.
+  void check_number(std::string_view key, double value) const {
+    if (!std::isfinite(value)) fail(key, fmt::format("expected a finite number, got {}", value));
+    const NumberRange* range = number_range(key);
+    if (range && range->max == kUnbounded && !(value > 0))
+      fail(key, fmt::format("expected a number greater than 0, got {}", value));
+    if (range && range->max != kUnbounded && !(value > 0 && value <= range->max))
+      fail(key, fmt::format("expected a number in (0, {}], got {}", range->max, value));
   }
   // The baselines' numbers, read as double (then narrowed by the caller).
   double real(std::string_view key, double fallback) const {
     if (!has(key)) return fallback;
     const json& value = required(key);
     if (!value.is_number()) fail(key, fmt::format("expected a number, got {}", value.dump()));
+    check_number(key, value.get<double>());
     return value.get<double>();
   }
   float number(std::string_view key, float fallback) const { return has(key) ? number(key) : fallback; }
@@ -142,7 +254,10 @@ class ConfigReader {
       const json& rope = required("rope_parameters");
       if (rope.is_object() && rope.contains("rope_theta")) {
         float theta = 0;
-        if (to_float(rope["rope_theta"], theta)) return theta;
+        if (to_float(rope["rope_theta"], theta)) {
+          check_number("rope_parameters.rope_theta", theta);
+          return theta;
+        }
         fail("rope_parameters.rope_theta", "expected a number");
       }
     }
@@ -153,7 +268,10 @@ class ConfigReader {
       const json& rope = required("rope_parameters");
       if (rope.is_object() && rope.contains("partial_rotary_factor")) {
         float factor = 0;
-        if (to_float(rope["partial_rotary_factor"], factor)) return factor;
+        if (to_float(rope["partial_rotary_factor"], factor)) {
+          check_number("rope_parameters.partial_rotary_factor", factor);
+          return factor;
+        }
         fail("rope_parameters.partial_rotary_factor", "expected a number");
       }
     }
@@ -164,6 +282,9 @@ class ConfigReader {
   void time_step_limit(MambaShape& m) const {
     if (!has("time_step_limit")) return;
     const auto limit = numbers("time_step_limit", 2);
+    if (!(limit[0] >= 0) || !std::isfinite(limit[0]) || !(limit[1] >= limit[0]))
+      fail("time_step_limit",
+           fmt::format("expected [min, max] with 0 <= min <= max, got [{}, {}]", limit[0], limit[1]));
     m.dt_min = limit[0];
     m.dt_max = limit[1];
   }
@@ -205,7 +326,10 @@ LayerKind layer_kind(const ConfigReader& c, std::string_view key, const std::str
 
 std::vector<LayerKind> layer_list(const ConfigReader& c, std::string_view key, int expected_layers) {
   std::vector<LayerKind> layers;
-  for (const std::string& name : c.strings(key)) layers.push_back(layer_kind(c, key, name));
+  const std::vector<std::string> names = c.strings(key);
+  if (names.empty() || static_cast<std::int64_t>(names.size()) > kMaxLayers)
+    c.fail(key, fmt::format("has {} entries, expected 1..{} layers", names.size(), kMaxLayers));
+  for (const std::string& name : names) layers.push_back(layer_kind(c, key, name));
   if (expected_layers >= 0 && static_cast<int>(layers.size()) != expected_layers)
     c.fail(key, fmt::format("has {} entries for num_hidden_layers = {}", layers.size(), expected_layers));
   return layers;
@@ -215,6 +339,15 @@ void read_common(const ConfigReader& c, ModelConfig& m) {
   m.hidden_size = c.integer("hidden_size");
   m.vocab_size = c.integer("vocab_size");
   m.tie_word_embeddings = c.boolean("tie_word_embeddings", false);
+}
+
+// The Mamba mixer's inner width: `expand` (a number) times hidden_size, within the width cap.
+int inner_size(const ConfigReader& c, std::string_view key, int hidden_size) {
+  const double inner = static_cast<double>(c.number(key)) * hidden_size;
+  if (!(inner >= 1) || inner > kMaxWidth)
+    c.fail(key, fmt::format("{} x hidden_size {} gives an inner width of {}, expected 1..{}", c.number(key),
+                            hidden_size, inner, kMaxWidth));
+  return static_cast<int>(inner);
 }
 
 // "auto" or an integer: the rank of Mamba-1's dt projection.
@@ -243,7 +376,7 @@ void read_mamba2(const ConfigReader& c, ModelConfig& mc, const Mamba2Keys& keys)
   m.d_state = c.integer(keys.d_state);
   m.d_conv = c.integer(keys.d_conv);
   m.chunk_size = c.integer(keys.chunk_size);
-  m.d_inner = static_cast<int>(c.number(keys.expand) * mc.hidden_size);
+  m.d_inner = inner_size(c, keys.expand, mc.hidden_size);
   m.conv_bias = c.boolean(keys.conv_bias, true);
   m.proj_bias = m.out_proj_bias = c.boolean(keys.proj_bias, false);
   m.norm_eps = mc.norm_eps;
@@ -273,7 +406,7 @@ void finish_hybrid(const ConfigReader& c, ModelConfig& mc) {
   if (mc.num_layers < 1) c.fail("num_hidden_layers", "must be at least 1");
   if (m.version == 2) {
     check_split(c, "mamba heads", m.d_inner, m.heads);
-    if (m.heads * m.head_dim != m.d_inner)
+    if (std::int64_t{m.heads} * m.head_dim != m.d_inner)
       c.fail("head_dim", fmt::format("{} heads of {} do not make d_inner = {}", m.heads, m.head_dim, m.d_inner));
     check_split(c, "n_groups", m.heads, m.groups);
     if (m.chunk_size < 1) c.fail("chunk_size", "must be at least 1");
@@ -427,6 +560,9 @@ void read_nemotron_h(const ConfigReader& c, ModelConfig& mc) {
   m.d_state = c.integer("ssm_state_size");
   m.d_conv = c.integer("conv_kernel");
   m.chunk_size = c.integer("chunk_size");
+  if (std::int64_t{m.heads} * m.head_dim > kMaxWidth)
+    c.fail("mamba_head_dim",
+           fmt::format("{} heads of {} exceed the inner width cap {}", m.heads, m.head_dim, kMaxWidth));
   m.d_inner = m.heads * m.head_dim;
   m.conv_bias = c.boolean("use_conv_bias", true);
   m.proj_bias = m.out_proj_bias = c.boolean("use_bias", false);
@@ -494,7 +630,7 @@ void read_jamba(const ConfigReader& c, ModelConfig& mc) {
   mc.num_layers = c.integer("num_hidden_layers");
   mc.norm_eps = c.number("rms_norm_eps", 1e-6f);
   m.version = 1;
-  m.d_inner = static_cast<int>(c.number("mamba_expand") * mc.hidden_size);
+  m.d_inner = inner_size(c, "mamba_expand", mc.hidden_size);
   m.d_state = c.integer("mamba_d_state");
   m.d_conv = c.integer("mamba_d_conv");
   m.dt_rank = dt_rank(c, "mamba_dt_rank", mc.hidden_size);
@@ -634,6 +770,8 @@ void read_granite(const ConfigReader& c, ModelConfig& mc) {
   mc.layers = layer_list(c, "layer_types", mc.num_layers);
   f.activation = activation(c, "hidden_act", "silu");
   f.experts = c.integer("num_local_experts", 0);
+  // Without experts the layers would need a dense MLP, whose width Granite keeps elsewhere.
+  if (f.experts == 0) c.fail("num_local_experts", "0 (a dense feed-forward without experts) is not supported");
   f.top_k = c.integer("num_experts_per_tok", 1);
   f.expert_intermediate_size = c.integer("intermediate_size");
   f.routing = Routing::topk_softmax;
@@ -711,7 +849,7 @@ void read_zamba2(const ConfigReader& c, ModelConfig& mc) {
   mc.num_layers = c.integer("num_hidden_layers");
   mc.norm_eps = c.number("rms_norm_eps", 1e-5f);
   m.version = 2;
-  m.d_inner = static_cast<int>(c.number("mamba_expand") * mc.hidden_size);
+  m.d_inner = inner_size(c, "mamba_expand", mc.hidden_size);
   m.heads = c.integer("n_mamba_heads");
   m.head_dim = c.integer("mamba_headdim");
   m.groups = c.integer("mamba_ngroups", 1);
@@ -913,6 +1051,23 @@ const FamilyAdapter kAdapters[] = {
 
 const FamilyAdapter& adapter_of(ModelFamily family) { return kAdapters[static_cast<std::size_t>(family)]; }
 
+// The checks across keys every family shares, after its adapter has read it.
+void check_model(const ConfigReader& c, const ModelConfig& mc) {
+  const FeedForwardShape& f = mc.ffn;
+  const AttentionShape& a = mc.attention;
+  if (mc.has_attention() && std::int64_t{a.heads} * a.head_dim > kMaxWidth)
+    c.fail("num_attention_heads",
+           fmt::format("{} heads of {} exceed the attention width cap {}", a.heads, a.head_dim, kMaxWidth));
+  // Each expert is a few tensors per layer: bound the checkpoint's tensor count.
+  if (std::int64_t{mc.num_layers} * std::max(1, f.experts) > kMaxLayers * 256)
+    c.fail("num_hidden_layers", fmt::format("{} layers of {} experts exceed the cap of {} expert blocks", mc.num_layers,
+                                            f.experts, kMaxLayers * 256));
+  if (f.experts > 0 && f.top_k > f.experts)
+    c.fail("num_experts_per_tok", fmt::format("{} experts per token of {} experts", f.top_k, f.experts));
+  // Informational elsewhere, but a negative or zero context is nonsense in any config.
+  if (c.has("max_position_embeddings")) c.integer("max_position_embeddings");
+}
+
 }  // namespace
 
 std::string_view model_type_name(ModelFamily family) { return adapter_of(family).model_type; }
@@ -984,6 +1139,13 @@ std::string ModelConfig::shared_block_prefix(int layer) const {
 }
 
 json read_json_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw ConfigError(fmt::format("{}: expected a JSON file, got a folder", file.string()));
+  const auto bytes = std::filesystem::file_size(file, ec);
+  if (!ec && bytes > kMaxConfigFileBytes)
+    throw ConfigError(fmt::format("{}: the file has {} bytes; a configuration file may have at most {} (4 MiB)",
+                                  file.string(), bytes, kMaxConfigFileBytes));
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError(fmt::format("{}: cannot open the file", file.string()));
   std::stringstream text;
@@ -1012,6 +1174,7 @@ ModelConfig parse_model_config(const json& config, const std::filesystem::path& 
   const ConfigReader c(config, file, options, adapter.baseline);
   if (!adapter.baseline) read_common(c, mc);
   adapter.read(c, mc);
+  check_model(c, mc);
   return mc;
 }
 

@@ -12,6 +12,11 @@
 // Every problem is a ConfigError (config_tree.hpp) with a one-line message naming the file
 // (or the YAML place) and the key: an unsupported model_type (listing the supported ones), a
 // missing or ill-typed key, malformed JSON (with nlohmann's position), inconsistent shapes.
+// Every size key has a range, checked before anything is sized by it (model.cpp,
+// kSizeRanges): layers 1..4096, hidden and intermediate widths 1..2^18, vocabulary
+// 1..2^22, heads, head dims, groups and ranks 1..2^16, SSM state 1..4096, convolution
+// width 1..256, chunk 1..2^20, experts 1..4096 (a key's message names its range);
+// epsilons, expansions and RoPE's base must be positive, every number finite.
 #pragma once
 
 #include <cstdint>
