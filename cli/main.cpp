@@ -213,14 +213,8 @@ int parse_and_run(CLI::App& app, int argc, char** argv, const Outcome& outcome) 
   return outcome.status;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"ssmsoc: simulator and accelerator model of a system-on-chip for state-space models"};
-  app.set_version_flag("--version", SSMSOC_VERSION);
-  app.require_subcommand(1);
-  Outcome outcome;
-  // In the order `ssmsoc --help` lists them.
+// Every subcommand, in the order `ssmsoc --help` lists them.
+void add_commands(CLI::App& app, Outcome& outcome) {
   add_profile_commands(app, outcome);
   add_kernel_command(app, outcome);
   add_numerics_command(app, outcome);
@@ -230,5 +224,15 @@ int main(int argc, char** argv) {
   add_cosim_command(app, outcome);
   add_disasm_command(app, outcome);
   add_sim_command(app, outcome);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ssmsoc: simulator and accelerator model of a system-on-chip for state-space models"};
+  app.set_version_flag("--version", SSMSOC_VERSION);
+  app.require_subcommand(1);
+  Outcome outcome;
+  add_commands(app, outcome);
   return parse_and_run(app, argc, argv, outcome);
 }

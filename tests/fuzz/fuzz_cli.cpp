@@ -44,15 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   app.set_version_flag("--version", "0");
   app.require_subcommand(1);
   Outcome outcome;
-  add_profile_commands(app, outcome);
-  add_kernel_command(app, outcome);
-  add_numerics_command(app, outcome);
-  add_golden_command(app, outcome);
-  add_compile_command(app, outcome);
-  add_run_command(app, outcome);
-  add_cosim_command(app, outcome);
-  add_disasm_command(app, outcome);
-  add_sim_command(app, outcome);
+  add_commands(app, outcome);
   try {
     app.parse(static_cast<int>(args.size()), argv.data());
     (void)app.help();            // the usage text of whatever was parsed
