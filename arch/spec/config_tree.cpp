@@ -73,10 +73,18 @@ ConfigNode convert(const YAML::Node& yaml, const std::string& file, const Source
 
 // Aliases are refused: a few hundred bytes of nested aliases ("billion laughs") expand into
 // gigabytes when the tree is copied out, and no configuration needs them.
-class AliasRefuser : public YAML::EventHandler {
+class UnsupportedYamlRefuser : public YAML::EventHandler {
  public:
-  explicit AliasRefuser(std::string file) : file_(std::move(file)) {}
-  void OnDocumentStart(const YAML::Mark&) override {}
+  UnsupportedYamlRefuser(std::string file, std::string_view text) : file_(std::move(file)), text_(text) {}
+  // One document per file. Also what bounds the parse: on some malformed input (text after a
+  // quoted scalar) yaml-cpp 0.7 starts document after document at the same place, forever.
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 1) return;
+    const bool marked = mark.pos >= 0 && text_.substr(static_cast<std::size_t>(mark.pos)).starts_with("---");
+    throw ConfigError(SourcePos{file_, mark.line + 1, mark.column + 1}, "",
+                      marked ? "a second YAML document starts here; a configuration file holds one"
+                             : "YAML syntax error: unexpected text after the value before it");
+  }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
@@ -91,6 +99,8 @@ class AliasRefuser : public YAML::EventHandler {
 
  private:
   std::string file_;
+  std::string_view text_;
+  int documents_ = 0;
 };
 
 // The place of the first byte that is not part of valid UTF-8, if any.
@@ -189,7 +199,7 @@ ConfigNode parse_yaml_file(const std::filesystem::path& file) {
   try {
     std::istringstream events(text);
     YAML::Parser parser(events);
-    AliasRefuser refuser(name);
+    UnsupportedYamlRefuser refuser(name, text);
     while (parser.HandleNextDocument(refuser)) {
     }
     root = YAML::Load(text);

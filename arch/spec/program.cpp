@@ -349,8 +349,6 @@ void validate_program(const Program& program, const std::string& source, const P
     const ProgramBuffer& b = program.buffers[i];
     // Formatted only on failure: validation runs over every command of multi-million-command Programs.
     const auto where = [&] { return fmt::format("buffer {} '{}'", i, b.name); };
-    if (b.memory > SSM_MEM_TILE_SRAM) fail(fmt::format("{}: unknown memory {}", where(), int(b.memory)));
-    if (b.kind > SSM_BUF_SCRATCH) fail(fmt::format("{}: unknown kind {}", where(), int(b.kind)));
     if (b.address + b.bytes < b.address) fail(fmt::format("{}: address + bytes overflows", where()));
     if (!profile) continue;
     std::uint64_t capacity = 0;
@@ -370,7 +368,6 @@ void validate_program(const Program& program, const std::string& source, const P
   std::size_t index = 0;
   for (std::size_t si = 0; si < program.streams.size(); ++si) {
     const ProgramStream& s = program.streams[si];
-    if (s.engine >= SSM_ENGINE_COUNT) fail(fmt::format("stream {}: unknown engine {}", si, int(s.engine)));
     if (s.tile < 0 || s.tile > 0xFFFF || (profile && s.tile >= profile->tile_count))
       fail(fmt::format("stream {}: tile {} does not exist", si, s.tile));
     for (const ssm_command& c : s.commands) {
@@ -550,6 +547,10 @@ Program decode_program(std::span<const std::byte> bytes, const std::string& sour
     const auto nul = e.name < strings.size() ? strings.find('\0', e.name) : std::string_view::npos;
     if (nul == std::string_view::npos)
       fail(fmt::format("buffer {}: its name at {} is not a string of the string table", i, e.name));
+    // Range-check the raw bytes before they become enums: an enum holding a value outside
+    // its enumerators is undefined behaviour, and a compiler may drop a later check.
+    if (e.memory > SSM_MEM_TILE_SRAM) fail(fmt::format("buffer {}: unknown memory {}", i, e.memory));
+    if (e.kind > SSM_BUF_SCRATCH) fail(fmt::format("buffer {}: unknown kind {}", i, e.kind));
     program.buffers.push_back(ProgramBuffer{std::string(strings.substr(e.name, nul - e.name)),
                                             static_cast<ssm_memory>(e.memory), static_cast<ssm_buffer_kind>(e.kind),
                                             e.tile, e.address, e.bytes});
@@ -563,6 +564,7 @@ Program decode_program(std::span<const std::byte> bytes, const std::string& sour
                       "commands",
                       i, e.first_command, std::uint64_t(e.first_command) + e.command_count, next, h.command_count));
     next = std::uint64_t(e.first_command) + e.command_count;
+    if (e.engine >= SSM_ENGINE_COUNT) fail(fmt::format("stream {}: unknown engine {}", i, e.engine));
     ProgramStream s{e.tile, static_cast<ssm_engine>(e.engine), {}};
     for (std::uint32_t c = 0; c < e.command_count; ++c)
       s.commands.push_back(

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "arch/spec/config_tree.hpp"
 #include "arch/spec/profile.hpp"
 #include "tests/sample_program.hpp"
@@ -133,6 +135,33 @@ TEST(ProgramDecoding, RejectsInconsistentSections) {
   s.first_command += 1;  // a gap between streams
   std::memcpy(bad.data() + h.stream_offset + sizeof s, &s, sizeof s);
   EXPECT_NE(decode_error(bad).find("stream 1: commands [3, 6) do not follow"), std::string::npos) << decode_error(bad);
+}
+
+// The enum fields of buffers and streams are range-checked as raw bytes, before they become
+// enums (an out-of-range enum value is undefined behaviour, and clang drops a later check).
+TEST(ProgramDecoding, RejectsUnknownMemoriesKindsAndEngines) {
+  const auto bytes = encode_program(test::sample_program());
+  ssm_program_header h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  for (const std::uint8_t value : {std::uint8_t{4}, std::uint8_t{0x80}, std::uint8_t{0xFF}}) {
+    auto bad = bytes;
+    ssm_buffer b;
+    std::memcpy(&b, bad.data() + h.buffer_offset + sizeof b, sizeof b);
+    b.memory = value;
+    std::memcpy(bad.data() + h.buffer_offset + sizeof b, &b, sizeof b);
+    EXPECT_EQ(decode_error(bad), fmt::format("p.ssmp: buffer 1: unknown memory {}", value));
+    bad = bytes;
+    b.memory = SSM_MEM_DRAM;
+    b.kind = value;
+    std::memcpy(bad.data() + h.buffer_offset + sizeof b, &b, sizeof b);
+    EXPECT_EQ(decode_error(bad), fmt::format("p.ssmp: buffer 1: unknown kind {}", value));
+    bad = bytes;
+    ssm_stream s;
+    std::memcpy(&s, bad.data() + h.stream_offset + sizeof s, sizeof s);
+    s.engine = value;
+    std::memcpy(bad.data() + h.stream_offset + sizeof s, &s, sizeof s);
+    EXPECT_EQ(decode_error(bad), fmt::format("p.ssmp: stream 1: unknown engine {}", value));
+  }
 }
 
 TEST(ProgramValidation, ChecksBuffersAgainstAProfile) {
