@@ -209,7 +209,11 @@ int parse_and_run(CLI::App& app, int argc, char** argv, const Outcome& outcome) 
     std::cerr << "error: " << e.what() << '\n';
     return 1;
   }
-  std::cout << outcome.out.str();
+  std::cout << outcome.out.str() << std::flush;
+  if (!std::cout) {  // e.g. a full disk behind a redirection: the output is cut off
+    std::cerr << "ssmsoc: cannot write to standard output\n";
+    return 1;
+  }
   return outcome.status;
 }
 

@@ -85,7 +85,7 @@ int functional_run(const RunCommand& command, std::ostream& out) {
   OutputFiles outputs;  // all appear, or none
   if (!command.tensors_out.empty()) write_safetensors(outputs.add(command.tensors_out), run.tensors);
   if (!command.out.empty()) {
-    create_output_folder(command.out);
+    outputs.create_folder(command.out);
     outputs.add(fs::path(command.out) / "summary.json").write(host::summary_json(run).dump(2) + '\n');
   }
   outputs.commit();
@@ -151,8 +151,8 @@ int compile_run(const CompileCommand& command, std::ostream& out) {
   const compiler::CompileResult result =
       compiler::compile(model, scenario_of(command.model), profile, compile_options_of(command.model));
   if (!command.out.empty()) {
-    create_output_folder(command.out);
     OutputFiles programs;  // all appear, or none
+    programs.create_folder(command.out);
     for (const auto& phase : result.phases) {
       const auto bytes = encode_program(phase.program);
       programs.add(fs::path(command.out) / (phase.name + ".ssmp")).write(bytes.data(), bytes.size());
@@ -178,7 +178,7 @@ int model_run(const RunCommand& command, std::ostream& out) {
   progress("");
 
   if (!command.out.empty()) {  // with the traces: all appear, or none
-    create_output_folder(command.out);
+    run.trace_files.create_folder(command.out);
     run.trace_files.add(fs::path(command.out) / "summary.json").write(host::summary_json(run).dump(2) + '\n');
     run.trace_files.add(fs::path(command.out) / "stats.json").write(host::stats_json(run, profile).dump(2) + '\n');
   }

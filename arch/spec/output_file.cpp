@@ -111,6 +111,21 @@ void OutputFile::commit() {
 
 OutputFiles::~OutputFiles() {
   for (const auto& [temporary, target] : staged_) ::unlink(temporary.c_str());
+  files_.clear();  // their temporaries first, so that the folders can be empty
+  for (auto folder = created_folders_.rbegin(); folder != created_folders_.rend(); ++folder)
+    ::rmdir(folder->c_str());  // fails, harmlessly, where something else was put meanwhile
+}
+
+void OutputFiles::create_folder(const fs::path& folder) {
+  std::vector<fs::path> missing;  // the folder and those of its parents that do not exist, deepest first
+  std::error_code error;
+  for (fs::path at = folder; !at.empty() && !fs::exists(at, error); at = at.parent_path()) {
+    missing.push_back(at);
+    if (at == at.parent_path()) break;
+  }
+  fs::create_directories(folder, error);
+  if (error) throw ConfigError(fmt::format("{}: cannot create the folder: {}", folder.string(), error.message()));
+  created_folders_.insert(created_folders_.end(), missing.rbegin(), missing.rend());
 }
 
 OutputFile& OutputFiles::add(const fs::path& target) { return files_.emplace_back(target); }
@@ -150,18 +165,13 @@ void OutputFiles::commit() {
   }
   files_.clear();
   staged_.clear();
+  created_folders_.clear();
 }
 
 void write_output_file(const fs::path& target, std::string_view contents) {
   OutputFile file(target);
   file.write(contents);
   file.commit();
-}
-
-void create_output_folder(const fs::path& folder) {
-  std::error_code error;
-  fs::create_directories(folder, error);
-  if (error) throw ConfigError(fmt::format("{}: cannot create the folder: {}", folder.string(), error.message()));
 }
 
 }  // namespace ssmsoc

@@ -72,6 +72,9 @@ class OutputFiles {
   OutputFiles& operator=(OutputFiles&&) noexcept = default;
   ~OutputFiles();
 
+  // Creates `folder` (and its parents) for outputs of the set; ConfigError naming it when that
+  // fails. The folders it creates are removed again, when empty, unless the set is committed.
+  void create_folder(const std::filesystem::path& folder);
   // A new output in the set, open for writing.
   OutputFile& add(const std::filesystem::path& target);
   // Where someone else (e.g. a simulation in a child process, with write_output_file) is to
@@ -88,6 +91,7 @@ class OutputFiles {
  private:
   std::deque<OutputFile> files_;  // a deque: add() keeps earlier references valid
   std::vector<std::pair<std::filesystem::path, std::filesystem::path>> staged_;  // (temporary, target)
+  std::vector<std::filesystem::path> created_folders_;                           // deepest last
 };
 
 // Writes `contents` to `target` as one OutputFile (atomically, every write checked).
@@ -95,8 +99,5 @@ void write_output_file(const std::filesystem::path& target, std::string_view con
 
 // A fresh temporary name beside `target`: ".NAME.PID-N.tmp" (unique within this process).
 std::filesystem::path temporary_path_for(const std::filesystem::path& target);
-
-// Creates `folder` (and its parents) for outputs; ConfigError naming it when that fails.
-void create_output_folder(const std::filesystem::path& folder);
 
 }  // namespace ssmsoc

@@ -2,14 +2,35 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 #include "arch/golden/seeded_random.hpp"
+#include "arch/spec/config_tree.hpp"
+#include "arch/spec/output_file.hpp"
 #include "rtl/scan_unit/harness.hpp"
 
 namespace ssmsoc::rtl {
 
 std::vector<std::string> cosim_profiles() { return scan_variant_profiles(); }
+
+namespace {
+
+// Opens the engine's trace where `traces` stages `file`; a failure names the file the user gave
+// and the system's reason.
+void open_staged_trace(ScanEngine& engine, OutputFiles& traces, const std::filesystem::path& file) {
+  const std::filesystem::path staged = traces.stage(file);
+  errno = 0;
+  try {
+    engine.open_trace(staged.string());
+  } catch (const std::runtime_error&) {
+    const int error = errno != 0 ? errno : EIO;
+    throw ConfigError(fmt::format("{}: cannot write: {}", file.string(), std::strerror(error)));
+  }
+}
+
+}  // namespace
 
 std::vector<CosimRow> run_cosim(const CosimOptions& options) {
   std::vector<std::string> profiles;
@@ -26,13 +47,14 @@ std::vector<CosimRow> run_cosim(const CosimOptions& options) {
           ? refdata_cases(options.refdata_directory.empty() ? default_refdata_directory() : options.refdata_directory)
           : std::vector<Case>{};
   std::vector<CosimRow> rows;
+  OutputFiles traces;  // written to temporaries, put in place together once every run is done
   for (const std::string& name : profiles) {
     const Profile profile = load_profile(name);
     std::unique_ptr<ScanEngine> engine = make_scan_engine(name);
     if (!options.trace_file.empty()) {
       std::filesystem::path file = options.trace_file;
       if (profiles.size() > 1) file.replace_extension(fmt::format(".{}.fst", name));
-      engine->open_trace(file.string());
+      open_staged_trace(*engine, traces, file);
     }
     CosimRow row;
     row.profile = name;
@@ -61,7 +83,9 @@ std::vector<CosimRow> run_cosim(const CosimOptions& options) {
     for (const Case& c : random_cases(profile.tile.scan, options.seed, options.cases)) add(c);
     row.lane_steps_per_s = seconds > 0 ? static_cast<double>(lane_steps) / seconds : 0;
     rows.push_back(row);
+    engine->close_trace();
   }
+  traces.commit();
   return rows;
 }
 

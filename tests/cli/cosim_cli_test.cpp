@@ -29,12 +29,27 @@ TEST(CosimCommand, GivesEveryShippedProfileAPassingRow) {
 }
 
 TEST(CosimCommand, RunsOneProfileAndWritesATrace) {
-  const auto trace = test::temp_dir() / "mobile.fst";
+  const auto dir = test::temp_dir() / "cosim-trace";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto trace = dir / "mobile.fst";
   const auto run = test::run_ssmsoc("cosim --profile krsna-mobile --cases 2 --trace " + trace.string());
   ASSERT_EQ(run.status, 0) << run.err;
   EXPECT_NE(run.out.find("krsna-mobile"), std::string::npos);
   EXPECT_EQ(run.out.find("krsna-wear"), std::string::npos);
   EXPECT_GT(std::filesystem::file_size(trace), 100u);
+  // Written to a temporary and put in place whole: nothing else is left beside it.
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename());
+  EXPECT_EQ(names, std::vector<std::string>{"mobile.fst"});
+}
+
+TEST(CosimCommand, ATraceThatCannotBeWrittenIsAOneLineError) {
+  const auto trace = test::temp_dir() / "no-such-folder" / "mobile.fst";
+  const auto run = test::run_ssmsoc("cosim --profile krsna-mobile --cases 1 --trace " + trace.string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err, trace.string() + ": cannot write: No such file or directory\n");
 }
 
 TEST(CosimCommand, RejectsUnknownProfilesAndVcdTraces) {

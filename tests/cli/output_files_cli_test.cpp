@@ -81,6 +81,10 @@ TEST(OutputFiles, RunOnAFullDiskWritesNeitherSummaryNorStats) {
   // stats.json is the one past 4 KiB; summary.json, complete, is not put in place without it.
   EXPECT_EQ(run.err, (dir / "stats.json").string() + ": cannot write: File too large\n");
   EXPECT_EQ(entries(dir), std::vector<std::string>{});
+  // The folders a failed run created for its outputs go too; an existing one stays.
+  const auto nested = run_with_file_size_limit("run " + kSmall + " --out " + (dir / "new/run").string(), 4096);
+  EXPECT_EQ(nested.status, 1);
+  EXPECT_EQ(entries(dir), std::vector<std::string>{});
 
   const auto unlimited = test::run_ssmsoc("run " + kSmall + " --out " + dir.string());
   ASSERT_EQ(unlimited.status, 0) << unlimited.err;
@@ -169,6 +173,17 @@ TEST(OutputFiles, ADeviceIsWrittenThroughNeverReplaced) {
   const auto to_null = test::run_ssmsoc("kernel --in " + kKernelCase + " --out /dev/null");
   EXPECT_EQ(to_null.status, 0) << to_null.err;
   EXPECT_TRUE(is_character_device("/dev/null"));
+}
+
+// Standard output is an output too: cut off by a full disk, the command fails.
+TEST(OutputFiles, AFailedWriteToStandardOutputIsAnError) {
+  if (!is_character_device("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  const fs::path err = test::temp_dir() / "stdout-full-stderr.txt";
+  const std::string command = std::string(SSMSOC_SSMSOC_BINARY) + " profile list >/dev/full 2>" + err.string();
+  const int raw = std::system(command.c_str());
+  EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 1) << raw;
+  EXPECT_EQ(test::slurp(err), "ssmsoc: cannot write to standard output\n");
+  EXPECT_EQ(test::run_ssmsoc("profile list").status, 0);
 }
 
 TEST(OutputFiles, SimWritesTraceAndStatsTogether) {
