@@ -36,6 +36,7 @@ struct Work {
 class CostModel {
  public:
   explicit CostModel(const Profile& profile);
+  explicit CostModel(Profile&&) = delete;  // it keeps a reference: the profile must outlive it
   const Profile& profile() const { return profile_; }
   // The simulator's cycles of the command of these dimensions (arch/spec/engine_cycles.hpp).
   double gemm_cycles(std::int64_t m, std::int64_t n, std::int64_t k, Precision p) const;

@@ -4,6 +4,11 @@
 #include <systemc>
 #include <tlm>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <pthread.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -298,12 +303,15 @@ class ControlCore : public sc_module {
   void run() {
     const ssmfw::Hal hal{this, read32, write32, map_dram, queue_space, queue_push, queue_completed, wait_for_interrupt};
     const ssm_program_header* h = reinterpret_cast<const ssm_program_header*>(image_.data());
-    std::vector<std::uint64_t> workspace(
+    // A member, not a local: a run that fails stops with this thread suspended, its stack
+    // never unwound.
+    workspace_.assign(
         ssmfw::workspace_bytes(h->stream_count, static_cast<std::uint32_t>(chip_.profile.tile_count) * SSM_ENGINE_COUNT,
                                h->semaphore_count) /
-            8 +
-        1);
-    const ssmfw::Status status = ssmfw::run_program(hal, workspace.data(), workspace.size() * 8, &counters);
+                8 +
+            1,
+        0);
+    const ssmfw::Status status = ssmfw::run_program(hal, workspace_.data(), workspace_.size() * 8, &counters);
     if (status != ssmfw::kOk)
       chip_.fail(fmt::format("{}: the firmware stopped at cycle {}: {}", chip_.options.source, chip_.now(),
                              ssmfw::status_name(status)));
@@ -317,6 +325,7 @@ class ControlCore : public sc_module {
   sc_event_queue irq_;
   sc_event wake_;
   bool pending_ = false;
+  std::vector<std::uint64_t> workspace_;  // the firmware's
 };
 
 void Engine::run() {
@@ -364,6 +373,34 @@ void Engine::run() {
     core_.interrupt();
   }
 }
+
+}  // namespace
+
+namespace {
+
+// Tells AddressSanitizer again, as sc_start returns (or throws), which stack this thread runs
+// on. SystemC switches its coroutines with ASan's fiber annotations, but on the way back to
+// the main stack leaves ASan believing it still runs on the last coroutine's; the next
+// exception thrown on the main stack then reports false errors (google/sanitizers#189).
+// Nothing without ASan.
+struct MainStackReannounced {
+  MainStackReannounced() = default;
+  MainStackReannounced(const MainStackReannounced&) = delete;
+  MainStackReannounced& operator=(const MainStackReannounced&) = delete;
+  ~MainStackReannounced() {
+#if defined(__SANITIZE_ADDRESS__)
+    pthread_attr_t attributes;
+    if (pthread_getattr_np(pthread_self(), &attributes) != 0) return;
+    void* bottom = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attributes, &bottom, &size);
+    pthread_attr_destroy(&attributes);
+    void* fake_stack = nullptr;
+    __sanitizer_start_switch_fiber(&fake_stack, bottom, size);
+    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+  }
+};
 
 }  // namespace
 
@@ -417,7 +454,10 @@ SimResult simulate_checked(const Profile& profile, const Program& program, const
                                    t, static_cast<ssm_engine>(e), fabric, core));
       bus.engines.push_back(engines.back().get());
     }
-  sc_start();
+  {
+    const MainStackReannounced reannounced;
+    sc_start();
+  }
   if (!chip.error.empty()) throw ConfigError(chip.error);
   if (!bus.done_status)
     throw std::runtime_error(fmt::format("{}: the simulation ended before the program", options.source));

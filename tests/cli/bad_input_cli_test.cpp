@@ -32,12 +32,22 @@ namespace fs = std::filesystem;
 constexpr int kMemoryMiB = 3072;
 constexpr int kTimeoutSeconds = 60;
 
+// The memory limit: the address space (ulimit -v), except under AddressSanitizer, which
+// reserves terabytes of shadow address space at start: there, ASan's own limits on resident
+// memory and on one allocation (a larger one returns null: std::bad_alloc).
+#if defined(__SANITIZE_ADDRESS__)
+const std::string kMemoryLimit = "ASAN_OPTIONS=hard_rss_limit_mb=" + std::to_string(kMemoryMiB) +
+                                 ":max_allocation_size_mb=" + std::to_string(kMemoryMiB) +
+                                 ":allocator_may_return_null=1 && export ASAN_OPTIONS";
+#else
+const std::string kMemoryLimit = "ulimit -v " + std::to_string(kMemoryMiB * 1024);
+#endif
+
 test::CommandResult run_limited(const std::string& args) {
   const auto out = test::temp_dir() / "limited-stdout.txt";
   const auto err = test::temp_dir() / "limited-stderr.txt";
-  const std::string command = "ulimit -v " + std::to_string(kMemoryMiB * 1024) + " && timeout " +
-                              std::to_string(kTimeoutSeconds) + " " + SSMSOC_SSMSOC_BINARY + " " + args + " >" +
-                              out.string() + " 2>" + err.string();
+  const std::string command = kMemoryLimit + " && timeout " + std::to_string(kTimeoutSeconds) + " " +
+                              SSMSOC_SSMSOC_BINARY + " " + args + " >" + out.string() + " 2>" + err.string();
   const int raw = std::system(command.c_str());
   return test::CommandResult{WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, test::slurp(out), test::slurp(err)};
 }

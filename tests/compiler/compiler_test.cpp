@@ -259,7 +259,8 @@ TEST(SelectScanKernels, HexagonUsesChunkedSsdForMamba2) {
 
 TEST(CostModel, ScanCyclesAreOneBeatPerStepPlusPipelineAndOutputStages) {
   // krsna-mobile: 32 lanes, depth 6: 64 channels x 10 steps of ceil(16 / 32) = 1 beat, + 6 + 5.
-  const CostModel cost(load_profile("krsna-mobile"));
+  const Profile profile = load_profile("krsna-mobile");
+  const CostModel cost(profile);
   EXPECT_DOUBLE_EQ(cost.scan_cycles(64, 1, 16, 10), 640 + 11);
 }
 
