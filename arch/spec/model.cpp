@@ -888,6 +888,15 @@ void read_zamba2(const ConfigReader& c, ModelConfig& mc) {
       c.fail("hybrid_layer_ids", fmt::format("does not match layers_block_type at layer {}", i));
   }
   if (z.num_mem_blocks < 1) c.fail("num_mem_blocks", "must be at least 1");
+  // The q/k/v adapters map attention_hidden_size to attention_hidden_size and are added to the
+  // projections' outputs, so those must have that width too.
+  if (z.attention_adapters && a.heads * a.head_dim != a.input_size)
+    c.fail("attention_head_dim", fmt::format("{} heads x {} do not make attention_hidden_size {}, as the shared "
+                                             "attention adapters need",
+                                             a.heads, a.head_dim, a.input_size));
+  if (z.attention_adapters && a.kv_heads != a.heads)
+    c.fail("num_key_value_heads",
+           fmt::format("{}, not num_attention_heads {}, as the shared attention adapters need", a.kv_heads, a.heads));
   if (c.boolean("use_long_context", false)) c.fail("use_long_context", "long-context RoPE is not supported");
   mc.feed_forward.assign(mc.num_layers, FeedForwardKind::none);
   finish_hybrid(c, mc);

@@ -107,6 +107,33 @@ TEST(ScanVariants, Mamba2VariantsAreTheMultiheadScansAndUpdatesAreOneStep) {
   EXPECT_FALSE(ssm_scan_is_update(SSM_SCAN_SSD));
 }
 
+// Zamba2's shared attention adapters add attention_hidden_size-wide outputs to q, k and v.
+TEST(ModelAdapters, bad_zamba2_attention_adapters_need_full_width_heads) {
+  nlohmann::json config = read_json_file(kModels / "zamba2" / "config.json");
+  config["use_shared_attention_adapter"] = true;
+  EXPECT_NO_THROW(parse(config));
+  auto error = [](const nlohmann::json& c) {
+    try {
+      parse(c);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  nlohmann::json narrow = config;
+  narrow["attention_head_dim"] = 8;
+  EXPECT_EQ(
+      error(narrow),
+      "config.json: attention_head_dim: 4 heads x 8 do not make attention_hidden_size 64, as the shared attention "
+      "adapters need");
+  nlohmann::json grouped = config;
+  grouped["num_key_value_heads"] = 2;
+  EXPECT_EQ(error(grouped),
+            "config.json: num_key_value_heads: 2, not num_attention_heads 4, as the shared attention adapters need");
+  grouped["use_shared_attention_adapter"] = false;  // without adapters, grouped keys and values are fine
+  EXPECT_NO_THROW(parse(grouped));
+}
+
 TEST(ModelAdapters, bad_model_type_lists_the_families_the_caller_takes) {
   const nlohmann::json config = {{"model_type", "llama"}};
   try {
