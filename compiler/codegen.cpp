@@ -290,6 +290,7 @@ class Generator {
   // --- GEMM: per tile, for each repeat, m block, n block: the k blocks (C accumulates) -------
   // Slot: A block, then B block. Resident: C block, twice (out blocks alternate).
   void gemm(const PrimOp& op, const OpMapping& m) {
+    if (m.b_broadcast) return gemm_broadcast(op, m);
     const View& a = op.in[0];
     const View w{op.in[1].tensor, 0, 0};
     const View& c = op.out[0];
@@ -364,6 +365,107 @@ class Generator {
               if (last) c_store_value.push_back(after);
             }
           }
+    }
+  }
+
+  // --- GEMM by m, weights broadcast (OpMapping::b_broadcast) ---------------------------------
+  // Resident: C block twice, then the tile's rows of A (loaded once). Slot: the B block.
+  // Step s (n block s / k_steps, k block s % k_steps), all tiles in step:
+  //   leader j (tile j < b_leaders), DMA: once every tile is done with the step that last used
+  //     the slot (computed of the last tile, which signals only after the tile before it did),
+  //     broadcast its slice of the B block into every tile's slot, then signal loaded(j) after
+  //     loaded(j - 1) reached the step: loaded of the last leader means the whole block is in;
+  //   every tile, matrix: wait loaded(last leader); GEMM; signal computed(t) after
+  //     computed(t - 1) reached the step;
+  //   a tile's DMA stores its C block after the last k block of an n block (after the next
+  //     step's broadcast, when it leads), and the matrix waits for that store before reusing
+  //     the C buffer two n blocks later.
+  void gemm_broadcast(const PrimOp& op, const OpMapping& m) {
+    const View& a = op.in[0];
+    const View w{op.in[1].tensor, 0, 0};
+    const View& c = op.out[0];
+    const int tiles = static_cast<int>(m.tiles.size()), leaders = m.b_leaders;
+    const int a_bits = tensor(a).bits;
+    const std::int64_t k_steps = (op.k + m.k_b - 1) / m.k_b, n_blocks = (op.n + m.n_b - 1) / m.n_b;
+    const std::int64_t steps = k_steps * n_blocks;
+    const std::uint64_t cbytes = std::uint64_t(m.m_b * m.n_b * 4);
+    const std::uint64_t a_at = m.sram.resident_bytes - align64((m.m_b * op.k * a_bits + 7) / 8);
+    const std::uint64_t everyone = tiles >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << tiles) - 1;
+    // The semaphore counts at the op's start: the waits below are relative to them.
+    std::vector<std::uint32_t> loaded0(tiles), computed0(tiles), stored0(tiles);
+    for (int t = 0; t < tiles; ++t) {
+      loaded0[t] = tile_state_[t].loaded, computed0[t] = tile_state_[t].computed, stored0[t] = tile_state_[t].stored;
+    }
+    auto dma_stream = [&](int t) -> StreamBuilder& { return tile_state_[t].streams[SSM_ENGINE_DMA]; };
+    auto matrix_stream = [&](int t) -> StreamBuilder& { return tile_state_[t].streams[SSM_ENGINE_MATRIX]; };
+    // Each tile's rows of A; a tile that does not lead signals loaded(t) once they are in.
+    for (int t = 0; t < tiles; ++t) {
+      std::vector<Xfer> loads;
+      load(loads, t, a, m.tiles[t].begin, m.tiles[t].size(), 0, op.k, a_at);
+      for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
+      if (t >= leaders) dma_stream(t).push_back(signal_command(sem_loaded(t)));
+    }
+    // The C store of tile t after step s, the last of an n block.
+    auto store_c = [&](int t, std::int64_t s) {
+      const std::int64_t block = s / k_steps, n0 = block * m.n_b, nb = std::min(m.n_b, op.n - n0);
+      std::vector<Xfer> stores;
+      store(stores, t, c, m.tiles[t].begin, m.tiles[t].size(), n0, nb, std::uint64_t(block % 2) * cbytes);
+      dma_stream(t).push_back(wait_command(sem_computed(t), computed0[t] + std::uint32_t(s) + 1));
+      for (const Xfer& x : stores) dma_stream(t).push_back(dma(x));
+      dma_stream(t).push_back(signal_command(sem_stored(t)));
+    };
+    for (std::int64_t s = 0; s < steps; ++s) {
+      const std::int64_t block = s / k_steps, kstep = s % k_steps;
+      const std::int64_t n0 = block * m.n_b, nb = std::min(m.n_b, op.n - n0);
+      const std::int64_t k0 = kstep * m.k_b, kb = std::min(m.k_b, op.k - k0);
+      const std::uint64_t slot_at = m.sram.slot_base(static_cast<int>(s % m.sram.slots));
+      const std::int64_t slice = (nb + leaders - 1) / leaders;
+      for (int j = 0; j < leaders; ++j) {
+        StreamBuilder& d = dma_stream(j);
+        if (s >= m.sram.slots)
+          d.push_back(
+              wait_command(sem_computed(tiles - 1), computed0[tiles - 1] + std::uint32_t(s - m.sram.slots) + 1));
+        const std::int64_t first = std::min(nb, j * slice), rows = std::min(nb, first + slice) - first;
+        if (rows > 0) {
+          std::vector<Xfer> loads;
+          load(loads, j, w, op.w_row0 + n0 + first, rows, k0, kb,
+               slot_at + std::uint64_t(first) * std::uint64_t((kb * tensor(w).bits + 7) / 8));
+          for (const Xfer& x : loads)
+            d.push_back(dma_command(DmaArgs{x.src, x.dst, x.row_bytes, x.rows, x.src_stride, x.dst_stride, everyone}));
+        }
+        if (j > 0) d.push_back(wait_command(sem_loaded(j - 1), loaded0[j - 1] + std::uint32_t(s) + 1));
+        d.push_back(signal_command(sem_loaded(j)));
+        if (s > 0 && (s - 1) % k_steps == k_steps - 1) store_c(j, s - 1);  // the previous n block's C
+      }
+      for (int t = 0; t < tiles; ++t) {
+        StreamBuilder& mx = matrix_stream(t);
+        if (s == 0 && t >= leaders) mx.push_back(wait_command(sem_loaded(t), loaded0[t] + 1));
+        mx.push_back(wait_command(sem_loaded(leaders - 1), loaded0[leaders - 1] + std::uint32_t(s) + 1));
+        if (kstep == 0 && block >= 2)  // the C buffer's store, two n blocks ago
+          mx.push_back(wait_command(sem_stored(t), stored0[t] + std::uint32_t(block - 1)));
+        GemmArgs g;
+        g.a = sram(t, a_at + std::uint64_t((k0 * a_bits + 7) / 8));
+        g.b = sram(t, slot_at);
+        g.c = sram(t, std::uint64_t(block % 2) * cbytes);
+        g.m = static_cast<std::uint32_t>(m.tiles[t].size()), g.n = static_cast<std::uint32_t>(nb);
+        g.k = static_cast<std::uint32_t>(kb);
+        g.lda = static_cast<std::uint32_t>(op.k), g.ldb = g.k, g.ldc = g.n;
+        g.precision = static_cast<ssm_precision>(op.precision);
+        g.accumulate = k0 > 0;
+        g.transpose_b = true;
+        mx.push_back(gemm_command(g));
+        if (t > 0) mx.push_back(wait_command(sem_computed(t - 1), computed0[t - 1] + std::uint32_t(s) + 1));
+        mx.push_back(signal_command(sem_computed(t)));
+        if (t >= leaders && kstep == k_steps - 1) store_c(t, s);
+      }
+    }
+    for (int j = 0; j < leaders; ++j) store_c(j, steps - 1);
+    for (int t = 0; t < tiles; ++t) {
+      TileState& ts = tile_state_[t];
+      ts.loaded += t < leaders ? std::uint32_t(steps) : 1;
+      ts.computed += std::uint32_t(steps);
+      ts.steps += std::uint32_t(steps);
+      ts.stored += std::uint32_t(n_blocks);
     }
   }
 

@@ -28,6 +28,86 @@ void collect_kernels(const PhaseProgram& p, std::vector<KernelChoice>& out) {
 
 }  // namespace
 
+namespace {
+
+// The phases of a compile with prefill chunks of about `target` tokens, and their runs.
+struct PhasePlan {
+  std::vector<Phase> phases;
+  std::vector<int> runs;
+};
+
+PhasePlan plan_phases(const Scenario& scenario, const CompileOptions& options, int target, bool exact) {
+  const int prompt = scenario.prompt_tokens, gen = scenario.generate_tokens;
+  const int max_context = prompt + std::max(0, gen);
+  // Chunks of equal length where possible: 300 tokens -> 2 x 150 rather than 256 + 44.
+  const int count = (prompt + target - 1) / target;
+  const int chunk = exact ? std::min(target, prompt) : (prompt + count - 1) / count;
+  const int full = prompt / chunk, rest = prompt - full * chunk;
+  PhasePlan plan;
+  // Attention at the mean context of the chunks (its work is linear in the context).
+  const int prefill_context = options.prefill_context >= 0 ? options.prefill_context : (full - 1) * chunk / 2;
+  plan.phases.push_back(Phase{"prefill", chunk, scenario.batch, prefill_context, max_context, false, false});
+  plan.runs.push_back(full);
+  if (rest > 0) {
+    plan.phases.push_back(Phase{"prefill-rest", rest, scenario.batch, full * chunk, max_context, false, false});
+    plan.runs.push_back(1);
+  }
+  if (!options.functional) {
+    plan.phases.push_back(Phase{"logits", 1, scenario.batch, prompt, max_context, true, true});
+    plan.runs.push_back(1);
+  }
+  if (gen > 1) {
+    const int context = options.decode_context >= 0 ? options.decode_context : prompt + (gen - 1) / 2;
+    plan.phases.push_back(Phase{"decode", 1, scenario.batch, context, max_context, true, false});
+    plan.runs.push_back(gen - 1);
+  }
+  if (options.functional)
+    for (Phase& ph : plan.phases) {
+      ph.host_embeddings = true;
+      ph.functional = true;
+      ph.all_logits = ph.name != "decode";
+    }
+  return plan;
+}
+
+// Lowers every phase of `plan` into `r` (scan kernels chosen), plans the memory and chooses
+// each op's mapping: everything but the Programs.
+void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scenario, const Profile& profile,
+                   const std::string& model_name) {
+  r.phases.clear();
+  r.kernels.clear();
+  for (std::size_t i = 0; i < plan.phases.size(); ++i) {
+    PhaseProgram p;
+    p.name = plan.phases[i].name;
+    p.phase = plan.phases[i];
+    p.runs = plan.runs[i];
+    p.lowered = lower_graph(r.graph, plan.phases[i], r.precision);
+    select_scan_kernels(p.lowered, profile);
+    collect_kernels(p, r.kernels);
+    r.phases.push_back(std::move(p));
+  }
+  std::vector<const Module*> mods;
+  for (const auto& p : r.phases) mods.push_back(&p.lowered);
+  const int max_context = scenario.prompt_tokens + std::max(0, scenario.generate_tokens);
+  r.memory = plan_memory(mods, profile, model_name, scenario.batch, max_context);
+  for (PhaseProgram& p : r.phases) {
+    p.mappings = choose_mappings(p.lowered, r.memory, profile);
+    p.tiled.clear();
+    for (const OpMapping& m : p.mappings) p.tiled.push_back(summarize(m));
+    p.estimated_cycles = estimated_cycles(p.mappings);
+  }
+}
+
+// The cost model's cycles of the whole prompt (every prefill phase times its runs).
+double prefill_cycles(const CompileResult& r) {
+  double cycles = 0;
+  for (const PhaseProgram& p : r.phases)
+    if (p.name == "prefill" || p.name == "prefill-rest") cycles += p.estimated_cycles * p.runs;
+  return cycles;
+}
+
+}  // namespace
+
 CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Profile& profile,
                       const CompileOptions& options) {
   check_scenario(scenario);
@@ -38,58 +118,32 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   r.graph = build_graph(model);
   r.classification = recognize_architecture(r.graph);
 
-  const int prompt = scenario.prompt_tokens, gen = scenario.generate_tokens;
-  const int max_context = prompt + std::max(0, gen);
-  const int target = options.prefill_chunk > 0 ? options.prefill_chunk : kDefaultPrefillChunk;
-  // Chunks of equal length where possible: 300 tokens -> 2 x 150 rather than 256 + 44.
-  const int count = (prompt + target - 1) / target;
-  const int chunk = options.prefill_chunk > 0 ? std::min(target, prompt) : (prompt + count - 1) / count;
-  const int full = prompt / chunk, rest = prompt - full * chunk;
-  std::vector<Phase> phases;
-  std::vector<int> runs;
-  // Attention at the mean context of the chunks (its work is linear in the context).
-  const int prefill_context = options.prefill_context >= 0 ? options.prefill_context : (full - 1) * chunk / 2;
-  phases.push_back(Phase{"prefill", chunk, scenario.batch, prefill_context, max_context, false, false});
-  runs.push_back(full);
-  if (rest > 0) {
-    phases.push_back(Phase{"prefill-rest", rest, scenario.batch, full * chunk, max_context, false, false});
-    runs.push_back(1);
-  }
-  if (!options.functional) {
-    phases.push_back(Phase{"logits", 1, scenario.batch, prompt, max_context, true, true});
-    runs.push_back(1);
-  }
-  if (gen > 1) {
-    const int context = options.decode_context >= 0 ? options.decode_context : prompt + (gen - 1) / 2;
-    phases.push_back(Phase{"decode", 1, scenario.batch, context, max_context, true, false});
-    runs.push_back(gen - 1);
-  }
-  if (options.functional)
-    for (Phase& ph : phases) {
-      ph.host_embeddings = true;
-      ph.functional = true;
-      ph.all_logits = ph.name != "decode";
+  if (options.prefill_chunk > 0 || options.functional) {
+    const int target = options.prefill_chunk > 0 ? options.prefill_chunk : kDefaultPrefillChunk;
+    lower_and_map(r, plan_phases(scenario, options, target, options.prefill_chunk > 0), scenario, profile, model.name);
+  } else {
+    // The mapper's chunk: the candidate whose whole prompt the cost model finds fastest (a
+    // larger chunk reads the weights fewer times but needs more room for its activations;
+    // where candidates tie within 1 %, the smaller chunk, whose Programs are smaller). A
+    // candidate whose activations or Programs do not fit is skipped.
+    double best = -1;
+    int best_target = kDefaultPrefillChunk;
+    for (const int target : kPrefillChunkCandidates) {
+      if (target > kPrefillChunkCandidates[0] && (target / 2) >= scenario.prompt_tokens) break;
+      CompileResult trial = r;
+      try {
+        lower_and_map(trial, plan_phases(scenario, options, target, false), scenario, profile, model.name);
+      } catch (const ConfigError&) {
+        continue;
+      }
+      const double cycles = prefill_cycles(trial);
+      if (best < 0 || cycles < best * 0.99) best = cycles, best_target = target;
     }
-
-  for (std::size_t i = 0; i < phases.size(); ++i) {
-    PhaseProgram p;
-    p.name = phases[i].name;
-    p.phase = phases[i];
-    p.runs = runs[i];
-    p.lowered = lower_graph(r.graph, phases[i], r.precision);
-    select_scan_kernels(p.lowered, profile);
-    collect_kernels(p, r.kernels);
-    r.phases.push_back(std::move(p));
+    lower_and_map(r, plan_phases(scenario, options, best_target, false), scenario, profile, model.name);
   }
-  std::vector<const Module*> mods;
-  for (const auto& p : r.phases) mods.push_back(&p.lowered);
-  r.memory = plan_memory(mods, profile, model.name, scenario.batch, max_context);
   const double hz = profile.clock_mhz * 1e6;
   for (std::size_t i = 0; i < r.phases.size(); ++i) {
     PhaseProgram& p = r.phases[i];
-    p.mappings = choose_mappings(p.lowered, r.memory, profile);
-    for (const OpMapping& m : p.mappings) p.tiled.push_back(summarize(m));
-    p.estimated_cycles = estimated_cycles(p.mappings);
     CodegenResult g = generate_program(p.lowered, i, r.memory, p.mappings, profile, options.fold_sync);
     p.program = std::move(g.program);
     p.command_op = std::move(g.command_op);

@@ -6,7 +6,8 @@
 //   (scheduling, codegen) -> validate_program
 //
 // Phases (one Program each): the prompt runs as prefill chunks of about `prefill_chunk`
-// tokens per session (equal chunks where possible: 300 tokens -> 2 x 150); the SSM and conv
+// tokens per session, by default the candidate chunk (kPrefillChunkCandidates) the cost model
+// finds fastest for the whole prompt (equal chunks where possible: 300 tokens -> 2 x 150); the SSM and conv
 // states carry from chunk to chunk and the KV cache grows, so one "prefill" Program is run
 // `runs` times (attention at the mean context of the chunks, exact in total because its work
 // is linear in the context), plus "prefill-rest" for a shorter last chunk when the prompt
@@ -30,11 +31,14 @@
 
 namespace ssmsoc::compiler {
 
+// The prefill chunk of functional compiles, and the candidates the mapper tries otherwise
+// (compile() picks the one the cost model finds fastest for the whole prompt).
 inline constexpr int kDefaultPrefillChunk = 256;
+inline constexpr int kPrefillChunkCandidates[] = {256, 512, 1024, 2048};
 
 struct CompileOptions {
   std::string precision;  // matrix precision ("bf16", "int8", ...); empty: choose_precision
-  int prefill_chunk = 0;  // tokens per prefill chunk; 0: about kDefaultPrefillChunk, equal chunks
+  int prefill_chunk = 0;  // tokens per prefill chunk; 0: the mapper's choice (functional: about kDefaultPrefillChunk)
   bool validate = true;   // validate_program on every Program (with the profile)
   bool fold_sync = true;  // fold WAIT/SIGNAL commands into the engine commands' sync points
   // For functional execution (host/functional_driver.hpp): every prefill phase computes the logits of

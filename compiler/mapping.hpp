@@ -61,6 +61,13 @@ struct OpMapping {
   // cache), `stage_rows[t]` of its rows by tile t's DMA, and the tiles read it from there.
   bool staged = false;
   std::vector<Range> stage_rows;
+  // GEMM by m with the weights broadcast: each tile keeps its rows of A resident for the
+  // whole op (m_b = its rows) and every step's B block is read from memory once and written
+  // into every tile's slot at once, in `b_leaders` slices of n_b / b_leaders weight rows,
+  // slice j by tile j's DMA (a DRAM stream per leader: one DMA engine alone cannot carry a
+  // wide memory's bandwidth). DRAM sees each weight byte once per op whatever m is.
+  bool b_broadcast = false;
+  int b_leaders = 0;
   std::int64_t rows_b = 0, cols_b = 0;  // VECTOR (loops: rows, columns)
   std::int64_t row_period = 0;          // VECTOR: a row block never crosses a multiple of it (RoPE: a session)
   std::int64_t length_b = 0;            // CONV1D, SCAN (loops: sessions, channels, tokens)
@@ -81,6 +88,8 @@ struct OpMapping {
 //   GEMM: by n, m or MoE expert (by n staged through the global buffer when A is in DRAM
 //         and by n costs less than by m); (m_b, n_b, k_b) the fewest steps within 2 % of
 //         the cost model's fastest block that fits the SRAM (C twice resident, A + B per slot);
+//         or by m with the weights broadcast (b_broadcast) where each tile's rows of A fit
+//         its SRAM and the cost model finds it faster (n_b, k_b and the leaders searched);
 //   VECTOR: by rows, or columns for an elementwise op of fewer rows than tiles; columns
 //         halved until a row block fits, single-buffered when one row needs half the SRAM;
 //   CONV1D: by channels, the longest token block that fits;
@@ -116,9 +125,10 @@ double estimated_cycles(const std::vector<OpMapping>& mappings);
 struct TiledOp {
   std::string name;
   Prim kind = Prim::vector;
-  int tiles = 1;                // tiles with work
-  std::string partition;        // "n", "n(staged)", "m", "repeat", "rows", "cols", "channels", "heads", "rows(dma)"
-  std::string blocks;           // e.g. "m_b=64 n_b=128 k_b=256"
+  int tiles = 1;  // tiles with work
+  std::string
+      partition;       // "n", "n(staged)", "m", "m(bcast)", "repeat", "rows", "cols", "channels", "heads", "rows(dma)"
+  std::string blocks;  // e.g. "m_b=64 n_b=128 k_b=256"
   std::int64_t steps = 0;       // steps on the busiest tile
   std::int64_t sram_bytes = 0;  // per tile: resident + slots
   double cycles = 0;            // cost-model estimate of the busiest tile

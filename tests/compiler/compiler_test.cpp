@@ -340,16 +340,65 @@ TEST(Compile, ProgramsValidateAgainstEveryProfile) {
 
 TEST(Compile, PhasesArePrefillChunksLogitsAndDecode) {
   Scenario s;
-  s.prompt_tokens = 300;  // two chunks of 150
+  s.prompt_tokens = 300;
   s.generate_tokens = 5;
-  const CompileResult r = compile(shipped("mamba-130m"), s, load_profile("krsna-mobile"));
-  ASSERT_EQ(r.phases.size(), 3u);
+  CompileOptions o;
+  o.prefill_chunk = 128;  // an exact chunk: 2 x 128, then a rest of 44
+  const CompileResult r = compile(shipped("mamba-130m"), s, load_profile("krsna-mobile"), o);
+  ASSERT_EQ(r.phases.size(), 4u);
   EXPECT_EQ(r.phases[0].name, "prefill");
-  EXPECT_EQ(r.phases[0].phase.tokens, 150);
+  EXPECT_EQ(r.phases[0].phase.tokens, 128);
   EXPECT_EQ(r.phases[0].runs, 2);
-  EXPECT_EQ(r.phases[1].name, "logits");
-  EXPECT_EQ(r.phases[2].name, "decode");
-  EXPECT_EQ(r.phases[2].runs, 4);
+  EXPECT_EQ(r.phases[1].name, "prefill-rest");
+  EXPECT_EQ(r.phases[1].phase.tokens, 44);
+  EXPECT_EQ(r.phases[2].name, "logits");
+  EXPECT_EQ(r.phases[3].name, "decode");
+  EXPECT_EQ(r.phases[3].runs, 4);
+}
+
+// Without --prefill-chunk the mapper picks the candidate chunk whose whole prompt the cost
+// model finds fastest, in equal chunks (1,000 tokens at a 256 target: 4 x 250), a smaller
+// one unless a larger is more than 1 % faster.
+TEST(Compile, TheMapperChoosesTheFastestPrefillChunk) {
+  for (const auto& [model, profile, prompt] :
+       {std::tuple{"mamba-2.8b", "krsna-mobile", 2048}, std::tuple{"mamba2-1.3b", "krsna-dc", 1000},
+        std::tuple{"mamba-130m", "krsna-wear", 700}}) {
+    SCOPED_TRACE(std::string(model) + " on " + profile);
+    Scenario s;
+    s.prompt_tokens = prompt;
+    s.generate_tokens = 2;
+    CompileOptions o;
+    o.validate = false;
+    const Profile p = load_profile(profile);
+    const CompileResult chosen = compile(shipped(model), s, p, o);
+    auto prefill = [](const CompileResult& r) {
+      double cycles = 0;
+      std::int64_t tokens = 0;
+      for (const PhaseProgram& ph : r.phases)
+        if (ph.name.rfind("prefill", 0) == 0)
+          cycles += ph.estimated_cycles * ph.runs, tokens += ph.phase.tokens * ph.runs;
+      return std::pair{cycles, tokens};
+    };
+    EXPECT_EQ(prefill(chosen).second, prompt);
+    const int chunk = chosen.phases[0].phase.tokens;
+    const int target = *std::find_if(std::begin(kPrefillChunkCandidates), std::end(kPrefillChunkCandidates),
+                                     [&](int c) { return c >= chunk; });
+    EXPECT_EQ(chunk, (prompt + (prompt + target - 1) / target - 1) / ((prompt + target - 1) / target));
+    for (const int candidate : kPrefillChunkCandidates) {
+      if (candidate / 2 >= prompt) break;
+      // The candidate's equal chunks, given exactly.
+      const int count = (prompt + candidate - 1) / candidate;
+      o.prefill_chunk = (prompt + count - 1) / count;
+      const double other = prefill(compile(shipped(model), s, p, o)).first;
+      // Faster than every smaller candidate by more than 1 %, within 1 % of every larger one.
+      if (candidate < target) {
+        EXPECT_LT(prefill(chosen).first, other * 0.99) << candidate;
+      } else {
+        EXPECT_LE(prefill(chosen).first, other / 0.99) << candidate;
+      }
+    }
+    o.prefill_chunk = 0;
+  }
 }
 
 TEST(Compile, UnevenPromptGetsARestChunk) {
@@ -561,9 +610,9 @@ TEST(GemmMapping, PrefillChunkReadsEachWeightByteOnce) {
       << read << " bytes read, weights " << weights << ", activation and state inputs " << inputs;
 }
 
-// Mamba-2.8B's 256-token prefill chunk on krsna-mobile: 1.96 M commands before the staged,
-// larger GEMM blocks, 1.57 M after (in_proj 80 steps per tile instead of 100, out_proj 54
-// instead of 80, x_proj on 6 tiles by n). The bound guards against a return to small blocks.
+// Mamba-2.8B's prefill on krsna-mobile: 7.7 k commands per prompt token with the first small
+// GEMM blocks, 6.1 k after the staged, larger blocks, 5.6 k with the weights broadcast at the
+// mapper's 512-token chunk. The bound guards against a return to small blocks.
 TEST(GemmMapping, Mamba2p8bPrefillChunkCommandCountIsBounded) {
   Scenario s;
   s.prompt_tokens = 2048;
@@ -571,7 +620,7 @@ TEST(GemmMapping, Mamba2p8bPrefillChunkCommandCountIsBounded) {
   const CompileResult r = compile(shipped("mamba-2.8b"), s, load_profile("krsna-mobile"));
   const PhaseProgram& prefill = r.phases.at(0);
   ASSERT_EQ(prefill.name, "prefill");
-  EXPECT_LT(prefill.program.command_count(), std::size_t{1'700'000});
+  EXPECT_LT(prefill.program.command_count(), std::size_t(6'000 * prefill.phase.tokens));
 }
 
 }  // namespace ssmsoc::compiler

@@ -155,6 +155,7 @@ void expect_emits(const OneOp& one, const OpMapping& m, const Profile& profile, 
 
 TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
   std::mt19937 rng(7);
+  int broadcast = 0;
   auto pick = [&](std::int64_t lo, std::int64_t hi) {
     return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
   };
@@ -172,11 +173,21 @@ TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
       // accumulators the resident region.
       EXPECT_TRUE(map.m_b >= 1 && map.m_b <= m && map.n_b >= 1 && map.n_b <= n && map.k_b >= 1 && map.k_b <= k);
       const int bits = bits_of(one.op().precision);
-      EXPECT_LE(std::uint64_t((map.m_b + map.n_b) * map.k_b * bits / 8), map.sram.slot_bytes);
-      EXPECT_LE(std::uint64_t(2 * map.m_b * map.n_b * 4), map.sram.resident_bytes);
+      if (map.b_broadcast) {  // a slot holds the B block; C twice and the tile's rows of A stay
+        EXPECT_EQ(map.partition, Partition::m);
+        EXPECT_EQ(repeat, 1);
+        EXPECT_LE(std::uint64_t(map.n_b * map.k_b * bits / 8), map.sram.slot_bytes);
+        EXPECT_LE(std::uint64_t(2 * map.m_b * map.n_b * 4 + map.m_b * k * bits / 8), map.sram.resident_bytes);
+        EXPECT_TRUE(map.b_leaders >= 1 && map.b_leaders <= int(map.tiles.size()) && map.n_b >= 16 * map.b_leaders);
+        ++broadcast;
+      } else {
+        EXPECT_LE(std::uint64_t((map.m_b + map.n_b) * map.k_b * bits / 8), map.sram.slot_bytes);
+        EXPECT_LE(std::uint64_t(2 * map.m_b * map.n_b * 4), map.sram.resident_bytes);
+      }
       expect_emits(one, map, profile, SSM_OP_GEMM, 1);  // one GEMM command per step
     }
   }
+  EXPECT_GT(broadcast, 0) << "no generated shape took the broadcast mapping";
 }
 
 TEST(ScanMapping, GeneratedWidthsStatesAndLengthsOnEveryProfile) {

@@ -57,14 +57,15 @@ TEST(ShippedScenarios, AllLoad) {
 }
 
 // The Mamba-2.8B, 2,048-token scenario compiles on the default chip into a prefill chunk run
-// once per 256 tokens and one decode Program (its speed is a benchmark, not a test).
+// once per chunk of the mapper's and one decode Program (its speed is a benchmark, not a test).
 TEST(LongContext, Mamba28bCompilesIntoChunkedPrefillAndDecode) {
   const ModelSpec m = load_model("workloads/models/mamba-2.8b.yaml");
   const Scenario s = load_scenario("workloads/scenarios/long-context.yaml");
   const CompileResult r = compile(m, s, load_profile("krsna-mobile"));
   ASSERT_FALSE(r.phases.empty());
   EXPECT_EQ(r.phases.front().name, "prefill");
-  EXPECT_EQ(r.phases.front().runs, 8);  // 2048 / 256
+  EXPECT_EQ(r.phases.front().runs * r.phases.front().phase.tokens, 2048);
+  EXPECT_GT(r.phases.front().runs, 1);
   EXPECT_EQ(r.phases.back().name, "decode");
 }
 

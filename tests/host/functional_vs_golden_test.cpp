@@ -5,7 +5,10 @@
 // one (host/README.md).
 #include <gtest/gtest.h>
 
+#include "arch/hf/checkpoint.hpp"
 #include "arch/spec/profile.hpp"
+#include "compiler/compiler.hpp"
+#include "host/functional_driver.hpp"
 #include "tests/host/functional_fidelity.hpp"
 #include "tests/host/random_models.hpp"
 #include "tests/support.hpp"
@@ -51,6 +54,42 @@ tile: {sram: {size_bytes: 64 KiB}}
       const test::Fidelity f = test::functional_fidelity(m, profile);
       EXPECT_TRUE(f.passed()) << test::fidelity_text(f);
     }
+}
+
+// The shipped test checkpoints with enough tokens (batch x prompt) that projections split by
+// tokens with the weights broadcast to every tile (OpMapping::b_broadcast): still equal to
+// the golden model.
+TEST(FunctionalEqualsGolden, WithTheWeightsBroadcast) {
+  // 16 tiles of 128 KiB and a small global buffer: the activations live in DRAM and cannot be
+  // staged, so splitting by n would read them once per n block.
+  const Profile profile = load_profile(test::write_file("dc-16-tiles.yaml", R"(base: krsna-dc
+description: krsna-dc with 16 tiles of 128 KiB and a 64 KiB global buffer
+tiles: {count: 16, grid: {rows: 4, cols: 4}}
+tile: {sram: {size_bytes: 128 KiB}}
+global_buffer: {size_bytes: 64 KiB}
+)")
+                                           .string());
+  for (const char* family : {"mamba2", "jamba", "bamba"}) {
+    test::RandomModel m;
+    m.name = family;
+    m.checkpoint = load_hf_checkpoint(std::filesystem::path(SSMSOC_TEST_DATA_DIR) / "models" / family);
+    m.batch = 3, m.prompt_length = 64, m.prefill_chunk = 0, m.new_tokens = 2;
+    m.ids.resize(std::size_t(m.batch * m.prompt_length));
+    for (std::size_t i = 0; i < m.ids.size(); ++i)
+      m.ids[i] = std::int64_t((i * 7 + 3) % std::size_t(m.checkpoint.vocab_size));
+    SCOPED_TRACE(family);
+    compiler::ModelSpec spec;
+    static_cast<ModelConfig&>(spec) = m.checkpoint;
+    compiler::Scenario scenario;
+    scenario.prompt_tokens = m.prompt_length, scenario.batch = m.batch, scenario.generate_tokens = 0;
+    const compiler::CompileResult compiled =
+        compiler::compile(spec, scenario, profile, host::functional_compile_options(profile));
+    int broadcast = 0;
+    for (const compiler::OpMapping& map : compiled.phases.at(0).mappings) broadcast += map.b_broadcast;
+    EXPECT_GT(broadcast, 0) << compiler::dump_tiled(compiled.phases.at(0).tiled);
+    const test::Fidelity f = test::functional_fidelity(m, profile);
+    EXPECT_TRUE(f.passed()) << test::fidelity_text(f);
+  }
 }
 
 // The suite's sample holds the issue's reproducers: Mamba-1 with projection biases
