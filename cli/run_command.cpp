@@ -113,8 +113,14 @@ void print_figures(const host::PerformanceRun& run, std::ostream& out) {
   out << fmt::format("{} on {} ({}), prompt {} tokens, {} generated, batch {}, {}\n", run.compiled.model_name,
                      run.compiled.profile_name, run.compiled.classification.summary, s.prompt_tokens, s.generate_tokens,
                      s.batch, name_of(run.compiled.precision));
-  out << fmt::format("  time to first token      {:.4g} ms\n", f.time_to_first_token_s * 1e3);
-  out << fmt::format("  decode latency per token {:.4g} ms\n", f.decode_latency_s * 1e3);
+  // A bound is what no mapping beats; efficiency = bound / simulated.
+  auto against = [](double simulated, double bound) {
+    return bound > 0 ? fmt::format(" (bound {:.4g} ms, efficiency {:.2f})", bound * 1e3, bound / simulated) : "";
+  };
+  out << fmt::format("  time to first token      {:.4g} ms{}\n", f.time_to_first_token_s * 1e3,
+                     against(f.time_to_first_token_s, f.time_to_first_token_bound_s));
+  out << fmt::format("  decode latency per token {:.4g} ms{}\n", f.decode_latency_s * 1e3,
+                     f.decode_latency_s > 0 ? against(f.decode_latency_s, f.decode_bound_s) : "");
   out << fmt::format("  decode throughput        {:.4g} tokens/s\n", f.decode_tokens_per_s);
   out << fmt::format("  total time               {:.4g} ms\n", f.total_s * 1e3);
   out << fmt::format("  DRAM traffic             {:.4g} GB\n", f.dram_bytes / 1e9);
@@ -126,8 +132,12 @@ void print_figures(const host::PerformanceRun& run, std::ostream& out) {
     out << fmt::format(" {} {:.1f}%", engine_name(static_cast<ssm_engine>(e)), 100 * f.utilization[e]);
   out << '\n';
   for (const auto& p : f.phases)
-    out << fmt::format("  phase {:<13} {:>4} run(s) x {:>12} cycles, {:>8} commands\n", p.phase, p.runs,
-                       p.cycles_per_run, p.commands);
+    out << fmt::format(
+        "  phase {:<13} {:>4} run(s) x {:>12} cycles (estimate {:+.1f} %, bound {:.0f} by {}, "
+        "efficiency {:.2f}), {:>8} commands\n",
+        p.phase, p.runs, p.cycles_per_run,
+        100 * (p.estimated_cycles_per_run / std::max<double>(1, double(p.cycles_per_run)) - 1), p.bound_cycles_per_run,
+        p.bound_by, p.efficiency(), p.commands);
   // The ops that keep the engines busiest in one run of prefill and of decode.
   for (const auto& p : f.phases) {
     if (p.phase != "prefill" && p.phase != "decode") continue;

@@ -93,8 +93,15 @@ void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scen
   for (PhaseProgram& p : r.phases) {
     p.mappings = choose_mappings(p.lowered, r.memory, profile);
     p.tiled.clear();
-    for (const OpMapping& m : p.mappings) p.tiled.push_back(summarize(m));
+    for (std::size_t i = 0; i < p.mappings.size(); ++i) {
+      TiledOp t = summarize(p.mappings[i]);
+      const Bound b = op_bound(p.lowered.ops[i], p.lowered, r.memory, profile);
+      t.bound_cycles = b.cycles();
+      t.bound_by = b.bound_by();
+      p.tiled.push_back(std::move(t));
+    }
     p.estimated_cycles = estimated_cycles(p.mappings);
+    p.bound = phase_bound(p.lowered, r.memory, profile);
   }
 }
 
@@ -155,7 +162,7 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
 }
 
 const std::vector<std::string>& stage_names() {
-  static const std::vector<std::string> names = {"graph",   "lowered", "tiled",   "schedule",
+  static const std::vector<std::string> names = {"graph",   "lowered", "tiled",   "mapping", "schedule",
                                                  "program", "memory",  "kernels", "summary"};
   return names;
 }
@@ -169,6 +176,19 @@ std::string emit(const CompileResult& r, const std::string& stage) {
   if (stage == "graph") return dump_graph(r.graph) + "# class: " + r.classification.summary + "\n";
   if (stage == "lowered") return per_phase([](const PhaseProgram& p) { return dump_module(p.lowered); });
   if (stage == "tiled") return per_phase([](const PhaseProgram& p) { return dump_tiled(p.tiled); });
+  if (stage == "mapping")
+    return per_phase([](const PhaseProgram& p) {
+      double ops_bound = 0;
+      for (const TiledOp& t : p.tiled) ops_bound += t.bound_cycles;
+      return dump_mapping(p.tiled) +
+             fmt::format(
+                 "# phase: est {:.0f} cycles; bound {:.0f} ({}: matrix {:.0f}, scan {:.0f}, vector {:.0f}, "
+                 "DRAM {:.0f} for {} bytes of weights and states), est / bound {:.2f}; the ops' own bounds "
+                 "add up to {:.0f}\n",
+                 p.estimated_cycles, p.bound.cycles(), p.bound.bound_by(), p.bound.matrix_cycles, p.bound.scan_cycles,
+                 p.bound.vector_cycles, p.bound.dram_cycles, p.bound.dram_bytes, p.estimated_cycles / p.bound.cycles(),
+                 ops_bound);
+    });
   if (stage == "schedule") return per_phase([](const PhaseProgram& p) { return dump_schedule(p.program); });
   if (stage == "program") return per_phase([](const PhaseProgram& p) { return program_listing(p.program); });
   if (stage == "memory") return dump_memory_plan(r.memory);

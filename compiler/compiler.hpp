@@ -62,6 +62,7 @@ struct PhaseProgram {
   Program program;
   std::vector<std::uint32_t> command_op;  // per command: its op's index in `mappings` and `tiled` (CodegenResult)
   double estimated_cycles = 0;            // cost model, one run
+  Bound bound;                            // what no mapping beats, one run (phase_bound)
 };
 
 struct KernelChoice {

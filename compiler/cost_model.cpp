@@ -270,4 +270,95 @@ void select_scan_kernels(Module& module, const Profile& profile) {
   }
 }
 
+namespace {
+
+// Cycles of `macs` multiply-accumulates at every tile's peak for `p`.
+double matrix_peak_cycles(const Profile& profile, double macs, Precision p) {
+  const auto& rates = profile.tile.matrix.macs_per_cycle;
+  const auto it = rates.find(p);
+  const double per_tile = it != rates.end() ? double(it->second) : double(rates.begin()->second);
+  return macs / (per_tile * profile.tile_count);
+}
+
+std::uint64_t view_bytes(const TensorDef& t, const View& v) {
+  return static_cast<std::uint64_t>((t.rows * (v.cols ? v.cols : t.cols) * t.bits + 7) / 8);
+}
+
+double dram_bytes_per_cycle(const Profile& profile) { return memory_bytes_per_cycle(profile, SSM_MEM_DRAM); }
+
+}  // namespace
+
+Bound op_bound(const PrimOp& op, const Module& module, const MemoryPlan& plan, const Profile& profile) {
+  const CostModel cost(profile);
+  const double tiles = profile.tile_count;
+  Bound b;
+  switch (op.kind) {
+    case Prim::gemm:
+      b.matrix_cycles = matrix_peak_cycles(profile, double(op.repeat) * op.m * op.n * op.k, op.precision);
+      break;
+    case Prim::attention: {
+      const double keys = double(op.context) + double(op.length);
+      const double macs = 2.0 * op.sessions * op.heads * op.length * keys * op.head_dim;
+      b.matrix_cycles = matrix_peak_cycles(profile, macs, op.precision);
+      b.vector_cycles =
+          cost.vector_cycles(SSM_VEC_SOFTMAX, op.sessions * op.heads * op.length, std::int64_t(keys)) / tiles;
+      break;
+    }
+    case Prim::scan: {
+      // The kernel's commands for all channels of one session, spread over the tiles.
+      for (const Work& w : scan_work(op, op.kernel, op.channels, op.length, profile)) {
+        const double c = cost.work_cycles(w) * op.sessions / tiles;
+        if (w.engine == SSM_ENGINE_MATRIX)
+          b.matrix_cycles += c;
+        else if (w.engine == SSM_ENGINE_SCAN)
+          b.scan_cycles += c;
+        else
+          b.vector_cycles += c;
+      }
+      break;
+    }
+    case Prim::conv1d:
+      b.vector_cycles =
+          cost.conv1d_cycles(op.channels, op.sessions * op.length, op.width, true) / tiles;  // SiLU always follows
+      break;
+    case Prim::vector:
+      b.vector_cycles = cost.vector_cycles(op.function, op.rows, op.cols, op.param1) / tiles;
+      break;
+    case Prim::copy:
+      break;
+  }
+  auto count = [&](const View& v, bool weight_rows) {
+    if (v.tensor < 0) return;  // an operand the op does without
+    const TensorDef& t = module.tensors.at(v.tensor);
+    if (!in_dram(t, plan)) return;
+    b.dram_bytes += weight_rows ? static_cast<std::uint64_t>((std::int64_t(op.repeat) * op.n * op.k * t.bits + 7) / 8)
+                                : view_bytes(t, v);
+  };
+  for (std::size_t i = 0; i < op.in.size(); ++i) count(op.in[i], op.kind == Prim::gemm && i == 1);
+  for (const View& v : op.out) count(v, false);
+  b.dram_cycles = double(b.dram_bytes) / dram_bytes_per_cycle(profile);
+  return b;
+}
+
+Bound phase_bound(const Module& module, const MemoryPlan& plan, const Profile& profile) {
+  Bound b;
+  std::vector<bool> counted(module.tensors.size(), false);
+  for (const PrimOp& op : module.ops) {
+    const Bound o = op_bound(op, module, plan, profile);
+    b.matrix_cycles += o.matrix_cycles, b.scan_cycles += o.scan_cycles, b.vector_cycles += o.vector_cycles;
+    for (const auto* views : {&op.in, &op.out})
+      for (const View& v : *views) {
+        if (v.tensor < 0) continue;
+        const TensorDef& t = module.tensors.at(v.tensor);
+        if (t.kind == TensorKind::activation || counted[std::size_t(v.tensor)] || !in_dram(t, plan)) continue;
+        counted[std::size_t(v.tensor)] = true;
+        // A state is read and written back; a weight is read.
+        (t.kind == TensorKind::state ? b.state_bytes : b.weight_bytes) += t.bytes();
+        b.dram_bytes += t.bytes() * (t.kind == TensorKind::state ? 2 : 1);
+      }
+  }
+  b.dram_cycles = double(b.dram_bytes) / dram_bytes_per_cycle(profile);
+  return b;
+}
+
 }  // namespace ssmsoc::compiler

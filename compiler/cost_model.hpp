@@ -6,6 +6,7 @@
 // the source's bandwidth shared between the tiles that load at once.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "arch/spec/isa.h"
 #include "arch/spec/profile.hpp"
 #include "compiler/lower.hpp"
+#include "compiler/memory_plan.hpp"
 
 namespace ssmsoc::compiler {
 
@@ -73,6 +75,24 @@ class CostModel {
 // `channels` of its channels (Mamba-2: heads), under `kernel`.
 std::vector<Work> scan_work(const PrimOp& op, ScanKernel kernel, std::int64_t channels, std::int64_t length,
                             const Profile& profile);
+
+// What no mapping can beat. An op's bound: its work at the chip's peak on its engine (every
+// tile busy, no fill or drain) and its compulsory DRAM traffic (each byte of its weights and
+// of its inputs and outputs that live in DRAM, once) at the DRAM bandwidth; the larger of the
+// two. A phase's bound (phase_bound) assumes ideal fusion: the engines' work overlapped (the
+// busiest engine's sum), and only weights and states crossing DRAM (activations stay on chip).
+struct Bound {
+  double matrix_cycles = 0, scan_cycles = 0, vector_cycles = 0;  // work at peak
+  std::uint64_t dram_bytes = 0;                                  // compulsory
+  std::uint64_t weight_bytes = 0, state_bytes = 0;               // phase_bound: of dram_bytes (states twice)
+  double dram_cycles = 0;
+  double compute_cycles() const { return std::max({matrix_cycles, scan_cycles, vector_cycles}); }
+  double cycles() const { return std::max(compute_cycles(), dram_cycles); }
+  // "compute" or "DRAM": what binds.
+  const char* bound_by() const { return compute_cycles() >= dram_cycles ? "compute" : "DRAM"; }
+};
+Bound op_bound(const PrimOp& op, const Module& module, const MemoryPlan& plan, const Profile& profile);
+Bound phase_bound(const Module& module, const MemoryPlan& plan, const Profile& profile);
 
 // select_scan_kernels: a kernel for every scan op, with its reason. The native unit when the
 // profile has one, it runs the mode and N <= max_state; otherwise the cheapest candidate of

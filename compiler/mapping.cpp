@@ -226,12 +226,14 @@ class Chooser {
         const std::int64_t n_blocks = ceil_div(op.n, nb), k_steps = ceil_div(op.k, k_b);
         const std::int64_t steps = n_blocks * k_steps;
         const double compute = cost_.gemm_cycles(rows_per_tile, nb, k_b, p);
+        // A C block's store, on every tile's DMA once per n block: it overlaps the next
+        // block's steps (a leader's DMA also brings its slices then); only the last one shows.
+        const double store = dma_cycles((rows_per_tile * nb * out_bits + 7) / 8, c_dram, used);
         for (int leaders = 1; leaders <= used && leaders * 16 <= nb; leaders *= 2) {
           const std::int64_t slice = ceil_div(nb, leaders);
           const double bring = dma_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders);
-          const double step = std::max(compute, bring) + 6 * dispatch();
-          const double cycles = dma_cycles(std::int64_t(a_resident), a_dram, used) + double(steps) * step +
-                                double(n_blocks) * dma_cycles((rows_per_tile * nb * out_bits + 7) / 8, c_dram, used);
+          const double step = std::max(compute, bring + store / double(k_steps)) + 6 * dispatch();
+          const double cycles = dma_cycles(std::int64_t(a_resident), a_dram, used) + double(steps) * step + store;
           all.push_back(Candidate{nb, k_b, steps, leaders, cycles, a_resident + c_resident, slot});
         }
         if (k_b == op.k) break;
@@ -640,7 +642,9 @@ TiledOp summarize(const OpMapping& m) {
                  blocks_summary(m),
                  m.steps,
                  static_cast<std::int64_t>(m.sram.total_bytes()),
-                 m.cycles};
+                 m.cycles,
+                 0,
+                 ""};
 }
 
 std::string dump_tiled(const std::vector<TiledOp>& tiled) {
@@ -648,6 +652,15 @@ std::string dump_tiled(const std::vector<TiledOp>& tiled) {
   for (const TiledOp& t : tiled)
     out += fmt::format("{:<9} {:<34} tiles={:<4} by {:<9} {:<44} steps={:<6} sram={:<8} est={:.0f} cycles\n",
                        prim_name(t.kind), t.name, t.tiles, t.partition, t.blocks, t.steps, t.sram_bytes, t.cycles);
+  return out;
+}
+
+std::string dump_mapping(const std::vector<TiledOp>& tiled) {
+  std::string out;
+  for (const TiledOp& t : tiled)
+    out += fmt::format("{:<9} {:<34} by {:<9} {:<44} est={:<11.0f} bound={:<11.0f} ({:<7}) x{:.2f}\n",
+                       prim_name(t.kind), t.name, t.partition, t.blocks, t.cycles, t.bound_cycles, t.bound_by,
+                       t.bound_cycles > 0 ? t.cycles / t.bound_cycles : 0.0);
   return out;
 }
 

@@ -132,8 +132,12 @@ struct TiledOp {
   std::int64_t steps = 0;       // steps on the busiest tile
   std::int64_t sram_bytes = 0;  // per tile: resident + slots
   double cycles = 0;            // cost-model estimate of the busiest tile
+  double bound_cycles = 0;      // what no mapping beats (cost_model.hpp's op_bound); 0: not computed
+  std::string bound_by;         // "compute" or "DRAM"
 };
 TiledOp summarize(const OpMapping& mapping);
 std::string dump_tiled(const std::vector<TiledOp>& tiled);
+// `compile --emit mapping`: per op its mapping, estimate, bound and estimate / bound.
+std::string dump_mapping(const std::vector<TiledOp>& tiled);
 
 }  // namespace ssmsoc::compiler

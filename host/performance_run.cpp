@@ -49,6 +49,7 @@ ServingFigures serving_figures(const compiler::CompileResult& compiled, const st
                                const compiler::Scenario& scenario) {
   ServingFigures f;
   double decode_step_energy_j = 0, engine_cycles = 0;
+  double prompt_compute_s = 0, prompt_dram_bytes = 0, dram_seconds_per_byte = 0;
   std::array<double, SSM_ENGINE_COUNT> busy_cycles{};
   for (std::size_t i = 0; i < compiled.phases.size() && i < simulated.size(); ++i) {
     const compiler::PhaseProgram& phase = compiled.phases[i];
@@ -57,18 +58,28 @@ ServingFigures serving_figures(const compiler::CompileResult& compiled, const st
     f.total_s += n * result.seconds;
     f.energy_j += n * result.energy_j;
     f.dram_bytes += n * double(result.dram_read_bytes + result.dram_write_bytes);
+    const double hz = result.cycles > 0 ? double(result.cycles) / result.seconds : 1;
     if (phase.name == "decode") {
       f.decode_latency_s = result.seconds;
+      f.decode_bound_s = phase.bound.cycles() / hz;
       decode_step_energy_j = result.energy_j;
     } else {
       f.time_to_first_token_s += n * result.seconds;
+      prompt_compute_s += n * phase.bound.compute_cycles() / hz;
+      // A shorter last chunk reads the weights the full chunks read.
+      if (phase.name != "prefill-rest") prompt_dram_bytes += double(phase.bound.weight_bytes);
+      prompt_dram_bytes += n * 2.0 * double(phase.bound.state_bytes);
+      if (phase.bound.dram_bytes > 0)
+        dram_seconds_per_byte = phase.bound.dram_cycles / double(phase.bound.dram_bytes) / hz;
     }
     for (const auto& tile : result.tiles)
       for (std::size_t e = 0; e < SSM_ENGINE_COUNT; ++e) busy_cycles[e] += n * double(tile.engines[e].busy_cycles);
     engine_cycles += n * double(result.cycles) * double(result.tiles.size());
     f.phases.push_back({phase.name, phase.runs, phase.program.command_count(), result.cycles, result.seconds,
+                        phase.estimated_cycles, phase.bound.cycles(), phase.bound.bound_by(),
                         op_shares(phase, result)});
   }
+  f.time_to_first_token_bound_s = std::max(prompt_compute_s, prompt_dram_bytes * dram_seconds_per_byte);
   const int batch = scenario.batch;
   f.decode_tokens_per_s = f.decode_latency_s > 0 ? batch / f.decode_latency_s : 0;
   f.energy_per_token_j = f.decode_latency_s > 0 ? decode_step_energy_j / batch : 0;
@@ -131,6 +142,8 @@ json summary_json(const PerformanceRun& run) {
       {"scenario", {{"prompt_tokens", s.prompt_tokens}, {"generate_tokens", s.generate_tokens}, {"batch", s.batch}}},
       {"precision", std::string(name_of(run.compiled.precision))},
       {"time_to_first_token", figure(f.time_to_first_token_s, "s")},
+      {"time_to_first_token_bound", figure(f.time_to_first_token_bound_s, "s")},
+      {"decode_latency_bound", figure(f.decode_bound_s, "s")},
       {"decode_latency_per_token", figure(f.decode_latency_s, "s")},
       {"decode_throughput", figure(f.decode_tokens_per_s, "tokens/s")},
       {"total_time", figure(f.total_s, "s")},
@@ -153,7 +166,11 @@ json summary_json(const PerformanceRun& run) {
                       {"runs", p.runs},
                       {"commands", p.commands},
                       {"cycles_per_run", p.cycles_per_run},
-                      {"seconds_per_run", figure(p.seconds_per_run, "s")}});
+                      {"seconds_per_run", figure(p.seconds_per_run, "s")},
+                      {"estimated_cycles_per_run", p.estimated_cycles_per_run},
+                      {"bound_cycles_per_run", p.bound_cycles_per_run},
+                      {"bound_by", p.bound_by},
+                      {"efficiency", figure(p.efficiency(), "bound / simulated")}});
   summary["phases"] = phases;
   return summary;
 }

@@ -51,13 +51,21 @@ struct PhaseFigures {
   std::size_t commands = 0;
   std::uint64_t cycles_per_run = 0;
   double seconds_per_run = 0;
+  double estimated_cycles_per_run = 0;  // the compiler's cost model
+  double bound_cycles_per_run = 0;      // what no mapping beats (compiler::phase_bound)
+  std::string bound_by;                 // "compute" or "DRAM"
+  double efficiency() const { return cycles_per_run ? bound_cycles_per_run / double(cycles_per_run) : 0; }
   std::vector<OpShare> ops;  // busiest first (equal shares by name)
 };
 
 // The serving figures of a scenario. The phases other than "decode" (every prefill chunk and
 // the logits) come before the first token; "decode" is one step of every session.
 struct ServingFigures {
-  double time_to_first_token_s = 0;                    // every run of every phase but decode
+  double time_to_first_token_s = 0;  // every run of every phase but decode
+  // Its bound: the larger of every run's work at the engines' peak (ideal overlap and fusion)
+  // and the prompt's compulsory DRAM traffic (each weight once, the states every run).
+  double time_to_first_token_bound_s = 0;
+  double decode_bound_s = 0;                           // one decode step's bound (compiler::phase_bound)
   double decode_latency_s = 0;                         // one decode step; 0 without decode steps
   double decode_tokens_per_s = 0;                      // batch / decode latency
   double total_s = 0;                                  // every run of every phase

@@ -302,6 +302,63 @@ TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
             "                        steps=1      sram=28672   ");
 }
 
+// krsna-mobile (16 tiles of 512 KiB, 512 bf16 MACs per tile and cycle, 51.2 B/cycle of DRAM):
+// Mamba-2.8B's in_proj at 512 tokens, m=512 n=10240 k=2560, activations in DRAM (21 MB of C).
+// By n each tile would read A (2.6 MB) once per n block; by m each would read all 52 MB of
+// weights. Broadcast: 16 tiles of 32 rows, each keeping its 32 x 2560 bf16 rows of A
+// (163,840 B) and two 32 x n_b float32 C blocks; a slot holds an n_b x k_b B block. The
+// fewest steps within 2 % of the fastest: n_b=32 (the B block 32 x 2560 = 163,840 B per slot),
+// k_b=2560, one leader (its 163,840 B at the whole 51.2 B/cycle take 3,200 cycles, under the
+// 32 x 32 x 2560 GEMM's), 320 steps. Resident 163,840 + 8,192 = 172,032 B; 2 slots: 499,712 B.
+// The bound: 512 x 10240 x 2560 MACs / (16 x 512) = 1,638,400 cycles of compute against
+// 76,021,760 compulsory DRAM bytes (weights, A and C once) / 51.2 = 1,484,800 cycles.
+TEST(GemmMapping, WeightsBroadcastOnKrsnaMobileWorkedByHand) {
+  const Profile profile = load_profile("krsna-mobile");
+  const OneOp one = gemm_op(profile, 512, 10240, 2560, 1);
+  ASSERT_EQ(one.plan.activation_memory, SSM_MEM_DRAM);
+  const CostModel cost(profile);
+  const OpMapping m = choose_mapping(one.op(), one.module, one.plan, profile, cost);
+  EXPECT_TRUE(m.b_broadcast);
+  EXPECT_EQ(m.partition, Partition::m);
+  ASSERT_EQ(m.tiles.size(), 16u);
+  for (std::size_t t = 0; t < 16; ++t) EXPECT_EQ(m.tiles[t], (Range{std::int64_t(t) * 32, std::int64_t(t + 1) * 32}));
+  EXPECT_EQ(m.m_b, 32);
+  EXPECT_EQ(m.n_b, 32);
+  EXPECT_EQ(m.k_b, 2560);
+  EXPECT_EQ(m.b_leaders, 1);
+  EXPECT_EQ(m.steps, 320);
+  EXPECT_EQ(m.sram.resident_bytes, 172032u);
+  EXPECT_EQ(m.sram.slot_bytes, 163840u);
+  EXPECT_EQ(m.sram.total_bytes(), 499712u);
+  // The rows of A once, then per step the GEMM or the B block plus a share of the C store,
+  // whichever is longer, and the last C store.
+  const double store = cost.dma_cycles(32 * 32 * 4, true, 16);
+  EXPECT_DOUBLE_EQ(m.cycles, cost.dma_cycles(163840, true, 16) +
+                                 320 * (std::max(cost.gemm_cycles(32, 32, 2560, Precision::bf16),
+                                                 cost.dma_cycles(163840, true, 1) + store) +
+                                        6 * profile.control.dispatch_latency_cycles) +
+                                 store);
+  const Bound b = op_bound(one.op(), one.module, one.plan, profile);
+  EXPECT_DOUBLE_EQ(b.matrix_cycles, 1638400.0);
+  EXPECT_EQ(b.dram_bytes, 76021760u);
+  EXPECT_DOUBLE_EQ(b.dram_cycles, 1484800.0);
+  EXPECT_STREQ(b.bound_by(), "compute");
+  EXPECT_GT(m.cycles, b.cycles());
+  EXPECT_LT(m.cycles, 1.4 * b.cycles());
+  // Emitted: one GEMM per step on every tile, and one broadcast of the B block per step.
+  expect_emits(one, m, profile, SSM_OP_GEMM, 1);
+  const CodegenResult g = generate_program(one.module, 0, one.plan, {m}, profile);
+  std::int64_t broadcasts = 0;
+  for (const ProgramStream& st : g.program.streams)
+    for (const ssm_command& c : st.commands)
+      if (c.head.opcode == SSM_OP_DMA && (c.head.flags & SSM_DMA_BROADCAST)) {
+        ++broadcasts;
+        EXPECT_EQ(st.tile, 0);
+        EXPECT_EQ(c.dma.tile_mask_low, 0xFFFFu);
+      }
+  EXPECT_EQ(broadcasts, 320);
+}
+
 TEST(Mapping, EmittingWithoutAMappingPerOpIsAnError) {
   const Profile profile = load_profile("krsna-wear");
   const OneOp one = gemm_op(profile, 32, 64, 128, 1);
