@@ -56,9 +56,9 @@ class Generator {
     for (int t = 0; t < tiles_; ++t)
       prog_.buffers.push_back(
           ProgramBuffer{fmt::format("tile{}.sram", t), SSM_MEM_TILE_SRAM, SSM_BUF_SCRATCH, t, 0, sram_});
-    arena_buffer_ = add_buffer(ProgramBuffer{"activations", plan.activation_memory, SSM_BUF_ACTIVATIONS, 0, 0,
+    arena_buffer_ = add_buffer(ProgramBuffer{"activations", plan.activation_memory.at(index), SSM_BUF_ACTIVATIONS, 0, 0,
                                              std::max<std::uint64_t>(64, plan.arena_bytes.at(index))});
-    if (plan.activation_memory == SSM_MEM_DRAM) {
+    if (plan.activation_memory.at(index) == SSM_MEM_DRAM) {
       // The arena follows the weights in DRAM.
       prog_.buffers.back().address = plan.weight_bytes;
     }

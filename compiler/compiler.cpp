@@ -90,18 +90,19 @@ void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scen
   for (const auto& p : r.phases) mods.push_back(&p.lowered);
   const int max_context = scenario.prompt_tokens + std::max(0, scenario.generate_tokens);
   r.memory = plan_memory(mods, profile, model_name, scenario.batch, max_context);
-  for (PhaseProgram& p : r.phases) {
-    p.mappings = choose_mappings(p.lowered, r.memory, profile);
+  for (std::size_t index = 0; index < r.phases.size(); ++index) {
+    PhaseProgram& p = r.phases[index];
+    p.mappings = choose_mappings(p.lowered, index, r.memory, profile);
     p.tiled.clear();
     for (std::size_t i = 0; i < p.mappings.size(); ++i) {
       TiledOp t = summarize(p.mappings[i]);
-      const Bound b = op_bound(p.lowered.ops[i], p.lowered, r.memory, profile);
+      const Bound b = op_bound(p.lowered.ops[i], p.lowered, index, r.memory, profile);
       t.bound_cycles = b.cycles();
       t.bound_by = b.bound_by();
       p.tiled.push_back(std::move(t));
     }
     p.estimated_cycles = estimated_cycles(p.mappings);
-    p.bound = phase_bound(p.lowered, r.memory, profile);
+    p.bound = phase_bound(p.lowered, index, r.memory, profile);
   }
 }
 

@@ -72,7 +72,7 @@ double CostModel::work_cycles(const std::vector<Work>& ws) const {
 double CostModel::dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
   const ssm_memory src = dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
   const double share =
-      std::min({memory_bytes_per_cycle(profile_, src) / std::max(1, tiles),
+      std::min({memory_delivery_bytes_per_cycle(profile_, src) / std::max(1, tiles),
                 memory_bytes_per_cycle(profile_, SSM_MEM_TILE_SRAM), double(profile_.noc.link_bytes_per_cycle)});
   return double(transfer_cycles(dma_latency_cycles(profile_, src, 0, SSM_MEM_TILE_SRAM), count(bytes), share));
 }
@@ -284,11 +284,28 @@ std::uint64_t view_bytes(const TensorDef& t, const View& v) {
   return static_cast<std::uint64_t>((t.rows * (v.cols ? v.cols : t.cols) * t.bits + 7) / 8);
 }
 
-double dram_bytes_per_cycle(const Profile& profile) { return memory_bytes_per_cycle(profile, SSM_MEM_DRAM); }
+// DRAM as the tiles see it: through the memory ports of the NoC.
+// The bytes of view `v` an op must move at least once: a GEMM's weight rows, the rows a copy
+// moves, the cached keys and values attention reads (the context and the new tokens), else
+// the whole view.
+std::uint64_t compulsory_bytes(const PrimOp& op, const Module& module, const View& v) {
+  const TensorDef& t = module.tensors.at(v.tensor);
+  const std::int64_t cols = v.cols ? v.cols : t.cols;
+  auto rows_bytes = [&](std::int64_t rows) { return static_cast<std::uint64_t>((rows * cols * t.bits + 7) / 8); };
+  if (op.kind == Prim::gemm && t.kind == TensorKind::weight)
+    return static_cast<std::uint64_t>((std::int64_t(op.repeat) * op.n * op.k * t.bits + 7) / 8);
+  if (op.kind == Prim::copy) return rows_bytes(std::min(t.rows, op.rows));
+  if (op.kind == Prim::attention && t.kind == TensorKind::state)
+    return rows_bytes(std::min(t.rows, std::int64_t(op.sessions) * (op.context + op.length)));
+  return view_bytes(t, v);
+}
+
+double dram_bytes_per_cycle(const Profile& profile) { return memory_delivery_bytes_per_cycle(profile, SSM_MEM_DRAM); }
 
 }  // namespace
 
-Bound op_bound(const PrimOp& op, const Module& module, const MemoryPlan& plan, const Profile& profile) {
+Bound op_bound(const PrimOp& op, const Module& module, std::size_t module_index, const MemoryPlan& plan,
+               const Profile& profile) {
   const CostModel cost(profile);
   const double tiles = profile.tile_count;
   Bound b;
@@ -327,34 +344,33 @@ Bound op_bound(const PrimOp& op, const Module& module, const MemoryPlan& plan, c
     case Prim::copy:
       break;
   }
-  auto count = [&](const View& v, bool weight_rows) {
-    if (v.tensor < 0) return;  // an operand the op does without
-    const TensorDef& t = module.tensors.at(v.tensor);
-    if (!in_dram(t, plan)) return;
-    b.dram_bytes += weight_rows ? static_cast<std::uint64_t>((std::int64_t(op.repeat) * op.n * op.k * t.bits + 7) / 8)
-                                : view_bytes(t, v);
-  };
-  for (std::size_t i = 0; i < op.in.size(); ++i) count(op.in[i], op.kind == Prim::gemm && i == 1);
-  for (const View& v : op.out) count(v, false);
+  for (const auto* views : {&op.in, &op.out})
+    for (const View& v : *views)
+      if (v.tensor >= 0 && in_dram(module.tensors.at(v.tensor), plan, module_index))
+        b.dram_bytes += compulsory_bytes(op, module, v);
   b.dram_cycles = double(b.dram_bytes) / dram_bytes_per_cycle(profile);
   return b;
 }
 
-Bound phase_bound(const Module& module, const MemoryPlan& plan, const Profile& profile) {
+Bound phase_bound(const Module& module, std::size_t module_index, const MemoryPlan& plan, const Profile& profile) {
   Bound b;
   std::vector<bool> counted(module.tensors.size(), false);
   for (const PrimOp& op : module.ops) {
-    const Bound o = op_bound(op, module, plan, profile);
+    const Bound o = op_bound(op, module, module_index, plan, profile);
     b.matrix_cycles += o.matrix_cycles, b.scan_cycles += o.scan_cycles, b.vector_cycles += o.vector_cycles;
     for (const auto* views : {&op.in, &op.out})
       for (const View& v : *views) {
         if (v.tensor < 0) continue;
         const TensorDef& t = module.tensors.at(v.tensor);
-        if (t.kind == TensorKind::activation || counted[std::size_t(v.tensor)] || !in_dram(t, plan)) continue;
-        counted[std::size_t(v.tensor)] = true;
+        if (t.kind == TensorKind::activation || !in_dram(t, plan, module_index)) continue;
+        // What an op reads of a table or a cache counts per op; a whole tensor once.
+        const bool partial = op.kind == Prim::copy || op.kind == Prim::attention;
+        if (!partial && counted[std::size_t(v.tensor)]) continue;
+        if (!partial) counted[std::size_t(v.tensor)] = true;
+        const std::uint64_t bytes = partial ? compulsory_bytes(op, module, v) : t.bytes();
         // A state is read and written back; a weight is read.
-        (t.kind == TensorKind::state ? b.state_bytes : b.weight_bytes) += t.bytes();
-        b.dram_bytes += t.bytes() * (t.kind == TensorKind::state ? 2 : 1);
+        (t.kind == TensorKind::state ? b.state_bytes : b.weight_bytes) += bytes;
+        b.dram_bytes += bytes * (t.kind == TensorKind::state && !partial ? 2 : 1);
       }
   }
   b.dram_cycles = double(b.dram_bytes) / dram_bytes_per_cycle(profile);

@@ -91,8 +91,10 @@ struct Bound {
   // "compute" or "DRAM": what binds.
   const char* bound_by() const { return compute_cycles() >= dram_cycles ? "compute" : "DRAM"; }
 };
-Bound op_bound(const PrimOp& op, const Module& module, const MemoryPlan& plan, const Profile& profile);
-Bound phase_bound(const Module& module, const MemoryPlan& plan, const Profile& profile);
+// `module_index`: the module's place in plan_memory's list (where its activations live).
+Bound op_bound(const PrimOp& op, const Module& module, std::size_t module_index, const MemoryPlan& plan,
+               const Profile& profile);
+Bound phase_bound(const Module& module, std::size_t module_index, const MemoryPlan& plan, const Profile& profile);
 
 // select_scan_kernels: a kernel for every scan op, with its reason. The native unit when the
 // profile has one, it runs the mode and N <= max_state; otherwise the cheapest candidate of

@@ -35,8 +35,14 @@ using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, P
 
 class Chooser {
  public:
-  Chooser(const Module& mod, const MemoryPlan& plan, const Profile& profile, const CostModel& cost)
-      : mod_(mod), plan_(plan), profile_(profile), cost_(cost), tiles_(profile.tile_count) {
+  Chooser(const Module& mod, std::size_t module_index, const MemoryPlan& plan, const Profile& profile,
+          const CostModel& cost)
+      : mod_(mod),
+        module_index_(module_index),
+        plan_(plan),
+        profile_(profile),
+        cost_(cost),
+        tiles_(profile.tile_count) {
     sram_ = static_cast<std::uint64_t>(profile.tile.sram.size_bytes);
   }
 
@@ -69,7 +75,7 @@ class Chooser {
 
  private:
   const TensorDef& tensor(const View& v) const { return mod_.tensors.at(v.tensor); }
-  bool in_dram(const View& v) const { return compiler::in_dram(tensor(v), plan_); }
+  bool in_dram(const View& v) const { return compiler::in_dram(tensor(v), plan_, module_index_); }
   double dma_cycles(std::int64_t bytes, bool dram, int tiles) const { return cost_.dma_cycles(bytes, dram, tiles); }
   double dispatch() const { return profile_.control.dispatch_latency_cycles; }
 
@@ -142,7 +148,7 @@ class Chooser {
     const std::uint64_t w_all = static_cast<std::uint64_t>(row_bytes(w, op.k)) * std::uint64_t(op.repeat * op.n);
     const std::uint64_t gb_size = static_cast<std::uint64_t>(profile_.global_buffer.size_bytes);
     const bool can_stage = op.repeat < tiles_ && parts_n >= 2 && op.m >= 2 && in_dram(a) &&
-                           plan_.activation_memory == SSM_MEM_DRAM &&
+                           plan_.activation_memory.at(module_index_) == SSM_MEM_DRAM &&
                            global_buffer_free_offset(plan_) + a_all <= gb_size;
     bool by_n = parts_n >= parts_m;
     if (can_stage && !by_n) {
@@ -533,6 +539,7 @@ class Chooser {
   }
 
   const Module& mod_;
+  std::size_t module_index_;
   const MemoryPlan& plan_;
   const Profile& profile_;
   const CostModel& cost_;
@@ -570,13 +577,14 @@ PrimOp scan_rows(const PrimOp& op, std::int64_t head_dim_rows) {
 }
 
 OpMapping choose_mapping(const PrimOp& op, const Module& module, const MemoryPlan& plan, const Profile& profile,
-                         const CostModel& cost) {
-  return Chooser(module, plan, profile, cost).choose(op);
+                         const CostModel& cost, std::size_t module_index) {
+  return Chooser(module, module_index, plan, profile, cost).choose(op);
 }
 
-std::vector<OpMapping> choose_mappings(const Module& module, const MemoryPlan& plan, const Profile& profile) {
+std::vector<OpMapping> choose_mappings(const Module& module, std::size_t module_index, const MemoryPlan& plan,
+                                       const Profile& profile) {
   const CostModel cost(profile);
-  Chooser chooser(module, plan, profile, cost);
+  Chooser chooser(module, module_index, plan, profile, cost);
   std::vector<OpMapping> out;
   out.reserve(module.ops.size());
   for (const PrimOp& op : module.ops) out.push_back(chooser.choose(op));

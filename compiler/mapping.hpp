@@ -102,10 +102,12 @@ struct OpMapping {
 // array), GEMM m=32 n=64 k=128 in bf16: by n, 16 columns per tile; m_b=32 n_b=16 k_b=128
 // (a tile's share in one step); resident 2 x 32x16x4 = 4096 B, slots of 32x128x2 +
 // 16x128x2 = 12288 B: 28672 B of SRAM per tile.
+// `module_index`: the module's place in plan_memory's list (where its activations live).
 OpMapping choose_mapping(const PrimOp& op, const Module& module, const MemoryPlan& plan, const Profile& profile,
-                         const CostModel& cost);
+                         const CostModel& cost, std::size_t module_index = 0);
 // Every op of `module`, in order; GEMMs of one shape share one block search.
-std::vector<OpMapping> choose_mappings(const Module& module, const MemoryPlan& plan, const Profile& profile);
+std::vector<OpMapping> choose_mappings(const Module& module, std::size_t module_index, const MemoryPlan& plan,
+                                       const Profile& profile);
 
 // VECTOR: whether input `i` is a per-column weight, resident for the whole op (RMSNORM's
 // b, GATED_RMSNORM's c, TOPK_BIAS's b).

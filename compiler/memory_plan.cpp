@@ -89,14 +89,14 @@ MemoryPlan plan_memory(const std::vector<const Module*>& modules, const Profile&
     throw ConfigError(fmt::format("{}: {}: weights of {} ({} bytes) do not fit the {} DRAM of {} (dram.capacity_bytes)",
                                   profile.file.string(), model, gib(plan.weight_bytes), plan.weight_bytes, gib(cap),
                                   profile.name));
-  std::uint64_t gb_used = 0;
-  if (plan.activation_bytes <= gb) {
-    plan.activation_memory = SSM_MEM_GLOBAL_BUFFER;
-    gb_used = align64(plan.activation_bytes);
-  } else {
-    plan.activation_memory = SSM_MEM_DRAM;
-    dram += align64(plan.activation_bytes);
+  // Each arena on chip when it fits; the global buffer's arenas from 0, DRAM's after the weights.
+  std::uint64_t gb_used = 0, dram_arena = 0;
+  for (const std::uint64_t arena : plan.arena_bytes) {
+    const bool on_chip = arena <= gb;
+    plan.activation_memory.push_back(on_chip ? SSM_MEM_GLOBAL_BUFFER : SSM_MEM_DRAM);
+    (on_chip ? gb_used : dram_arena) = std::max(on_chip ? gb_used : dram_arena, align64(arena));
   }
+  dram += dram_arena;
   const std::uint64_t per = std::max<std::uint64_t>(1, plan.state_bytes_per_session);
   plan.sessions_on_chip = static_cast<std::int64_t>((gb - std::min(gb, gb_used)) / per);
   plan.sessions_in_dram = static_cast<std::int64_t>((cap - std::min(cap, dram)) / per);
@@ -122,8 +122,10 @@ std::string dump_memory_plan(const MemoryPlan& p) {
   auto where = [](ssm_memory m) { return m == SSM_MEM_GLOBAL_BUFFER ? "global buffer" : "DRAM"; };
   std::string out;
   out += fmt::format("weights: {} in DRAM ({} tensors)\n", gib(p.weight_bytes), p.weights.size());
-  out += fmt::format("activations: arena of {} in the {} (largest phase)\n", mib(p.activation_bytes),
-                     where(p.activation_memory));
+  std::string arenas;
+  for (std::size_t i = 0; i < p.arena_bytes.size(); ++i)
+    arenas += fmt::format("{}{} in the {}", i ? ", " : "", mib(p.arena_bytes[i]), where(p.activation_memory.at(i)));
+  out += fmt::format("activations: an arena per phase: {}\n", arenas);
   out += fmt::format(
       "state cache per session at {} tokens: {} bytes (SSM and conv states {} bytes, KV cache {} bytes); {} "
       "sessions in the {}\n",
@@ -134,10 +136,10 @@ std::string dump_memory_plan(const MemoryPlan& p) {
   return out;
 }
 
-bool in_dram(const TensorDef& tensor, const MemoryPlan& plan) {
+bool in_dram(const TensorDef& tensor, const MemoryPlan& plan, std::size_t module) {
   if (tensor.kind == TensorKind::weight) return true;
   if (tensor.kind == TensorKind::state) return plan.state_memory == SSM_MEM_DRAM;
-  return plan.activation_memory == SSM_MEM_DRAM;
+  return plan.activation_memory.at(module) == SSM_MEM_DRAM;
 }
 
 std::uint64_t global_buffer_free_offset(const MemoryPlan& plan) {

@@ -24,8 +24,9 @@ struct Placement {
 
 // plan_memory: weights in DRAM; the state cache (conv and SSM states, KV caches) of `batch`
 // sessions of `context` tokens in the global buffer when it fits beside the activations,
-// else in DRAM; activations in an arena (tensors that are not live at once share bytes,
-// first fit in order of definition) in the global buffer when it fits, else in DRAM.
+// else in DRAM; each module's activations in an arena (tensors that are not live at once
+// share bytes, first fit in order of definition) in the global buffer when it fits, else in
+// DRAM (a long prefill chunk's arena in DRAM leaves decode's small one on chip).
 // Worked example (tests/compiler): a 2-layer Mamba-1 with d_inner 64, N 4, d_conv 4 keeps
 // per session 2 x (64x4 + 64x4) x 4 B = 4096 B of state; a 1 MiB global buffer with a
 // 64 KiB arena fits floor((1 MiB - 64 KiB) / 4096) = 240 sessions on chip.
@@ -38,7 +39,7 @@ struct MemoryPlan {
   int context = 0;
   int batch = 1;
   ssm_memory state_memory = SSM_MEM_DRAM;
-  ssm_memory activation_memory = SSM_MEM_DRAM;
+  std::vector<ssm_memory> activation_memory;                  // per module: where its arena lives
   std::uint64_t activation_bytes = 0;                         // the largest arena of the phases
   std::vector<std::vector<std::int64_t>> activation_offsets;  // per module, per tensor (-1: not an activation)
   std::vector<std::uint64_t> arena_bytes;                     // per module
@@ -49,8 +50,9 @@ MemoryPlan plan_memory(const std::vector<const Module*>& modules, const Profile&
                        int batch, int context);
 std::string dump_memory_plan(const MemoryPlan& plan);
 
-// Whether a tensor of this kind lives in DRAM under the plan (weights always do).
-bool in_dram(const TensorDef& tensor, const MemoryPlan& plan);
+// Whether a tensor of module `module` (its index in plan_memory's list) lives in DRAM under
+// the plan (weights always do).
+bool in_dram(const TensorDef& tensor, const MemoryPlan& plan, std::size_t module);
 // The first global-buffer byte the plan leaves free: past the state cache when it lives
 // there, else 0 (with the activations in DRAM, as a staged GEMM needs them).
 std::uint64_t global_buffer_free_offset(const MemoryPlan& plan);

@@ -40,7 +40,7 @@ Network::Network(const Profile& profile) : profile_(profile) {
       mesh_links_ = static_cast<int>(capacity_.size());
       for (int t = 0; t < tiles; ++t)
         for (int d = 0; d < 4; ++d) add(fmt::format("noc.tile{}.{}", t, dir_names[d]));
-      const int ports = profile.noc.topology == Topology::ring ? 1 : profile.grid_cols;
+      const int ports = memory_port_count(profile);
       memory_down_ = static_cast<int>(capacity_.size());
       for (int c = 0; c < ports; ++c) add(fmt::format("noc.memory_port{}.down", c));
       memory_up_ = static_cast<int>(capacity_.size());

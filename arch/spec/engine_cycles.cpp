@@ -182,6 +182,25 @@ double memory_bytes_per_cycle(const Profile& profile, ssm_memory memory) {
   return 0;
 }
 
+int memory_port_count(const Profile& profile) {
+  switch (profile.noc.topology) {
+    case Topology::mesh:
+    case Topology::torus:
+      return profile.grid_cols;
+    case Topology::ring:
+    case Topology::crossbar:
+    case Topology::bus:
+      return 1;
+  }
+  return 1;
+}
+
+double memory_delivery_bytes_per_cycle(const Profile& profile, ssm_memory memory) {
+  const double own = memory_bytes_per_cycle(profile, memory);
+  if (memory == SSM_MEM_TILE_SRAM) return own;
+  return std::min(own, double(memory_port_count(profile)) * profile.noc.link_bytes_per_cycle);
+}
+
 std::uint64_t memory_latency_cycles(const Profile& profile, ssm_memory memory) {
   switch (memory) {
     case SSM_MEM_DRAM:

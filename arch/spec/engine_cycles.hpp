@@ -80,6 +80,13 @@ std::uint64_t compute_cycles(const Profile& profile, const ssm_command& command)
 // Bandwidth of a memory in bytes/cycle (DRAM: bandwidth_gb_per_s · 1000 / clock_mhz; global
 // buffer and a tile SRAM: banks · bytes_per_cycle_per_bank).
 double memory_bytes_per_cycle(const Profile& profile, ssm_memory memory);
+// The NoC links between the memory side (DRAM and the global buffer) and the tiles, one each
+// way per port: a mesh or torus has a port above each grid column, a ring and a crossbar one,
+// a bus its one shared link.
+int memory_port_count(const Profile& profile);
+// What all tiles together can read from (or write to) a memory: the memory's bandwidth, and
+// for the memory side (DRAM, global buffer) no more than its ports' links carry.
+double memory_delivery_bytes_per_cycle(const Profile& profile, ssm_memory memory);
 // Read latency of a memory in cycles (DRAM: ceil(latency_ns · clock_mhz / 1000)).
 std::uint64_t memory_latency_cycles(const Profile& profile, ssm_memory memory);
 // The fixed latency of a transfer: the source's latency, hop_latency_cycles per NoC link of

@@ -281,7 +281,7 @@ TEST(PlanMemory, StatePerSessionAndSessionsThatFitAreHandComputed) {
   // the kept last hidden state (32 floats) for the logits Program.
   EXPECT_EQ(r.memory.state_bytes_per_session, 2u * (64 * 4 + 64 * 4) * 4 + 32 * 4);
   EXPECT_EQ(r.memory.kv_bytes_per_session, 0u);
-  EXPECT_EQ(r.memory.activation_memory, SSM_MEM_GLOBAL_BUFFER);
+  for (const ssm_memory m : r.memory.activation_memory) EXPECT_EQ(m, SSM_MEM_GLOBAL_BUFFER);
   EXPECT_EQ(r.memory.state_memory, SSM_MEM_GLOBAL_BUFFER);
   const std::uint64_t arena = (r.memory.activation_bytes + 63) / 64 * 64;
   EXPECT_EQ(r.memory.sessions_on_chip, static_cast<std::int64_t>((1u << 20) - arena) / 4224);

@@ -275,7 +275,7 @@ TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
   ASSERT_EQ(profile.tile.matrix.cols, 16);
   const OneOp one = gemm_op(profile, 32, 64, 128, 1);
   ASSERT_EQ(one.op().precision, Precision::bf16);
-  ASSERT_EQ(one.plan.activation_memory, SSM_MEM_GLOBAL_BUFFER);
+  ASSERT_EQ(one.plan.activation_memory.at(0), SSM_MEM_GLOBAL_BUFFER);
   const CostModel cost(profile);
   const OpMapping m = choose_mapping(one.op(), one.module, one.plan, profile, cost);
   EXPECT_EQ(m.partition, Partition::n);
@@ -315,7 +315,7 @@ TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
 TEST(GemmMapping, WeightsBroadcastOnKrsnaMobileWorkedByHand) {
   const Profile profile = load_profile("krsna-mobile");
   const OneOp one = gemm_op(profile, 512, 10240, 2560, 1);
-  ASSERT_EQ(one.plan.activation_memory, SSM_MEM_DRAM);
+  ASSERT_EQ(one.plan.activation_memory.at(0), SSM_MEM_DRAM);
   const CostModel cost(profile);
   const OpMapping m = choose_mapping(one.op(), one.module, one.plan, profile, cost);
   EXPECT_TRUE(m.b_broadcast);
@@ -338,7 +338,7 @@ TEST(GemmMapping, WeightsBroadcastOnKrsnaMobileWorkedByHand) {
                                                  cost.dma_cycles(163840, true, 1) + store) +
                                         6 * profile.control.dispatch_latency_cycles) +
                                  store);
-  const Bound b = op_bound(one.op(), one.module, one.plan, profile);
+  const Bound b = op_bound(one.op(), one.module, 0, one.plan, profile);
   EXPECT_DOUBLE_EQ(b.matrix_cycles, 1638400.0);
   EXPECT_EQ(b.dram_bytes, 76021760u);
   EXPECT_DOUBLE_EQ(b.dram_cycles, 1484800.0);

@@ -69,7 +69,7 @@ tile: {sram: {size_bytes: 128 KiB}}
 global_buffer: {size_bytes: 64 KiB}
 )")
                                            .string());
-  for (const char* family : {"mamba2", "jamba", "bamba"}) {
+  for (const char* family : {"mamba2", "bamba"}) {
     test::RandomModel m;
     m.name = family;
     m.checkpoint = load_hf_checkpoint(std::filesystem::path(SSMSOC_TEST_DATA_DIR) / "models" / family);
