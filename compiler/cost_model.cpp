@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "arch/spec/engine_cycles.hpp"
+#include "arch/spec/program.hpp"
 
 namespace ssmsoc::compiler {
 
@@ -23,19 +24,46 @@ CostModel::CostModel(const Profile& profile) : profile_(profile) {
   ssd_precision_ = float_matrix.value_or(Precision::fp32);
 }
 
+// Every estimate of a compute command is its time alone on its tile: its engine's cycles or
+// its operands' traffic through the tile SRAM's ports, whichever is longer
+// (uncontended_compute_cycles, as the simulator times a lone command); the command is built
+// from the dimensions, its operands at offset 0.
+namespace {
+
+std::uint32_t u32(std::int64_t x) { return static_cast<std::uint32_t>(count(x)); }
+
+}  // namespace
+
 double CostModel::gemm_cycles(std::int64_t m, std::int64_t n, std::int64_t k, Precision p) const {
-  return double(ssmsoc::gemm_cycles(profile_.tile.matrix, count(m), count(n), count(k), p));
+  GemmArgs g;
+  g.m = u32(m), g.n = u32(n), g.k = u32(k), g.lda = u32(k), g.ldb = u32(k), g.ldc = u32(n);
+  g.precision = static_cast<ssm_precision>(p);
+  g.transpose_b = true;
+  return double(uncontended_compute_cycles(profile_, gemm_command(g)));
 }
 
 double CostModel::scan_cycles(std::int64_t channels, std::int64_t head_dim, std::int64_t state,
                               std::int64_t length) const {
-  return double(ssmsoc::scan_cycles(profile_.tile.scan, count(channels), count(head_dim), count(state), count(length)));
+  return scan_cycles(head_dim > 1 ? SSM_SCAN_SSD : SSM_SCAN_SELECTIVE, channels, head_dim, state, length);
 }
 
 double CostModel::scan_cycles(ssm_scan_variant variant, std::int64_t channels, std::int64_t head_dim,
                               std::int64_t state, std::int64_t length) const {
-  return double(
-      ssmsoc::scan_cycles(profile_.tile.scan, variant, count(channels), count(head_dim), count(state), count(length)));
+  Work w;
+  w.variant = variant, w.channels = channels, w.head_dim = head_dim, w.state = state, w.length = length;
+  return scan_work_cycles(w);
+}
+
+double CostModel::scan_work_cycles(const Work& w) const {
+  ScanArgs s;
+  s.variant = w.variant;
+  s.channels = u32(w.channels), s.head_dim = u32(w.head_dim), s.state = u32(w.state), s.length = u32(w.length);
+  s.groups = u32(std::max<std::int64_t>(1, w.groups));
+  s.softplus = w.softplus;
+  if (w.gate) s.z = ssm_ref{};
+  if (w.skip) s.d = ssm_ref{};
+  if (w.softplus) s.dt_bias = ssm_ref{};
+  return double(uncontended_compute_cycles(profile_, scan_command(s)));
 }
 
 double CostModel::vector_cycles(ssm_vector_function f, std::int64_t rows, std::int64_t cols) const {
@@ -44,12 +72,15 @@ double CostModel::vector_cycles(ssm_vector_function f, std::int64_t rows, std::i
 
 double CostModel::vector_cycles(ssm_vector_function f, std::int64_t rows, std::int64_t cols,
                                 std::uint32_t param1) const {
-  return double(ssmsoc::vector_cycles(profile_.tile.vector, vector_passes(f, count(rows), count(cols), param1)));
+  VectorArgs v;
+  v.function = f, v.rows = u32(rows), v.cols = u32(cols), v.param1 = param1;
+  return double(uncontended_compute_cycles(profile_, vector_command(v)));
 }
 
 double CostModel::conv1d_cycles(std::int64_t channels, std::int64_t length, std::int64_t width, bool silu) const {
-  return double(
-      ssmsoc::vector_cycles(profile_.tile.vector, conv1d_passes(count(channels), count(length), count(width), silu)));
+  Conv1dArgs c;
+  c.channels = u32(channels), c.length = u32(length), c.width = u32(width), c.silu = silu;
+  return double(uncontended_compute_cycles(profile_, conv1d_command(c)));
 }
 
 double CostModel::work_cycles(const Work& w) const {
@@ -57,7 +88,7 @@ double CostModel::work_cycles(const Work& w) const {
     case SSM_OP_GEMM:
       return gemm_cycles(w.m, w.n, w.k, w.precision);
     case SSM_OP_SCAN:
-      return scan_cycles(w.variant, w.channels, w.head_dim, w.state, w.length);
+      return scan_work_cycles(w);
     default:
       return vector_cycles(w.function, w.rows, w.cols, w.param1);
   }

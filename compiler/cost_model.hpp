@@ -51,6 +51,7 @@ class CostModel {
   double vector_cycles(ssm_vector_function f, std::int64_t rows, std::int64_t cols) const;
   double vector_cycles(ssm_vector_function f, std::int64_t rows, std::int64_t cols, std::uint32_t param1) const;
   double conv1d_cycles(std::int64_t channels, std::int64_t length, std::int64_t width, bool silu) const;
+  double scan_work_cycles(const Work& w) const;  // a scan with its fused gate, skip and softplus
   double work_cycles(const Work& w) const;
   double work_cycles(const std::vector<Work>& w) const;
   // A load of `bytes` from DRAM (dram = true) or the global buffer into a tile's SRAM while

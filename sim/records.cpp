@@ -11,26 +11,6 @@
 
 namespace ssmsoc::sim {
 
-namespace {
-
-// Whether operand k of a compute command is written (else read); state operands by flags.
-bool writes(const ssm_command& c, const char* name) {
-  const std::string n = name;
-  if (n == "out") return true;
-  if (c.head.opcode == SSM_OP_GEMM) return n == "c";
-  return false;
-}
-bool state_read(const ssm_command& c) {
-  if (c.head.opcode == SSM_OP_SCAN) return c.head.flags & SSM_SCAN_LOAD_STATE;
-  return c.head.flags & (SSM_CONV_LOAD_STATE | SSM_CONV_UPDATE);
-}
-bool state_written(const ssm_command& c) {
-  if (c.head.opcode == SSM_OP_SCAN) return c.head.flags & SSM_SCAN_STORE_STATE;
-  return c.head.flags & (SSM_CONV_STORE_STATE | SSM_CONV_UPDATE);
-}
-
-}  // namespace
-
 DmaPath dma_route(const Profile& profile, const Network& network, const Program& program, const ssm_dma& d) {
   const ProgramBuffer& src = program.buffers[d.src.buffer];
   const ProgramBuffer& dst = program.buffers[d.dst.buffer];
@@ -151,21 +131,9 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
       break;
   }
   // Operand traffic of a compute engine in its tile's SRAM.
-  const auto operands = operands_of(c);
-  for (std::size_t k = 0; k < operands.size(); ++k) {
-    const OperandView& o = operands[k];
-    if (o.ref.buffer == SSM_NO_BUFFER) continue;
-    const std::uint64_t bytes = operand_extent(c, static_cast<int>(k));
-    if (std::string_view(o.name) == "state") {
-      if (state_read(c)) ts.sram_read_bytes += bytes;
-      if (state_written(c)) ts.sram_write_bytes += bytes;
-    } else if (writes(c, o.name)) {
-      ts.sram_write_bytes += bytes;
-      if (c.head.opcode == SSM_OP_GEMM && (c.head.flags & SSM_GEMM_ACCUMULATE)) ts.sram_read_bytes += bytes;
-    } else {
-      ts.sram_read_bytes += bytes;
-    }
-  }
+  const SramTraffic traffic = compute_sram_traffic(c);
+  ts.sram_read_bytes += traffic.read;
+  ts.sram_write_bytes += traffic.write;
 }
 
 SimResult Records::finish(std::uint64_t cycles, const std::vector<double>& carried, const Network& network) {

@@ -118,7 +118,14 @@ class Engine : public sc_module {
     push_event_.notify(chip_.until(visible));
   }
   // The fabric: this engine's transfer moved its last byte.
-  void transfer_done() { done_event_.notify(chip_.until(chip_.now() + latency_)); }
+  void transfer_done() {
+    transfer_pending_ = false;
+    if (computing_) {
+      sram_event_.notify(SC_ZERO_TIME);
+    } else {
+      done_event_.notify(chip_.until(chip_.now() + latency_));
+    }
+  }
 
  private:
   struct Slot {
@@ -127,6 +134,8 @@ class Engine : public sc_module {
   };
   void run();
 
+  bool transfer_pending_ = false;  // a transfer of this engine is in the fabric
+  bool computing_ = false;         // it is a compute command's SRAM traffic (sram_event_)
   Chip& chip_;
   int tile_;
   ssm_engine kind_;
@@ -137,7 +146,7 @@ class Engine : public sc_module {
   std::size_t head_ = 0, count_ = 0;
   std::uint32_t completed_ = 0;
   std::uint64_t latency_ = 0;
-  sc_event push_event_, done_event_;
+  sc_event push_event_, done_event_, sram_event_;
 };
 
 class FabricModule : public sc_module {
@@ -344,6 +353,7 @@ void Engine::run() {
       const DmaPath& path = *chip_.records.dma_paths[static_cast<std::size_t>(&c - chip_.records.command_base)];
       latency_ = path.latency_cycles;
       ideal = dma_cycles(path);
+      transfer_pending_ = true;
       fabric_.start(path, this);
       wait(done_event_);
     } else {
@@ -355,7 +365,16 @@ void Engine::run() {
                                engine_name(kind_), start, e.what()));
         return;
       }
-      wait(chip_.until(start + ideal));
+      // The operands cross the tile SRAM's ports, which the DMA's transfers share: the command
+      // ends when its engine is done and its SRAM traffic has moved.
+      const SramTraffic traffic = compute_sram_traffic(c);
+      if (traffic.total() > 0) {
+        computing_ = transfer_pending_ = true;
+        fabric_.start(DmaPath{{Network::sram(tile_)}, traffic.total(), 0, 0, 0, 0}, this);
+      }
+      wait(chip_.until(start + std::max<std::uint64_t>(1, ideal)));
+      if (transfer_pending_) wait(sram_event_);
+      computing_ = false;
     }
     const std::uint64_t end = chip_.now();
     if (chip_.functional) {

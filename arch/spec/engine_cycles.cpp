@@ -1,10 +1,13 @@
 #include "arch/spec/engine_cycles.hpp"
 
+#include "arch/spec/program.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
 
 namespace ssmsoc {
 
@@ -227,6 +230,49 @@ std::uint64_t uncontended_dma_cycles(const Profile& profile, ssm_memory src, ssm
   double bottleneck = std::min(memory_bytes_per_cycle(profile, src), memory_bytes_per_cycle(profile, dst));
   if (route_hops > 0) bottleneck = std::min(bottleneck, double(profile.noc.link_bytes_per_cycle));
   return transfer_cycles(dma_latency_cycles(profile, src, route_hops, dst), bytes, bottleneck);
+}
+
+namespace {
+
+bool operand_written(const ssm_command& c, std::string_view name) {
+  if (name == "out") return true;
+  return c.head.opcode == SSM_OP_GEMM && name == "c";
+}
+bool state_read(const ssm_command& c) {
+  if (c.head.opcode == SSM_OP_SCAN) return c.head.flags & SSM_SCAN_LOAD_STATE;
+  return c.head.flags & (SSM_CONV_LOAD_STATE | SSM_CONV_UPDATE);
+}
+bool state_written(const ssm_command& c) {
+  if (c.head.opcode == SSM_OP_SCAN) return c.head.flags & SSM_SCAN_STORE_STATE;
+  return c.head.flags & (SSM_CONV_STORE_STATE | SSM_CONV_UPDATE);
+}
+
+}  // namespace
+
+SramTraffic compute_sram_traffic(const ssm_command& c) {
+  SramTraffic t;
+  const Operands operands = operands_of(c);
+  for (std::size_t k = 0; k < operands.size(); ++k) {
+    const OperandView& o = operands[k];
+    if (o.ref.buffer == SSM_NO_BUFFER && o.optional) continue;
+    const std::uint64_t bytes = operand_extent(c, static_cast<int>(k));
+    if (std::string_view(o.name) == "state") {
+      if (state_read(c)) t.read += bytes;
+      if (state_written(c)) t.write += bytes;
+    } else if (operand_written(c, o.name)) {
+      t.write += bytes;
+      if (c.head.opcode == SSM_OP_GEMM && (c.head.flags & SSM_GEMM_ACCUMULATE)) t.read += bytes;
+    } else {
+      t.read += bytes;
+    }
+  }
+  return t;
+}
+
+std::uint64_t uncontended_compute_cycles(const Profile& profile, const ssm_command& command) {
+  const std::uint64_t ports = static_cast<std::uint64_t>(
+      std::ceil(double(compute_sram_traffic(command).total()) / memory_bytes_per_cycle(profile, SSM_MEM_TILE_SRAM)));
+  return std::max(compute_cycles(profile, command), ports);
 }
 
 }  // namespace ssmsoc

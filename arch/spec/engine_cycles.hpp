@@ -75,6 +75,17 @@ double vector_lane_cycles(const VectorUnit& vector, const std::vector<VectorPass
 
 // The duration of a compute command (GEMM, SCAN, CONV1D, VECTOR) on its engine.
 std::uint64_t compute_cycles(const Profile& profile, const ssm_command& command);
+// The bytes a compute command reads and writes in its tile's SRAM (its operands; a state
+// by its load/store flags; an accumulating GEMM reads C too). The SRAM's ports carry them
+// beside the DMA's transfers: the simulator shares the SRAM's bandwidth between both.
+struct SramTraffic {
+  std::uint64_t read = 0, write = 0;
+  std::uint64_t total() const { return read + write; }
+};
+SramTraffic compute_sram_traffic(const ssm_command& command);
+// A compute command alone on its tile: its engine's cycles or its SRAM traffic at the
+// SRAM's bandwidth, whichever is longer (what the cost model estimates).
+std::uint64_t uncontended_compute_cycles(const Profile& profile, const ssm_command& command);
 
 // --- Memories and DMA --------------------------------------------------------------------------
 // Bandwidth of a memory in bytes/cycle (DRAM: bandwidth_gb_per_s · 1000 / clock_mhz; global

@@ -1,7 +1,9 @@
 // The compiler's cost model and the simulator count the same cycles per command: for seeded
 // random commands of every kind on every shipped profile, CostModel's estimate of the
-// command's dimensions equals the simulator's cycles of the command (compute engines:
-// compute_cycles; DMA: the uncontended transfer through the fabric's route).
+// command's dimensions equals the simulator's cycles of the command alone on its tile
+// (compute engines: uncontended_compute_cycles, the engine's cycles or its operands' traffic
+// through the tile SRAM's ports, whichever is longer; DMA: the uncontended transfer through
+// the fabric's route).
 #include <gtest/gtest.h>
 
 #include <random>
@@ -49,12 +51,19 @@ TEST(CostModelAgreesWithSimulator, GemmOfRandomShapesAndEveryPrecisionOfTheArray
     for (int i = 0; i < kCasesPerKind; ++i) {
       const std::uint32_t m = draw.between(1, 700), n = draw.between(1, 700), k = draw.between(1, 700);
       const Precision p = precisions[draw.between(0, static_cast<std::uint32_t>(precisions.size() - 1))];
-      const ssm_command command = gemm_command({.m = m, .n = n, .k = k, .precision = static_cast<ssm_precision>(p)});
+      const ssm_command command = gemm_command({.m = m,
+                                                .n = n,
+                                                .k = k,
+                                                .lda = k,
+                                                .ldb = k,
+                                                .ldc = n,
+                                                .precision = static_cast<ssm_precision>(p),
+                                                .transpose_b = true});
       Work work;
       work.engine = SSM_ENGINE_MATRIX;
       work.opcode = SSM_OP_GEMM;
       work.m = m, work.n = n, work.k = k, work.precision = p;
-      const double simulated = static_cast<double>(compute_cycles(profile, command));
+      const double simulated = static_cast<double>(uncontended_compute_cycles(profile, command));
       EXPECT_EQ(cost.gemm_cycles(m, n, k, p), simulated) << profile.name << " " << m << "x" << n << "x" << k;
       EXPECT_EQ(cost.work_cycles(work), simulated) << profile.name << " " << m << "x" << n << "x" << k;
     }
@@ -90,7 +99,7 @@ TEST(CostModelAgreesWithSimulator, ScanOfEveryVariantWithRandomShapesAndFlags) {
                                                   .z = work.gate ? ref(0) : kNoOperand,
                                                   .dt_bias = work.softplus ? ref(0) : kNoOperand,
                                                   .softplus = work.softplus});
-        EXPECT_EQ(cost.work_cycles(work), static_cast<double>(compute_cycles(profile, command)))
+        EXPECT_EQ(cost.work_cycles(work), static_cast<double>(uncontended_compute_cycles(profile, command)))
             << profile.name << " variant " << variant << ": " << work.channels << " channels, head_dim "
             << work.head_dim << ", N=" << work.state << ", L=" << work.length;
       }
@@ -115,7 +124,7 @@ TEST(CostModelAgreesWithSimulator, VectorOfEveryFunctionWithRandomShapes) {
                                                     .rows = static_cast<std::uint32_t>(work.rows),
                                                     .cols = static_cast<std::uint32_t>(work.cols),
                                                     .param1 = work.param1});
-        const double simulated = static_cast<double>(compute_cycles(profile, command));
+        const double simulated = static_cast<double>(uncontended_compute_cycles(profile, command));
         EXPECT_EQ(cost.work_cycles(work), simulated) << profile.name << " function " << f;
         EXPECT_EQ(cost.vector_cycles(f, work.rows, work.cols, work.param1), simulated)
             << profile.name << " function " << f;
@@ -133,7 +142,7 @@ TEST(CostModelAgreesWithSimulator, Conv1dWithRandomShapes) {
       const ssm_command command =
           conv1d_command({.channels = channels, .length = length, .width = width, .silu = silu});
       EXPECT_EQ(cost.conv1d_cycles(channels, length, width, silu),
-                static_cast<double>(compute_cycles(profile, command)))
+                static_cast<double>(uncontended_compute_cycles(profile, command)))
           << profile.name;
     }
   }
@@ -179,7 +188,7 @@ TEST(CostModelAgreesWithSimulator, MobileScanOf64ChannelsIsOneBeatPerStep) {
   // packing 64 x 16 states into 32 lanes: a step's states share no beat with another's).
   const Profile& profile = test::mobile();
   const ssm_command command = scan_command({.variant = SSM_SCAN_SELECTIVE, .channels = 64, .length = 8, .state = 16});
-  EXPECT_EQ(compute_cycles(profile, command), 523u);
+  EXPECT_EQ(uncontended_compute_cycles(profile, command), 523u);
   EXPECT_EQ(CostModel(profile).scan_cycles(64, 1, 16, 8), 523.0);
 }
 

@@ -24,12 +24,14 @@ constexpr std::uint64_t kDispatch = 8, kInterrupt = 50;
 
 SimResult run(const Program& program, SimOptions options = {}) { return simulate_in_child(mobile(), program, options); }
 
-// A vector add of `cols` float32 elements on `tile`.
-ssm_command vector_add(ProgramBuilder& b, int tile, std::uint32_t cols) {
+// A SiLU of `cols` float32 elements on `tile`: 3 cycles per element on 64 lanes + latency 12
+// (4096 elements: 204 cycles). Its operands (8 B per element, 170 B/cycle) stay within the
+// tile SRAM's 256 B/cycle beside a DRAM transfer's 51.2, so its time is the vector unit's
+// (SramPorts.* in timing_test.cpp is about the ports).
+ssm_command vector_silu(ProgramBuilder& b, int tile, std::uint32_t cols) {
   const auto x = b.buffer("x", SSM_MEM_TILE_SRAM, 4ull * cols, tile);
-  const auto y = b.buffer("y", SSM_MEM_TILE_SRAM, 4ull * cols, tile);
   const auto out = b.buffer("out", SSM_MEM_TILE_SRAM, 4ull * cols, tile);
-  return vector_command({.function = SSM_VEC_ADD, .rows = 1, .cols = cols, .a = ref(x), .b = ref(y), .out = ref(out)});
+  return vector_command({.function = SSM_VEC_SILU, .rows = 1, .cols = cols, .a = ref(x), .out = ref(out)});
 }
 
 // A DMA of `bytes` from a fresh DRAM buffer into `tile`'s SRAM.
@@ -41,16 +43,16 @@ ssm_command dram_to_tile(ProgramBuilder& b, int tile, std::uint32_t bytes) {
 
 TEST(SimTiming, SingleVectorCommandIsDispatchPlusComputePlusInterrupt) {
   ProgramBuilder b;
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
   const SimResult r = run(b.program);
-  // 4096 / 64 lanes + latency 2 = 66 cycles on the engine.
-  EXPECT_EQ(r.tiles[0].engines[SSM_ENGINE_VECTOR].busy_cycles, 66u);
-  EXPECT_EQ(r.cycles, kDispatch + 66 + kInterrupt);
-  EXPECT_DOUBLE_EQ(r.seconds, 124e-9);
+  // 4096 x 3 / 64 lanes + latency 12 = 204 cycles on the engine.
+  EXPECT_EQ(r.tiles[0].engines[SSM_ENGINE_VECTOR].busy_cycles, 204u);
+  EXPECT_EQ(r.cycles, kDispatch + 204 + kInterrupt);
+  EXPECT_DOUBLE_EQ(r.seconds, 262e-9);
   // One element more needs one cycle more (t-1 / t on the lane boundary).
   ProgramBuilder b2;
-  b2.add(0, SSM_ENGINE_VECTOR, vector_add(b2, 0, 4097));
-  EXPECT_EQ(run(b2.program).cycles, kDispatch + 67 + kInterrupt);
+  b2.add(0, SSM_ENGINE_VECTOR, vector_silu(b2, 0, 4097));
+  EXPECT_EQ(run(b2.program).cycles, kDispatch + 205 + kInterrupt);
 }
 
 TEST(SimTiming, SingleCommandsOfEachEngineMatchTheFormulas) {
@@ -104,14 +106,16 @@ TEST(SimTiming, SingleCommandsOfEachEngineMatchTheFormulas) {
 }
 
 TEST(SimTiming, StreamsWithoutSemaphoreOverlap) {
-  // DMA (214 cycles) and vector add (66) on tile 0, both dispatched at 0, visible at 8.
+  // DMA (214 cycles) and SiLU (204) on tile 0, both dispatched at 0, visible at 8.
   ProgramBuilder b;
   b.add(0, SSM_ENGINE_DMA, dram_to_tile(b, 0, 5120));
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
   const SimResult r = run(b.program);
-  EXPECT_EQ(r.cycles, kDispatch + 214 + kInterrupt);
+  // The SiLU ends at 212, the DMA at 222; the SiLU's interrupt reaches the core at 262 and
+  // finds both done.
+  EXPECT_EQ(r.cycles, kDispatch + 204 + kInterrupt);
   EXPECT_EQ(r.tiles[0].engines[SSM_ENGINE_DMA].busy_cycles, 214u);
-  EXPECT_EQ(r.tiles[0].engines[SSM_ENGINE_VECTOR].busy_cycles, 66u);
+  EXPECT_EQ(r.tiles[0].engines[SSM_ENGINE_VECTOR].busy_cycles, 204u);
 }
 
 TEST(SimTiming, SemaphoreSerializesAndWaitReleasesExactlyAfterInterrupt) {
@@ -123,11 +127,11 @@ TEST(SimTiming, SemaphoreSerializesAndWaitReleasesExactlyAfterInterrupt) {
   b.add(0, SSM_ENGINE_DMA, dram_to_tile(b, 0, 5120));
   b.add(0, SSM_ENGINE_DMA, signal_command(sem, 1));
   b.add(0, SSM_ENGINE_VECTOR, wait_command(sem, 1));
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
   SimOptions options;
   options.trace_path = (test::temp_dir() / "serial.json").string();
   const SimResult r = run(b.program, options);
-  EXPECT_EQ(r.cycles, 8 + 214 + 50 + 8 + 66 + 50);
+  EXPECT_EQ(r.cycles, 8 + 214 + 50 + 8 + 204 + 50);
   EXPECT_EQ(r.firmware_signals, 1u);
   EXPECT_EQ(r.firmware_waits, 1u);
   const auto trace = nlohmann::json::parse(test::slurp(options.trace_path));
@@ -143,12 +147,12 @@ TEST(SimTiming, SignalWaitsForEveryEarlierCommandOfItsStream) {
   // (8..74..140, interrupt 190), so the DMA behind the WAIT starts at 198.
   ProgramBuilder b;
   const std::uint32_t sem = b.semaphore();
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
   b.add(0, SSM_ENGINE_VECTOR, signal_command(sem, 1));
   b.add(0, SSM_ENGINE_DMA, wait_command(sem, 1));
   b.add(0, SSM_ENGINE_DMA, dram_to_tile(b, 0, 5120));
-  EXPECT_EQ(run(b.program).cycles, 8 + 66 + 66 + 50 + 8 + 214 + 50);
+  EXPECT_EQ(run(b.program).cycles, 8 + 204 + 204 + 50 + 8 + 214 + 50);
 }
 
 TEST(SimTiming, TwoTilesShareTheDramBandwidth) {
@@ -182,25 +186,25 @@ TEST(SimTiming, ShorterTransferReleasesItsShareWhenDone) {
 TEST(SimTiming, QueuedCommandsHideTheDispatchLatency) {
   // Queue depth 8: both adds are queued at 0; the second starts when the first ends.
   ProgramBuilder b;
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
-  EXPECT_EQ(run(b.program).cycles, 8 + 66 + 66 + 50);
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
+  EXPECT_EQ(run(b.program).cycles, 8 + 204 + 204 + 50);
 }
 
 TEST(SimTiming, FullQueueBackPressureCostsInterruptAndDispatchLatency) {
   // Queue depth 1: the second add is pushed only when the core learns of the first's
   // completion (74 + 50), and reaches the engine 8 cycles later.
   ProgramBuilder b;
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
   SimOptions options;
   options.queue_depth = 1;
-  EXPECT_EQ(run(b.program, options).cycles, 8 + 66 + 50 + 8 + 66 + 50);
+  EXPECT_EQ(run(b.program, options).cycles, 8 + 204 + 50 + 8 + 204 + 50);
 }
 
 TEST(SimTiming, QueueDepthComesFromTheProfile) {
   ProgramBuilder b;
-  for (int i = 0; i < 6; ++i) b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 64));
+  for (int i = 0; i < 6; ++i) b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 64));
   SimOptions one;
   one.queue_depth = 1;
   const auto shallow = test::write_file("mobile-queue-1.yaml",
@@ -220,7 +224,7 @@ TEST(SimErrors, DeadlockedProgramIsAnError) {
   ProgramBuilder b;
   const std::uint32_t sem = b.semaphore();
   b.add(0, SSM_ENGINE_VECTOR, wait_command(sem, 1));
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 64));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 64));
   try {
     run(b.program);
     FAIL() << "expected a deadlock";
@@ -231,8 +235,8 @@ TEST(SimErrors, DeadlockedProgramIsAnError) {
 
 TEST(SimParallel, ChildrenGiveTheResultsOfSingleRunsInJobOrder) {
   ProgramBuilder small, large;
-  small.add(0, SSM_ENGINE_VECTOR, vector_add(small, 0, 64));
-  large.add(0, SSM_ENGINE_VECTOR, vector_add(large, 0, 64 * 500));
+  small.add(0, SSM_ENGINE_VECTOR, vector_silu(small, 0, 64));
+  large.add(0, SSM_ENGINE_VECTOR, vector_silu(large, 0, 64 * 500));
   const std::vector<SimJob> jobs = {{&large.program, {}}, {&small.program, {}}, {&large.program, {}}};
   for (int parallel : {1, 2, 3}) {
     std::vector<std::size_t> order;
@@ -249,10 +253,10 @@ TEST(SimParallel, ChildrenGiveTheResultsOfSingleRunsInJobOrder) {
 
 TEST(SimParallel, AFailingJobIsReportedAfterTheOthersEnd) {
   ProgramBuilder good, stuck;
-  good.add(0, SSM_ENGINE_VECTOR, vector_add(good, 0, 64));
+  good.add(0, SSM_ENGINE_VECTOR, vector_silu(good, 0, 64));
   const std::uint32_t sem = stuck.semaphore();
   stuck.add(0, SSM_ENGINE_VECTOR, wait_command(sem, 1));
-  stuck.add(0, SSM_ENGINE_VECTOR, vector_add(stuck, 0, 64));
+  stuck.add(0, SSM_ENGINE_VECTOR, vector_silu(stuck, 0, 64));
   try {
     simulate_in_children(mobile(), {{&good.program, {}}, {&stuck.program, {}}, {&good.program, {}}}, 2);
     FAIL() << "expected a deadlock";
@@ -271,7 +275,7 @@ TEST(SimErrors, ComputeOperandsMustBeInTheTilesSram) {
 
 TEST(SimStats, EnergyNamesItsProfileFields) {
   ProgramBuilder b;
-  b.add(0, SSM_ENGINE_VECTOR, vector_add(b, 0, 4096));
+  b.add(0, SSM_ENGINE_VECTOR, vector_silu(b, 0, 4096));
   const SimResult r = run(b.program);
   double total = 0;
   bool vector_found = false, leakage_found = false;
@@ -279,15 +283,15 @@ TEST(SimStats, EnergyNamesItsProfileFields) {
     total += e.joules;
     if (e.field == "energy.vector_op_pj") {
       vector_found = true;
-      EXPECT_DOUBLE_EQ(e.count, 4096.0);  // 4096 elements x 1 cycle/element
-      EXPECT_DOUBLE_EQ(e.joules, 4096 * 0.25e-12);
+      EXPECT_DOUBLE_EQ(e.count, 3 * 4096.0);  // 4096 elements x 3 cycles/element
+      EXPECT_DOUBLE_EQ(e.joules, 3 * 4096 * 0.25e-12);
     }
     if (e.field == "energy.leakage_w") {
       leakage_found = true;
-      EXPECT_DOUBLE_EQ(e.joules, 0.4 * 124e-9);
+      EXPECT_DOUBLE_EQ(e.joules, 0.4 * 262e-9);
     }
     if (e.field == "energy.sram_read_byte_pj") {
-      EXPECT_DOUBLE_EQ(e.count, 2 * 4 * 4096.0);
+      EXPECT_DOUBLE_EQ(e.count, 4 * 4096.0);
     }
     if (e.field == "energy.sram_write_byte_pj") {
       EXPECT_DOUBLE_EQ(e.count, 4 * 4096.0);
@@ -301,7 +305,7 @@ TEST(SimStats, EnergyNamesItsProfileFields) {
 TEST(SimTrace, PerfettoJsonHasOneTrackPerEnginePerTile) {
   ProgramBuilder b;
   b.add(0, SSM_ENGINE_DMA, dram_to_tile(b, 0, 5120));
-  b.add(3, SSM_ENGINE_VECTOR, vector_add(b, 3, 4096));
+  b.add(3, SSM_ENGINE_VECTOR, vector_silu(b, 3, 4096));
   SimOptions options;
   options.trace_path = (test::temp_dir() / "trace.json").string();
   run(b.program, options);

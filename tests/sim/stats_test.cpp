@@ -205,11 +205,12 @@ TEST(Statistics, SummaryHasALinePerGroupOfStatistics) {
   b.add(0, SSM_ENGINE_VECTOR,
         vector_command({.function = SSM_VEC_ADD, .rows = 1, .cols = 4096, .a = ref(x), .b = ref(x), .out = ref(y)}));
   const std::string s = summary(simulate_in_child(mobile(), b.program, {}), mobile());
-  // 8 dispatch + 66 vector + 50 interrupt cycles at 1 GHz; the vector engine busy 66 of 124.
+  // 8 dispatch + 192 + 50 interrupt cycles at 1 GHz: the add needs 66 cycles of the vector
+  // unit but its 3 x 16 KiB of operands 192 of the 256 B/cycle SRAM ports (126 stalled).
   EXPECT_EQ(s.substr(0, s.find('\n', s.find("tile 0")) + 1),
-            "profile krsna-mobile: 124 cycles, 0.124 us at 1000 MHz, 1 commands\n"
+            "profile krsna-mobile: 250 cycles, 0.250 us at 1000 MHz, 1 commands\n"
             "utilization (busy / total cycles) of the engines that ran:\n"
-            "  tile 0   vector  53.23%  1 commands, 66 busy, 0 stalled cycles\n");
+            "  tile 0   vector  76.80%  1 commands, 192 busy, 126 stalled cycles\n");
   EXPECT_NE(s.find("\ndram: 0 bytes read, 0 bytes written\nenergy: "), std::string::npos) << s;
 }
 

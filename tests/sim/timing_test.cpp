@@ -5,6 +5,7 @@
 
 #include "arch/spec/engine_cycles.hpp"
 #include "sim/fabric.hpp"
+#include "sim/sim.hpp"
 #include "sim/timing.hpp"
 #include "tests/sim/sim_support.hpp"
 
@@ -126,6 +127,39 @@ TEST(Fabric, MaxMinFairnessGivesUnusedShareToOthers) {
   EXPECT_EQ(f.next_end(), 10u);
   const auto done = f.finish(10);
   EXPECT_EQ(done.size(), 2u);
+}
+
+// A compute engine's operands cross its tile SRAM's ports, which the DMA shares. krsna-mobile:
+// 16 banks x 16 B = 256 B/cycle per tile. An ADD of 32 x 1024 floats: 32768 / 64 lanes + 2 =
+// 514 cycles on the vector unit, but 3 x 131,072 B of operand traffic take 1,536 cycles of
+// the ports. With a DRAM-to-SRAM transfer alongside (its own limit DRAM's 51.2 B/cycle), the
+// ports give the ADD the remaining 204.8 B/cycle: 393,216 / 204.8 = 1,920 cycles.
+TEST(SramPorts, APortBoundKernelRunsAtTheSramBandwidthAndSharesItWithTheDma) {
+  const Profile& p = mobile();
+  ASSERT_DOUBLE_EQ(memory_bytes_per_cycle(p, SSM_MEM_TILE_SRAM), 256.0);
+  auto run = [&](bool with_dma) {
+    test::ProgramBuilder b;
+    const std::uint64_t bytes = 32 * 1024 * 4;
+    const std::uint16_t x = b.buffer("x", SSM_MEM_TILE_SRAM, bytes), y = b.buffer("y", SSM_MEM_TILE_SRAM, bytes),
+                        out = b.buffer("out", SSM_MEM_TILE_SRAM, bytes);
+    const ssm_command add = vector_command(
+        {.function = SSM_VEC_ADD, .rows = 32, .cols = 1024, .a = {x, 0, 0}, .b = {y, 0, 0}, .out = {out, 0, 0}});
+    EXPECT_EQ(compute_cycles(p, add), 514u);
+    EXPECT_EQ(compute_sram_traffic(add).total(), 3 * bytes);
+    EXPECT_EQ(uncontended_compute_cycles(p, add), 1536u);
+    b.add(0, SSM_ENGINE_VECTOR, add);
+    if (with_dma) {
+      const std::uint16_t src = b.buffer("weights", SSM_MEM_DRAM, 102400),
+                          dst = b.buffer("in", SSM_MEM_TILE_SRAM, 102400);
+      b.add(0, SSM_ENGINE_DMA, dma_command({.src = {src, 0, 0}, .dst = {dst, 0, 0}, .row_bytes = 102400}));
+    }
+    return simulate_in_child(p, b.program, {}).tiles.at(0).engines[SSM_ENGINE_VECTOR];
+  };
+  const EngineStats alone = run(false);
+  EXPECT_EQ(alone.busy_cycles, 1536u);
+  EXPECT_EQ(alone.stall_cycles, 1536u - 514u);
+  const EngineStats shared = run(true);
+  EXPECT_NEAR(double(shared.busy_cycles), 1920.0, 8.0);
 }
 
 }  // namespace
