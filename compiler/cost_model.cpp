@@ -394,8 +394,10 @@ Bound phase_bound(const Module& module, std::size_t module_index, const MemoryPl
         if (v.tensor < 0) continue;
         const TensorDef& t = module.tensors.at(v.tensor);
         if (t.kind == TensorKind::activation || !in_dram(t, plan, module_index)) continue;
-        // What an op reads of a table or a cache counts per op; a whole tensor once.
-        const bool partial = op.kind == Prim::copy || op.kind == Prim::attention;
+        // What an op reads of a table, a cache or a weight (a GEMM's rows: MoE runs only the
+        // active experts) counts per op; a whole tensor once.
+        const bool partial = op.kind == Prim::copy || op.kind == Prim::attention ||
+                             (op.kind == Prim::gemm && t.kind == TensorKind::weight);
         if (!partial && counted[std::size_t(v.tensor)]) continue;
         if (!partial) counted[std::size_t(v.tensor)] = true;
         const std::uint64_t bytes = partial ? compulsory_bytes(op, module, v) : t.bytes();
