@@ -211,6 +211,30 @@ TEST(PerformanceRun, FiguresScaleWithTheScenario) {
 }
 
 // A functional run adds up its simulated runs per phase and compares with the golden model.
+// A bound is what no mapping beats: the simulated chip never beats it either (over an SSM, a
+// transformer with its KV cache and an MoE hybrid on three chips), and it is not vacuous.
+TEST(PerformanceRun, NoPhaseBeatsItsBound) {
+  for (const auto& [model, profile] : {std::pair{"mamba-130m", "krsna-mobile"}, std::pair{"pythia-160m", "krsna-wear"},
+                                       std::pair{"granite-4.0-h-tiny", "krsna-dc"}}) {
+    SCOPED_TRACE(std::string(model) + " on " + profile);
+    compiler::Scenario scenario;
+    scenario.prompt_tokens = 300;
+    scenario.generate_tokens = 3;
+    const host::PerformanceRun r = host::run_performance(
+        compiler::load_model(std::string("workloads/models/") + model + ".yaml"), scenario, load_profile(profile));
+    const host::ServingFigures& f = r.figures;
+    EXPECT_GT(f.time_to_first_token_bound_s, 0.05 * f.time_to_first_token_s);
+    EXPECT_LE(f.time_to_first_token_bound_s, f.time_to_first_token_s);
+    EXPECT_GT(f.decode_bound_s, 0.05 * f.decode_latency_s);
+    EXPECT_LE(f.decode_bound_s, f.decode_latency_s);
+    for (const host::PhaseFigures& p : f.phases) {
+      EXPECT_GT(p.bound_cycles_per_run, 0) << p.phase;
+      EXPECT_LE(p.efficiency(), 1.0) << p.phase;
+      EXPECT_TRUE(p.bound_by == "compute" || p.bound_by == "DRAM") << p.bound_by;
+    }
+  }
+}
+
 TEST(FunctionalRun, TotalsThePhasesAndComparesWithTheGoldenModel) {
   const host::FunctionalDriver driver(load_hf_checkpoint(kTinyMamba2), load_profile("krsna-dc"));
   const SafetensorsFile ref = read_safetensors(kTinyMamba2 + "/reference.safetensors");
