@@ -276,7 +276,7 @@ class Generator {
     for (const TileState& ts : tile_state_)
       for (const StreamBuilder& b : ts.streams) commands += b.size();
     if (commands * sizeof(ssm_command) > kMaxProgramImageBytes)
-      throw ConfigError(fmt::format(
+      throw ProgramTooLarge(fmt::format(
           "{}: the {}-token Program passes {} commands at {}, more than a Program holds (4 GiB); a smaller prefill "
           "chunk (--prefill-chunk) makes it smaller",
           profile_.name, mod_.phase.tokens, commands, op.name));

@@ -6,12 +6,20 @@
 #include <string>
 #include <vector>
 
+#include "arch/spec/config_tree.hpp"
 #include "arch/spec/program.hpp"
 #include "compiler/lower.hpp"
 #include "compiler/mapping.hpp"
 #include "compiler/memory_plan.hpp"
 
 namespace ssmsoc::compiler {
+
+// A Program that would pass the image limit (arch/spec/program.hpp's kMaxProgramImageBytes):
+// the message names the profile, the phase's tokens and the op; compile() answers it with a
+// smaller prefill chunk where it chose the chunk.
+struct ProgramTooLarge : ConfigError {
+  using ConfigError::ConfigError;
+};
 
 struct CodegenResult {
   Program program;

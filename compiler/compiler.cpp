@@ -106,12 +106,40 @@ void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scen
   }
 }
 
+// Whether a phase's Program would pass the image limit, from its mappings (about four
+// commands per step and tile: loads, compute, stores, sync) before generating it.
+bool programs_too_large(const CompileResult& r) {
+  const double limit = double(kMaxProgramImageBytes) / sizeof(ssm_command);
+  for (const PhaseProgram& p : r.phases) {
+    double commands = 0;
+    for (const OpMapping& m : p.mappings) commands += 4.0 * double(m.steps) * double(m.tiles.size());
+    if (commands > limit) return true;
+  }
+  return false;
+}
+
 // The cost model's cycles of the whole prompt (every prefill phase times its runs).
 double prefill_cycles(const CompileResult& r) {
   double cycles = 0;
   for (const PhaseProgram& p : r.phases)
     if (p.name == "prefill" || p.name == "prefill-rest") cycles += p.estimated_cycles * p.runs;
   return cycles;
+}
+
+// The Programs of every phase of `r`, validated unless the options say not to.
+void generate_programs(CompileResult& r, const ModelSpec& model, const Profile& profile,
+                       const CompileOptions& options) {
+  const double hz = profile.clock_mhz * 1e6;
+  r.estimated_seconds = 0;
+  for (std::size_t i = 0; i < r.phases.size(); ++i) {
+    PhaseProgram& p = r.phases[i];
+    CodegenResult g = generate_program(p.lowered, i, r.memory, p.mappings, profile, options.fold_sync);
+    p.program = std::move(g.program);
+    p.command_op = std::move(g.command_op);
+    if (options.validate)
+      validate_program(p.program, fmt::format("{} {} on {}", model.name, p.name, profile.name), &profile);
+    r.estimated_seconds += p.estimated_cycles * p.runs / hz;
+  }
 }
 
 }  // namespace
@@ -133,7 +161,8 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
     // The mapper's chunk: the candidate whose whole prompt the cost model finds fastest (a
     // larger chunk reads the weights fewer times but needs more room for its activations;
     // where candidates tie within 1 %, the smaller chunk, whose Programs are smaller). A
-    // candidate whose activations or Programs do not fit is skipped.
+    // candidate whose activations or Programs do not fit is skipped; when none fits (many
+    // sessions), the chunk halves until its Programs do.
     double best = -1;
     int best_target = kDefaultPrefillChunk;
     for (const int target : kPrefillChunkCandidates) {
@@ -144,21 +173,28 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
       } catch (const ConfigError&) {
         continue;
       }
+      if (programs_too_large(trial)) continue;
       const double cycles = prefill_cycles(trial);
       if (best < 0 || cycles < best * 0.99) best = cycles, best_target = target;
     }
+    if (best < 0)
+      for (best_target = kPrefillChunkCandidates[0] / 2; best_target > 1; best_target /= 2) {
+        lower_and_map(r, plan_phases(scenario, options, best_target, false), scenario, profile, model.name);
+        if (!programs_too_large(r)) break;
+      }
     lower_and_map(r, plan_phases(scenario, options, best_target, false), scenario, profile, model.name);
+    // The estimate of the Programs' size is rough: halve the chunk until they fit.
+    for (int target = best_target;; target /= 2) {
+      try {
+        generate_programs(r, model, profile, options);
+        return r;
+      } catch (const ProgramTooLarge&) {
+        if (target / 2 < 1) throw;
+        lower_and_map(r, plan_phases(scenario, options, target / 2, false), scenario, profile, model.name);
+      }
+    }
   }
-  const double hz = profile.clock_mhz * 1e6;
-  for (std::size_t i = 0; i < r.phases.size(); ++i) {
-    PhaseProgram& p = r.phases[i];
-    CodegenResult g = generate_program(p.lowered, i, r.memory, p.mappings, profile, options.fold_sync);
-    p.program = std::move(g.program);
-    p.command_op = std::move(g.command_op);
-    if (options.validate)
-      validate_program(p.program, fmt::format("{} {} on {}", model.name, p.name, profile.name), &profile);
-    r.estimated_seconds += p.estimated_cycles * p.runs / hz;
-  }
+  generate_programs(r, model, profile, options);
   return r;
 }
 
