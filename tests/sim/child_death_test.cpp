@@ -28,8 +28,13 @@ struct ProcessState {
 };
 
 ProcessState state_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;
+  try {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception&) {  // it exited while being read (ESRCH: basic_filebuf::underflow)
+    return {};
+  }
   const auto close = text.rfind(')');  // the command name may hold spaces and parentheses
   if (close == std::string::npos || close + 4 >= text.size()) return {};
   ProcessState s;
