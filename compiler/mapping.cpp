@@ -108,10 +108,13 @@ class Chooser {
           if (2 * (a + b) + 2 * c > sram_) continue;
           const std::int64_t out_blocks = ceil_div(m, mb) * ceil_div(n, nb), ksteps = ceil_div(k, kb);
           const std::int64_t steps = out_blocks * ksteps;
-          const double step =
-              std::max(cost_.gemm_cycles(mb, nb, kb, p), dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles)) +
-              6 * dispatch();
-          const double cycles = double(steps) * step + double(out_blocks) * dma_cycles(c, c_dram, tiles);
+          const double compute = cost_.gemm_cycles(mb, nb, kb, p);
+          const double load = dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles);
+          const double step = std::max(compute, load) + 6 * dispatch();
+          // Steps overlap one's loads with the previous one's GEMM; the first loads and the
+          // last GEMM do not (a single step is its loads, then its GEMM).
+          const double cycles =
+              double(steps) * step + std::min(compute, load) + double(out_blocks) * dma_cycles(c, c_dram, tiles);
           all.push_back(GemmBlocks{mb, nb, kb, cycles, steps});
           if (fastest < 0 || cycles < fastest) fastest = cycles;
         }
@@ -239,7 +242,9 @@ class Chooser {
           const std::int64_t slice = ceil_div(nb, leaders);
           const double bring = dma_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders);
           const double step = std::max(compute, bring + store / double(k_steps)) + 6 * dispatch();
-          const double cycles = dma_cycles(std::int64_t(a_resident), a_dram, used) + double(steps) * step + store;
+          // As gemm_blocks: the first block's broadcast and the last GEMM do not overlap.
+          const double cycles = dma_cycles(std::int64_t(a_resident), a_dram, used) + double(steps) * step +
+                                std::min(compute, bring) + store;
           all.push_back(Candidate{nb, k_b, steps, leaders, cycles, a_resident + c_resident, slot});
         }
         if (k_b == op.k) break;

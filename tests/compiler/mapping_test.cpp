@@ -260,46 +260,47 @@ TEST(VectorMapping, GeneratedSizesOnEveryProfile) {
 }
 
 // krsna-wear: 4 tiles of 256 KiB SRAM, a 16 x 16 bf16 array; activations in the global buffer.
-// GEMM m=32 n=64 k=128:
-//   parts by n: min(4 tiles, ceil(64 / 16 columns)) = 4; by m: min(4, ceil(32 / 16 rows)) = 2
+// GEMM m=16 n=64 k=128 (16 rows: one tile's worth, so the weights broadcast, which splits by
+// rows, is no candidate):
+//   parts by n: min(4 tiles, ceil(64 / 16 columns)) = 4; by m: min(4, ceil(16 / 16 rows)) = 1
 //   -> by n, ceil(ceil(64/4) / 16) x 16 = 16 columns per tile: n 0-15, 16-31, 32-47, 48-63.
-//   Blocks of the tile's m=32 n=16 k=128: candidates m_b in {32, 8, 16}, n_b {16}, k_b
-//   {128, 32, 64}; the whole of it (one step) fits (A 32x128x2 = 8192 B, B 16x128x2 =
-//   4096 B, C 32x16x4 = 2048 B: 2 x 12288 + 2 x 2048 = 28672 <= 262144) and, one DMA
-//   latency and six dispatches per step, is the fastest: m_b=32 n_b=16 k_b=128, 1 step.
-//   SRAM: resident 2 C = 4096 B, slots of A + B = 12288 B each: 4096 + 2 x 12288 = 28672 B.
+//   Blocks of the tile's m=16 n=16 k=128: candidates m_b in {16, 8}, n_b {16}, k_b
+//   {128, 32, 64}; the whole of it (one step) fits (A 16x128x2 = 4096 B, B 16x128x2 =
+//   4096 B, C 16x16x4 = 1024 B: 2 x 8192 + 2 x 1024 = 18432 <= 262144) and is the fastest:
+//   more steps would overlap loads with GEMMs but pay a DMA latency and six dispatches each.
+//   SRAM: resident 2 C = 2048 B, slots of A + B = 8192 B each: 2048 + 2 x 8192 = 18432 B.
 TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
   const Profile profile = load_profile("krsna-wear");
   ASSERT_EQ(profile.tile_count, 4);
   ASSERT_EQ(profile.tile.sram.size_bytes, 256 * 1024);
   ASSERT_EQ(profile.tile.matrix.cols, 16);
-  const OneOp one = gemm_op(profile, 32, 64, 128, 1);
+  const OneOp one = gemm_op(profile, 16, 64, 128, 1);
   ASSERT_EQ(one.op().precision, Precision::bf16);
   ASSERT_EQ(one.plan.activation_memory.at(0), SSM_MEM_GLOBAL_BUFFER);
   const CostModel cost(profile);
   const OpMapping m = choose_mapping(one.op(), one.module, one.plan, profile, cost);
   EXPECT_EQ(m.partition, Partition::n);
   EXPECT_FALSE(m.staged);
+  EXPECT_FALSE(m.b_broadcast);
   EXPECT_EQ(m.extent, 64);
   EXPECT_EQ(m.tiles, (std::vector<Range>{{0, 16}, {16, 32}, {32, 48}, {48, 64}}));
-  EXPECT_EQ(m.m_b, 32);
+  EXPECT_EQ(m.m_b, 16);
   EXPECT_EQ(m.n_b, 16);
   EXPECT_EQ(m.k_b, 128);
-  EXPECT_EQ(m.sram.resident_bytes, 4096u);
-  EXPECT_EQ(m.sram.slot_bytes, 12288u);
+  EXPECT_EQ(m.sram.resident_bytes, 2048u);
+  EXPECT_EQ(m.sram.slot_bytes, 8192u);
   EXPECT_EQ(m.sram.slots, 2);
-  EXPECT_EQ(m.sram.total_bytes(), 28672u);
+  EXPECT_EQ(m.sram.total_bytes(), 18432u);
   EXPECT_EQ(m.steps, 1);
-  // One step: the GEMM or its loads (B from DRAM, A from the global buffer, 4 tiles sharing
-  // them), whichever is longer, six dispatches, and the store of C.
+  // One step: its loads (B from DRAM, A from the global buffer, 4 tiles sharing them), then its
+  // GEMM (nothing to overlap), six dispatches, and the store of C.
   const double dispatch = profile.control.dispatch_latency_cycles;
-  EXPECT_DOUBLE_EQ(m.cycles, std::max(cost.gemm_cycles(32, 16, 128, Precision::bf16),
-                                      cost.dma_cycles(4096, true, 4) + cost.dma_cycles(8192, false, 4)) +
-                                 6 * dispatch + cost.dma_cycles(2048, false, 4));
+  EXPECT_DOUBLE_EQ(m.cycles, cost.gemm_cycles(16, 16, 128, Precision::bf16) + cost.dma_cycles(4096, true, 4) +
+                                 cost.dma_cycles(4096, false, 4) + 6 * dispatch + cost.dma_cycles(1024, false, 4));
   const std::string line = dump_tiled({summarize(m)});
   EXPECT_EQ(line.substr(0, line.find(" est=")),
-            "gemm      gemm                               tiles=4    by n         m_b=32 n_b=16 k_b=128"
-            "                        steps=1      sram=28672   ");
+            "gemm      gemm                               tiles=4    by n         m_b=16 n_b=16 k_b=128"
+            "                        steps=1      sram=18432   ");
 }
 
 // krsna-mobile (16 tiles of 512 KiB, 512 bf16 MACs per tile and cycle, 51.2 B/cycle of DRAM):
@@ -331,13 +332,13 @@ TEST(GemmMapping, WeightsBroadcastOnKrsnaMobileWorkedByHand) {
   EXPECT_EQ(m.sram.slot_bytes, 163840u);
   EXPECT_EQ(m.sram.total_bytes(), 499712u);
   // The rows of A once, then per step the GEMM or the B block plus a share of the C store,
-  // whichever is longer, and the last C store.
+  // whichever is longer; the first block's broadcast and the last GEMM do not overlap; the
+  // last C store.
   const double store = cost.dma_cycles(32 * 32 * 4, true, 16);
+  const double gemm = cost.gemm_cycles(32, 32, 2560, Precision::bf16), bring = cost.dma_cycles(163840, true, 1);
   EXPECT_DOUBLE_EQ(m.cycles, cost.dma_cycles(163840, true, 16) +
-                                 320 * (std::max(cost.gemm_cycles(32, 32, 2560, Precision::bf16),
-                                                 cost.dma_cycles(163840, true, 1) + store) +
-                                        6 * profile.control.dispatch_latency_cycles) +
-                                 store);
+                                 320 * (std::max(gemm, bring + store) + 6 * profile.control.dispatch_latency_cycles) +
+                                 std::min(gemm, bring) + store);
   const Bound b = op_bound(one.op(), one.module, 0, one.plan, profile);
   EXPECT_DOUBLE_EQ(b.matrix_cycles, 1638400.0);
   EXPECT_EQ(b.dram_bytes, 76021760u);
