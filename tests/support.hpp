@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace ssmsoc::test {
 
@@ -41,6 +42,22 @@ class TempDirCleanup : public ::testing::Environment {
   }
 };
 inline const bool kTempDirCleanupRegistered = (::testing::AddGlobalTestEnvironment(new TempDirCleanup), true);
+
+// A fresh empty folder of the temporary directory for one test's outputs.
+inline std::filesystem::path fresh_folder(const std::string& name) {
+  const std::filesystem::path dir = temp_dir() / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// Every entry of `dir` (temporaries included), by name, sorted.
+inline std::vector<std::string> entries(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 inline std::filesystem::path write_file(const std::string& name, const std::string& text) {
   const auto file = temp_dir() / name;

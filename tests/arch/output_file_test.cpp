@@ -13,39 +13,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fresh_folder(const std::string& name) {
-  const fs::path dir = test::temp_dir() / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 TEST(OutputFile, AppearsOnlyOnCommit) {
-  const fs::path dir = fresh_folder("output-commit");
+  const fs::path dir = test::fresh_folder("output-commit");
   {
     OutputFile file(dir / "a.txt");
     file.write("half");
     EXPECT_FALSE(fs::exists(dir / "a.txt"));
-    EXPECT_EQ(entries(dir).size(), 1u);  // the temporary
+    EXPECT_EQ(test::entries(dir).size(), 1u);  // the temporary
     EXPECT_EQ(file.written_path().parent_path(), dir);
   }
-  EXPECT_EQ(entries(dir), std::vector<std::string>{});  // abandoned: the temporary is removed
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{});  // abandoned: the temporary is removed
   OutputFile file(dir / "a.txt");
   file.write("whole");
   file.commit();
   EXPECT_EQ(test::slurp(dir / "a.txt"), "whole");
-  EXPECT_EQ(entries(dir), std::vector<std::string>{"a.txt"});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{"a.txt"});
 }
 
 TEST(OutputFile, ReplacesTheFileALinkPointsAtAndKeepsItsPermissions) {
-  const fs::path dir = fresh_folder("output-link");
+  const fs::path dir = test::fresh_folder("output-link");
   std::ofstream(dir / "real.txt") << "old";
   fs::permissions(dir / "real.txt", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
   fs::create_symlink(dir / "real.txt", dir / "link.txt");
@@ -57,7 +43,7 @@ TEST(OutputFile, ReplacesTheFileALinkPointsAtAndKeepsItsPermissions) {
 }
 
 TEST(OutputFiles, AllAppearOrNone) {
-  const fs::path dir = fresh_folder("output-set");
+  const fs::path dir = test::fresh_folder("output-set");
   {
     OutputFiles outputs;
     outputs.add(dir / "a.txt").write("a");
@@ -66,18 +52,18 @@ TEST(OutputFiles, AllAppearOrNone) {
     write_output_file(staged, "c");
     EXPECT_NE(staged, dir / "c.txt");
   }  // never committed
-  EXPECT_EQ(entries(dir), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{});
 
   OutputFiles outputs;
   outputs.add(dir / "a.txt").write("a");
   write_output_file(outputs.stage(dir / "c.txt"), "c");
   outputs.commit();
-  EXPECT_EQ(entries(dir), (std::vector<std::string>{"a.txt", "c.txt"}));
+  EXPECT_EQ(test::entries(dir), (std::vector<std::string>{"a.txt", "c.txt"}));
   EXPECT_EQ(test::slurp(dir / "c.txt"), "c");
 }
 
 TEST(OutputFiles, AStagedFileNeverWrittenIsAnErrorNamingItsTarget) {
-  const fs::path dir = fresh_folder("output-unwritten");
+  const fs::path dir = test::fresh_folder("output-unwritten");
   OutputFiles outputs;
   outputs.add(dir / "a.txt").write("a");
   const fs::path staged = outputs.stage(dir / "b.txt");

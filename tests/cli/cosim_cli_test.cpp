@@ -29,9 +29,7 @@ TEST(CosimCommand, GivesEveryShippedProfileAPassingRow) {
 }
 
 TEST(CosimCommand, RunsOneProfileAndWritesATrace) {
-  const auto dir = test::temp_dir() / "cosim-trace";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const auto dir = test::fresh_folder("cosim-trace");
   const auto trace = dir / "mobile.fst";
   const auto run = test::run_ssmsoc("cosim --profile krsna-mobile --cases 2 --trace " + trace.string());
   ASSERT_EQ(run.status, 0) << run.err;
@@ -39,9 +37,7 @@ TEST(CosimCommand, RunsOneProfileAndWritesATrace) {
   EXPECT_EQ(run.out.find("krsna-wear"), std::string::npos);
   EXPECT_GT(std::filesystem::file_size(trace), 100u);
   // Written to a temporary and put in place whole: nothing else is left beside it.
-  std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename());
-  EXPECT_EQ(names, std::vector<std::string>{"mobile.fst"});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{"mobile.fst"});
 }
 
 TEST(CosimCommand, ATraceThatCannotBeWrittenIsAOneLineError) {

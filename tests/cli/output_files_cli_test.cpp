@@ -45,22 +45,6 @@ test::CommandResult run_with_file_size_limit(const std::string& args, rlim_t lim
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, test::slurp(out), test::slurp(err)};
 }
 
-// A fresh empty folder for one test's outputs.
-fs::path fresh_folder(const std::string& name) {
-  const fs::path dir = test::temp_dir() / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// Every entry of `dir` (temporaries included), by name.
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 bool is_character_device(const char* path) {
   struct stat s {};
   return stat(path, &s) == 0 && S_ISCHR(s.st_mode);
@@ -74,37 +58,37 @@ void expect_write_error(const test::CommandResult& run, const std::string& file,
 }
 
 TEST(OutputFiles, RunOnAFullDiskWritesNeitherSummaryNorStats) {
-  const fs::path dir = fresh_folder("full-run");
+  const fs::path dir = test::fresh_folder("full-run");
   const auto run = run_with_file_size_limit("run " + kSmall + " --out " + dir.string(), 4096);
   EXPECT_EQ(run.status, 1);
   EXPECT_EQ(run.out, "");
   // stats.json is the one past 4 KiB; summary.json, complete, is not put in place without it.
   EXPECT_EQ(run.err, (dir / "stats.json").string() + ": cannot write: File too large\n");
-  EXPECT_EQ(entries(dir), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{});
   // The folders a failed run created for its outputs go too; an existing one stays.
   const auto nested = run_with_file_size_limit("run " + kSmall + " --out " + (dir / "new/run").string(), 4096);
   EXPECT_EQ(nested.status, 1);
-  EXPECT_EQ(entries(dir), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{});
 
   const auto unlimited = test::run_ssmsoc("run " + kSmall + " --out " + dir.string());
   ASSERT_EQ(unlimited.status, 0) << unlimited.err;
-  EXPECT_EQ(entries(dir), (std::vector<std::string>{"stats.json", "summary.json"}));
+  EXPECT_EQ(test::entries(dir), (std::vector<std::string>{"stats.json", "summary.json"}));
   EXPECT_LT(fs::file_size(dir / "summary.json"), 4096u);  // so the limit above cut stats.json
   EXPECT_TRUE(nlohmann::json::accept(test::slurp(dir / "stats.json")));
 }
 
 TEST(OutputFiles, KernelOnAFullDiskKeepsTheFileItWasToReplace) {
-  const fs::path dir = fresh_folder("full-kernel");
+  const fs::path dir = test::fresh_folder("full-kernel");
   const fs::path out = dir / "out.safetensors";
   std::ofstream(out) << "the previous contents";
   const auto run = run_with_file_size_limit("kernel --in " + kKernelCase + " --out " + out.string(), 100);
   expect_write_error(run, out.string(), "File too large");
   EXPECT_EQ(test::slurp(out), "the previous contents");
-  EXPECT_EQ(entries(dir), std::vector<std::string>{"out.safetensors"});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{"out.safetensors"});
 }
 
 TEST(OutputFiles, GoldenOnAFullDiskWritesNothing) {
-  const fs::path dir = fresh_folder("full-golden");
+  const fs::path dir = test::fresh_folder("full-golden");
   const fs::path out = dir / "logits.safetensors";
   const auto run = run_with_file_size_limit(
       "golden --model tests/data/models/mamba2 --input "
@@ -112,18 +96,18 @@ TEST(OutputFiles, GoldenOnAFullDiskWritesNothing) {
           out.string(),
       1000);
   expect_write_error(run, out.string(), "File too large");
-  EXPECT_EQ(entries(dir), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{});
 }
 
 TEST(OutputFiles, CompileWritesEveryProgramOrNone) {
-  const fs::path whole = fresh_folder("compile-whole"), cut = fresh_folder("compile-cut");
+  const fs::path whole = test::fresh_folder("compile-whole"), cut = test::fresh_folder("compile-cut");
   ASSERT_EQ(test::run_ssmsoc("compile " + kSmall + " --out " + whole.string()).status, 0);
   std::uintmax_t smallest = ~std::uintmax_t{0}, largest = 0;
   for (const auto& entry : fs::directory_iterator(whole)) {
     smallest = std::min(smallest, entry.file_size());
     largest = std::max(largest, entry.file_size());
   }
-  ASSERT_GE(entries(whole).size(), 2u);
+  ASSERT_GE(test::entries(whole).size(), 2u);
   ASSERT_LT(smallest, largest);
   // Room for the smallest Program but not the largest: none of them may appear.
   const auto run = run_with_file_size_limit("compile " + kSmall + " --out " + cut.string(), smallest);
@@ -132,12 +116,12 @@ TEST(OutputFiles, CompileWritesEveryProgramOrNone) {
   EXPECT_TRUE(
       std::regex_match(run.err, std::regex(cut.string() + "/[a-z_0-9]+\\.ssmp: cannot write: File too large\n")))
       << run.err;
-  EXPECT_EQ(entries(cut), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(cut), std::vector<std::string>{});
 }
 
 TEST(OutputFiles, AnOutputBelowARegularFileIsAOneLineError) {
   // Works as root too, where a folder's permissions do not stop writing.
-  const fs::path dir = fresh_folder("below-file");
+  const fs::path dir = test::fresh_folder("below-file");
   const fs::path file = dir / "a-file";
   std::ofstream(file) << "x";
   const fs::path out = file / "out.safetensors";
@@ -147,11 +131,11 @@ TEST(OutputFiles, AnOutputBelowARegularFileIsAOneLineError) {
   EXPECT_EQ(run.status, 1);
   EXPECT_EQ(run.out, "");
   EXPECT_EQ(run.err, (file / "run").string() + ": cannot create the folder: Not a directory\n");
-  EXPECT_EQ(entries(dir), std::vector<std::string>{"a-file"});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{"a-file"});
 }
 
 TEST(OutputFiles, AFolderWithoutWritePermissionIsAOneLineError) {
-  const fs::path dir = fresh_folder("read-only");
+  const fs::path dir = test::fresh_folder("read-only");
   fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec |
                            fs::perms::others_read | fs::perms::others_exec);
   if (access(dir.c_str(), W_OK) == 0) {  // root: permissions do not stop it (see the test above)
@@ -162,7 +146,7 @@ TEST(OutputFiles, AFolderWithoutWritePermissionIsAOneLineError) {
   const auto run = test::run_ssmsoc("kernel --in " + kKernelCase + " --out " + out.string());
   fs::permissions(dir, fs::perms::owner_all);
   expect_write_error(run, out.string(), "Permission denied");
-  EXPECT_EQ(entries(dir), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{});
 }
 
 TEST(OutputFiles, ADeviceIsWrittenThroughNeverReplaced) {
@@ -188,14 +172,14 @@ TEST(OutputFiles, AFailedWriteToStandardOutputIsAnError) {
 
 TEST(OutputFiles, SimWritesTraceAndStatsTogether) {
   if (!is_character_device("/dev/full")) GTEST_SKIP() << "no /dev/full";
-  const fs::path programs = fresh_folder("sim-programs"), dir = fresh_folder("sim-outputs");
+  const fs::path programs = test::fresh_folder("sim-programs"), dir = test::fresh_folder("sim-outputs");
   ASSERT_EQ(test::run_ssmsoc("compile " + kSmall + " --out " + programs.string()).status, 0);
   const std::string sim = "sim " + (programs / "decode.ssmp").string() + " --profile krsna-mobile";
   const fs::path trace = dir / "trace.json", stats = dir / "stats.json";
 
   expect_write_error(test::run_ssmsoc(sim + " --trace " + trace.string() + " --stats /dev/full"), "/dev/full",
                      "No space left on device");
-  EXPECT_EQ(entries(dir), std::vector<std::string>{});  // the trace, complete, is not put in place alone
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{});  // the trace, complete, is not put in place alone
 
   const auto limited =
       run_with_file_size_limit(sim + " --trace " + trace.string() + " --stats " + stats.string(), 4096);
@@ -204,24 +188,24 @@ TEST(OutputFiles, SimWritesTraceAndStatsTogether) {
   EXPECT_TRUE(limited.err == trace.string() + ": cannot write: File too large\n" ||
               limited.err == stats.string() + ": cannot write: File too large\n")
       << limited.err;
-  EXPECT_EQ(entries(dir), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{});
 
   const auto run = test::run_ssmsoc(sim + " --trace " + trace.string() + " --stats " + stats.string());
   ASSERT_EQ(run.status, 0) << run.err;
-  EXPECT_EQ(entries(dir), (std::vector<std::string>{"stats.json", "trace.json"}));
+  EXPECT_EQ(test::entries(dir), (std::vector<std::string>{"stats.json", "trace.json"}));
   EXPECT_TRUE(nlohmann::json::accept(test::slurp(trace)));
   EXPECT_TRUE(nlohmann::json::accept(test::slurp(stats)));
 }
 
 TEST(OutputFiles, RunTracesAppearOnlyWithTheOtherOutputs) {
-  const fs::path traces = fresh_folder("run-traces"), dir = fresh_folder("run-blocked");
+  const fs::path traces = test::fresh_folder("run-traces"), dir = test::fresh_folder("run-blocked");
   std::ofstream(dir / "a-file") << "x";
   const fs::path out = dir / "a-file" / "run";
   const auto run =
       test::run_ssmsoc("run " + kSmall + " --trace " + (traces / "t.json").string() + " --out " + out.string());
   EXPECT_EQ(run.status, 1);
   EXPECT_EQ(run.err, out.string() + ": cannot create the folder: Not a directory\n");
-  EXPECT_EQ(entries(traces), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(traces), std::vector<std::string>{});
 
   // A trace that cannot be written is named as the user named it, not by its temporary.
   const auto limited = run_with_file_size_limit("run " + kSmall + " --trace " + (traces / "t.json").string(), 1000);
@@ -229,16 +213,16 @@ TEST(OutputFiles, RunTracesAppearOnlyWithTheOtherOutputs) {
   EXPECT_TRUE(std::regex_match(limited.err, std::regex(traces.string() + "/t\\.[a-z_0-9]+\\.json: cannot write: File "
                                                                          "too large\n")))
       << limited.err;
-  EXPECT_EQ(entries(traces), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(traces), std::vector<std::string>{});
 
   const auto whole = test::run_ssmsoc("run " + kSmall + " --trace " + (traces / "t.json").string());
   ASSERT_EQ(whole.status, 0) << whole.err;
-  EXPECT_GE(entries(traces).size(), 2u);
-  for (const auto& name : entries(traces)) EXPECT_EQ(name.front(), 't') << name;  // no temporaries left
+  EXPECT_GE(test::entries(traces).size(), 2u);
+  for (const auto& name : test::entries(traces)) EXPECT_EQ(name.front(), 't') << name;  // no temporaries left
 }
 
 TEST(OutputFiles, FunctionalRunWritesTensorsAndSummaryTogether) {
-  const fs::path dir = fresh_folder("functional-outputs");
+  const fs::path dir = test::fresh_folder("functional-outputs");
   std::ofstream(dir / "a-file") << "x";
   const fs::path tensors = dir / "logits.safetensors";
   const std::string model = "tests/data/models/mamba2";
@@ -248,7 +232,7 @@ TEST(OutputFiles, FunctionalRunWritesTensorsAndSummaryTogether) {
   EXPECT_EQ(run.status, 1);
   EXPECT_EQ(run.out, "");
   EXPECT_EQ(run.err, (dir / "a-file/run").string() + ": cannot create the folder: Not a directory\n");
-  EXPECT_EQ(entries(dir), std::vector<std::string>{"a-file"});
+  EXPECT_EQ(test::entries(dir), std::vector<std::string>{"a-file"});
 }
 
 }  // namespace
