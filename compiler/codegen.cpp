@@ -287,6 +287,20 @@ class Generator {
     return bits >= 32 ? std::uint32_t{SSM_FP32} : static_cast<std::uint32_t>(mod_.precision);
   }
 
+  // One block's GEMM in tile SRAM: A [m, k] (rows `lda` elements apart) times the packed
+  // [n, k] block of the torch-layout weight, into C [m, n]; accumulating after the first k block.
+  static ssm_command block_gemm(const PrimOp& op, int tile, std::uint64_t a_at, std::uint64_t b_at, std::uint64_t c_at,
+                                std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t lda, bool accumulate) {
+    GemmArgs g;
+    g.a = sram(tile, a_at), g.b = sram(tile, b_at), g.c = sram(tile, c_at);
+    g.m = static_cast<std::uint32_t>(m), g.n = static_cast<std::uint32_t>(n), g.k = static_cast<std::uint32_t>(k);
+    g.lda = static_cast<std::uint32_t>(lda), g.ldb = g.k, g.ldc = g.n;
+    g.precision = static_cast<ssm_precision>(op.precision);
+    g.accumulate = accumulate;
+    g.transpose_b = true;
+    return gemm_command(g);
+  }
+
   // --- GEMM: per tile, for each repeat, m block, n block: the k blocks (C accumulates) -------
   // Slot: A block, then B block. Resident: C block, twice (out blocks alternate).
   void gemm(const PrimOp& op, const OpMapping& m) {
@@ -347,17 +361,8 @@ class Generator {
               const std::uint64_t base = m.sram.slot_base(s.slot);
               load_a(s.loads, tile, rep * op.m + m0, mb, k0, kb, base);
               load(s.loads, tile, w, op.w_row0 + rep * op.n + n0, nb, k0, kb, base + abytes);
-              GemmArgs g;
-              g.a = sram(tile, base);
-              g.b = sram(tile, base + abytes);
-              g.c = sram(tile, c_at);
-              g.m = static_cast<std::uint32_t>(mb), g.n = static_cast<std::uint32_t>(nb);
-              g.k = static_cast<std::uint32_t>(kb);
-              g.lda = g.k, g.ldb = g.k, g.ldc = g.n;
-              g.precision = static_cast<ssm_precision>(op.precision);
-              g.accumulate = k0 > 0;
-              g.transpose_b = true;
-              s.groups.push_back(Group{SSM_ENGINE_MATRIX, {gemm_command(g)}});
+              s.groups.push_back(
+                  Group{SSM_ENGINE_MATRIX, {block_gemm(op, tile, base, base + abytes, c_at, mb, nb, kb, kb, k0 > 0)}});
               if (k0 == 0 && out_block >= 2) s.need_stored = c_store_value[out_block - 2];
               const bool last = k0 + kb >= op.k;
               if (last) store(s.stores, tile, c, rep * op.m + m0, mb, n0, nb, c_at);
@@ -443,17 +448,8 @@ class Generator {
         mx.push_back(wait_command(sem_loaded(leaders - 1), loaded0[leaders - 1] + std::uint32_t(s) + 1));
         if (kstep == 0 && block >= 2)  // the C buffer's store, two n blocks ago
           mx.push_back(wait_command(sem_stored(t), stored0[t] + std::uint32_t(block - 1)));
-        GemmArgs g;
-        g.a = sram(t, a_at + std::uint64_t((k0 * a_bits + 7) / 8));
-        g.b = sram(t, slot_at);
-        g.c = sram(t, std::uint64_t(block % 2) * cbytes);
-        g.m = static_cast<std::uint32_t>(m.tiles[t].size()), g.n = static_cast<std::uint32_t>(nb);
-        g.k = static_cast<std::uint32_t>(kb);
-        g.lda = static_cast<std::uint32_t>(op.k), g.ldb = g.k, g.ldc = g.n;
-        g.precision = static_cast<ssm_precision>(op.precision);
-        g.accumulate = k0 > 0;
-        g.transpose_b = true;
-        mx.push_back(gemm_command(g));
+        mx.push_back(block_gemm(op, t, a_at + std::uint64_t((k0 * a_bits + 7) / 8), slot_at,
+                                std::uint64_t(block % 2) * cbytes, m.tiles[t].size(), nb, kb, op.k, k0 > 0));
         if (t > 0) mx.push_back(wait_command(sem_computed(t - 1), computed0[t - 1] + std::uint32_t(s) + 1));
         mx.push_back(signal_command(sem_computed(t)));
         if (t >= leaders && kstep == k_steps - 1) store_c(t, s);
