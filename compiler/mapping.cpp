@@ -175,6 +175,18 @@ class Chooser {
       m.partition = Partition::n;
       m.extent = op.n;
       m.tiles = split(op.n, ceil_div(ceil_div(op.n, parts_n), 16) * 16);
+      // Columns narrower than the array leave part of it idle, but where the weights bound
+      // the GEMM (few rows: decode) more tiles bring them at more links' bandwidth.
+      const std::int64_t parts_fine = std::min<std::int64_t>(tiles_, ceil_div(op.n, 16));
+      if (!m.staged && parts_fine > parts_n) {
+        const std::vector<Range> fine = split(op.n, ceil_div(ceil_div(op.n, parts_fine), 16) * 16);
+        const bool a_dram = in_dram(a), c_dram = in_dram(op.out[0]);
+        const GemmBlocks wide = gemm_blocks(op.m, m.tiles[0].size(), op.k, a_bits, b_bits, p,
+                                            static_cast<int>(m.tiles.size()), a_dram, c_dram);
+        const GemmBlocks narrow =
+            gemm_blocks(op.m, fine[0].size(), op.k, a_bits, b_bits, p, static_cast<int>(fine.size()), a_dram, c_dram);
+        if (narrow.cycles < 0.98 * wide.cycles) m.tiles = fine;
+      }
       cols = m.tiles[0];
     } else {
       m.partition = Partition::m;

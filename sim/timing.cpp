@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "arch/spec/model.hpp"
 
@@ -63,6 +64,25 @@ Network::Network(const Profile& profile) : profile_(profile) {
 
 int Network::link(int router, int direction) const { return mesh_links_ + router * 4 + direction; }
 
+Network::PortEntry Network::memory_port_of(int tile) const {
+  const int cols = profile_.grid_cols;
+  const int row = tile / cols, col = tile % cols;
+  // The south edge of a column is below its last tile (the grid's last row may be partial).
+  const int last_row = (profile_.tile_count - 1 - col) / cols;
+  PortEntry best{};
+  int best_hops = -1;
+  const auto& edges = profile_.noc.memory_edges;
+  for (std::size_t e = 0; e < edges.size(); ++e) {
+    const int entry_row = edges[e] == MemoryEdge::north ? 0 : last_row;
+    const int hops = std::abs(entry_row - row);
+    if (best_hops < 0 || hops < best_hops) {
+      best = PortEntry{static_cast<int>(e) * cols + col, entry_row};
+      best_hops = hops;
+    }
+  }
+  return best;
+}
+
 int Network::route(int from, int to, std::vector<int>& links) const {
   if (from == to) return 0;
   const Topology topology = profile_.noc.topology;
@@ -102,20 +122,23 @@ int Network::route(int from, int to, std::vector<int>& links) const {
     case Topology::torus: {
       int hops = 0;
       const bool torus = topology == Topology::torus;
-      // Memory side: the port above row 0 of a column; a tile reaches its own column's port.
-      int r = 0, c = 0, r2 = 0, c2 = 0;
+      // Memory side: the port of the tile's column on its nearer memory edge.
+      int r = 0, c = 0, r2 = 0, c2 = 0, up_port = 0;
       if (from == kMemorySide) {
+        const PortEntry entry = memory_port_of(to);
         c = to % cols;
-        r = 0;
-        links.push_back(memory_down_ + c);
+        r = entry.row;
+        links.push_back(memory_down_ + entry.port);
         ++hops;
       } else {
         r = from / cols;
         c = from % cols;
       }
       if (to == kMemorySide) {
-        r2 = 0;
+        const PortEntry entry = memory_port_of(from);
+        r2 = entry.row;
         c2 = c;
+        up_port = entry.port;
       } else {
         r2 = to / cols;
         c2 = to % cols;
@@ -137,7 +160,7 @@ int Network::route(int from, int to, std::vector<int>& links) const {
       step(c, c2, cols, kEast, kWest, [&](int col) { return r * cols + col; });
       step(r, r2, rows, kSouth, kNorth, [&](int row) { return row * cols + c; });
       if (to == kMemorySide) {
-        links.push_back(memory_up_ + c);
+        links.push_back(memory_up_ + up_port);
         ++hops;
       }
       return hops;

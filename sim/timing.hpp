@@ -18,8 +18,9 @@ namespace ssmsoc::sim {
 // On-chip network and memories as shared resources with a bandwidth each (bytes/cycle).
 // Resource ids: 0 = DRAM, 1 = global buffer, 2 + t = tile t's SRAM, then the NoC links.
 // Memory side: the global buffer and the DRAM controllers sit behind one memory port per
-// grid column on the north edge (mesh, torus), behind node 0 (ring), or on their own switch
-// port (crossbar, bus).
+// grid column on each of the profile's memory edges (mesh, torus: `noc.memory_edges`, north
+// by default; a tile uses its column's nearer port), behind node 0 (ring), or on their own
+// switch port (crossbar, bus).
 class Network {
  public:
   explicit Network(const Profile& profile);
@@ -39,6 +40,12 @@ class Network {
  private:
   int add_link(const std::string& name);
   int link(int router, int direction) const;  // mesh/torus/ring output links
+  // Mesh/torus: the memory port a tile uses (its column's on the nearer memory edge; ties go
+  // north) and the grid row where that port enters.
+  struct PortEntry {
+    int port = 0, row = 0;
+  };
+  PortEntry memory_port_of(int tile) const;
   const Profile& profile_;
   std::vector<double> capacity_;
   std::vector<std::string> names_;

@@ -189,7 +189,7 @@ int memory_port_count(const Profile& profile) {
   switch (profile.noc.topology) {
     case Topology::mesh:
     case Topology::torus:
-      return profile.grid_cols;
+      return profile.grid_cols * static_cast<int>(profile.noc.memory_edges.size());
     case Topology::ring:
     case Topology::crossbar:
     case Topology::bus:

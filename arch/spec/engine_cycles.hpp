@@ -92,7 +92,8 @@ std::uint64_t uncontended_compute_cycles(const Profile& profile, const ssm_comma
 // buffer and a tile SRAM: banks · bytes_per_cycle_per_bank).
 double memory_bytes_per_cycle(const Profile& profile, ssm_memory memory);
 // The NoC links between the memory side (DRAM and the global buffer) and the tiles, one each
-// way per port: a mesh or torus has a port above each grid column, a ring and a crossbar one,
+// way per port: a mesh or torus has a port at each grid column on each of its memory edges
+// (`noc.memory_edges`), a ring and a crossbar one,
 // a bus its one shared link.
 int memory_port_count(const Profile& profile);
 // What all tiles together can read from (or write to) a memory: the memory's bandwidth, and

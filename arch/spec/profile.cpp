@@ -12,6 +12,7 @@ namespace fs = std::filesystem;
 // clang-format off
 const std::vector<std::string_view>& family_names() { static const std::vector<std::string_view> v{"scan-accelerator", "gpu", "cpu", "npu"}; return v; }
 const std::vector<std::string_view>& topology_names() { static const std::vector<std::string_view> v{"mesh", "torus", "ring", "crossbar", "bus"}; return v; }
+const std::vector<std::string_view>& memory_edge_names() { static const std::vector<std::string_view> v{"north", "south"}; return v; }
 const std::vector<std::string_view>& dataflow_names() { static const std::vector<std::string_view> v{"weight-stationary", "output-stationary", "input-stationary"}; return v; }
 const std::vector<std::string_view>& precision_names() { static const std::vector<std::string_view> v{"int4", "int8", "fp8", "fp16", "bf16", "tf32", "fp32", "fp64"}; return v; }
 const std::vector<std::string_view>& scan_mode_names() { static const std::vector<std::string_view> v{"mamba1", "mamba2"}; return v; }
@@ -136,7 +137,7 @@ class ProfileReader {
     profile_.power_budget_w = top.number("power_budget_w", 0, 10000);
     profile_.clock_mhz = top.number("clock_mhz", 0, 10000);
     read_tiles(top.map("tiles", {"count", "grid"}));
-    read_noc(top.map("noc", {"topology", "link_bytes_per_cycle", "hop_latency_cycles"}));
+    read_noc(top.map("noc", {"topology", "link_bytes_per_cycle", "hop_latency_cycles", "memory_edges"}));
     MapReader tile = top.map("tile", {"matrix", "scan", "vector", "sram"});
     read_matrix(tile.map("matrix", {"rows", "cols", "dataflow", "precisions"}));
     read_scan(tile);
@@ -210,6 +211,14 @@ class ProfileReader {
     profile_.noc.topology = read_enum<Topology>(noc, "topology");
     profile_.noc.link_bytes_per_cycle = static_cast<int>(noc.integer("link_bytes_per_cycle", 1, 4096));
     profile_.noc.hop_latency_cycles = static_cast<int>(noc.integer("hop_latency_cycles", 0, 1000));
+    if (noc.has("memory_edges")) {
+      const Topology t = profile_.noc.topology;
+      if (t != Topology::mesh && t != Topology::torus)
+        noc.fail("memory_edges",
+                 fmt::format("only a mesh or torus has edges for memory ports; a {} has one port", name_of(t)));
+      profile_.noc.memory_edges = read_enum_list<MemoryEdge>(noc, "memory_edges", false);
+      std::sort(profile_.noc.memory_edges.begin(), profile_.noc.memory_edges.end());
+    }
   }
 
   void read_matrix(const MapReader& matrix) {

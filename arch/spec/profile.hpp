@@ -19,6 +19,7 @@ namespace ssmsoc {
 // order of the enumerators.
 enum class Family { scan_accelerator, gpu, cpu, npu };
 enum class Topology { mesh, torus, ring, crossbar, bus };
+enum class MemoryEdge { north, south };
 enum class Dataflow { weight_stationary, output_stationary, input_stationary };
 enum class Precision { int4, int8, fp8, fp16, bf16, tf32, fp32, fp64 };
 enum class ScanMode { mamba1, mamba2 };
@@ -47,6 +48,7 @@ enum class VectorFunction {
 
 const std::vector<std::string_view>& family_names();
 const std::vector<std::string_view>& topology_names();
+const std::vector<std::string_view>& memory_edge_names();
 const std::vector<std::string_view>& dataflow_names();
 const std::vector<std::string_view>& precision_names();
 const std::vector<std::string_view>& scan_mode_names();
@@ -59,6 +61,7 @@ const std::vector<std::string_view>& vector_function_names();
 // The profile spelling of an enumerator: name_of(Precision::int8) == "int8".
 inline const std::vector<std::string_view>& names_of(Family) { return family_names(); }
 inline const std::vector<std::string_view>& names_of(Topology) { return topology_names(); }
+inline const std::vector<std::string_view>& names_of(MemoryEdge) { return memory_edge_names(); }
 inline const std::vector<std::string_view>& names_of(Dataflow) { return dataflow_names(); }
 inline const std::vector<std::string_view>& names_of(Precision) { return precision_names(); }
 inline const std::vector<std::string_view>& names_of(ScanMode) { return scan_mode_names(); }
@@ -156,6 +159,9 @@ struct Noc {
   Topology topology = Topology::mesh;
   int link_bytes_per_cycle = 0;
   int hop_latency_cycles = 0;
+  // Mesh and torus: the grid edges whose columns each carry a memory port (the global buffer
+  // and the DRAM controllers behind them); a tile uses its column's nearer port.
+  std::vector<MemoryEdge> memory_edges{MemoryEdge::north};
 };
 
 struct Dram {

@@ -30,6 +30,14 @@ json names(const std::vector<Enum>& values) {
   return j;
 }
 
+json noc(const Noc& n) {
+  json j{{"topology", name_of(n.topology)},
+         {"link_bytes_per_cycle", n.link_bytes_per_cycle},
+         {"hop_latency_cycles", n.hop_latency_cycles}};
+  if (n.topology == Topology::mesh || n.topology == Topology::torus) j["memory_edges"] = names(n.memory_edges);
+  return j;
+}
+
 json memory(const Memory& m) {
   return json{{"size_bytes", m.size_bytes},
               {"banks", m.banks},
@@ -84,10 +92,7 @@ json profile_to_json(const Profile& p) {
       {"power_budget_w", p.power_budget_w},
       {"clock_mhz", p.clock_mhz},
       {"tiles", {{"count", p.tile_count}, {"grid", {{"rows", p.grid_rows}, {"cols", p.grid_cols}}}}},
-      {"noc",
-       {{"topology", name_of(p.noc.topology)},
-        {"link_bytes_per_cycle", p.noc.link_bytes_per_cycle},
-        {"hop_latency_cycles", p.noc.hop_latency_cycles}}},
+      {"noc", noc(p.noc)},
       {"tile",
        {{"matrix",
          {{"rows", p.tile.matrix.rows},

@@ -104,6 +104,51 @@ TEST(DmaTiming, TileToTileFollowsXyRouting) {
   EXPECT_EQ(network.name(links[5]), "noc.tile11.south");
 }
 
+// krsna-dc has memory ports on the north and the south edge: a tile uses its column's
+// nearer port, so the 8 x 8 grid's rows 0-3 go north and rows 4-7 south (r + 1 hops vs
+// 8 - r), and all 16 ports (16 x 128 B/cycle) carry twice what the north edge's 8 do.
+TEST(DmaTiming, MemoryPortsOnTwoEdgesServeTheNearerHalfOfTheGrid) {
+  const Profile& two = dc();
+  ASSERT_EQ(two.noc.memory_edges, (std::vector<MemoryEdge>{MemoryEdge::north, MemoryEdge::south}));
+  Profile north = dc();
+  north.noc.memory_edges = {MemoryEdge::north};
+  const Network network(two);
+  std::vector<int> links;
+  EXPECT_EQ(network.route(Network::kMemorySide, 3 * 8 + 5, links), 4);  // row 3: north, 3 hops down + port
+  EXPECT_EQ(network.name(links.front()), "noc.memory_port5.down");
+  links.clear();
+  EXPECT_EQ(network.route(Network::kMemorySide, 4 * 8 + 5, links), 4);  // row 4: south port of column 5
+  EXPECT_EQ(network.name(links.front()), "noc.memory_port13.down");
+  EXPECT_EQ(network.name(links.back()), "noc.tile45.north");
+  links.clear();
+  EXPECT_EQ(network.route(63, Network::kMemorySide, links), 1);
+  EXPECT_EQ(network.name(links.front()), "noc.memory_port15.up");
+  EXPECT_EQ(memory_port_count(north), 8);
+  EXPECT_EQ(memory_port_count(two), 16);
+  // DRAM: 3276.8 GB/s at 1.5 GHz = 2184.5 B/cycle; the ports carry 1024 or 2048 of it.
+  EXPECT_DOUBLE_EQ(memory_delivery_bytes_per_cycle(north, SSM_MEM_DRAM), 1024.0);
+  EXPECT_DOUBLE_EQ(memory_delivery_bytes_per_cycle(two, SSM_MEM_DRAM), 2048.0);
+
+  // Every tile reads 1 MiB from DRAM at once: the ports are the bottleneck, so twice the
+  // ports take about half the time (latency aside).
+  auto read_all = [](const Profile& p) {
+    test::ProgramBuilder b;
+    const std::uint64_t bytes = 1 << 20;
+    const std::uint16_t src = b.buffer("weights", SSM_MEM_DRAM, bytes * std::uint64_t(p.tile_count));
+    for (int t = 0; t < p.tile_count; ++t) {
+      const std::uint16_t dst = b.buffer("in", SSM_MEM_TILE_SRAM, bytes, t);
+      b.add(t, SSM_ENGINE_DMA,
+            dma_command({.src = {src, 0, static_cast<std::uint32_t>(bytes * std::uint64_t(t))},
+                         .dst = {dst, 0, 0},
+                         .row_bytes = static_cast<std::uint32_t>(bytes)}));
+    }
+    return double(simulate_in_child(p, b.program, {}).cycles);
+  };
+  const double one_edge = read_all(north), two_edges = read_all(two);
+  EXPECT_NEAR(one_edge, 64.0 * (1 << 20) / 1024.0, 0.02 * one_edge);
+  EXPECT_NEAR(two_edges, 64.0 * (1 << 20) / 2048.0, 0.02 * two_edges);
+}
+
 TEST(Fabric, ConcurrentTransfersSplitTheSharedBandwidth) {
   Fabric f({100.0, 1000.0, 1000.0});
   int a = 0, b = 0;
