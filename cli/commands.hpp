@@ -42,6 +42,7 @@ struct ModelRunOptions {
   std::string scenario;                      // workloads/scenarios/*.yaml (options below override it)
   int prompt = 0, generate = -1, batch = 0;  // 0 / -1: the scenario's
   int prefill_chunk = 0;                     // tokens per prefill Program; 0: the compiler's choice
+  bool no_fusion = false;                    // compiler::CompileOptions::fuse off
   std::string precision;                     // matrix precision (bf16, int8, ...); empty: the compiler's choice
 };
 struct CompileCommand {

@@ -119,8 +119,11 @@ void add_model_options(CLI::App* command, cli::ModelRunOptions& o) {
   command->add_option("--batch", o.batch, "Concurrent sessions")->check(CLI::Range(1, 100000));
   command
       ->add_option("--prefill-chunk", o.prefill_chunk,
-                   "Tokens per prefill Program (default: about 256, equal chunks); smaller is faster to simulate")
+                   "Tokens per prefill Program (default: the mapper's choice among 256, 512, 1024 and 2048, equal "
+                   "chunks); smaller is faster to simulate")
       ->check(CLI::Range(1, 1048576));
+  command->add_flag("--no-fusion", o.no_fusion,
+                    "Run every op as lowered (no GEMM + residual-add fusion), to measure what fusion gives");
   command->add_option("--precision", o.precision,
                       "Matrix precision of weights and GEMMs (int4, int8, fp8, fp16, bf16, tf32, fp32, fp64); "
                       "default: bf16, else fp16, int8, fp32 as the profile has them");

@@ -36,6 +36,7 @@ compiler::CompileOptions compile_options_of(const ModelRunOptions& o) {
   compiler::CompileOptions options;
   options.prefill_chunk = o.prefill_chunk;
   options.precision = o.precision;
+  options.fuse = !o.no_fusion;
   return options;
 }
 

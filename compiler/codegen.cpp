@@ -342,6 +342,7 @@ class Generator {
     };
     const std::uint64_t abytes = (m.m_b * m.k_b * a_bits + 7) / 8;
     const std::uint64_t cbytes = m.m_b * m.n_b * 4;
+    const bool residual = op.in.size() > 2;
     for (std::size_t t = 0; t < m.tiles.size(); ++t) {
       const Range r = m.partition == Partition::repeat ? m.tiles[t] : Range{0, op.repeat};
       const Range mr = m.partition == Partition::m ? m.tiles[t] : Range{0, op.m};
@@ -361,8 +362,12 @@ class Generator {
               const std::uint64_t base = m.sram.slot_base(s.slot);
               load_a(s.loads, tile, rep * op.m + m0, mb, k0, kb, base);
               load(s.loads, tile, w, op.w_row0 + rep * op.n + n0, nb, k0, kb, base + abytes);
+              // A fused residual starts the accumulator (the C buffer's last store precedes
+              // this load on the tile's DMA).
+              if (residual && k0 == 0) load(s.loads, tile, op.in[2], rep * op.m + m0, mb, n0, nb, c_at);
               s.groups.push_back(
-                  Group{SSM_ENGINE_MATRIX, {block_gemm(op, tile, base, base + abytes, c_at, mb, nb, kb, kb, k0 > 0)}});
+                  Group{SSM_ENGINE_MATRIX,
+                        {block_gemm(op, tile, base, base + abytes, c_at, mb, nb, kb, kb, k0 > 0 || residual)}});
               if (k0 == 0 && out_block >= 2) s.need_stored = c_store_value[out_block - 2];
               const bool last = k0 + kb >= op.k;
               if (last) store(s.stores, tile, c, rep * op.m + m0, mb, n0, nb, c_at);
@@ -397,10 +402,12 @@ class Generator {
     const std::uint64_t a_at = m.sram.resident_bytes - align64((m.m_b * op.k * a_bits + 7) / 8);
     const std::uint64_t everyone = tiles >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << tiles) - 1;
     // The semaphore counts at the op's start: the waits below are relative to them.
-    std::vector<std::uint32_t> loaded0(tiles), computed0(tiles), stored0(tiles);
+    std::vector<std::uint32_t> loaded0(tiles), computed0(tiles), stored0(tiles), chain0(tiles);
     for (int t = 0; t < tiles; ++t) {
       loaded0[t] = tile_state_[t].loaded, computed0[t] = tile_state_[t].computed, stored0[t] = tile_state_[t].stored;
+      chain0[t] = tile_state_[t].chain;
     }
+    const bool residual = op.in.size() > 2;
     auto dma_stream = [&](int t) -> StreamBuilder& { return tile_state_[t].streams[SSM_ENGINE_DMA]; };
     auto matrix_stream = [&](int t) -> StreamBuilder& { return tile_state_[t].streams[SSM_ENGINE_MATRIX]; };
     // Each tile's rows of A; a tile that does not lead signals loaded(t) once they are in.
@@ -425,6 +432,16 @@ class Generator {
       const std::int64_t k0 = kstep * m.k_b, kb = std::min(m.k_b, op.k - k0);
       const std::uint64_t slot_at = m.sram.slot_base(static_cast<int>(s % m.sram.slots));
       const std::int64_t slice = (nb + leaders - 1) / leaders;
+      // A fused residual starts each n block's accumulator: every tile's DMA loads its rows
+      // into the C buffer (after that buffer's last store, earlier on the same DMA) and
+      // counts it on its chain semaphore.
+      if (residual && kstep == 0)
+        for (int t = 0; t < tiles; ++t) {
+          std::vector<Xfer> loads;
+          load(loads, t, op.in[2], m.tiles[t].begin, m.tiles[t].size(), n0, nb, std::uint64_t(block % 2) * cbytes);
+          for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
+          dma_stream(t).push_back(signal_command(sem_chain(t)));
+        }
       for (int j = 0; j < leaders; ++j) {
         StreamBuilder& d = dma_stream(j);
         if (s >= m.sram.slots)
@@ -448,8 +465,10 @@ class Generator {
         mx.push_back(wait_command(sem_loaded(leaders - 1), loaded0[leaders - 1] + std::uint32_t(s) + 1));
         if (kstep == 0 && block >= 2)  // the C buffer's store, two n blocks ago
           mx.push_back(wait_command(sem_stored(t), stored0[t] + std::uint32_t(block - 1)));
+        if (kstep == 0 && residual) mx.push_back(wait_command(sem_chain(t), chain0[t] + std::uint32_t(block) + 1));
         mx.push_back(block_gemm(op, t, a_at + std::uint64_t((k0 * a_bits + 7) / 8), slot_at,
-                                std::uint64_t(block % 2) * cbytes, m.tiles[t].size(), nb, kb, op.k, k0 > 0));
+                                std::uint64_t(block % 2) * cbytes, m.tiles[t].size(), nb, kb, op.k,
+                                k0 > 0 || residual));
         if (t > 0) mx.push_back(wait_command(sem_computed(t - 1), computed0[t - 1] + std::uint32_t(s) + 1));
         mx.push_back(signal_command(sem_computed(t)));
         if (t >= leaders && kstep == k_steps - 1) store_c(t, s);
@@ -462,6 +481,7 @@ class Generator {
       ts.computed += std::uint32_t(steps);
       ts.steps += std::uint32_t(steps);
       ts.stored += std::uint32_t(n_blocks);
+      if (residual) ts.chain += std::uint32_t(n_blocks);
     }
   }
 

@@ -73,7 +73,7 @@ PhasePlan plan_phases(const Scenario& scenario, const CompileOptions& options, i
 // Lowers every phase of `plan` into `r` (scan kernels chosen), plans the memory and chooses
 // each op's mapping: everything but the Programs.
 void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scenario, const Profile& profile,
-                   const std::string& model_name) {
+                   const std::string& model_name, const CompileOptions& options) {
   r.phases.clear();
   r.kernels.clear();
   for (std::size_t i = 0; i < plan.phases.size(); ++i) {
@@ -82,6 +82,7 @@ void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scen
     p.phase = plan.phases[i];
     p.runs = plan.runs[i];
     p.lowered = lower_graph(r.graph, plan.phases[i], r.precision);
+    if (options.fuse) fuse_residual_adds(p.lowered);
     select_scan_kernels(p.lowered, profile);
     collect_kernels(p, r.kernels);
     r.phases.push_back(std::move(p));
@@ -156,7 +157,8 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
 
   if (options.prefill_chunk > 0 || options.functional) {
     const int target = options.prefill_chunk > 0 ? options.prefill_chunk : kDefaultPrefillChunk;
-    lower_and_map(r, plan_phases(scenario, options, target, options.prefill_chunk > 0), scenario, profile, model.name);
+    lower_and_map(r, plan_phases(scenario, options, target, options.prefill_chunk > 0), scenario, profile, model.name,
+                  options);
   } else {
     // The mapper's chunk: the candidate whose whole prompt the cost model finds fastest (a
     // larger chunk reads the weights fewer times but needs more room for its activations;
@@ -169,7 +171,7 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
       if (target > kPrefillChunkCandidates[0] && (target / 2) >= scenario.prompt_tokens) break;
       CompileResult trial = r;
       try {
-        lower_and_map(trial, plan_phases(scenario, options, target, false), scenario, profile, model.name);
+        lower_and_map(trial, plan_phases(scenario, options, target, false), scenario, profile, model.name, options);
       } catch (const ConfigError&) {
         continue;
       }
@@ -179,10 +181,10 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
     }
     if (best < 0)
       for (best_target = kPrefillChunkCandidates[0] / 2; best_target > 1; best_target /= 2) {
-        lower_and_map(r, plan_phases(scenario, options, best_target, false), scenario, profile, model.name);
+        lower_and_map(r, plan_phases(scenario, options, best_target, false), scenario, profile, model.name, options);
         if (!programs_too_large(r)) break;
       }
-    lower_and_map(r, plan_phases(scenario, options, best_target, false), scenario, profile, model.name);
+    lower_and_map(r, plan_phases(scenario, options, best_target, false), scenario, profile, model.name, options);
     // The estimate of the Programs' size is rough: halve the chunk until they fit.
     for (int target = best_target;; target /= 2) {
       try {
@@ -190,7 +192,7 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
         return r;
       } catch (const ProgramTooLarge&) {
         if (target / 2 < 1) throw;
-        lower_and_map(r, plan_phases(scenario, options, target / 2, false), scenario, profile, model.name);
+        lower_and_map(r, plan_phases(scenario, options, target / 2, false), scenario, profile, model.name, options);
       }
     }
   }

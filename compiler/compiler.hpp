@@ -1,7 +1,8 @@
 // The compiler's API: compile(model, scenario, profile, options) runs the straight list of
 // passes and returns every stage's result; emit(result, stage) prints a stage.
 //
-//   build_graph -> recognize_architecture -> lower_graph (per phase) -> select_scan_kernels
+//   build_graph -> recognize_architecture -> lower_graph (per phase) -> fuse_residual_adds
+//   -> select_scan_kernels
 //   -> plan_memory -> choose_mappings (per op: tiles, blocks, SRAM layout) -> generate_program
 //   (scheduling, codegen) -> validate_program
 //
@@ -41,6 +42,7 @@ struct CompileOptions {
   int prefill_chunk = 0;  // tokens per prefill chunk; 0: the mapper's choice (functional: about kDefaultPrefillChunk)
   bool validate = true;   // validate_program on every Program (with the profile)
   bool fold_sync = true;  // fold WAIT/SIGNAL commands into the engine commands' sync points
+  bool fuse = true;       // fuse_residual_adds (false: every op as lowered, to measure what fusion gives)
   // For functional execution (host/functional_driver.hpp): every prefill phase computes the logits of
   // all its tokens (no "logits" phase), the host writes the token embeddings into the
   // "input_embeddings" state buffer, and "decode" is compiled at `decode_context` (tokens

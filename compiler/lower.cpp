@@ -553,6 +553,61 @@ Module lower_graph(const Graph& graph, const Phase& phase, Precision precision) 
   return Lowerer(graph, phase, precision).run();
 }
 
+int fuse_residual_adds(Module& mod) {
+  const std::size_t n = mod.tensors.size();
+  // Per tensor: the op that writes it (-2: more than one) and how many op inputs read it.
+  std::vector<int> writer(n, -1), readers(n, 0);
+  for (std::size_t i = 0; i < mod.ops.size(); ++i) {
+    for (const View& v : mod.ops[i].in)
+      if (v.tensor >= 0) ++readers[static_cast<std::size_t>(v.tensor)];
+    for (const View& v : mod.ops[i].out)
+      if (v.tensor >= 0) {
+        int& w = writer[static_cast<std::size_t>(v.tensor)];
+        w = w == -1 ? static_cast<int>(i) : -2;
+      }
+  }
+  auto whole = [&](const View& v) {
+    const TensorDef& t = mod.tensors[static_cast<std::size_t>(v.tensor)];
+    return v.tensor >= 0 && v.col0 == 0 && (v.cols == 0 || v.cols == t.cols);
+  };
+  std::vector<bool> drop(mod.ops.size(), false);
+  int fused = 0;
+  for (std::size_t i = 0; i < mod.ops.size(); ++i) {
+    const PrimOp& add = mod.ops[i];
+    if (add.kind != Prim::vector || add.function != SSM_VEC_ADD || add.in.size() != 2 || add.flags) continue;
+    for (int side = 0; side < 2; ++side) {
+      const View& product = add.in[static_cast<std::size_t>(side)];
+      const View& residual = add.in[static_cast<std::size_t>(1 - side)];
+      if (!whole(product) || !whole(residual) || !whole(add.out[0]) || product.tensor == residual.tensor) continue;
+      const auto pt = static_cast<std::size_t>(product.tensor), rt = static_cast<std::size_t>(residual.tensor);
+      const int g = writer[pt];
+      if (g < 0 || readers[pt] != 1 || writer[rt] == -2) continue;
+      PrimOp& gemm = mod.ops[static_cast<std::size_t>(g)];
+      const TensorDef &p = mod.tensors[pt], &r = mod.tensors[rt], &o = mod.tensors[add.out[0].tensor];
+      if (gemm.kind != Prim::gemm || gemm.repeat != 1 || gemm.in.size() != 2 || gemm.out[0].tensor != product.tensor)
+        continue;
+      if (p.bits != 32 || r.bits != 32 || o.bits != 32 || r.rows != gemm.m || r.cols != gemm.n || o.rows != gemm.m ||
+          o.cols != gemm.n || add.rows != gemm.m || add.cols != gemm.n)
+        continue;
+      // R must exist when the GEMM runs: written before it, or not written in the module at all.
+      if (writer[rt] >= g) continue;
+      gemm.in.push_back(residual);
+      gemm.out[0] = add.out[0];
+      writer[static_cast<std::size_t>(add.out[0].tensor)] = g;
+      readers[pt] = 0;
+      drop[i] = true;
+      ++fused;
+      break;
+    }
+  }
+  std::vector<PrimOp> kept;
+  kept.reserve(mod.ops.size() - static_cast<std::size_t>(fused));
+  for (std::size_t i = 0; i < mod.ops.size(); ++i)
+    if (!drop[i]) kept.push_back(std::move(mod.ops[i]));
+  mod.ops = std::move(kept);
+  return fused;
+}
+
 namespace {
 
 std::string_view vector_name(ssm_vector_function f) {
@@ -581,8 +636,8 @@ std::string dump_module(const Module& mod) {
     std::string what;
     switch (o.kind) {
       case Prim::gemm:
-        what = fmt::format("m={} n={} k={}{} {}", o.m, o.n, o.k, o.repeat > 1 ? fmt::format(" x{}", o.repeat) : "",
-                           name_of(o.precision));
+        what = fmt::format("m={} n={} k={}{} {}{}", o.m, o.n, o.k, o.repeat > 1 ? fmt::format(" x{}", o.repeat) : "",
+                           name_of(o.precision), o.in.size() > 2 ? " +residual" : "");
         break;
       case Prim::vector:
         what = fmt::format("{} {}x{}", vector_name(o.function), o.rows, o.cols);

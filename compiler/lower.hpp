@@ -46,7 +46,8 @@ struct PrimOp {
   std::vector<View> in;   // per kind, in order (see lower_graph)
   std::vector<View> out;  // per kind
   // gemm: C[m, n] = A[m, k] · W[w_row0 : w_row0 + n, :]ᵀ, `repeat` times (MoE experts, each
-  // with its own slice of the weight, its own rows of A and C).
+  // with its own slice of the weight, its own rows of A and C). With a third input R [m, n]
+  // (fuse_residual_adds), C = R + A · Wᵀ: the accumulator starts from R.
   std::int64_t m = 0, n = 0, k = 0, w_row0 = 0;
   int repeat = 1;
   Precision precision = Precision::bf16;
@@ -117,6 +118,14 @@ Precision choose_precision(const Profile& profile, const std::string& requested)
 // Scan ops carry what the model needs (softplus, gate, D skip) whatever fuses them, and
 // come out with kernel = native; select_scan_kernels decides.
 Module lower_graph(const Graph& graph, const Phase& phase, Precision precision);
+
+// Fusion of a GEMM with the residual add that consumes its output: ADD(R, GEMM(A, W)) becomes
+// GEMM(A, W, R), whose accumulators start from R, where the GEMM's float32 output feeds that
+// add alone (a block's out_proj, o_proj or down_proj). It saves the output's round trip
+// through memory and the add's pass: per layer of a 512-token Mamba-2.8B chunk, 5.2 MB written
+// and 10.5 MB read. Only the accumulation order changes (R + Σ instead of Σ + R, float32).
+// Returns the adds fused.
+int fuse_residual_adds(Module& module);
 
 std::string dump_module(const Module& module);
 

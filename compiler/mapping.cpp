@@ -31,7 +31,7 @@ struct GemmBlocks {
   double cycles = 0;
   std::int64_t steps = 0;
 };
-using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, Precision, int, bool, bool>;
+using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, Precision, int, bool, bool, int>;
 
 class Chooser {
  public:
@@ -78,11 +78,17 @@ class Chooser {
   bool in_dram(const View& v) const { return compiler::in_dram(tensor(v), plan_, module_index_); }
   double dma_cycles(std::int64_t bytes, bool dram, int tiles) const { return cost_.dma_cycles(bytes, dram, tiles); }
   double dispatch() const { return profile_.control.dispatch_latency_cycles; }
+  // A GEMM's fused residual (gemm_blocks' `residual`): none (0), on chip (1), in DRAM (2).
+  int residual_memory(const PrimOp& op) const {
+    if (op.kind != Prim::gemm || op.in.size() < 3) return 0;
+    return in_dram(op.in[2]) ? 2 : 1;
+  }
 
   // --- GEMM ---------------------------------------------------------------------------------
+  // `residual`: none (0), a fused residual on chip (1) or in DRAM (2), loaded per C block.
   GemmBlocks gemm_blocks(std::int64_t m, std::int64_t n, std::int64_t k, int a_bits, int b_bits, Precision p, int tiles,
-                         bool a_dram, bool c_dram) {
-    const GemmKey key = std::make_tuple(m, n, k, a_bits, b_bits, p, tiles, a_dram, c_dram);
+                         bool a_dram, bool c_dram, int residual) {
+    const GemmKey key = std::make_tuple(m, n, k, a_bits, b_bits, p, tiles, a_dram, c_dram, residual);
     if (auto it = gemm_memo_.find(key); it != gemm_memo_.end()) return it->second;
     // Powers of two from `lo`, and the even splits of `full` (multiples of `lo`): a block
     // that divides the dimension wastes no step on a remainder.
@@ -113,8 +119,9 @@ class Chooser {
           const double step = std::max(compute, load) + 6 * dispatch();
           // Steps overlap one's loads with the previous one's GEMM; the first loads and the
           // last GEMM do not (a single step is its loads, then its GEMM).
-          const double cycles =
-              double(steps) * step + std::min(compute, load) + double(out_blocks) * dma_cycles(c, c_dram, tiles);
+          const double c_traffic =
+              dma_cycles(c, c_dram, tiles) + (residual ? dma_cycles(c, residual == 2, tiles) : 0.0);
+          const double cycles = double(steps) * step + std::min(compute, load) + double(out_blocks) * c_traffic;
           all.push_back(GemmBlocks{mb, nb, kb, cycles, steps});
           if (fastest < 0 || cycles < fastest) fastest = cycles;
         }
@@ -182,9 +189,9 @@ class Chooser {
         const std::vector<Range> fine = split(op.n, ceil_div(ceil_div(op.n, parts_fine), 16) * 16);
         const bool a_dram = in_dram(a), c_dram = in_dram(op.out[0]);
         const GemmBlocks wide = gemm_blocks(op.m, m.tiles[0].size(), op.k, a_bits, b_bits, p,
-                                            static_cast<int>(m.tiles.size()), a_dram, c_dram);
-        const GemmBlocks narrow =
-            gemm_blocks(op.m, fine[0].size(), op.k, a_bits, b_bits, p, static_cast<int>(fine.size()), a_dram, c_dram);
+                                            static_cast<int>(m.tiles.size()), a_dram, c_dram, residual_memory(op));
+        const GemmBlocks narrow = gemm_blocks(op.m, fine[0].size(), op.k, a_bits, b_bits, p,
+                                              static_cast<int>(fine.size()), a_dram, c_dram, residual_memory(op));
         if (narrow.cycles < 0.98 * wide.cycles) m.tiles = fine;
       }
       cols = m.tiles[0];
@@ -198,7 +205,7 @@ class Chooser {
     if (m.staged) m.stage_rows = split(op.repeat * op.m, ceil_div(op.repeat * op.m, tiles_));
     const int tiles = static_cast<int>(m.tiles.size());
     const GemmBlocks blocks = gemm_blocks(rows.size(), cols.size(), op.k, a_bits, b_bits, p, tiles,
-                                          in_dram(a) && !m.staged, in_dram(op.out[0]));
+                                          in_dram(a) && !m.staged, in_dram(op.out[0]), residual_memory(op));
     m.m_b = blocks.mb, m.n_b = blocks.nb, m.k_b = blocks.kb;
     const std::uint64_t abytes = (blocks.mb * blocks.kb * a_bits + 7) / 8;
     const std::uint64_t bbytes = (blocks.nb * blocks.kb * b_bits + 7) / 8;
@@ -249,7 +256,9 @@ class Chooser {
         const double compute = cost_.gemm_cycles(rows_per_tile, nb, k_b, p);
         // A C block's store, on every tile's DMA once per n block: it overlaps the next
         // block's steps (a leader's DMA also brings its slices then); only the last one shows.
-        const double store = dma_cycles((rows_per_tile * nb * out_bits + 7) / 8, c_dram, used);
+        const std::int64_t c_block = (rows_per_tile * nb * out_bits + 7) / 8;
+        const double store = dma_cycles(c_block, c_dram, used) +
+                             (residual_memory(op) ? dma_cycles(c_block, residual_memory(op) == 2, used) : 0.0);
         for (int leaders = 1; leaders <= used && leaders * 16 <= nb; leaders *= 2) {
           const std::int64_t slice = ceil_div(nb, leaders);
           const double bring = dma_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders);

@@ -65,6 +65,17 @@ inline std::filesystem::path write_file(const std::string& name, const std::stri
   return file;
 }
 
+// A profile file: krsna-dc with 16 tiles of 128 KiB and a 64 KiB global buffer, where the
+// activations live in DRAM and cannot be staged, so GEMMs split by m or broadcast the weights.
+inline std::filesystem::path small_dc_profile_file() {
+  return write_file("dc-16-tiles.yaml", R"(base: krsna-dc
+description: krsna-dc with 16 tiles of 128 KiB and a 64 KiB global buffer
+tiles: {count: 16, grid: {rows: 4, cols: 4}}
+tile: {sram: {size_bytes: 128 KiB}}
+global_buffer: {size_bytes: 64 KiB}
+)");
+}
+
 // The Mamba-2 test checkpoint (tests/data/models/mamba2) with a dt clamp (time_step_limit),
 // which functional runs do not support: a folder in the temporary directory.
 inline std::filesystem::path checkpoint_with_dt_clamp() {

@@ -62,13 +62,7 @@ tile: {sram: {size_bytes: 64 KiB}}
 TEST(FunctionalEqualsGolden, WithTheWeightsBroadcast) {
   // 16 tiles of 128 KiB and a small global buffer: the activations live in DRAM and cannot be
   // staged, so splitting by n would read them once per n block.
-  const Profile profile = load_profile(test::write_file("dc-16-tiles.yaml", R"(base: krsna-dc
-description: krsna-dc with 16 tiles of 128 KiB and a 64 KiB global buffer
-tiles: {count: 16, grid: {rows: 4, cols: 4}}
-tile: {sram: {size_bytes: 128 KiB}}
-global_buffer: {size_bytes: 64 KiB}
-)")
-                                           .string());
+  const Profile profile = load_profile(test::small_dc_profile_file().string());
   for (const char* family : {"mamba2", "bamba"}) {
     test::RandomModel m;
     m.name = family;
