@@ -22,6 +22,9 @@ CostModel::CostModel(const Profile& profile) : profile_(profile) {
   const std::optional<Precision> float_matrix = matrix_float_precision(profile.tile.matrix);
   has_float_matrix_ = float_matrix.has_value();
   ssd_precision_ = float_matrix.value_or(Precision::fp32);
+  busiest_port_tiles_.resize(static_cast<std::size_t>(profile.tile_count) + 1);
+  for (int t = 0; t <= profile.tile_count; ++t)
+    busiest_port_tiles_[static_cast<std::size_t>(t)] = busiest_memory_port_tiles(profile, t);
 }
 
 // Every estimate of a compute command is its time alone on its tile: its engine's cycles or
@@ -102,9 +105,13 @@ double CostModel::work_cycles(const std::vector<Work>& ws) const {
 
 double CostModel::dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
   const ssm_memory src = dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
+  // Each tile's share of the memory, of its memory port's link (shared with the op's other
+  // tiles on that port), of its SRAM's ports.
+  const double link = profile_.noc.link_bytes_per_cycle;
   const double share =
       std::min({memory_delivery_bytes_per_cycle(profile_, src) / std::max(1, tiles),
-                memory_bytes_per_cycle(profile_, SSM_MEM_TILE_SRAM), double(profile_.noc.link_bytes_per_cycle)});
+                link / busiest_port_tiles_.at(static_cast<std::size_t>(std::clamp(tiles, 1, profile_.tile_count))),
+                memory_bytes_per_cycle(profile_, SSM_MEM_TILE_SRAM)});
   return double(transfer_cycles(dma_latency_cycles(profile_, src, 0, SSM_MEM_TILE_SRAM), count(bytes), share));
 }
 

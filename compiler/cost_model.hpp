@@ -69,6 +69,7 @@ class CostModel {
  private:
   const Profile& profile_;
   Precision ssd_precision_ = Precision::fp32;
+  std::vector<int> busiest_port_tiles_;  // by op tile count: busiest_memory_port_tiles
   bool has_float_matrix_ = false;
 };
 

@@ -186,7 +186,7 @@ class Chooser {
       // the GEMM (few rows: decode) more tiles bring them at more links' bandwidth.
       const std::int64_t parts_fine = std::min<std::int64_t>(tiles_, ceil_div(op.n, 16));
       if (!m.staged && parts_fine > parts_n) {
-        const std::vector<Range> fine = split(op.n, ceil_div(ceil_div(op.n, parts_fine), 16) * 16);
+        const std::vector<Range> fine = split(op.n, ceil_div(ceil_div(op.n, parts_fine), 8) * 8);
         const bool a_dram = in_dram(a), c_dram = in_dram(op.out[0]);
         const GemmBlocks wide = gemm_blocks(op.m, m.tiles[0].size(), op.k, a_bits, b_bits, p,
                                             static_cast<int>(m.tiles.size()), a_dram, c_dram, residual_memory(op));

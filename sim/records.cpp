@@ -77,6 +77,8 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
   OpStats* op = command_op_ ? &result_.ops[(*command_op_)[static_cast<std::size_t>(&c - command_base)]] : nullptr;
   if (op) {
     op->busy_cycles[engine] += end - start;
+    op->first_cycle = op->commands == 0 ? start : std::min(op->first_cycle, start);
+    op->last_cycle = std::max(op->last_cycle, end);
     ++op->commands;
   }
   es.stall_cycles += end - start > ideal ? end - start - ideal : 0;

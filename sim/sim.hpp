@@ -76,6 +76,9 @@ struct OpStats {
   std::array<std::uint64_t, SSM_ENGINE_COUNT> busy_cycles{};  // summed over tiles
   std::uint64_t commands = 0;
   std::uint64_t dram_read_bytes = 0, dram_write_bytes = 0;
+  // When its first command started and its last ended (cycles; 0 and 0 without commands):
+  // the op's span on the chip, overlap with its neighbours included.
+  std::uint64_t first_cycle = 0, last_cycle = 0;
 };
 
 struct SimResult {

@@ -174,6 +174,10 @@ const Statistic<OpStats> kOpStatistics[] = {
                                     "DMA engines, as dram.read_bytes"),
     kept<&OpStats::dram_write_bytes>("dram_write_bytes", "bytes", "DRAM bytes the op's DMAs wrote", counted,
                                      "DMA engines, as dram.write_bytes"),
+    kept<&OpStats::first_cycle>("first_cycle", "cycles", "start of the op's first command", counted,
+                                "every engine, at each command's end"),
+    kept<&OpStats::last_cycle>("last_cycle", "cycles", "end of the op's last command", counted,
+                               "every engine, at each command's end"),
 };
 
 // The figure and the count of each energy source, in the order of energy_sources().

@@ -64,25 +64,6 @@ Network::Network(const Profile& profile) : profile_(profile) {
 
 int Network::link(int router, int direction) const { return mesh_links_ + router * 4 + direction; }
 
-Network::PortEntry Network::memory_port_of(int tile) const {
-  const int cols = profile_.grid_cols;
-  const int row = tile / cols, col = tile % cols;
-  // The south edge of a column is below its last tile (the grid's last row may be partial).
-  const int last_row = (profile_.tile_count - 1 - col) / cols;
-  PortEntry best{};
-  int best_hops = -1;
-  const auto& edges = profile_.noc.memory_edges;
-  for (std::size_t e = 0; e < edges.size(); ++e) {
-    const int entry_row = edges[e] == MemoryEdge::north ? 0 : last_row;
-    const int hops = std::abs(entry_row - row);
-    if (best_hops < 0 || hops < best_hops) {
-      best = PortEntry{static_cast<int>(e) * cols + col, entry_row};
-      best_hops = hops;
-    }
-  }
-  return best;
-}
-
 int Network::route(int from, int to, std::vector<int>& links) const {
   if (from == to) return 0;
   const Topology topology = profile_.noc.topology;
@@ -125,7 +106,7 @@ int Network::route(int from, int to, std::vector<int>& links) const {
       // Memory side: the port of the tile's column on its nearer memory edge.
       int r = 0, c = 0, r2 = 0, c2 = 0, up_port = 0;
       if (from == kMemorySide) {
-        const PortEntry entry = memory_port_of(to);
+        const MemoryPortEntry entry = memory_port_of(profile_, to);
         c = to % cols;
         r = entry.row;
         links.push_back(memory_down_ + entry.port);
@@ -135,7 +116,7 @@ int Network::route(int from, int to, std::vector<int>& links) const {
         c = from % cols;
       }
       if (to == kMemorySide) {
-        const PortEntry entry = memory_port_of(from);
+        const MemoryPortEntry entry = memory_port_of(profile_, from);
         r2 = entry.row;
         c2 = c;
         up_port = entry.port;

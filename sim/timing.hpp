@@ -40,12 +40,6 @@ class Network {
  private:
   int add_link(const std::string& name);
   int link(int router, int direction) const;  // mesh/torus/ring output links
-  // Mesh/torus: the memory port a tile uses (its column's on the nearer memory edge; ties go
-  // north) and the grid row where that port enters.
-  struct PortEntry {
-    int port = 0, row = 0;
-  };
-  PortEntry memory_port_of(int tile) const;
   const Profile& profile_;
   std::vector<double> capacity_;
   std::vector<std::string> names_;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string_view>
 
@@ -196,6 +197,33 @@ int memory_port_count(const Profile& profile) {
       return 1;
   }
   return 1;
+}
+
+MemoryPortEntry memory_port_of(const Profile& profile, int tile) {
+  if (profile.noc.topology != Topology::mesh && profile.noc.topology != Topology::torus) return {};
+  const int cols = profile.grid_cols;
+  const int row = tile / cols, col = tile % cols;
+  const int last_row = (profile.tile_count - 1 - col) / cols;
+  MemoryPortEntry best;
+  int best_hops = -1;
+  const auto& edges = profile.noc.memory_edges;
+  for (std::size_t e = 0; e < edges.size(); ++e) {
+    const int entry_row = edges[e] == MemoryEdge::north ? 0 : last_row;
+    const int hops = std::abs(entry_row - row);
+    if (best_hops < 0 || hops < best_hops) {
+      best = MemoryPortEntry{static_cast<int>(e) * cols + col, entry_row};
+      best_hops = hops;
+    }
+  }
+  return best;
+}
+
+int busiest_memory_port_tiles(const Profile& profile, int tiles) {
+  std::vector<int> per_port(static_cast<std::size_t>(memory_port_count(profile)), 0);
+  int busiest = 0;
+  for (int t = 0; t < std::min(tiles, profile.tile_count); ++t)
+    busiest = std::max(busiest, ++per_port.at(static_cast<std::size_t>(memory_port_of(profile, t).port)));
+  return std::max(1, busiest);
 }
 
 double memory_delivery_bytes_per_cycle(const Profile& profile, ssm_memory memory) {

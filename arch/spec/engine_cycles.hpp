@@ -96,6 +96,16 @@ double memory_bytes_per_cycle(const Profile& profile, ssm_memory memory);
 // (`noc.memory_edges`), a ring and a crossbar one,
 // a bus its one shared link.
 int memory_port_count(const Profile& profile);
+// Mesh and torus: the memory port tile `tile` uses — its column's on the nearer of the
+// profile's memory edges (ties go north; a column's south edge lies below its last tile) —
+// and the grid row the port enters at. Other topologies: port 0, row 0.
+struct MemoryPortEntry {
+  int port = 0, row = 0;
+};
+MemoryPortEntry memory_port_of(const Profile& profile, int tile);
+// How many of tiles 0 .. tiles - 1 share the busiest memory port: an op on those tiles
+// gets each tile 1 / that of a port link's bandwidth at most.
+int busiest_memory_port_tiles(const Profile& profile, int tiles);
 // What all tiles together can read from (or write to) a memory: the memory's bandwidth, and
 // for the memory side (DRAM, global buffer) no more than its ports' links carry.
 double memory_delivery_bytes_per_cycle(const Profile& profile, ssm_memory memory);

@@ -303,6 +303,26 @@ TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
             "                        steps=1      sram=18432   ");
 }
 
+// krsna-dc decode, Mamba-2.8B's out_proj: m=1 n=2560 k=5120, weight-bound (26 MB). The
+// array's 64 columns would give ceil(2560 / 64) = 40 tiles of 64 columns, 32 of them on the
+// north edge's 8 memory ports: 4 tiles share a port link (128 B/cycle: 32 B/cycle each) for
+// 655 kB each, 20.5 k cycles. Forty columns on each of the 64 tiles also put 4 on each of
+// the 16 ports, for 410 kB each: 12.8 k cycles, the bound. The mapper takes the 64 tiles.
+TEST(GemmMapping, OneTokenGemmOnKrsnaDcSpreadsItsWeightsOverEveryMemoryPort) {
+  const Profile profile = load_profile("krsna-dc");
+  const OneOp one = gemm_op(profile, 1, 2560, 5120, 1);
+  const CostModel cost(profile);
+  const OpMapping m = choose_mapping(one.op(), one.module, one.plan, profile, cost);
+  EXPECT_EQ(m.partition, Partition::n);
+  ASSERT_EQ(m.tiles.size(), 64u);
+  for (const Range& r : m.tiles) EXPECT_EQ(r.size(), 40);
+  // Each tile's weights at 128 / 4 B/cycle: 40 x 5120 x 2 / 32 = 12,800 cycles at least.
+  EXPECT_GE(m.cycles, 12800.0);
+  EXPECT_LE(m.cycles, 1.5 * 12800.0);
+  EXPECT_DOUBLE_EQ(cost.dma_cycles(40 * 5120 * 2, true, 64) - cost.dma_cycles(0, true, 64), 12800.0);
+  EXPECT_DOUBLE_EQ(cost.dma_cycles(64 * 5120 * 2, true, 40) - cost.dma_cycles(0, true, 40), 20480.0);
+}
+
 // krsna-mobile (16 tiles of 512 KiB, 512 bf16 MACs per tile and cycle, 51.2 B/cycle of DRAM):
 // Mamba-2.8B's in_proj at 512 tokens, m=512 n=10240 k=2560, activations in DRAM (21 MB of C).
 // By n each tile would read A (2.6 MB) once per n block; by m each would read all 52 MB of

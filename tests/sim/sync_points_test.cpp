@@ -78,6 +78,18 @@ TEST(OpStatistics, AddUpToTheRunAndFollowTheOps) {
   EXPECT_EQ(commands, result.commands);
   EXPECT_EQ(dram_read, result.dram_read_bytes);
   EXPECT_EQ(dram_write, result.dram_write_bytes);
+  // Each op's span lies inside the run and, ops being separated by barriers, after the
+  // previous op's start; an op's busiest engine is busy for at most the span on each tile.
+  std::uint64_t previous_first = 0;
+  for (const sim::OpStats& o : result.ops) {
+    if (o.commands == 0) continue;
+    EXPECT_LT(o.first_cycle, o.last_cycle);
+    EXPECT_LE(o.last_cycle, result.cycles);
+    EXPECT_GE(o.first_cycle, previous_first);
+    previous_first = o.first_cycle;
+    for (unsigned e = 0; e < SSM_ENGINE_COUNT; ++e)
+      EXPECT_LE(o.busy_cycles[e], std::uint64_t(profile.tile_count) * (o.last_cycle - o.first_cycle));
+  }
   // The scan ops do all the scan engine's work; an in_proj reads at least its weights.
   for (std::size_t i = 0; i < prefill.tiled.size(); ++i) {
     if (prefill.tiled[i].kind != compiler::Prim::scan) {

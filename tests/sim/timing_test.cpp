@@ -123,6 +123,14 @@ TEST(DmaTiming, MemoryPortsOnTwoEdgesServeTheNearerHalfOfTheGrid) {
   links.clear();
   EXPECT_EQ(network.route(63, Network::kMemorySide, links), 1);
   EXPECT_EQ(network.name(links.front()), "noc.memory_port15.up");
+  // An op on tiles 0-39 (rows 0-4): rows 0-3 put 4 tiles on each north port, row 4 one on
+  // each south port; on all 64, 4 per port; on one edge, 5 per port.
+  EXPECT_EQ(busiest_memory_port_tiles(two, 40), 4);
+  EXPECT_EQ(busiest_memory_port_tiles(two, 64), 4);
+  EXPECT_EQ(busiest_memory_port_tiles(two, 3), 1);
+  EXPECT_EQ(busiest_memory_port_tiles(north, 40), 5);
+  EXPECT_EQ(memory_port_of(two, 37).port, 8 + 5);
+  EXPECT_EQ(memory_port_of(two, 37).row, 7);
   EXPECT_EQ(memory_port_count(north), 8);
   EXPECT_EQ(memory_port_count(two), 16);
   // DRAM: 3276.8 GB/s at 1.5 GHz = 2184.5 B/cycle; the ports carry 1024 or 2048 of it.
