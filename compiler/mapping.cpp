@@ -70,6 +70,9 @@ class Chooser {
         copy(op, m);
         break;
     }
+    // The barrier after the op: the control core takes the last tile's signal (an interrupt)
+    // and dispatches the next op's first commands.
+    m.cycles += profile_.control.interrupt_latency_cycles + dispatch();
     return m;
   }
 
@@ -78,6 +81,26 @@ class Chooser {
   bool in_dram(const View& v) const { return compiler::in_dram(tensor(v), plan_, module_index_); }
   double dma_cycles(std::int64_t bytes, bool dram, int tiles) const { return cost_.dma_cycles(bytes, dram, tiles); }
   double dispatch() const { return profile_.control.dispatch_latency_cycles; }
+  // A tile's DMA engine runs its transfers one after another, each its latency and its bytes
+  // at the tile's share: the cycles of a list of (bytes, from or to DRAM) transfers.
+  double transfers(std::initializer_list<std::pair<std::int64_t, bool>> list, int tiles) const {
+    double cycles = 0;
+    for (const auto& [bytes, dram] : list)
+      if (bytes > 0) cycles += dma_cycles(bytes, dram, tiles);
+    return cycles;
+  }
+  // An op of `steps` double-buffered steps, each `compute` on its engine against `step_dma`
+  // on the DMA (the step's loads and the previous step's stores), in `runs` runs that each
+  // start by loading the resident operands (`resident_dma`: weights, states) and end by
+  // storing (`end_dma`: states): within a run the first loads, the last compute and stores
+  // do not overlap; runs do not overlap (a reload waits for the previous steps).
+  static double pipelined(std::int64_t steps, double compute, double step_dma, std::int64_t runs, double resident_dma,
+                          double end_dma) {
+    runs = std::max<std::int64_t>(1, std::min(runs, steps));
+    return double(steps) * std::max(compute, step_dma) +
+           double(runs) * (resident_dma + std::min(compute, step_dma) + end_dma);
+  }
+
   // A GEMM's fused residual (gemm_blocks' `residual`): none (0), on chip (1), in DRAM (2).
   int residual_memory(const PrimOp& op) const {
     if (op.kind != Prim::gemm || op.in.size() < 3) return 0;
@@ -354,8 +377,20 @@ class Chooser {
       m.steps = std::max(m.steps, row_blocks * ceil_div(c.size(), cols));
     }
     const int tiles = static_cast<int>(m.tiles.size());
-    m.cycles = double(m.steps) * std::max(cost_.vector_cycles(f, m.rows_b, cols, op.param1) * (convert_after ? 2 : 1),
-                                          dma_cycles(m.rows_b * std::int64_t(per_row(cols)), in_dram(op.in[0]), tiles));
+    // A step loads each data input and stores the output, one transfer each; the weight
+    // row is loaded once.
+    const std::int64_t out_bytes =
+        indices ? m.rows_b * std::int64_t(op.param1) * 4 : (m.rows_b * cols * tensor(op.out[0]).bits + 7) / 8;
+    double step_dma = dma_cycles(out_bytes, in_dram(op.out[0]), tiles);
+    double resident_dma = 0;
+    for (std::size_t i = 0; i < op.in.size(); ++i) {
+      if (vector_weight_input(op, i))
+        resident_dma += dma_cycles(op.cols * 4, true, tiles);
+      else
+        step_dma += dma_cycles((m.rows_b * cols * tensor(op.in[i]).bits + 7) / 8, in_dram(op.in[i]), tiles);
+    }
+    m.cycles = pipelined(m.steps, cost_.vector_cycles(f, m.rows_b, cols, op.param1) * (convert_after ? 2 : 1), step_dma,
+                         1, resident_dma, 0);
   }
 
   // --- CONV1D -------------------------------------------------------------------------------
@@ -379,7 +414,17 @@ class Chooser {
     const int tiles = static_cast<int>(m.tiles.size());
     const double step =
         cost_.vector_cycles(SSM_VEC_FMA, m.length_b, per * width) + cost_.vector_cycles(SSM_VEC_SILU, m.length_b, per);
-    m.cycles = double(m.steps) * std::max(step, dma_cycles(m.length_b * per * 8, in_dram(op.in[0]), tiles));
+    // A step loads its tokens and stores the output (and its converted copy); each session
+    // starts by loading the weights, bias and its state and ends by storing the state.
+    const bool out_dram = in_dram(op.out[0]), state_dram = in_dram(op.in[3]);
+    const double step_dma = transfers({{m.length_b * per * 4, in_dram(op.in[0])},
+                                       {m.length_b * per * 4, out_dram},
+                                       {m.length_b * per * converted_bits / 8, out_dram}},
+                                      tiles);
+    const std::int64_t state_bytes = per * (width - 1) * 4;
+    m.cycles = pipelined(m.steps, step, step_dma, op.sessions,
+                         transfers({{per * width * 4, true}, {per * 4, true}, {state_bytes, state_dram}}, tiles),
+                         dma_cycles(state_bytes, state_dram, tiles));
   }
 
   // --- SCAN ---------------------------------------------------------------------------------
@@ -487,7 +532,26 @@ class Chooser {
     const double step_cycles = cost_.work_cycles(
         scan_work(scan_rows(op, std::min(pb, p)), op.kernel, first_channels, std::min(lb, L), profile_));
     const int tiles = static_cast<int>(m.tiles.size());
-    m.cycles = double(m.steps) * std::max(step_cycles, dma_cycles(m.sram.slot_bytes, in_dram(op.in[0]), tiles));
+    // A step loads x, dt, B, C (and z) and stores y, one transfer each; each (session,
+    // channel block) starts by loading A, D, the dt bias and its state and ends by storing
+    // the state.
+    const std::int64_t lbs = std::min(lb, L), rows = first_channels * std::min(pb, p);
+    const bool act = in_dram(op.in[0]), state_dram = in_dram(op.in[8]);
+    const double step_dma = transfers({{lbs * rows * 4, act},
+                                       {lbs * first_channels * 4, act},
+                                       {lbs * g * n * 4, act},
+                                       {lbs * g * n * 4, act},
+                                       {z ? lbs * rows * 4 : 0, act},
+                                       {lbs * rows * out_bits / 8, in_dram(op.out[0])}},
+                                      tiles);
+    const std::int64_t runs = m.steps / std::max<std::int64_t>(1, ceil_div(L, lb));
+    m.cycles = pipelined(m.steps, step_cycles, step_dma, runs,
+                         transfers({{(op.version == 1 ? first_channels * n : first_channels) * 4, true},
+                                    {first_channels * 4, true},
+                                    {first_channels * 4, true},
+                                    {rows * n * 4, state_dram}},
+                                   tiles),
+                         dma_cycles(rows * n * 4, state_dram, tiles));
   }
 
   // --- ATTENTION ----------------------------------------------------------------------------

@@ -293,10 +293,13 @@ TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
   EXPECT_EQ(m.sram.total_bytes(), 18432u);
   EXPECT_EQ(m.steps, 1);
   // One step: its loads (B from DRAM, A from the global buffer, 4 tiles sharing them), then its
-  // GEMM (nothing to overlap), six dispatches, and the store of C.
+  // GEMM (nothing to overlap), six dispatches, and the store of C; then the barrier after the
+  // op (the control core's interrupt and a dispatch).
   const double dispatch = profile.control.dispatch_latency_cycles;
+  const double barrier = profile.control.interrupt_latency_cycles + dispatch;
   EXPECT_DOUBLE_EQ(m.cycles, cost.gemm_cycles(16, 16, 128, Precision::bf16) + cost.dma_cycles(4096, true, 4) +
-                                 cost.dma_cycles(4096, false, 4) + 6 * dispatch + cost.dma_cycles(1024, false, 4));
+                                 cost.dma_cycles(4096, false, 4) + 6 * dispatch + cost.dma_cycles(1024, false, 4) +
+                                 barrier);
   const std::string line = dump_tiled({summarize(m)});
   EXPECT_EQ(line.substr(0, line.find(" est=")),
             "gemm      gemm                               tiles=4    by n         m_b=16 n_b=16 k_b=128"
@@ -353,12 +356,13 @@ TEST(GemmMapping, WeightsBroadcastOnKrsnaMobileWorkedByHand) {
   EXPECT_EQ(m.sram.total_bytes(), 499712u);
   // The rows of A once, then per step the GEMM or the B block plus a share of the C store,
   // whichever is longer; the first block's broadcast and the last GEMM do not overlap; the
-  // last C store.
+  // last C store; the barrier after the op.
   const double store = cost.dma_cycles(32 * 32 * 4, true, 16);
   const double gemm = cost.gemm_cycles(32, 32, 2560, Precision::bf16), bring = cost.dma_cycles(163840, true, 1);
   EXPECT_DOUBLE_EQ(m.cycles, cost.dma_cycles(163840, true, 16) +
                                  320 * (std::max(gemm, bring + store) + 6 * profile.control.dispatch_latency_cycles) +
-                                 std::min(gemm, bring) + store);
+                                 std::min(gemm, bring) + store + profile.control.interrupt_latency_cycles +
+                                 profile.control.dispatch_latency_cycles);
   const Bound b = op_bound(one.op(), one.module, 0, one.plan, profile);
   EXPECT_DOUBLE_EQ(b.matrix_cycles, 1638400.0);
   EXPECT_EQ(b.dram_bytes, 76021760u);
