@@ -593,8 +593,11 @@ class Generator {
             load(s.loads, tile, op.in[1], c0, cn, 0, width, w_at);
             load(s.loads, tile, op.in[2], 0, 1, c0, cn, b_at);
           }
-          if (l0 == 0) load(s.loads, tile, op.in[3], sess * channels + c0, cn, 0, width, st_at);
-          s.reload = l0 == 0 && steps > 0;
+          // The state ends the slot where one step is a session (OpMapping::state_in_slot).
+          const std::uint64_t state_at =
+              m.state_in_slot ? base + m.sram.slot_bytes - align64(std::uint64_t(cn * width) * 4) : st_at;
+          if (l0 == 0) load(s.loads, tile, op.in[3], sess * channels + c0, cn, 0, width, state_at);
+          s.reload = l0 == 0 && steps > 0 && !m.state_in_slot;
           load(s.loads, tile, op.in[0], sess * L + l0, len, c0, cn, base);
           Conv1dArgs ca;
           ca.channels = static_cast<std::uint32_t>(cn);
@@ -604,7 +607,7 @@ class Generator {
           ca.x = sram(tile, base);
           ca.weight = sram(tile, w_at);
           ca.bias = sram(tile, b_at);
-          ca.state_ref = sram(tile, st_at);
+          ca.state_ref = sram(tile, state_at);
           ca.out = sram(tile, base + std::uint64_t(len) * cn * 4);
           ca.silu = true;
           ca.update = decode;
@@ -624,7 +627,7 @@ class Generator {
           }
           s.groups.push_back(Group{SSM_ENGINE_VECTOR, std::move(vcmds)});
           store(s.stores, tile, op.out[0], sess * L + l0, len, c0, cn, out_at);
-          if (l0 + len >= L) store(s.stores, tile, op.in[3], sess * channels + c0, cn, 0, width, st_at);
+          if (l0 + len >= L) store(s.stores, tile, op.in[3], sess * channels + c0, cn, 0, width, state_at);
           emit(tile, s);
         }
       }
@@ -644,35 +647,42 @@ class Generator {
     const int passes = scan_state_passes(op, profile_);
     const std::int64_t a_elems = op.version == 1 ? cb * n : cb;
     const std::uint64_t a_at = 0, d_at = a_elems * 4, bias_at = d_at + cb * 4, st_at = bias_at + cb * 4;
+    // With the state in the slot (OpMapping::state_in_slot) it ends the slot.
+    const std::uint64_t state_in_slot_at = m.sram.slot_bytes - align64(std::uint64_t(cb * pb * n) * 4);
     for (std::size_t t = 0; t < m.tiles.size(); ++t) {
       const int tile = static_cast<int>(t);
       std::int64_t steps = 0;
       const std::int64_t u_end = m.tiles[t].end;
-      for (int sess = 0; sess < op.sessions; ++sess)
-        for (std::int64_t u = m.tiles[t].begin; u < u_end;) {
-          const std::int64_t c0 = u / slices, p0 = (u % slices) * pb;
-          const std::int64_t cn = slices == 1 ? std::min({cb, channels - c0, u_end - u}) : 1;
-          u += slices == 1 ? cn : 1;
-          const std::int64_t pw = std::min(pb, p - p0);  // head_dim rows of this step
-          const std::int64_t col = c0 * p + p0;          // its first column of x, z and out
-          // The groups of B and C its heads use (the mapping keeps them whole or shared).
-          const std::int64_t per_group = channels / g, g0 = c0 / per_group;
-          const std::int64_t gs = (c0 + cn - 1) / per_group + 1 - g0;
+      // Channel blocks, then sessions: A, D and the dt bias load once per block.
+      for (std::int64_t u = m.tiles[t].begin; u < u_end;) {
+        const std::int64_t c0 = u / slices, p0 = (u % slices) * pb;
+        const std::int64_t cn = slices == 1 ? std::min({cb, channels - c0, u_end - u}) : 1;
+        u += slices == 1 ? cn : 1;
+        const std::int64_t pw = std::min(pb, p - p0);  // head_dim rows of this step
+        const std::int64_t col = c0 * p + p0;          // its first column of x, z and out
+        // The groups of B and C its heads use (the mapping keeps them whole or shared).
+        const std::int64_t per_group = channels / g, g0 = c0 / per_group;
+        const std::int64_t gs = (c0 + cn - 1) / per_group + 1 - g0;
+        for (int sess = 0; sess < op.sessions; ++sess)
           for (std::int64_t l0 = 0; l0 < L; l0 += lb, ++steps) {
             const std::int64_t len = std::min(lb, L - l0);
             const std::int64_t row = sess * L + l0;
             Step s;
             s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
             const std::uint64_t base = m.sram.slot_base(s.slot);
-            if (l0 == 0) {
+            const bool block_start = sess == 0 && l0 == 0;
+            if (block_start) {
               load(s.loads, tile, op.in[2], op.version == 1 ? c0 : 0, op.version == 1 ? cn : 1,
                    op.version == 1 ? 0 : c0, op.version == 1 ? n : cn, a_at);
               load(s.loads, tile, op.in[5], 0, 1, c0, cn, d_at);
               load(s.loads, tile, op.in[7], 0, 1, c0, cn, bias_at);
             }
+            const std::uint64_t state_at = m.state_in_slot ? base + state_in_slot_at : st_at;
             const std::int64_t state_row = (sess * channels + c0) * p + p0;
-            if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
-            s.reload = l0 == 0 && steps > 0;
+            if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * pw, 0, n, state_at);
+            // Refilling the resident region waits for the steps that use it: per block, or
+            // per (session, block) when the state is resident.
+            s.reload = steps > 0 && (m.state_in_slot ? block_start : l0 == 0);
             std::uint64_t at = base;
             const std::uint64_t x_at = at;
             load(s.loads, tile, op.in[0], row, len, col, cn * pw, at);
@@ -719,7 +729,7 @@ class Generator {
                 if (w.skip) sa.d = sram(tile, d_at);
                 if (w.gate) sa.z = sram(tile, z_at);
                 if (w.softplus) sa.dt_bias = sram(tile, bias_at);
-                sa.state_ref = sram(tile, st_at + std::uint64_t(pass) * cn * pw * w.state * 4);
+                sa.state_ref = sram(tile, state_at + std::uint64_t(pass) * cn * pw * w.state * 4);
                 sa.out = sram(tile, pass == 0 ? out_at : partial_at + std::uint64_t(pass - 1) * len * cn * pw * 4);
                 sa.softplus = w.softplus;
                 sa.load_state = true;
@@ -729,7 +739,7 @@ class Generator {
               } else if (w.opcode == SSM_OP_GEMM) {
                 GemmArgs ga;
                 const bool on_state = scan_work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;
-                ga.a = ga.b = ga.c = sram(tile, on_state ? st_at : scratch_at);
+                ga.a = ga.b = ga.c = sram(tile, on_state ? state_at : scratch_at);
                 ga.m = static_cast<std::uint32_t>(w.m), ga.n = static_cast<std::uint32_t>(w.n);
                 ga.k = static_cast<std::uint32_t>(w.k);
                 ga.precision = static_cast<ssm_precision>(w.precision);
@@ -748,7 +758,7 @@ class Generator {
                   if (w.function == SSM_VEC_SILU) va.a = va.out = sram(tile, z_at);
                 } else {
                   const bool on_state = scan_work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;
-                  va.a = va.b = va.c = va.out = sram(tile, on_state ? st_at : scratch_at);
+                  va.a = va.b = va.c = va.out = sram(tile, on_state ? state_at : scratch_at);
                 }
                 cmd = vector_command(va);
               }
@@ -766,10 +776,10 @@ class Generator {
               s.groups.back().commands.push_back(vector_command(cv));
             }
             store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_bits < 32 ? converted_at : out_at);
-            if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, st_at);
+            if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, state_at);
             emit(tile, s);
           }
-        }
+      }
     }
   }
 

@@ -383,9 +383,14 @@ Bound op_bound(const PrimOp& op, const Module& module, std::size_t module_index,
       break;
   }
   for (const auto* views : {&op.in, &op.out})
-    for (const View& v : *views)
-      if (v.tensor >= 0 && in_dram(module.tensors.at(v.tensor), plan, module_index))
-        b.dram_bytes += compulsory_bytes(op, module, v);
+    for (const View& v : *views) {
+      if (v.tensor < 0) continue;
+      const TensorDef& t = module.tensors.at(v.tensor);
+      if (!in_dram(t, plan, module_index)) continue;
+      // A scan's or conv's state is read and written back.
+      const bool updated = t.kind == TensorKind::state && (op.kind == Prim::scan || op.kind == Prim::conv1d);
+      b.dram_bytes += compulsory_bytes(op, module, v) * (updated ? 2 : 1);
+    }
   b.dram_cycles = double(b.dram_bytes) / dram_bytes_per_cycle(profile);
   return b;
 }

@@ -410,6 +410,13 @@ class Chooser {
     m.extent = channels;
     m.tiles = split(channels, per);
     m.sram = SramLayout{resident, align64(std::uint64_t(m.length_b) * token_bytes), 2};
+    // One step per session (decode): the state rides in the step's slot (as the scan's).
+    const std::uint64_t state_slot_bytes = align64(std::uint64_t(per * width) * 4);
+    const std::uint64_t fixed = align64(std::uint64_t(per) * (width + 1) * 4);
+    if (m.length_b >= L && fixed + 2 * (m.sram.slot_bytes + state_slot_bytes) <= sram_) {
+      m.state_in_slot = true;
+      m.sram = SramLayout{fixed, m.sram.slot_bytes + state_slot_bytes, 2};
+    }
     m.steps = op.sessions * ceil_div(L, m.length_b);
     const int tiles = static_cast<int>(m.tiles.size());
     const double step =
@@ -421,10 +428,11 @@ class Chooser {
                                        {m.length_b * per * 4, out_dram},
                                        {m.length_b * per * converted_bits / 8, out_dram}},
                                       tiles);
-    const std::int64_t state_bytes = per * (width - 1) * 4;
-    m.cycles = pipelined(m.steps, step, step_dma, op.sessions,
-                         transfers({{per * width * 4, true}, {per * 4, true}, {state_bytes, state_dram}}, tiles),
-                         dma_cycles(state_bytes, state_dram, tiles));
+    const std::int64_t state_bytes = per * width * 4;
+    const double weights_dma = transfers({{per * width * 4, true}, {per * 4, true}}, tiles);
+    const double state_load = dma_cycles(state_bytes, state_dram, tiles), state_store = state_load;
+    m.cycles = m.state_in_slot ? pipelined(m.steps, step, step_dma + state_load + state_store, 1, weights_dma, 0)
+                               : pipelined(m.steps, step, step_dma, op.sessions, weights_dma + state_load, state_store);
   }
 
   // --- SCAN ---------------------------------------------------------------------------------
@@ -516,6 +524,15 @@ class Chooser {
     m.channels_b = cb, m.head_dim_b = pb, m.length_b = lb;
     m.scan_kernel = op.kernel;
     m.sram = SramLayout{resident_of(cb), slot_bytes(cb, lb), slots};
+    // One step per (session, channel block) (decode): the state rides in the step's slot,
+    // so one session's state loads while the previous one's scan runs; A, D and the dt bias
+    // stay for all the sessions of a channel block.
+    const std::uint64_t state_bytes = align64(std::uint64_t(cb * pb * n) * 4);
+    const std::uint64_t fixed = align64(std::uint64_t((op.version == 1 ? cb * n : cb) + 2 * cb) * 4);
+    if (lb >= L && slots == 2 && fixed + 2 * (slot_bytes(cb, lb) + state_bytes) <= sram_) {
+      m.state_in_slot = true;
+      m.sram = SramLayout{align64(fixed), slot_bytes(cb, lb) + state_bytes, 2};
+    }
     m.partition = op.version == 2 ? Partition::heads : Partition::channels;
     // Units of work spread over the tiles: channels, or (head, row slice) pairs when a head's
     // rows are split (so the slices of one head run on several tiles).
@@ -544,14 +561,20 @@ class Chooser {
                                        {z ? lbs * rows * 4 : 0, act},
                                        {lbs * rows * out_bits / 8, in_dram(op.out[0])}},
                                       tiles);
-    const std::int64_t runs = m.steps / std::max<std::int64_t>(1, ceil_div(L, lb));
-    m.cycles = pipelined(m.steps, step_cycles, step_dma, runs,
-                         transfers({{(op.version == 1 ? first_channels * n : first_channels) * 4, true},
-                                    {first_channels * 4, true},
-                                    {first_channels * 4, true},
-                                    {rows * n * 4, state_dram}},
-                                   tiles),
-                         dma_cycles(rows * n * 4, state_dram, tiles));
+    const double weights_dma = transfers({{(op.version == 1 ? first_channels * n : first_channels) * 4, true},
+                                          {first_channels * 4, true},
+                                          {first_channels * 4, true}},
+                                         tiles);
+    const double state_load = dma_cycles(rows * n * 4, state_dram, tiles);
+    const double state_store = dma_cycles(rows * n * 4, state_dram, tiles);
+    if (m.state_in_slot) {
+      // Runs are the channel blocks; every step also brings and returns its session's state.
+      const std::int64_t runs = m.steps / std::max(1, op.sessions);
+      m.cycles = pipelined(m.steps, step_cycles, step_dma + state_load + state_store, runs, weights_dma, 0);
+    } else {
+      const std::int64_t runs = m.steps / std::max<std::int64_t>(1, ceil_div(L, lb));
+      m.cycles = pipelined(m.steps, step_cycles, step_dma, runs, weights_dma + state_load, state_store);
+    }
   }
 
   // --- ATTENTION ----------------------------------------------------------------------------

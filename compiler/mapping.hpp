@@ -74,6 +74,11 @@ struct OpMapping {
   std::int64_t channels_b = 0;          // SCAN: channels (Mamba-2: heads) per step
   std::int64_t head_dim_b = 0;          // SCAN: head_dim rows per step (Mamba-2 splits a head that does not fit)
   std::int64_t row_slices = 1;          // SCAN: ceil(head_dim / head_dim_b); units = channels x row_slices
+  // SCAN with one step per (session, channel block), CONV1D with one per session: the step's
+  // slot carries its state (loaded with its operands, stored with its output) and the
+  // weights (A, D and the dt bias; the conv's) stay resident for all the sessions.
+  // Otherwise the state is resident per run and refilled after the steps that use it.
+  bool state_in_slot = false;
   ScanKernel scan_kernel = ScanKernel::native;
   std::int64_t q_b = 0, kv_b = 0;  // ATTENTION (loops: (session, head), queries, keys)
 

@@ -196,7 +196,7 @@ TEST(ScanMapping, GeneratedWidthsStatesAndLengthsOnEveryProfile) {
     return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
   };
   const std::int64_t states[] = {4, 16, 64, 128};
-  int mapped = 0;
+  int mapped = 0, state_in_slot = 0;
   for (const Profile& profile : shipped_profiles()) {
     for (int i = 0; i < 8; ++i) {
       const int version = i % 2 ? 2 : 1;
@@ -217,18 +217,25 @@ TEST(ScanMapping, GeneratedWidthsStatesAndLengthsOnEveryProfile) {
       EXPECT_EQ(map.partition, version == 2 ? Partition::heads : Partition::channels);
       EXPECT_TRUE(map.channels_b >= 1 && map.channels_b <= channels && map.length_b >= 1 && map.length_b <= length);
       EXPECT_EQ(map.row_slices, (head_dim + map.head_dim_b - 1) / map.head_dim_b);
-      // Resident: A (Mamba-1: a row of N per channel), D, dt bias and the block's states.
+      // Resident: A (Mamba-1: a row of N per channel), D, dt bias and the block's states; the
+      // states in the slot instead where a (session, channel block) is one step.
       const std::int64_t cb = map.channels_b, pb = map.head_dim_b;
-      EXPECT_LE(std::uint64_t(((version == 1 ? cb * state : cb) + 2 * cb + cb * pb * state) * 4),
+      const std::uint64_t state_bytes = std::uint64_t(cb * pb * state) * 4;
+      EXPECT_EQ(map.state_in_slot, map.state_in_slot && map.length_b == length);
+      state_in_slot += map.state_in_slot;
+      EXPECT_LE(std::uint64_t(((version == 1 ? cb * state : cb) + 2 * cb) * 4) + (map.state_in_slot ? 0 : state_bytes),
                 map.sram.resident_bytes);
       // A slot: per token x, out (and z), dt, B and C of the block.
-      EXPECT_LE(std::uint64_t((cb * pb * (version == 1 ? 3 : 2) + cb + 2 * one.op().groups * state) * 4 * map.length_b),
-                map.sram.slot_bytes);
+      EXPECT_LE(
+          std::uint64_t((cb * pb * (version == 1 ? 3 : 2) + cb + 2 * one.op().groups * state) * 4 * map.length_b) +
+              (map.state_in_slot ? state_bytes : 0),
+          map.sram.slot_bytes);
       const bool native = one.op().kernel == ScanKernel::native || one.op().kernel == ScanKernel::native_split;
       expect_emits(one, map, profile, SSM_OP_SCAN, native ? scan_state_passes(one.op(), profile) : 0);
     }
   }
   EXPECT_GT(mapped, 40);
+  EXPECT_GT(state_in_slot, 0);  // the one-token scans at least
 }
 
 TEST(VectorMapping, GeneratedSizesOnEveryProfile) {
