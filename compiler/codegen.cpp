@@ -56,12 +56,15 @@ class Generator {
     for (int t = 0; t < tiles_; ++t)
       prog_.buffers.push_back(
           ProgramBuffer{fmt::format("tile{}.sram", t), SSM_MEM_TILE_SRAM, SSM_BUF_SCRATCH, t, 0, sram_});
-    arena_buffer_ = add_buffer(ProgramBuffer{"activations", plan.activation_memory.at(index), SSM_BUF_ACTIVATIONS, 0, 0,
+    // The arena: in DRAM after the weights, or in the global buffer (past the states of a
+    // split arena, whose spilled part follows the weights in DRAM).
+    arena_buffer_ = add_buffer(ProgramBuffer{"activations", plan.activation_memory.at(index), SSM_BUF_ACTIVATIONS, 0,
+                                             plan.arena_address.at(index),
                                              std::max<std::uint64_t>(64, plan.arena_bytes.at(index))});
-    if (plan.activation_memory.at(index) == SSM_MEM_DRAM) {
-      // The arena follows the weights in DRAM.
-      prog_.buffers.back().address = plan.weight_bytes;
-    }
+    spilled_ = &plan.activation_spilled.at(index);
+    if (plan.spill_bytes.at(index) > 0)
+      spill_buffer_ = add_buffer(ProgramBuffer{"activations.spilled", SSM_MEM_DRAM, SSM_BUF_ACTIVATIONS, 0,
+                                               plan.weight_bytes, plan.spill_bytes.at(index)});
     segments_.resize(mod.tensors.size());
     for (std::size_t t = 0; t < mod.tensors.size(); ++t) {
       const TensorDef& d = mod.tensors[t];
@@ -150,8 +153,8 @@ class Generator {
     (void)cols;
     if (t.kind == TensorKind::activation) {
       const std::int64_t base = (*offsets_)[v.tensor];
-      f(ssm_ref{static_cast<std::uint16_t>(arena_buffer_), 0, static_cast<std::uint32_t>(base + row * rb + cb)}, row,
-        rows);
+      const int buffer = (*spilled_)[static_cast<std::size_t>(v.tensor)] ? spill_buffer_ : arena_buffer_;
+      f(ssm_ref{static_cast<std::uint16_t>(buffer), 0, static_cast<std::uint32_t>(base + row * rb + cb)}, row, rows);
       return;
     }
     std::int64_t r = row;
@@ -917,8 +920,10 @@ class Generator {
   int tiles_;
   std::uint64_t sram_ = 0;
   const std::vector<std::int64_t>* offsets_ = nullptr;
+  const std::vector<bool>* spilled_ = nullptr;  // per tensor: in the split arena's DRAM part
   Program prog_;
   int arena_buffer_ = 0;
+  int spill_buffer_ = -1;
   int stage_buffer_ = -1;  // the global-buffer copy of a GEMM's A (OpMapping::staged)
   std::vector<std::vector<Segment>> segments_;
   std::vector<TileState> tile_state_;

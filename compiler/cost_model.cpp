@@ -386,7 +386,7 @@ Bound op_bound(const PrimOp& op, const Module& module, std::size_t module_index,
     for (const View& v : *views) {
       if (v.tensor < 0) continue;
       const TensorDef& t = module.tensors.at(v.tensor);
-      if (!in_dram(t, plan, module_index)) continue;
+      if (!in_dram(module, v.tensor, plan, module_index)) continue;
       // A scan's or conv's state is read and written back.
       const bool updated = t.kind == TensorKind::state && (op.kind == Prim::scan || op.kind == Prim::conv1d);
       b.dram_bytes += compulsory_bytes(op, module, v) * (updated ? 2 : 1);
@@ -405,7 +405,7 @@ Bound phase_bound(const Module& module, std::size_t module_index, const MemoryPl
       for (const View& v : *views) {
         if (v.tensor < 0) continue;
         const TensorDef& t = module.tensors.at(v.tensor);
-        if (t.kind == TensorKind::activation || !in_dram(t, plan, module_index)) continue;
+        if (t.kind == TensorKind::activation || !in_dram(module, v.tensor, plan, module_index)) continue;
         // What an op reads of a table, a cache or a weight (a GEMM's rows: MoE runs only the
         // active experts) counts per op; a whole tensor once.
         const bool partial = op.kind == Prim::copy || op.kind == Prim::attention ||

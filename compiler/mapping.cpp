@@ -78,7 +78,7 @@ class Chooser {
 
  private:
   const TensorDef& tensor(const View& v) const { return mod_.tensors.at(v.tensor); }
-  bool in_dram(const View& v) const { return compiler::in_dram(tensor(v), plan_, module_index_); }
+  bool in_dram(const View& v) const { return compiler::in_dram(mod_, v.tensor, plan_, module_index_); }
   double dma_cycles(std::int64_t bytes, bool dram, int tiles) const { return cost_.dma_cycles(bytes, dram, tiles); }
   double dispatch() const { return profile_.control.dispatch_latency_cycles; }
   // A tile's DMA engine runs its transfers one after another, each its latency and its bytes

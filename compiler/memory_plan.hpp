@@ -26,7 +26,11 @@ struct Placement {
 // sessions of `context` tokens in the global buffer when it fits beside the activations,
 // else in DRAM; each module's activations in an arena (tensors that are not live at once
 // share bytes, first fit in order of definition) in the global buffer when it fits, else in
-// DRAM (a long prefill chunk's arena in DRAM leaves decode's small one on chip).
+// DRAM (a long prefill chunk's arena in DRAM leaves decode's small one on chip). An arena up
+// to four times what the global buffer has free past the state cache is split: in order of
+// definition each tensor takes the first fit there, or spills into a second arena in DRAM
+// (decode of many sessions: the tensors that fit stay on chip). A larger one stays whole in
+// DRAM and leaves the global buffer to stage GEMM inputs.
 // Worked example (tests/compiler): a 2-layer Mamba-1 with d_inner 64, N 4, d_conv 4 keeps
 // per session 2 x (64x4 + 64x4) x 4 B = 4096 B of state; a 1 MiB global buffer with a
 // 64 KiB arena fits floor((1 MiB - 64 KiB) / 4096) = 240 sessions on chip.
@@ -43,16 +47,25 @@ struct MemoryPlan {
   std::uint64_t activation_bytes = 0;                         // the largest arena of the phases
   std::vector<std::vector<std::int64_t>> activation_offsets;  // per module, per tensor (-1: not an activation)
   std::vector<std::uint64_t> arena_bytes;                     // per module
-  std::int64_t sessions_on_chip = 0;                          // fitting in the global buffer beside the activations
-  std::int64_t sessions_in_dram = 0;                          // fitting in DRAM beside weights (and activations there)
+  // Split arenas (activation_memory: the global buffer): per module, whether each tensor
+  // spilled into the DRAM arena (its offset then into that one), that arena's bytes, and
+  // where in the global buffer the on-chip arena starts (past the state cache).
+  std::vector<std::vector<bool>> activation_spilled;
+  std::vector<std::uint64_t> spill_bytes;
+  std::vector<std::uint64_t> arena_address;
+  std::int64_t sessions_on_chip = 0;  // fitting in the global buffer beside the activations
+  std::int64_t sessions_in_dram = 0;  // fitting in DRAM beside weights (and activations there)
 };
 MemoryPlan plan_memory(const std::vector<const Module*>& modules, const Profile& profile, const std::string& model,
                        int batch, int context);
 std::string dump_memory_plan(const MemoryPlan& plan);
 
-// Whether a tensor of module `module` (its index in plan_memory's list) lives in DRAM under
-// the plan (weights always do).
-bool in_dram(const TensorDef& tensor, const MemoryPlan& plan, std::size_t module);
+// Whether tensor `tensor` of `mod` (module `module_index` of plan_memory's list) lives in
+// DRAM under the plan (weights always do).
+bool in_dram(const Module& mod, int tensor, const MemoryPlan& plan, std::size_t module_index);
+// The Program buffer an activation of module `module_index` lives in: "activations", or
+// "activations.spilled" (the DRAM part of a split arena).
+std::string activation_buffer(const MemoryPlan& plan, std::size_t module_index, int tensor);
 // The first global-buffer byte the plan leaves free: past the state cache when it lives
 // there, else 0 (with the activations in DRAM, as a staged GEMM needs them).
 std::uint64_t global_buffer_free_offset(const MemoryPlan& plan);

@@ -158,15 +158,19 @@ class Driver {
       }
     }
     options.memory_out.push_back("activations");
+    const int logits_tensor = phase.lowered.tensor("lm_head.logits");
+    const std::string logits_buffer =
+        logits_tensor < 0 ? "activations" : compiler::activation_buffer(compiled.memory, index, logits_tensor);
+    if (logits_buffer != "activations") options.memory_out.push_back(logits_buffer);
     sim::SimResult r = sim::simulate_in_child(profile_, phase.program, options);
     result_.runs.push_back(PhaseRun{phase.name, r.cycles, r.seconds, r.energy_j, phase.program.command_count()});
     for (auto& [name, bytes] : r.memory_out)
-      if (name != "activations") states_[name] = std::move(bytes);
+      if (name.rfind("activations", 0) != 0) states_[name] = std::move(bytes);
     const int t = phase.lowered.tensor("lm_head.logits");
     if (t < 0) throw ConfigError(fmt::format("--functional: phase {} computes no logits", phase.name));
     const compiler::TensorDef& def = phase.lowered.tensors[std::size_t(t)];
     const std::int64_t offset = compiled.memory.activation_offsets.at(index).at(std::size_t(t));
-    const Bytes& arena = r.memory_out.at("activations");
+    const Bytes& arena = r.memory_out.at(logits_buffer);
     std::vector<float> logits(std::size_t(def.rows * def.cols));
     std::memcpy(logits.data(), arena.data() + offset, logits.size() * 4);
     return logits;

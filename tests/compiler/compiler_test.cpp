@@ -355,6 +355,61 @@ TEST(PlanMemory, KvCacheGrowsWithContext) {
   EXPECT_EQ(r.memory.kv_bytes_per_session, 16u * 2 * 8 * 64 * 128 * 2);
 }
 
+// Decode of 32 Mamba-130M sessions on krsna-mobile: the arena (the logits alone are 32 x
+// 50,280 x 4 = 6.4 MB) does not fit the 4 MiB global buffer but is under four times it, so it
+// splits: tensors that fit stay on chip, the rest spill into DRAM; tensors live at once never
+// share bytes in either part, and in_dram follows the split.
+TEST(PlanMemory, AnArenaSomewhatOverTheGlobalBufferSplitsTensorByTensor) {
+  const Profile p = load_profile("krsna-mobile");
+  Scenario s;
+  s.prompt_tokens = 16;
+  s.generate_tokens = 4;
+  s.batch = 32;
+  const CompileResult r = compile(shipped("mamba-130m"), s, p);
+  const std::uint64_t gb = std::uint64_t(p.global_buffer.size_bytes);
+  int split = 0;
+  for (std::size_t i = 0; i < r.phases.size(); ++i) {
+    const Module& mod = r.phases[i].lowered;
+    const MemoryPlan& plan = r.memory;
+    if (plan.spill_bytes.at(i) == 0) continue;
+    ++split;
+    EXPECT_EQ(plan.activation_memory.at(i), SSM_MEM_GLOBAL_BUFFER);
+    EXPECT_LE(plan.arena_address.at(i) + plan.arena_bytes.at(i), gb);
+    // Liveness per tensor, then no two live-at-once tensors of one part overlap.
+    std::vector<std::int64_t> first(mod.tensors.size(), -1), last(mod.tensors.size(), -1);
+    for (std::size_t o = 0; o < mod.ops.size(); ++o)
+      for (const auto* views : {&mod.ops[o].in, &mod.ops[o].out})
+        for (const View& v : *views) {
+          if (v.tensor < 0) continue;
+          if (first[v.tensor] < 0) first[v.tensor] = std::int64_t(o);
+          last[v.tensor] = std::int64_t(o);
+        }
+    int on_chip = 0, spilled = 0;
+    for (std::size_t a = 0; a < mod.tensors.size(); ++a) {
+      if (mod.tensors[a].kind != TensorKind::activation || first[a] < 0) continue;
+      const bool a_spilled = plan.activation_spilled.at(i).at(a);
+      (a_spilled ? spilled : on_chip) += 1;
+      EXPECT_EQ(in_dram(mod, int(a), plan, i), a_spilled);
+      const std::uint64_t a0 = std::uint64_t(plan.activation_offsets.at(i).at(a)), a1 = a0 + mod.tensors[a].bytes();
+      EXPECT_LE(a1, a_spilled ? plan.spill_bytes.at(i) : plan.arena_bytes.at(i));
+      for (std::size_t b = a + 1; b < mod.tensors.size(); ++b) {
+        if (mod.tensors[b].kind != TensorKind::activation || first[b] < 0) continue;
+        if (plan.activation_spilled.at(i).at(b) != a_spilled || last[a] < first[b] || last[b] < first[a]) continue;
+        const std::uint64_t b0 = std::uint64_t(plan.activation_offsets.at(i).at(b)), b1 = b0 + mod.tensors[b].bytes();
+        EXPECT_TRUE(a1 <= b0 || b1 <= a0) << mod.tensors[a].name << " and " << mod.tensors[b].name;
+      }
+    }
+    EXPECT_GT(on_chip, 0);
+    EXPECT_GT(spilled, 0);
+    // The logits, the largest, spill.
+    for (const PrimOp& op : mod.ops)
+      if (op.name == "lm_head.gemm") {
+        EXPECT_TRUE(plan.activation_spilled.at(i).at(std::size_t(op.out[0].tensor)));
+      }
+  }
+  EXPECT_GT(split, 0) << dump_memory_plan(r.memory);
+}
+
 TEST(PlanMemory, bad_weights_beyond_dram_name_the_limit) {
   Scenario s;
   s.prompt_tokens = 16;

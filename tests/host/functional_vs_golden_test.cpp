@@ -5,6 +5,10 @@
 // one (host/README.md).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include <fmt/format.h>
+
 #include "arch/hf/checkpoint.hpp"
 #include "arch/spec/profile.hpp"
 #include "compiler/compiler.hpp"
@@ -81,6 +85,46 @@ TEST(FunctionalEqualsGolden, WithTheWeightsBroadcast) {
     int broadcast = 0;
     for (const compiler::OpMapping& map : compiled.phases.at(0).mappings) broadcast += map.b_broadcast;
     EXPECT_GT(broadcast, 0) << compiler::dump_tiled(compiled.phases.at(0).tiled);
+
+    const test::Fidelity f = test::functional_fidelity(m, profile);
+    EXPECT_TRUE(f.passed()) << test::fidelity_text(f);
+  }
+}
+
+// A global buffer a little too small for the activations: the prefill arena splits between
+// it and DRAM (compiler::plan_memory), tensor by tensor; prefill and decode of three sessions
+// still equal the golden model.
+TEST(FunctionalEqualsGolden, WithActivationArenasSplitBetweenGlobalBufferAndDram) {
+  for (const char* family : {"mamba1", "mamba2", "bamba"}) {
+    test::RandomModel m;
+    m.name = family;
+    m.checkpoint = load_hf_checkpoint(std::filesystem::path(SSMSOC_TEST_DATA_DIR) / "models" / family);
+    m.batch = 3, m.prompt_length = 64, m.prefill_chunk = 0, m.new_tokens = 2;
+    m.ids.resize(std::size_t(m.batch * m.prompt_length));
+    for (std::size_t i = 0; i < m.ids.size(); ++i)
+      m.ids[i] = std::int64_t((i * 5 + 1) % std::size_t(m.checkpoint.vocab_size));
+    SCOPED_TRACE(family);
+    compiler::ModelSpec spec;
+    static_cast<ModelConfig&>(spec) = m.checkpoint;
+    compiler::Scenario scenario;
+    scenario.prompt_tokens = m.prompt_length, scenario.batch = m.batch, scenario.generate_tokens = 0;
+    // The states and 60 % of the largest arena, in whole 64 KiB (the banks' rows): the states
+    // stay on chip, the arena splits.
+    auto compiled_on = [&](const Profile& profile) {
+      return compiler::compile(spec, scenario, profile, host::functional_compile_options(profile));
+    };
+    const compiler::MemoryPlan roomy = compiled_on(load_profile("krsna-dc")).memory;
+    const std::uint64_t gb_kib =
+        ((roomy.state_bytes_per_session * std::uint64_t(m.batch) + roomy.activation_bytes * 6 / 10) / 65536 + 1) * 64;
+    const Profile profile =
+        load_profile(test::write_file(fmt::format("dc-split-{}.yaml", family),
+                                      fmt::format("base: krsna-dc\ndescription: krsna-dc with a {} KiB global buffer\n"
+                                                  "global_buffer: {{size_bytes: {} KiB}}\n",
+                                                  gb_kib, gb_kib))
+                         .string());
+    const compiler::MemoryPlan split = compiled_on(profile).memory;
+    EXPECT_GT(*std::max_element(split.spill_bytes.begin(), split.spill_bytes.end()), 0u)
+        << compiler::dump_memory_plan(split);
     const test::Fidelity f = test::functional_fidelity(m, profile);
     EXPECT_TRUE(f.passed()) << test::fidelity_text(f);
   }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include <fmt/format.h>
@@ -60,17 +61,25 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
     return v;
   };
   const std::vector<float> a = random(m * k), w = random(n * k), r = random(m * n);
+  // The activations' arena, or its two parts where the plan splits it.
   const auto& offsets = plan.activation_offsets.at(0);
-  std::vector<float> arena(plan.arena_bytes.at(0) / 4, 0.0f);
-  std::copy(a.begin(), a.end(), arena.begin() + offsets[0] / 4);
-  std::copy(r.begin(), r.end(), arena.begin() + offsets[2] / 4);
+  std::map<std::string, std::vector<float>> arenas{{"activations", std::vector<float>(plan.arena_bytes.at(0) / 4)}};
+  if (plan.spill_bytes.at(0) > 0) arenas["activations.spilled"] = std::vector<float>(plan.spill_bytes.at(0) / 4);
+  auto place = [&](int index, const std::vector<float>& values) {
+    std::vector<float>& arena = arenas.at(compiler::activation_buffer(plan, 0, index));
+    std::copy(values.begin(), values.end(), arena.begin() + offsets[std::size_t(index)] / 4);
+  };
+  place(0, a);
+  place(2, r);
   SimOptions options;
   options.functional = true;
-  options.memory_in["activations"] = test::bytes_of(arena);
+  for (const auto& [name, values] : arenas) {
+    options.memory_in[name] = test::bytes_of(values);
+    options.memory_out.push_back(name);
+  }
   options.memory_in["w"] = test::bytes_of(w);
-  options.memory_out = {"activations"};
   const SimResult result = simulate_in_child(profile, g.program, options);
-  const std::vector<float> out = test::floats_of(result.memory_out.at("activations"));
+  const std::vector<float> out = test::floats_of(result.memory_out.at(compiler::activation_buffer(plan, 0, 3)));
 
   Outcome o;
   o.broadcast = mapping.b_broadcast;
