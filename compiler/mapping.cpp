@@ -588,30 +588,51 @@ class Chooser {
     auto p_bytes = [&](std::int64_t rows, std::int64_t k) {
       return e_bits < 32 ? std::uint64_t(rows * k * e_bits / 8) : 0;
     };
-    // Block sizes: the largest q and kv blocks whose operands fit the slots.
-    std::int64_t mb = 1, kvb = 1;
-    std::uint64_t best = 0;
+    const bool kv_dram = in_dram(op.in[1]), q_dram = in_dram(op.in[0]), out_dram = in_dram(op.out[0]);
+    const int tiles = static_cast<int>(std::min<std::int64_t>(tiles_, units));
+    // The estimate of q and kv blocks on the busiest tile: per (session, head) every query
+    // block over the keys it sees (causal); a step loads its query block and a block of keys
+    // and of values (the scores and probabilities stay in SRAM) and runs both products and
+    // the softmax; each query block ends by storing its output.
+    auto steps_of = [&](std::int64_t q, std::int64_t k) {
+      std::int64_t steps = 0;
+      for (std::int64_t q0 = 0; q0 < ql; q0 += q) steps += ceil_div(op.context + q0 + std::min(q, ql - q0), k);
+      return per * steps;
+    };
+    auto estimate = [&](std::int64_t q, std::int64_t k) {
+      const std::int64_t qb = q * hd * e_bits / 8, kb = k * hd * e_bits / 8;
+      const double step = 2 * cost_.gemm_cycles(q, k, hd, op.precision) + cost_.vector_cycles(SSM_VEC_SOFTMAX, q, k);
+      const double step_dma = transfers({{qb, q_dram}, {kb, kv_dram}, {kb, kv_dram}}, tiles);
+      return pipelined(steps_of(q, k), step, step_dma, 1, 0, 0) +
+             double(per * ceil_div(ql, q)) * dma_cycles(q * hd * 4, out_dram, tiles);
+    };
+    // The fastest blocks whose operands fit the slots. Across key blocks the running output
+    // needs an online-softmax rescale, which the Programs only time (a placeholder FMA): a
+    // functional run takes all keys at once.
+    std::int64_t mb = 0, kvb = 0;
+    double fastest = 0;
     for (std::int64_t q : {ql, std::int64_t(256), std::int64_t(128), std::int64_t(64), std::int64_t(32),
                            std::int64_t(16), std::int64_t(8), std::int64_t(1)}) {
       if (q > ql) continue;
       for (std::int64_t k : {kv, std::int64_t(4096), std::int64_t(2048), std::int64_t(1024), std::int64_t(512),
                              std::int64_t(256), std::int64_t(128), std::int64_t(64), std::int64_t(32)}) {
-        if (k > kv) continue;
+        if (k > kv || (mod_.phase.functional && k < kv)) continue;
         const std::uint64_t slot = (q * hd * e_bits + 2 * k * hd * e_bits) / 8 + q * k * 4 + p_bytes(q, k);
         const std::uint64_t resident = 3 * q * hd * 4;
         if (2 * align64(slot) + align64(resident) > sram_) continue;
-        if (std::uint64_t(q * k) > best) best = q * k, mb = q, kvb = k;
+        const double cycles = estimate(q, k);
+        if (mb == 0 || cycles < fastest) fastest = cycles, mb = q, kvb = k;
       }
     }
-    if (best == 0)
+    if (mb == 0) {
+      if (mod_.phase.functional)
+        throw ConfigError(fmt::format(
+            "{}: {}: functional attention over {} keys needs them in one block; the tile SRAM of {} bytes holds "
+            "fewer",
+            profile_.name, op.name, kv, sram_));
       throw ConfigError(
           fmt::format("{}: {}: no attention block of head_dim {} fits the tile SRAM", profile_.name, op.name, hd));
-    // Across key blocks the running output needs an online-softmax rescale, which the
-    // Programs only time (a placeholder FMA); a functional run must see all keys at once.
-    if (mod_.phase.functional && kvb < kv)
-      throw ConfigError(fmt::format(
-          "{}: {}: functional attention over {} keys needs them in one block; the tile SRAM of {} bytes holds {}",
-          profile_.name, op.name, kv, sram_, kvb));
+    }
     m.q_b = mb, m.kv_b = kvb;
     const std::uint64_t qbytes = (mb * hd * e_bits) / 8, kbytes = (kvb * hd * e_bits) / 8;
     // Resident: two running outputs (one is stored while the next fills) and the converted one.
@@ -620,15 +641,8 @@ class Chooser {
     m.partition = Partition::heads;
     m.extent = units;
     m.tiles = split(units, per);
-    // Per (session, head): every query block over the keys it sees (causal).
-    std::int64_t steps_per_unit = 0;
-    for (std::int64_t q0 = 0; q0 < ql; q0 += mb)
-      steps_per_unit += ceil_div(op.context + q0 + std::min(mb, ql - q0), kvb);
-    for (const Range& t : m.tiles) m.steps = std::max(m.steps, t.size() * steps_per_unit);
-    const double step =
-        2 * cost_.gemm_cycles(mb, kvb, hd, op.precision) + cost_.vector_cycles(SSM_VEC_SOFTMAX, mb, kvb);
-    const int tiles = static_cast<int>(m.tiles.size());
-    m.cycles = double(m.steps) * std::max(step, dma_cycles(m.sram.slot_bytes, in_dram(op.in[1]), tiles));
+    m.steps = steps_of(mb, kvb);
+    m.cycles = fastest;
   }
 
   // --- COPY (DMA between shared memories) ---------------------------------------------------
