@@ -400,7 +400,14 @@ class Generator {
     const int tiles = static_cast<int>(m.tiles.size()), leaders = m.b_leaders;
     const int a_bits = tensor(a).bits;
     const std::int64_t k_steps = (op.k + m.k_b - 1) / m.k_b, n_blocks = (op.n + m.n_b - 1) / m.n_b;
-    const std::int64_t steps = k_steps * n_blocks;
+    // Passes: a tile's rows, m_b at a time (tile 0 has the most); the weights are broadcast
+    // once per pass. Steps and n blocks count on across passes.
+    const std::int64_t passes = (m.tiles[0].size() + m.m_b - 1) / m.m_b;
+    const std::int64_t steps_per_pass = k_steps * n_blocks, steps = passes * steps_per_pass;
+    auto pass_rows = [&](int t, std::int64_t pass) {
+      const std::int64_t begin = std::min(m.tiles[t].end, m.tiles[t].begin + pass * m.m_b);
+      return Range{begin, std::min(m.tiles[t].end, begin + m.m_b)};
+    };
     const std::uint64_t cbytes = std::uint64_t(m.m_b * m.n_b * 4);
     const std::uint64_t a_at = m.sram.resident_bytes - align64((m.m_b * op.k * a_bits + 7) / 8);
     const std::uint64_t everyone = tiles >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << tiles) - 1;
@@ -413,35 +420,43 @@ class Generator {
     const bool residual = op.in.size() > 2;
     auto dma_stream = [&](int t) -> StreamBuilder& { return tile_state_[t].streams[SSM_ENGINE_DMA]; };
     auto matrix_stream = [&](int t) -> StreamBuilder& { return tile_state_[t].streams[SSM_ENGINE_MATRIX]; };
-    // Each tile's rows of A; a tile that does not lead signals loaded(t) once they are in.
-    for (int t = 0; t < tiles; ++t) {
-      std::vector<Xfer> loads;
-      load(loads, t, a, m.tiles[t].begin, m.tiles[t].size(), 0, op.k, a_at);
-      for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
-      if (t >= leaders) dma_stream(t).push_back(signal_command(sem_loaded(t)));
-    }
     // The C store of tile t after step s, the last of an n block.
     auto store_c = [&](int t, std::int64_t s) {
-      const std::int64_t block = s / k_steps, n0 = block * m.n_b, nb = std::min(m.n_b, op.n - n0);
+      const std::int64_t block = s / k_steps, n0 = block % n_blocks * m.n_b, nb = std::min(m.n_b, op.n - n0);
+      const Range rows = pass_rows(t, s / steps_per_pass);
       std::vector<Xfer> stores;
-      store(stores, t, c, m.tiles[t].begin, m.tiles[t].size(), n0, nb, std::uint64_t(block % 2) * cbytes);
+      if (rows.size() > 0) store(stores, t, c, rows.begin, rows.size(), n0, nb, std::uint64_t(block % 2) * cbytes);
       dma_stream(t).push_back(wait_command(sem_computed(t), computed0[t] + std::uint32_t(s) + 1));
       for (const Xfer& x : stores) dma_stream(t).push_back(dma(x));
       dma_stream(t).push_back(signal_command(sem_stored(t)));
     };
     for (std::int64_t s = 0; s < steps; ++s) {
-      const std::int64_t block = s / k_steps, kstep = s % k_steps;
-      const std::int64_t n0 = block * m.n_b, nb = std::min(m.n_b, op.n - n0);
+      const std::int64_t pass = s / steps_per_pass, block = s / k_steps, kstep = s % k_steps;
+      const std::int64_t n0 = block % n_blocks * m.n_b, nb = std::min(m.n_b, op.n - n0);
       const std::int64_t k0 = kstep * m.k_b, kb = std::min(m.k_b, op.k - k0);
       const std::uint64_t slot_at = m.sram.slot_base(static_cast<int>(s % m.sram.slots));
       const std::int64_t slice = (nb + leaders - 1) / leaders;
+      // A pass starts with each tile's rows of A, once the tile has computed every step of
+      // the pass before (they read the rows it replaces); a tile that does not lead signals
+      // loaded(t) once they are in.
+      if (s % steps_per_pass == 0)
+        for (int t = 0; t < tiles; ++t) {
+          const Range rows = pass_rows(t, pass);
+          if (pass > 0) dma_stream(t).push_back(wait_command(sem_computed(t), computed0[t] + std::uint32_t(s)));
+          std::vector<Xfer> loads;
+          if (rows.size() > 0) load(loads, t, a, rows.begin, rows.size(), 0, op.k, a_at);
+          for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
+          if (t >= leaders) dma_stream(t).push_back(signal_command(sem_loaded(t)));
+        }
       // A fused residual starts each n block's accumulator: every tile's DMA loads its rows
       // into the C buffer (after that buffer's last store, earlier on the same DMA) and
       // counts it on its chain semaphore.
       if (residual && kstep == 0)
         for (int t = 0; t < tiles; ++t) {
+          const Range rows = pass_rows(t, pass);
           std::vector<Xfer> loads;
-          load(loads, t, op.in[2], m.tiles[t].begin, m.tiles[t].size(), n0, nb, std::uint64_t(block % 2) * cbytes);
+          if (rows.size() > 0)
+            load(loads, t, op.in[2], rows.begin, rows.size(), n0, nb, std::uint64_t(block % 2) * cbytes);
           for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
           dma_stream(t).push_back(signal_command(sem_chain(t)));
         }
@@ -464,14 +479,16 @@ class Generator {
       }
       for (int t = 0; t < tiles; ++t) {
         StreamBuilder& mx = matrix_stream(t);
-        if (s == 0 && t >= leaders) mx.push_back(wait_command(sem_loaded(t), loaded0[t] + 1));
+        const Range rows = pass_rows(t, pass);
+        if (s % steps_per_pass == 0 && t >= leaders)
+          mx.push_back(wait_command(sem_loaded(t), loaded0[t] + std::uint32_t(pass) + 1));
         mx.push_back(wait_command(sem_loaded(leaders - 1), loaded0[leaders - 1] + std::uint32_t(s) + 1));
         if (kstep == 0 && block >= 2)  // the C buffer's store, two n blocks ago
           mx.push_back(wait_command(sem_stored(t), stored0[t] + std::uint32_t(block - 1)));
         if (kstep == 0 && residual) mx.push_back(wait_command(sem_chain(t), chain0[t] + std::uint32_t(block) + 1));
-        mx.push_back(block_gemm(op, t, a_at + std::uint64_t((k0 * a_bits + 7) / 8), slot_at,
-                                std::uint64_t(block % 2) * cbytes, m.tiles[t].size(), nb, kb, op.k,
-                                k0 > 0 || residual));
+        if (rows.size() > 0)
+          mx.push_back(block_gemm(op, t, a_at + std::uint64_t((k0 * a_bits + 7) / 8), slot_at,
+                                  std::uint64_t(block % 2) * cbytes, rows.size(), nb, kb, op.k, k0 > 0 || residual));
         if (t > 0) mx.push_back(wait_command(sem_computed(t - 1), computed0[t - 1] + std::uint32_t(s) + 1));
         mx.push_back(signal_command(sem_computed(t)));
         if (t >= leaders && kstep == k_steps - 1) store_c(t, s);
@@ -480,11 +497,11 @@ class Generator {
     for (int j = 0; j < leaders; ++j) store_c(j, steps - 1);
     for (int t = 0; t < tiles; ++t) {
       TileState& ts = tile_state_[t];
-      ts.loaded += t < leaders ? std::uint32_t(steps) : 1;
+      ts.loaded += std::uint32_t(t < leaders ? steps : passes);
       ts.computed += std::uint32_t(steps);
       ts.steps += std::uint32_t(steps);
-      ts.stored += std::uint32_t(n_blocks);
-      if (residual) ts.chain += std::uint32_t(n_blocks);
+      ts.stored += std::uint32_t(passes * n_blocks);
+      if (residual) ts.chain += std::uint32_t(passes * n_blocks);
     }
   }
 

@@ -255,43 +255,51 @@ class Chooser {
     const std::vector<Range> tiles = split(op.m, rows_per_tile);
     const int used = static_cast<int>(tiles.size());
     if (used < 2) return;
-    const std::uint64_t a_resident = align64((rows_per_tile * op.k * a_bits + 7) / 8);
     const bool w_dram = in_dram(op.in[1]), a_dram = in_dram(op.in[0]), c_dram = in_dram(op.out[0]);
     const Precision p = op.precision;
     const int out_bits = tensor(op.out[0]).bits;
     struct Candidate {
-      std::int64_t nb, kb, steps;
+      std::int64_t rows, nb, kb, steps;
       int leaders;
       double cycles;
       std::uint64_t resident, slot;
     };
     std::vector<Candidate> all;
-    for (std::int64_t nb = 16; nb <= std::max<std::int64_t>(16, op.n) && nb <= 4096; nb *= 2) {
-      const std::uint64_t c_resident = align64(2 * std::uint64_t(rows_per_tile * nb * 4));
-      if (a_resident + c_resident > sram_) break;
-      for (std::int64_t kb = 32; kb < op.k * 2; kb *= 2) {
-        const std::int64_t k_b = std::min(kb, op.k);
-        if ((k_b * b_bits) % 8) continue;
-        const std::uint64_t slot = align64((nb * k_b * b_bits + 7) / 8);
-        if (a_resident + c_resident + 2 * slot > sram_) break;
-        const std::int64_t n_blocks = ceil_div(op.n, nb), k_steps = ceil_div(op.k, k_b);
-        const std::int64_t steps = n_blocks * k_steps;
-        const double compute = cost_.gemm_cycles(rows_per_tile, nb, k_b, p);
-        // A C block's store, on every tile's DMA once per n block: it overlaps the next
-        // block's steps (a leader's DMA also brings its slices then); only the last one shows.
-        const std::int64_t c_block = (rows_per_tile * nb * out_bits + 7) / 8;
-        const double store = dma_cycles(c_block, c_dram, used) +
-                             (residual_memory(op) ? dma_cycles(c_block, residual_memory(op) == 2, used) : 0.0);
-        for (int leaders = 1; leaders <= used && leaders * 16 <= nb; leaders *= 2) {
-          const std::int64_t slice = ceil_div(nb, leaders);
-          const double bring = dma_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders);
-          const double step = std::max(compute, bring + store / double(k_steps)) + 6 * dispatch();
-          // As gemm_blocks: the first block's broadcast and the last GEMM do not overlap.
-          const double cycles = dma_cycles(std::int64_t(a_resident), a_dram, used) + double(steps) * step +
-                                std::min(compute, bring) + store;
-          all.push_back(Candidate{nb, k_b, steps, leaders, cycles, a_resident + c_resident, slot});
+    // Passes: when a tile's rows of A do not fit beside the blocks, it keeps `rows` of them
+    // at a time and the weights are broadcast once per pass.
+    for (std::int64_t passes = 1; passes <= 8; passes *= 2) {
+      const std::int64_t rows = ceil_div(rows_per_tile, passes);
+      if (passes > 1 && rows < 16) break;
+      const std::uint64_t a_resident = align64((rows * op.k * a_bits + 7) / 8);
+      for (std::int64_t nb = 16; nb <= std::max<std::int64_t>(16, op.n) && nb <= 4096; nb *= 2) {
+        const std::uint64_t c_resident = align64(2 * std::uint64_t(rows * nb * 4));
+        if (a_resident + c_resident > sram_) break;
+        for (std::int64_t kb = 32; kb < op.k * 2; kb *= 2) {
+          const std::int64_t k_b = std::min(kb, op.k);
+          if ((k_b * b_bits) % 8) continue;
+          const std::uint64_t slot = align64((nb * k_b * b_bits + 7) / 8);
+          if (a_resident + c_resident + 2 * slot > sram_) break;
+          const std::int64_t n_blocks = ceil_div(op.n, nb), k_steps = ceil_div(op.k, k_b);
+          const std::int64_t steps = passes * n_blocks * k_steps;
+          const double compute = cost_.gemm_cycles(rows, nb, k_b, p);
+          // A C block's store, on every tile's DMA once per n block: it overlaps the next
+          // block's steps (a leader's DMA also brings its slices then); only the last one shows.
+          const std::int64_t c_block = (rows * nb * out_bits + 7) / 8;
+          const double store = dma_cycles(c_block, c_dram, used) +
+                               (residual_memory(op) ? dma_cycles(c_block, residual_memory(op) == 2, used) : 0.0);
+          for (int leaders = 1; leaders <= used && leaders * 16 <= nb; leaders *= 2) {
+            const std::int64_t slice = ceil_div(nb, leaders);
+            const double bring = dma_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders);
+            const double step = std::max(compute, bring + store / double(k_steps)) + 6 * dispatch();
+            // As gemm_blocks: per pass, the rows of A, then the first block's broadcast and
+            // the last GEMM do not overlap.
+            const double cycles =
+                double(passes) * (dma_cycles(std::int64_t(a_resident), a_dram, used) + std::min(compute, bring)) +
+                double(steps) * step + store;
+            all.push_back(Candidate{rows, nb, k_b, steps, leaders, cycles, a_resident + c_resident, slot});
+          }
+          if (k_b == op.k) break;
         }
-        if (k_b == op.k) break;
       }
     }
     double fastest = -1;
@@ -307,7 +315,7 @@ class Chooser {
           (c.steps == best->steps && c.leaders == best->leaders && c.cycles < best->cycles))
         best = &c;
     }
-    m.m_b = rows_per_tile, m.n_b = best->nb, m.k_b = best->kb;
+    m.m_b = best->rows, m.n_b = best->nb, m.k_b = best->kb;
     m.b_leaders = best->leaders;
     m.steps = best->steps;
     m.cycles = best->cycles;

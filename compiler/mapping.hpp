@@ -61,11 +61,12 @@ struct OpMapping {
   // cache), `stage_rows[t]` of its rows by tile t's DMA, and the tiles read it from there.
   bool staged = false;
   std::vector<Range> stage_rows;
-  // GEMM by m with the weights broadcast: each tile keeps its rows of A resident for the
-  // whole op (m_b = its rows) and every step's B block is read from memory once and written
-  // into every tile's slot at once, in `b_leaders` slices of n_b / b_leaders weight rows,
+  // GEMM by m with the weights broadcast: each tile keeps its rows of A resident, m_b of them
+  // at a time (passes over its rows where they do not all fit; the weights are broadcast once
+  // per pass), and every step's B block is read from memory once and written into every
+  // tile's slot at once, in `b_leaders` slices of n_b / b_leaders weight rows,
   // slice j by tile j's DMA (a DRAM stream per leader: one DMA engine alone cannot carry a
-  // wide memory's bandwidth). DRAM sees each weight byte once per op whatever m is.
+  // wide memory's bandwidth). DRAM sees each weight byte once per pass whatever m is.
   bool b_broadcast = false;
   int b_leaders = 0;
   std::int64_t rows_b = 0, cols_b = 0;  // VECTOR (loops: rows, columns)

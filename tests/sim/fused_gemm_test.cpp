@@ -29,6 +29,7 @@ using compiler::View;
 struct Outcome {
   double max_error = 0, scale = 0;
   bool broadcast = false;
+  bool passes = false;  // broadcast in passes over the tiles' rows
 };
 
 Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, std::int64_t k, unsigned seed) {
@@ -83,6 +84,7 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
 
   Outcome o;
   o.broadcast = mapping.b_broadcast;
+  o.passes = mapping.b_broadcast && mapping.m_b < mapping.tiles[0].size();
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
       double want = r[std::size_t(i * n + j)];
@@ -115,6 +117,13 @@ TEST(FusedResidualGemm, EqualsResidualPlusProductForGeneratedShapesAndEveryMappi
   const Outcome big = run_fused_gemm(small, 256, 512, 384, 7);
   EXPECT_TRUE(big.broadcast);
   EXPECT_LE(big.max_error, 1e-5 * std::max(1.0, big.scale));
+  // More rows than a tile holds beside the blocks (about 70 per tile of 1 kB each): in passes.
+  // Two heights, the last tile shorter than the others (1055 = 15 x 66 + 65).
+  for (const std::int64_t m : {1100, 1055}) {
+    const Outcome tall = run_fused_gemm(small, m, 512, 256, 8);
+    EXPECT_TRUE(tall.passes) << m;
+    EXPECT_LE(tall.max_error, 1e-5 * std::max(1.0, tall.scale)) << m;
+  }
   EXPECT_GT(other, 0);
 }
 
