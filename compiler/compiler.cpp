@@ -162,7 +162,7 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   } else {
     // The mapper's chunk: the candidate whose whole prompt the cost model finds fastest (a
     // larger chunk reads the weights fewer times but needs more room for its activations;
-    // where candidates tie within 1 %, the smaller chunk, whose Programs are smaller). A
+    // a larger one must be 3 % faster: its Programs are larger and slower to simulate). A
     // candidate whose activations or Programs do not fit is skipped; when none fits (many
     // sessions), the chunk halves until its Programs do.
     double best = -1;
@@ -177,7 +177,7 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
       }
       if (programs_too_large(trial)) continue;
       const double cycles = prefill_cycles(trial);
-      if (best < 0 || cycles < best * 0.99) best = cycles, best_target = target;
+      if (best < 0 || cycles < best * 0.97) best = cycles, best_target = target;
     }
     if (best < 0)
       for (best_target = kPrefillChunkCandidates[0] / 2; best_target > 1; best_target /= 2) {
