@@ -394,45 +394,59 @@ class Generator {
   //     step's broadcast, when it leads), and the matrix waits for that store before reusing
   //     the C buffer two n blocks later.
   void gemm_broadcast(const PrimOp& op, const OpMapping& m) {
+    const int per_group = static_cast<int>(m.tiles.size()) / m.b_groups;
+    for (int g = 0; g < m.b_groups; ++g) {
+      const std::int64_t n_lo = m.b_groups > 1 ? g * m.b_group_cols : 0;
+      const std::int64_t n_size = m.b_groups > 1 ? std::min(m.b_group_cols, op.n - n_lo) : op.n;
+      gemm_broadcast_group(op, m, g * per_group, per_group, n_lo, n_size);
+    }
+  }
+
+  // One group of tiles [base, base + tiles): columns [n_lo, n_lo + n_size) of C.
+  void gemm_broadcast_group(const PrimOp& op, const OpMapping& m, int base, int tiles, std::int64_t n_lo,
+                            std::int64_t n_size) {
     const View& a = op.in[0];
     const View w{op.in[1].tensor, 0, 0};
     const View& c = op.out[0];
-    const int tiles = static_cast<int>(m.tiles.size()), leaders = m.b_leaders;
+    const int leaders = m.b_leaders;
     const int a_bits = tensor(a).bits;
-    const std::int64_t k_steps = (op.k + m.k_b - 1) / m.k_b, n_blocks = (op.n + m.n_b - 1) / m.n_b;
+    const std::int64_t k_steps = (op.k + m.k_b - 1) / m.k_b, n_blocks = (n_size + m.n_b - 1) / m.n_b;
     // Passes: a tile's rows, m_b at a time (tile 0 has the most); the weights are broadcast
     // once per pass. Steps and n blocks count on across passes.
-    const std::int64_t passes = (m.tiles[0].size() + m.m_b - 1) / m.m_b;
+    const std::int64_t passes = (m.tiles[base].size() + m.m_b - 1) / m.m_b;
     const std::int64_t steps_per_pass = k_steps * n_blocks, steps = passes * steps_per_pass;
+    // Tile t of the group is tile base + t of the chip.
     auto pass_rows = [&](int t, std::int64_t pass) {
-      const std::int64_t begin = std::min(m.tiles[t].end, m.tiles[t].begin + pass * m.m_b);
-      return Range{begin, std::min(m.tiles[t].end, begin + m.m_b)};
+      const Range& r = m.tiles[std::size_t(base + t)];
+      const std::int64_t begin = std::min(r.end, r.begin + pass * m.m_b);
+      return Range{begin, std::min(r.end, begin + m.m_b)};
     };
     const std::uint64_t cbytes = std::uint64_t(m.m_b * m.n_b * 4);
     const std::uint64_t a_at = m.sram.resident_bytes - align64((m.m_b * op.k * a_bits + 7) / 8);
-    const std::uint64_t everyone = tiles >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << tiles) - 1;
+    const std::uint64_t everyone = (tiles >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << tiles) - 1) << base;
     // The semaphore counts at the op's start: the waits below are relative to them.
     std::vector<std::uint32_t> loaded0(tiles), computed0(tiles), stored0(tiles), chain0(tiles);
     for (int t = 0; t < tiles; ++t) {
-      loaded0[t] = tile_state_[t].loaded, computed0[t] = tile_state_[t].computed, stored0[t] = tile_state_[t].stored;
-      chain0[t] = tile_state_[t].chain;
+      const TileState& ts = tile_state_[base + t];
+      loaded0[t] = ts.loaded, computed0[t] = ts.computed, stored0[t] = ts.stored, chain0[t] = ts.chain;
     }
     const bool residual = op.in.size() > 2;
-    auto dma_stream = [&](int t) -> StreamBuilder& { return tile_state_[t].streams[SSM_ENGINE_DMA]; };
-    auto matrix_stream = [&](int t) -> StreamBuilder& { return tile_state_[t].streams[SSM_ENGINE_MATRIX]; };
+    auto dma_stream = [&](int t) -> StreamBuilder& { return tile_state_[base + t].streams[SSM_ENGINE_DMA]; };
+    auto matrix_stream = [&](int t) -> StreamBuilder& { return tile_state_[base + t].streams[SSM_ENGINE_MATRIX]; };
     // The C store of tile t after step s, the last of an n block.
     auto store_c = [&](int t, std::int64_t s) {
-      const std::int64_t block = s / k_steps, n0 = block % n_blocks * m.n_b, nb = std::min(m.n_b, op.n - n0);
+      const std::int64_t block = s / k_steps, n0 = block % n_blocks * m.n_b, nb = std::min(m.n_b, n_size - n0);
       const Range rows = pass_rows(t, s / steps_per_pass);
       std::vector<Xfer> stores;
-      if (rows.size() > 0) store(stores, t, c, rows.begin, rows.size(), n0, nb, std::uint64_t(block % 2) * cbytes);
-      dma_stream(t).push_back(wait_command(sem_computed(t), computed0[t] + std::uint32_t(s) + 1));
+      if (rows.size() > 0)
+        store(stores, base + t, c, rows.begin, rows.size(), n_lo + n0, nb, std::uint64_t(block % 2) * cbytes);
+      dma_stream(t).push_back(wait_command(sem_computed(base + t), computed0[t] + std::uint32_t(s) + 1));
       for (const Xfer& x : stores) dma_stream(t).push_back(dma(x));
-      dma_stream(t).push_back(signal_command(sem_stored(t)));
+      dma_stream(t).push_back(signal_command(sem_stored(base + t)));
     };
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t pass = s / steps_per_pass, block = s / k_steps, kstep = s % k_steps;
-      const std::int64_t n0 = block % n_blocks * m.n_b, nb = std::min(m.n_b, op.n - n0);
+      const std::int64_t n0 = block % n_blocks * m.n_b, nb = std::min(m.n_b, n_size - n0);
       const std::int64_t k0 = kstep * m.k_b, kb = std::min(m.k_b, op.k - k0);
       const std::uint64_t slot_at = m.sram.slot_base(static_cast<int>(s % m.sram.slots));
       const std::int64_t slice = (nb + leaders - 1) / leaders;
@@ -442,11 +456,11 @@ class Generator {
       if (s % steps_per_pass == 0)
         for (int t = 0; t < tiles; ++t) {
           const Range rows = pass_rows(t, pass);
-          if (pass > 0) dma_stream(t).push_back(wait_command(sem_computed(t), computed0[t] + std::uint32_t(s)));
+          if (pass > 0) dma_stream(t).push_back(wait_command(sem_computed(base + t), computed0[t] + std::uint32_t(s)));
           std::vector<Xfer> loads;
-          if (rows.size() > 0) load(loads, t, a, rows.begin, rows.size(), 0, op.k, a_at);
+          if (rows.size() > 0) load(loads, base + t, a, rows.begin, rows.size(), 0, op.k, a_at);
           for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
-          if (t >= leaders) dma_stream(t).push_back(signal_command(sem_loaded(t)));
+          if (t >= leaders) dma_stream(t).push_back(signal_command(sem_loaded(base + t)));
         }
       // A fused residual starts each n block's accumulator: every tile's DMA loads its rows
       // into the C buffer (after that buffer's last store, earlier on the same DMA) and
@@ -456,47 +470,48 @@ class Generator {
           const Range rows = pass_rows(t, pass);
           std::vector<Xfer> loads;
           if (rows.size() > 0)
-            load(loads, t, op.in[2], rows.begin, rows.size(), n0, nb, std::uint64_t(block % 2) * cbytes);
+            load(loads, base + t, op.in[2], rows.begin, rows.size(), n_lo + n0, nb, std::uint64_t(block % 2) * cbytes);
           for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
-          dma_stream(t).push_back(signal_command(sem_chain(t)));
+          dma_stream(t).push_back(signal_command(sem_chain(base + t)));
         }
       for (int j = 0; j < leaders; ++j) {
         StreamBuilder& d = dma_stream(j);
         if (s >= m.sram.slots)
-          d.push_back(
-              wait_command(sem_computed(tiles - 1), computed0[tiles - 1] + std::uint32_t(s - m.sram.slots) + 1));
+          d.push_back(wait_command(sem_computed(base + (tiles - 1)),
+                                   computed0[tiles - 1] + std::uint32_t(s - m.sram.slots) + 1));
         const std::int64_t first = std::min(nb, j * slice), rows = std::min(nb, first + slice) - first;
         if (rows > 0) {
           std::vector<Xfer> loads;
-          load(loads, j, w, op.w_row0 + n0 + first, rows, k0, kb,
+          load(loads, base + j, w, op.w_row0 + n_lo + n0 + first, rows, k0, kb,
                slot_at + std::uint64_t(first) * std::uint64_t((kb * tensor(w).bits + 7) / 8));
           for (const Xfer& x : loads)
             d.push_back(dma_command(DmaArgs{x.src, x.dst, x.row_bytes, x.rows, x.src_stride, x.dst_stride, everyone}));
         }
-        if (j > 0) d.push_back(wait_command(sem_loaded(j - 1), loaded0[j - 1] + std::uint32_t(s) + 1));
-        d.push_back(signal_command(sem_loaded(j)));
+        if (j > 0) d.push_back(wait_command(sem_loaded(base + (j - 1)), loaded0[j - 1] + std::uint32_t(s) + 1));
+        d.push_back(signal_command(sem_loaded(base + j)));
         if (s > 0 && (s - 1) % k_steps == k_steps - 1) store_c(j, s - 1);  // the previous n block's C
       }
       for (int t = 0; t < tiles; ++t) {
         StreamBuilder& mx = matrix_stream(t);
         const Range rows = pass_rows(t, pass);
         if (s % steps_per_pass == 0 && t >= leaders)
-          mx.push_back(wait_command(sem_loaded(t), loaded0[t] + std::uint32_t(pass) + 1));
-        mx.push_back(wait_command(sem_loaded(leaders - 1), loaded0[leaders - 1] + std::uint32_t(s) + 1));
+          mx.push_back(wait_command(sem_loaded(base + t), loaded0[t] + std::uint32_t(pass) + 1));
+        mx.push_back(wait_command(sem_loaded(base + (leaders - 1)), loaded0[leaders - 1] + std::uint32_t(s) + 1));
         if (kstep == 0 && block >= 2)  // the C buffer's store, two n blocks ago
-          mx.push_back(wait_command(sem_stored(t), stored0[t] + std::uint32_t(block - 1)));
-        if (kstep == 0 && residual) mx.push_back(wait_command(sem_chain(t), chain0[t] + std::uint32_t(block) + 1));
+          mx.push_back(wait_command(sem_stored(base + t), stored0[t] + std::uint32_t(block - 1)));
+        if (kstep == 0 && residual)
+          mx.push_back(wait_command(sem_chain(base + t), chain0[t] + std::uint32_t(block) + 1));
         if (rows.size() > 0)
-          mx.push_back(block_gemm(op, t, a_at + std::uint64_t((k0 * a_bits + 7) / 8), slot_at,
+          mx.push_back(block_gemm(op, base + t, a_at + std::uint64_t((k0 * a_bits + 7) / 8), slot_at,
                                   std::uint64_t(block % 2) * cbytes, rows.size(), nb, kb, op.k, k0 > 0 || residual));
-        if (t > 0) mx.push_back(wait_command(sem_computed(t - 1), computed0[t - 1] + std::uint32_t(s) + 1));
-        mx.push_back(signal_command(sem_computed(t)));
+        if (t > 0) mx.push_back(wait_command(sem_computed(base + (t - 1)), computed0[t - 1] + std::uint32_t(s) + 1));
+        mx.push_back(signal_command(sem_computed(base + t)));
         if (t >= leaders && kstep == k_steps - 1) store_c(t, s);
       }
     }
     for (int j = 0; j < leaders; ++j) store_c(j, steps - 1);
     for (int t = 0; t < tiles; ++t) {
-      TileState& ts = tile_state_[t];
+      TileState& ts = tile_state_[base + t];
       ts.loaded += std::uint32_t(t < leaders ? steps : passes);
       ts.computed += std::uint32_t(steps);
       ts.steps += std::uint32_t(steps);

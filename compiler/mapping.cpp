@@ -251,54 +251,67 @@ class Chooser {
   // rows x n_b x k_b while the leaders bring the next B block (one slice each, at their
   // share of the memory); each tile loads its rows of A once and stores a C block per n block.
   void broadcast_if_faster(const PrimOp& op, int a_bits, int b_bits, OpMapping& m) {
-    const std::int64_t rows_per_tile = std::max<std::int64_t>(16, ceil_div(op.m, tiles_));
-    const std::vector<Range> tiles = split(op.m, rows_per_tile);
-    const int used = static_cast<int>(tiles.size());
-    if (used < 2) return;
     const bool w_dram = in_dram(op.in[1]), a_dram = in_dram(op.in[0]), c_dram = in_dram(op.out[0]);
     const Precision p = op.precision;
     const int out_bits = tensor(op.out[0]).bits;
     struct Candidate {
-      std::int64_t rows, nb, kb, steps;
+      int groups;
+      std::int64_t group_cols, rows, nb, kb, steps;
       int leaders;
       double cycles;
       std::uint64_t resident, slot;
+      std::vector<Range> tiles;
     };
     std::vector<Candidate> all;
-    // Passes: when a tile's rows of A do not fit beside the blocks, it keeps `rows` of them
-    // at a time and the weights are broadcast once per pass.
-    for (std::int64_t passes = 1; passes <= 8; passes *= 2) {
-      const std::int64_t rows = ceil_div(rows_per_tile, passes);
-      if (passes > 1 && rows < 16) break;
-      const std::uint64_t a_resident = align64((rows * op.k * a_bits + 7) / 8);
-      for (std::int64_t nb = 16; nb <= std::max<std::int64_t>(16, op.n) && nb <= 4096; nb *= 2) {
-        const std::uint64_t c_resident = align64(2 * std::uint64_t(rows * nb * 4));
-        if (a_resident + c_resident > sram_) break;
-        for (std::int64_t kb = 32; kb < op.k * 2; kb *= 2) {
-          const std::int64_t k_b = std::min(kb, op.k);
-          if ((k_b * b_bits) % 8) continue;
-          const std::uint64_t slot = align64((nb * k_b * b_bits + 7) / 8);
-          if (a_resident + c_resident + 2 * slot > sram_) break;
-          const std::int64_t n_blocks = ceil_div(op.n, nb), k_steps = ceil_div(op.k, k_b);
-          const std::int64_t steps = passes * n_blocks * k_steps;
-          const double compute = cost_.gemm_cycles(rows, nb, k_b, p);
-          // A C block's store, on every tile's DMA once per n block: it overlaps the next
-          // block's steps (a leader's DMA also brings its slices then); only the last one shows.
-          const std::int64_t c_block = (rows * nb * out_bits + 7) / 8;
-          const double store = dma_cycles(c_block, c_dram, used) +
-                               (residual_memory(op) ? dma_cycles(c_block, residual_memory(op) == 2, used) : 0.0);
-          for (int leaders = 1; leaders <= used && leaders * 16 <= nb; leaders *= 2) {
-            const std::int64_t slice = ceil_div(nb, leaders);
-            const double bring = dma_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders);
-            const double step = std::max(compute, bring + store / double(k_steps)) + 6 * dispatch();
-            // As gemm_blocks: per pass, the rows of A, then the first block's broadcast and
-            // the last GEMM do not overlap.
-            const double cycles =
-                double(passes) * (dma_cycles(std::int64_t(a_resident), a_dram, used) + std::min(compute, bring)) +
-                double(steps) * step + store;
-            all.push_back(Candidate{rows, nb, k_b, steps, leaders, cycles, a_resident + c_resident, slot});
+    // Groups of tiles, each its share of the columns (a broadcast mask names at most 64 tiles).
+    for (int groups = 1; groups <= 4 && (groups == 1 || tiles_ <= 64); groups *= 2) {
+      if (tiles_ % groups) break;
+      const std::int64_t group_cols = ceil_div(ceil_div(op.n, groups), 16) * 16;
+      if (groups > 1 && ceil_div(op.n, group_cols) < groups) break;
+      const std::int64_t rows_per_tile = std::max<std::int64_t>(16, ceil_div(op.m, tiles_ / groups));
+      const std::vector<Range> row_ranges = split(op.m, rows_per_tile);
+      const int per_group = static_cast<int>(row_ranges.size());
+      if (per_group < 2) continue;
+      const int used = per_group * groups;
+      std::vector<Range> tile_ranges;
+      for (int g = 0; g < groups; ++g) tile_ranges.insert(tile_ranges.end(), row_ranges.begin(), row_ranges.end());
+      // Passes: when a tile's rows of A do not fit beside the blocks, it keeps `rows` of them
+      // at a time and the weights are broadcast once per pass.
+      for (std::int64_t passes = 1; passes <= 8; passes *= 2) {
+        const std::int64_t rows = ceil_div(rows_per_tile, passes);
+        if (passes > 1 && rows < 16) break;
+        const std::uint64_t a_resident = align64((rows * op.k * a_bits + 7) / 8);
+        for (std::int64_t nb = 16; nb <= std::max<std::int64_t>(16, group_cols) && nb <= 4096; nb *= 2) {
+          const std::uint64_t c_resident = align64(2 * std::uint64_t(rows * nb * 4));
+          if (a_resident + c_resident > sram_) break;
+          for (std::int64_t kb = 32; kb < op.k * 2; kb *= 2) {
+            const std::int64_t k_b = std::min(kb, op.k);
+            if ((k_b * b_bits) % 8) continue;
+            const std::uint64_t slot = align64((nb * k_b * b_bits + 7) / 8);
+            if (a_resident + c_resident + 2 * slot > sram_) break;
+            const std::int64_t n_blocks = ceil_div(group_cols, nb), k_steps = ceil_div(op.k, k_b);
+            const std::int64_t steps = passes * n_blocks * k_steps;
+            const double compute = cost_.gemm_cycles(rows, nb, k_b, p);
+            // A C block's store, on every tile's DMA once per n block: it overlaps the next
+            // block's steps (a leader's DMA also brings its slices then); only the last one shows.
+            const std::int64_t c_block = (rows * nb * out_bits + 7) / 8;
+            const double store = dma_cycles(c_block, c_dram, used) +
+                                 (residual_memory(op) ? dma_cycles(c_block, residual_memory(op) == 2, used) : 0.0);
+            for (int leaders = 1; leaders <= per_group && leaders * 16 <= nb; leaders *= 2) {
+              const std::int64_t slice = ceil_div(nb, leaders);
+              // Every group's leaders read at once.
+              const double bring = dma_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders * groups);
+              const double step = std::max(compute, bring + store / double(k_steps)) + 6 * dispatch();
+              // As gemm_blocks: per pass, the rows of A, then the first block's broadcast and
+              // the last GEMM do not overlap.
+              const double cycles =
+                  double(passes) * (dma_cycles(std::int64_t(a_resident), a_dram, used) + std::min(compute, bring)) +
+                  double(steps) * step + store;
+              all.push_back(Candidate{groups, group_cols, rows, nb, k_b, steps, leaders, cycles,
+                                      a_resident + c_resident, slot, tile_ranges});
+            }
+            if (k_b == op.k) break;
           }
-          if (k_b == op.k) break;
         }
       }
     }
@@ -317,6 +330,8 @@ class Chooser {
     }
     m.m_b = best->rows, m.n_b = best->nb, m.k_b = best->kb;
     m.b_leaders = best->leaders;
+    m.b_groups = best->groups;
+    m.b_group_cols = best->group_cols;
     m.steps = best->steps;
     m.cycles = best->cycles;
     m.sram = SramLayout{best->resident, best->slot, 2};
@@ -325,7 +340,7 @@ class Chooser {
     m.stage_rows.clear();
     m.partition = Partition::m;
     m.extent = op.m;
-    m.tiles = tiles;
+    m.tiles = best->tiles;
   }
 
   // --- VECTOR -------------------------------------------------------------------------------
@@ -758,7 +773,8 @@ std::string blocks_summary(const OpMapping& m) {
   const std::int64_t per = m.tiles.empty() ? 0 : m.tiles[0].size();  // units of the first (fullest) tile
   switch (m.kind) {
     case Prim::gemm:
-      return m.b_broadcast ? fmt::format("m_b={} n_b={} k_b={} leaders={}", m.m_b, m.n_b, m.k_b, m.b_leaders)
+      return m.b_broadcast ? fmt::format("m_b={} n_b={} k_b={} leaders={}{}", m.m_b, m.n_b, m.k_b, m.b_leaders,
+                                         m.b_groups > 1 ? fmt::format(" groups={}", m.b_groups) : "")
                            : fmt::format("m_b={} n_b={} k_b={}", m.m_b, m.n_b, m.k_b);
     case Prim::vector:
       return fmt::format("rows_b={} cols_b={}{}", m.rows_b, m.cols_b, m.sram.slots == 1 ? " single-buffered" : "");

@@ -69,6 +69,13 @@ struct OpMapping {
   // wide memory's bandwidth). DRAM sees each weight byte once per pass whatever m is.
   bool b_broadcast = false;
   int b_leaders = 0;
+  // Broadcast in `b_groups` groups of tiles.size() / b_groups consecutive tiles: group g
+  // computes columns [g * b_group_cols, (g + 1) * b_group_cols) of C (the last group the
+  // rest), each tile of it the rows tiles[t] (the groups' ranges alike), and broadcasts its
+  // own share of the weights: a tile keeps as many rows as an array holds where one group of
+  // all the tiles would leave each too few.
+  int b_groups = 1;
+  std::int64_t b_group_cols = 0;
   std::int64_t rows_b = 0, cols_b = 0;  // VECTOR (loops: rows, columns)
   std::int64_t row_period = 0;          // VECTOR: a row block never crosses a multiple of it (RoPE: a session)
   std::int64_t length_b = 0;            // CONV1D, SCAN (loops: sessions, channels, tokens)

@@ -155,7 +155,7 @@ void expect_emits(const OneOp& one, const OpMapping& m, const Profile& profile, 
 
 TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
   std::mt19937 rng(7);
-  int broadcast = 0;
+  int broadcast = 0, groups = 0;
   auto pick = [&](std::int64_t lo, std::int64_t hi) {
     return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
   };
@@ -168,7 +168,20 @@ TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
       const OpMapping map = choose_mapping(one.op(), one.module, one.plan, profile, cost);
       const std::int64_t extent = map.partition == Partition::repeat ? repeat : map.partition == Partition::n ? n : m;
       ASSERT_TRUE(map.partition == Partition::repeat || map.partition == Partition::n || map.partition == Partition::m);
-      expect_well_formed(map, profile, extent);
+      if (map.b_groups > 1) {  // each group of tiles covers the rows, its share of the columns
+        ASSERT_TRUE(map.b_broadcast);
+        ASSERT_EQ(map.tiles.size() % std::size_t(map.b_groups), 0u);
+        EXPECT_GE(map.b_group_cols * map.b_groups, n);
+        EXPECT_LT(map.b_group_cols * (map.b_groups - 1), n);
+        const std::size_t per_group = map.tiles.size() / std::size_t(map.b_groups);
+        OpMapping group = map;
+        group.tiles.resize(per_group);
+        for (std::size_t t = 0; t < map.tiles.size(); ++t) EXPECT_EQ(map.tiles[t], map.tiles[t % per_group]);
+        expect_well_formed(group, profile, extent);
+        ++groups;
+      } else {
+        expect_well_formed(map, profile, extent);
+      }
       // The blocks lie inside the dimensions; A and B of a block fill one slot, two C
       // accumulators the resident region.
       EXPECT_TRUE(map.m_b >= 1 && map.m_b <= m && map.n_b >= 1 && map.n_b <= n && map.k_b >= 1 && map.k_b <= k);
@@ -188,6 +201,7 @@ TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
     }
   }
   EXPECT_GT(broadcast, 0) << "no generated shape took the broadcast mapping";
+  EXPECT_GT(groups, 0) << "no generated shape took the broadcast by groups of tiles";
 }
 
 TEST(ScanMapping, GeneratedWidthsStatesAndLengthsOnEveryProfile) {

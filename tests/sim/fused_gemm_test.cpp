@@ -1,7 +1,7 @@
 // A GEMM that starts from a fused residual (compiler::fuse_residual_adds), compiled by the
 // mapper and emitter for generated shapes and run on the simulated chip in functional mode:
 // C = R + A · Wᵀ to float32 rounding, by whichever mapping the mapper takes (split by n, by
-// m, or by m with the weights broadcast).
+// m, or by m with the weights broadcast: in passes over a tile's rows, by groups of tiles).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,6 +30,7 @@ struct Outcome {
   double max_error = 0, scale = 0;
   bool broadcast = false;
   bool passes = false;  // broadcast in passes over the tiles' rows
+  bool groups = false;  // broadcast by groups of tiles, each its share of the columns
 };
 
 Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, std::int64_t k, unsigned seed) {
@@ -85,6 +86,7 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
   Outcome o;
   o.broadcast = mapping.b_broadcast;
   o.passes = mapping.b_broadcast && mapping.m_b < mapping.tiles[0].size();
+  o.groups = mapping.b_broadcast && mapping.b_groups > 1;
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
       double want = r[std::size_t(i * n + j)];
@@ -125,6 +127,11 @@ TEST(FusedResidualGemm, EqualsResidualPlusProductForGeneratedShapesAndEveryMappi
     EXPECT_LE(tall.max_error, 1e-5 * std::max(1.0, tall.scale)) << m;
   }
   EXPECT_GT(other, 0);
+  // krsna-dc's 64 tiles on 1,024 rows: 16 rows each would leave its 64 x 64 arrays a quarter
+  // used; four groups of 16 tiles, 64 rows each, each group a quarter of the columns.
+  const Outcome wide = run_fused_gemm(test::dc(), 1024, 1024, 256, 9);
+  EXPECT_TRUE(wide.groups);
+  EXPECT_LE(wide.max_error, 1e-5 * std::max(1.0, wide.scale));
 }
 
 }  // namespace
