@@ -101,14 +101,20 @@ struct OpMapping {
 //   GEMM: by n, m or MoE expert (by n staged through the global buffer when A is in DRAM
 //         and by n costs less than by m); (m_b, n_b, k_b) the fewest steps within 2 % of
 //         the cost model's fastest block that fits the SRAM (C twice resident, A + B per slot);
-//         or by m with the weights broadcast (b_broadcast) where each tile's rows of A fit
-//         its SRAM and the cost model finds it faster (n_b, k_b and the leaders searched);
+//         or by m with the weights broadcast (b_broadcast) where the cost model finds it
+//         faster (groups of tiles, passes over a tile's rows, n_b, k_b and the leaders
+//         searched); by n over more, narrower tiles where the weights bind (one token);
 //   VECTOR: by rows, or columns for an elementwise op of fewer rows than tiles; columns
 //         halved until a row block fits, single-buffered when one row needs half the SRAM;
-//   CONV1D: by channels, the longest token block that fits;
+//   CONV1D: by channels, the longest token block that fits; the state in the slot where a
+//         session is one step;
 //   SCAN: by channels (heads): the largest channel block whose token block reaches 32 tokens
-//         (or all of them), then head_dim row slices (Mamba-2), then single-buffered;
-//   ATTENTION: by (session, head), the largest q_b x kv_b whose operands fit;
+//         (or all of them), then head_dim row slices (Mamba-2), then single-buffered; the
+//         state in the slot where a (session, channel block) is one step;
+//   ATTENTION: by (session, head), the q_b x kv_b whose operands fit that the cost model
+//         finds fastest;
+// Each estimate follows the op's pipeline on its busiest tile (compiler/README.md, "Cost
+// model") and ends with the barrier after the op.
 //   COPY: one DMA stream.
 // Throws ConfigError when no block fits the tile SRAM.
 // Worked example (tests/compiler/mapping_test.cpp): krsna-wear (4 tiles of 256 KiB, a 16x16
