@@ -308,6 +308,7 @@ class Generator {
   // Slot: A block, then B block. Resident: C block, twice (out blocks alternate).
   void gemm(const PrimOp& op, const OpMapping& m) {
     if (m.b_broadcast) return gemm_broadcast(op, m);
+    if (m.partition == Partition::k) return gemm_split_k(op, m);
     const View& a = op.in[0];
     const View w{op.in[1].tensor, 0, 0};
     const View& c = op.out[0];
@@ -378,6 +379,75 @@ class Generator {
               if (last) c_store_value.push_back(after);
             }
           }
+    }
+  }
+
+  // --- GEMM by k (OpMapping::k_partials) ------------------------------------------------------
+  // Phase 1, tile t: resident A[:, its k] and the partial C [m, n] (tile 0's loaded from a
+  // fused residual); a step per n block of its weight slice (slot); then the partial goes to
+  // column t of the [m x n, tiles] table in the global buffer. Barrier. Phase 2, tile r:
+  // rows reduce_rows[r] of the table into its slot, REDUCE_SUM, into C.
+  void gemm_split_k(const PrimOp& op, const OpMapping& m) {
+    const View& a = op.in[0];
+    const View w{op.in[1].tensor, 0, 0};
+    const View& c = op.out[0];
+    const int parts = static_cast<int>(m.tiles.size());
+    const std::int64_t cells = op.m * op.n;
+    const std::uint64_t a_bytes = align64(std::uint64_t(op.m * m.k_b * tensor(a).bits + 7) / 8);
+    const std::uint64_t c_at = a_bytes;  // the partial C after A's slice
+    const int table = add_buffer(ProgramBuffer{"gemm_partials", SSM_MEM_GLOBAL_BUFFER, SSM_BUF_SCRATCH, 0, m.k_partials,
+                                               std::uint64_t(cells) * std::uint64_t(parts) * 4});
+    for (int t = 0; t < parts; ++t) {
+      const Range kr = m.tiles[std::size_t(t)];
+      for (std::int64_t n0 = 0; n0 < op.n; n0 += m.n_b) {
+        const std::int64_t nb = std::min(m.n_b, op.n - n0);
+        Step s;
+        s.slot = static_cast<int>(tile_state_[t].steps % slots_);
+        const std::uint64_t base = m.sram.slot_base(s.slot);
+        if (n0 == 0) {
+          load(s.loads, t, a, 0, op.m, kr.begin, kr.size(), 0);
+          if (t == 0 && op.in.size() > 2) load(s.loads, t, op.in[2], 0, op.m, 0, op.n, c_at);
+        }
+        load(s.loads, t, w, op.w_row0 + n0, nb, kr.begin, kr.size(), base);
+        GemmArgs g;
+        g.a = sram(t, 0), g.b = sram(t, base), g.c = sram(t, c_at + std::uint64_t(n0) * 4);
+        g.m = static_cast<std::uint32_t>(op.m), g.n = static_cast<std::uint32_t>(nb);
+        g.k = static_cast<std::uint32_t>(kr.size());
+        g.lda = g.k, g.ldb = g.k, g.ldc = static_cast<std::uint32_t>(op.n);
+        g.precision = static_cast<ssm_precision>(op.precision);
+        g.accumulate = t == 0 && op.in.size() > 2;
+        g.transpose_b = true;
+        s.groups.push_back(Group{SSM_ENGINE_MATRIX, {gemm_command(g)}});
+        if (n0 + nb >= op.n)  // the partial, as column t of the table
+          s.stores.push_back(Xfer{sram(t, c_at), ssm_ref{static_cast<std::uint16_t>(table), 0, std::uint32_t(t) * 4}, 4,
+                                  static_cast<std::uint32_t>(cells), 4, static_cast<std::uint32_t>(parts) * 4});
+        emit(t, s);
+      }
+    }
+    end_op();
+    begin_op();
+    for (std::size_t r = 0; r < m.reduce_rows.size(); ++r) {
+      const int tile = static_cast<int>(r);
+      const Range rows = m.reduce_rows[r];
+      Step s;
+      s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
+      const std::uint64_t base = m.sram.slot_base(s.slot), out_at = base + std::uint64_t(rows.size() * parts) * 4;
+      const std::uint32_t row_bytes = static_cast<std::uint32_t>(parts) * 4;
+      s.loads.push_back(
+          Xfer{ssm_ref{static_cast<std::uint16_t>(table), 0, static_cast<std::uint32_t>(rows.begin) * row_bytes},
+               sram(tile, base), row_bytes, static_cast<std::uint32_t>(rows.size()), row_bytes, row_bytes});
+      VectorArgs va;
+      va.function = SSM_VEC_REDUCE_SUM;
+      va.rows = static_cast<std::uint32_t>(rows.size()), va.cols = static_cast<std::uint32_t>(parts);
+      va.a = sram(tile, base), va.out = sram(tile, out_at);
+      s.groups.push_back(Group{SSM_ENGINE_VECTOR, {vector_command(va)}});
+      // Table row l is C[l / n, l % n]: the rows' cells, C row by C row.
+      for (std::int64_t l = rows.begin; l < rows.end;) {
+        const std::int64_t i = l / op.n, j = l % op.n, count = std::min(rows.end - l, op.n - j);
+        store(s.stores, tile, c, i, 1, j, count, out_at + std::uint64_t(l - rows.begin) * 4);
+        l += count;
+      }
+      emit(tile, s);
     }
   }
 

@@ -244,6 +244,63 @@ class Chooser {
     }
     m.cycles = blocks.cycles * double(std::max<std::int64_t>(1, repeat.size()));
     if (op.repeat == 1) broadcast_if_faster(op, a_bits, b_bits, m);
+    if (op.repeat == 1) split_k_if_faster(op, a_bits, b_bits, m);
+  }
+
+  // GEMM by k (OpMapping::k_partials), taken for at most 16 rows when the table of partials
+  // fits the global buffer's free part and the cost model finds it 2 % faster than `m` as
+  // chosen: per tile its share of k (multiples of 32) for all n, then the barrier, the sums.
+  void split_k_if_faster(const PrimOp& op, int a_bits, int b_bits, OpMapping& m) {
+    if (op.m > 16 || op.k < 64) return;
+    const std::int64_t k_t = ceil_div(ceil_div(op.k, tiles_), 32) * 32;
+    const std::vector<Range> ks = split(op.k, k_t);
+    const int used = static_cast<int>(ks.size());
+    if (used < 2) return;
+    const std::uint64_t gb = static_cast<std::uint64_t>(profile_.global_buffer.size_bytes);
+    std::uint64_t at = global_buffer_free_offset(plan_);
+    if (plan_.activation_memory.at(module_index_) == SSM_MEM_GLOBAL_BUFFER)
+      at = std::max(at, plan_.arena_address.at(module_index_) + plan_.arena_bytes.at(module_index_));
+    at = align64(at);
+    const std::int64_t cells = op.m * op.n;  // rows of the table
+    const std::uint64_t table = std::uint64_t(cells) * std::uint64_t(used) * 4;
+    if (at + table > gb) return;
+    // Phase 1: A's slice and the partial C resident; a slot per n block of weight rows.
+    const std::uint64_t resident =
+        align64(std::uint64_t(op.m * k_t * a_bits + 7) / 8) + align64(std::uint64_t(cells) * 4);
+    std::int64_t nb = op.n;
+    while (nb > 16 && resident + 2 * align64(std::uint64_t(nb * k_t * b_bits + 7) / 8) > sram_) nb = ceil_div(nb, 2);
+    const std::uint64_t slot = align64(std::uint64_t(nb * k_t * b_bits + 7) / 8);
+    if (resident + 2 * slot > sram_) return;
+    const std::int64_t n_steps = ceil_div(op.n, nb);
+    const bool w_dram = in_dram(op.in[1]), a_dram = in_dram(op.in[0]), c_dram = in_dram(op.out[0]);
+    const double first = dma_cycles((op.m * k_t * a_bits + 7) / 8, a_dram, used) +
+                         (residual_memory(op) ? dma_cycles(cells * 4, residual_memory(op) == 2, 1) : 0.0);
+    const double phase1 = first +
+                          pipelined(n_steps, cost_.gemm_cycles(op.m, nb, k_t, op.precision),
+                                    dma_cycles((nb * k_t * b_bits + 7) / 8, w_dram, used), 1, 0, 0) +
+                          cost_.dma_cycles(cells * 4, SSM_MEM_TILE_SRAM, SSM_MEM_GLOBAL_BUFFER, 0);
+    // Phase 2: the table's rows over the tiles, each summing its rows' `used` partials.
+    const std::int64_t rows_per = std::max<std::int64_t>(16, ceil_div(cells, tiles_));
+    const std::int64_t rows = std::min(rows_per, cells);
+    const std::uint64_t sums = align64(std::uint64_t(rows) * (std::uint64_t(used) + 1) * 4);
+    if (resident + 2 * std::max(slot, sums) > sram_) return;
+    const double phase2 = dma_cycles(rows * used * 4, false, int(ceil_div(cells, rows_per))) +
+                          cost_.vector_cycles(SSM_VEC_REDUCE_SUM, rows, used) + dma_cycles(rows * 4, c_dram, 1) +
+                          profile_.control.interrupt_latency_cycles + dispatch();
+    const double cycles = phase1 + phase2;
+    if (cycles >= m.cycles * 0.98) return;
+    m.partition = Partition::k;
+    m.extent = op.k;
+    m.tiles = ks;
+    m.m_b = op.m, m.n_b = nb, m.k_b = k_t;
+    m.b_broadcast = m.staged = false;
+    m.b_groups = 1;
+    m.stage_rows.clear();
+    m.k_partials = at;
+    m.reduce_rows = split(cells, rows_per);
+    m.steps = n_steps;
+    m.cycles = cycles;
+    m.sram = SramLayout{resident, std::max(slot, sums), 2};
   }
 
   // GEMM by m with the weights broadcast (OpMapping::b_broadcast), taken when it fits and the
@@ -755,6 +812,8 @@ std::string_view partition_name(const OpMapping& m) {
       return m.staged ? "n(staged)" : "n";
     case Partition::m:
       return m.b_broadcast ? "m(bcast)" : "m";
+    case Partition::k:
+      return "k(split)";
     case Partition::rows:
       return "rows";
     case Partition::cols:

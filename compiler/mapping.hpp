@@ -24,11 +24,12 @@ struct Range {
 };
 
 // The dimension an op is split over the tiles by.
-//   repeat: GEMM's MoE experts;  n, m: GEMM's output columns or rows;  rows, cols: VECTOR;
+//   repeat: GEMM's MoE experts;  n, m: GEMM's output columns or rows;  k: GEMM's reduction
+//   (each tile a partial C, summed by a second pass: OpMapping::k_partials);  rows, cols: VECTOR;
 //   channels: CONV1D, Mamba-1 SCAN;  heads: Mamba-2 SCAN (heads, or (head, row slice) pairs
 //   when a head's rows are split), ATTENTION ((session, head) pairs);  dma_rows: COPY, on
 //   tile 0's DMA stream.
-enum class Partition { repeat, n, m, rows, cols, channels, heads, dma_rows };
+enum class Partition { repeat, n, m, k, rows, cols, channels, heads, dma_rows };
 
 // One tile's SRAM during an op: a resident region from byte 0 (what stays for the whole
 // op: accumulators, norm weights, conv and SSM states), then `slots` slots of
@@ -76,6 +77,13 @@ struct OpMapping {
   // all the tiles would leave each too few.
   int b_groups = 1;
   std::int64_t b_group_cols = 0;
+  // GEMM by k (few rows, long k: a one-token GEMM on an array that streams k): tile t
+  // multiplies A[:, tiles[t]] by its slice of every weight row, n_b columns a step, into a
+  // partial C [m, n] (tile 0's starting from a fused residual) and stores it as column t of
+  // a [m x n, tiles] float32 table in the global buffer at `k_partials`; after a barrier,
+  // tile r sums rows reduce_rows[r] of the table (REDUCE_SUM) into C.
+  std::uint64_t k_partials = 0;
+  std::vector<Range> reduce_rows;
   std::int64_t rows_b = 0, cols_b = 0;  // VECTOR (loops: rows, columns)
   std::int64_t row_period = 0;          // VECTOR: a row block never crosses a multiple of it (RoPE: a session)
   std::int64_t length_b = 0;            // CONV1D, SCAN (loops: sessions, channels, tokens)
@@ -104,6 +112,8 @@ struct OpMapping {
 //         or by m with the weights broadcast (b_broadcast) where the cost model finds it
 //         faster (groups of tiles, passes over a tile's rows, n_b, k_b and the leaders
 //         searched); by n over more, narrower tiles where the weights bind (one token);
+//         or by k for at most 16 rows (k_partials: partial sums in the global buffer, then
+//         a pass that adds them) where the array streams k too slowly for one token;
 //   VECTOR: by rows, or columns for an elementwise op of fewer rows than tiles; columns
 //         halved until a row block fits, single-buffered when one row needs half the SRAM;
 //   CONV1D: by channels, the longest token block that fits; the state in the slot where a

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <utility>
 
 #include "arch/spec/config_tree.hpp"
 #include "compiler/codegen.hpp"
@@ -155,7 +156,7 @@ void expect_emits(const OneOp& one, const OpMapping& m, const Profile& profile, 
 
 TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
   std::mt19937 rng(7);
-  int broadcast = 0, groups = 0;
+  int broadcast = 0, groups = 0, split_k = 0;
   auto pick = [&](std::int64_t lo, std::int64_t hi) {
     return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
   };
@@ -166,8 +167,21 @@ TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
       const OneOp one = gemm_op(profile, m, n, k, repeat);
       const CostModel cost(profile);
       const OpMapping map = choose_mapping(one.op(), one.module, one.plan, profile, cost);
-      const std::int64_t extent = map.partition == Partition::repeat ? repeat : map.partition == Partition::n ? n : m;
-      ASSERT_TRUE(map.partition == Partition::repeat || map.partition == Partition::n || map.partition == Partition::m);
+      const std::int64_t extent = map.partition == Partition::repeat ? repeat
+                                  : map.partition == Partition::n    ? n
+                                  : map.partition == Partition::k    ? k
+                                                                     : m;
+      ASSERT_TRUE(map.partition == Partition::repeat || map.partition == Partition::n ||
+                  map.partition == Partition::m || map.partition == Partition::k);
+      if (map.partition == Partition::k) {  // few rows; the sums' rows cover the m x n cells once
+        EXPECT_LE(m, 16);
+        EXPECT_EQ(repeat, 1);
+        std::int64_t next = 0;
+        for (const Range& r : map.reduce_rows) EXPECT_EQ(r.begin, std::exchange(next, r.end));
+        EXPECT_EQ(next, m * n);
+        EXPECT_LE(map.reduce_rows.size(), std::size_t(profile.tile_count));
+        ++split_k;
+      }
       if (map.b_groups > 1) {  // each group of tiles covers the rows, its share of the columns
         ASSERT_TRUE(map.b_broadcast);
         ASSERT_EQ(map.tiles.size() % std::size_t(map.b_groups), 0u);
@@ -193,15 +207,20 @@ TEST(GemmMapping, GeneratedShapesOnEveryProfile) {
         EXPECT_LE(std::uint64_t(2 * map.m_b * map.n_b * 4 + map.m_b * k * bits / 8), map.sram.resident_bytes);
         EXPECT_TRUE(map.b_leaders >= 1 && map.b_leaders <= int(map.tiles.size()) && map.n_b >= 16 * map.b_leaders);
         ++broadcast;
+      } else if (map.partition == Partition::k) {  // a slot holds the weight block; A's slice and C stay
+        EXPECT_LE(std::uint64_t(map.n_b * map.k_b * bits / 8), map.sram.slot_bytes);
+        EXPECT_LE(std::uint64_t(m * map.k_b * bits / 8 + m * n * 4), map.sram.resident_bytes);
       } else {
         EXPECT_LE(std::uint64_t((map.m_b + map.n_b) * map.k_b * bits / 8), map.sram.slot_bytes);
         EXPECT_LE(std::uint64_t(2 * map.m_b * map.n_b * 4), map.sram.resident_bytes);
       }
-      expect_emits(one, map, profile, SSM_OP_GEMM, 1);  // one GEMM command per step
+      // One GEMM command per step (split over k: then the sums, on the vector unit).
+      expect_emits(one, map, profile, SSM_OP_GEMM, 1);
     }
   }
   EXPECT_GT(broadcast, 0) << "no generated shape took the broadcast mapping";
   EXPECT_GT(groups, 0) << "no generated shape took the broadcast by groups of tiles";
+  EXPECT_GT(split_k, 0) << "no generated shape took the split over k";
 }
 
 TEST(ScanMapping, GeneratedWidthsStatesAndLengthsOnEveryProfile) {

@@ -29,11 +29,13 @@ using compiler::View;
 struct Outcome {
   double max_error = 0, scale = 0;
   bool broadcast = false;
-  bool passes = false;  // broadcast in passes over the tiles' rows
-  bool groups = false;  // broadcast by groups of tiles, each its share of the columns
+  bool passes = false;   // broadcast in passes over the tiles' rows
+  bool groups = false;   // broadcast by groups of tiles, each its share of the columns
+  bool split_k = false;  // by k, the partials summed in a second pass
 };
 
-Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, std::int64_t k, unsigned seed) {
+Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, std::int64_t k, unsigned seed,
+                       bool residual = true) {
   Module mod;
   mod.precision = Precision::fp32;
   mod.phase = compiler::Phase{"prefill", static_cast<int>(m), 1, 0, static_cast<int>(m), false, false};
@@ -48,6 +50,7 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
   op.precision = Precision::fp32;
   op.in = {tensor("a", TensorKind::activation, m, k), tensor("w", TensorKind::weight, n, k),
            tensor("r", TensorKind::activation, m, n)};
+  if (!residual) op.in.pop_back();  // "r" stays, unused
   op.out = {tensor("c", TensorKind::activation, m, n)};
   mod.ops.push_back(op);
   const compiler::MemoryPlan plan = compiler::plan_memory({&mod}, profile, "fused", 1, static_cast<int>(m));
@@ -72,7 +75,7 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
     std::copy(values.begin(), values.end(), arena.begin() + offsets[std::size_t(index)] / 4);
   };
   place(0, a);
-  place(2, r);
+  if (residual) place(2, r);
   SimOptions options;
   options.functional = true;
   for (const auto& [name, values] : arenas) {
@@ -87,9 +90,10 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
   o.broadcast = mapping.b_broadcast;
   o.passes = mapping.b_broadcast && mapping.m_b < mapping.tiles[0].size();
   o.groups = mapping.b_broadcast && mapping.b_groups > 1;
+  o.split_k = mapping.partition == compiler::Partition::k;
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
-      double want = r[std::size_t(i * n + j)];
+      double want = residual ? r[std::size_t(i * n + j)] : 0.0;
       for (std::int64_t x = 0; x < k; ++x) want += double(a[std::size_t(i * k + x)]) * w[std::size_t(j * k + x)];
       const double got = out.at(std::size_t(offsets[3] / 4 + i * n + j));
       o.max_error = std::max(o.max_error, std::abs(got - want));
@@ -132,6 +136,15 @@ TEST(FusedResidualGemm, EqualsResidualPlusProductForGeneratedShapesAndEveryMappi
   const Outcome wide = run_fused_gemm(test::dc(), 1024, 1024, 256, 9);
   EXPECT_TRUE(wide.groups);
   EXPECT_LE(wide.max_error, 1e-5 * std::max(1.0, wide.scale));
+  // One or a few tokens through a long k (Mamba-1's x_proj in decode): krsna-dc's arrays
+  // stream k at 2 cycles a step, so the tiles split k and sum their partials, with and
+  // without a residual (tile 0's partial starts from it).
+  for (const std::int64_t m : {1, 3})
+    for (const bool residual : {true, false}) {
+      const Outcome narrow = run_fused_gemm(test::dc(), m, 192, 5120, 10, residual);
+      EXPECT_TRUE(narrow.split_k) << m;
+      EXPECT_LE(narrow.max_error, 1e-5 * std::max(1.0, narrow.scale)) << m << " " << residual;
+    }
 }
 
 }  // namespace
