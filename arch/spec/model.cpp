@@ -1159,10 +1159,25 @@ json read_json_file(const std::filesystem::path& file) {
   if (!in) throw ConfigError(fmt::format("{}: cannot open the file", file.string()));
   std::stringstream text;
   text << in.rdbuf();
+  const std::string content = text.str();
   try {
-    return json::parse(text.str());
+    return json::parse(content);
   } catch (const json::parse_error& e) {
     throw ConfigError(fmt::format("{}: invalid JSON: {}", file.string(), e.what()));
+  } catch (const json::exception& e) {
+    // A number too large for a double: "[json.exception.out_of_range.406] number overflow
+    // parsing '1e705'", which gives no place: the first occurrence of the number does.
+    const std::string what = e.what();
+    const auto open = what.find('\''), close = what.rfind('\'');
+    const std::string number = open < close ? what.substr(open + 1, close - open - 1) : "";
+    const auto at = number.empty() ? std::string::npos : content.find(number);
+    if (at == std::string::npos)
+      throw ConfigError(fmt::format("{}: invalid JSON: {}", file.string(), what.substr(what.find("] ") + 2)));
+    const auto line = std::count(content.begin(), content.begin() + std::ptrdiff_t(at), '\n') + 1;
+    const auto line_start = content.rfind('\n', at == 0 ? 0 : at - 1);
+    const auto column = at - (line_start == std::string::npos || at == 0 ? 0 : line_start + 1) + 1;
+    throw ConfigError(fmt::format("{}:{}:{}: invalid JSON: the number {} does not fit a double", file.string(), line,
+                                  column, number));
   }
 }
 

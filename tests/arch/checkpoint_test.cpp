@@ -210,6 +210,13 @@ TEST(CheckpointErrors, BadJsonNamesConfigAndPosition) {
                                  "syntax error while parsing object key - unexpected ','; expected string literal");
 }
 
+// A number beyond a double (a fuzz finding: it once escaped as nlohmann's out_of_range).
+TEST(CheckpointErrors, NumberBeyondADoubleNamesConfigAndPosition) {
+  const auto dir = broken_copy("overflow", "mamba1", "{\n  \"model_type\": \"mamba\",\n  \"rms_norm_eps\": 1e705\n}");
+  EXPECT_EQ(load_error(dir),
+            (dir / "config.json").string() + ":3:19: invalid JSON: the number 1e705 does not fit a double");
+}
+
 TEST(CheckpointErrors, MissingConfigKey) {
   const auto dir = broken_copy("key", "mamba1", R"({"model_type": "mamba2", "hidden_size": 64, "vocab_size": 256})");
   EXPECT_EQ(load_error(dir), (dir / "config.json").string() + ": num_hidden_layers: missing");
