@@ -730,19 +730,24 @@ class Chooser {
     const TensorDef& src = tensor(op.in[0]);
     const TensorDef& dst = tensor(op.out[0]);
     const bool kv_append = dst.name.find("_cache") != std::string::npos;
-    std::int64_t rows = 0;  // rows the DMA moves
-    if (kv_append) {
-      rows = op.rows / op.sessions * op.sessions;
-    } else {
-      for (std::int64_t r = 0; r < op.rows; r += src.rows) rows += std::min(src.rows - op.src_row0, op.rows - r);
-    }
     const std::int64_t cols = op.out[0].cols ? op.out[0].cols : dst.cols;
+    // The DMA moves a piece per session (KV append) or per pass over the source's rows, from
+    // shared memory to shared memory: no NoC link between, each piece its latency.
+    const ssm_memory from = in_dram(op.in[0]) ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
+    const ssm_memory to = in_dram(op.out[0]) ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
+    double cycles = 0;
+    auto piece = [&](std::int64_t rows) { cycles += cost_.dma_cycles(row_bytes(dst, cols) * rows, from, to, 0); };
+    if (kv_append) {
+      for (int s = 0; s < op.sessions; ++s) piece(op.rows / op.sessions);
+    } else {
+      for (std::int64_t r = 0; r < op.rows; r += src.rows) piece(std::min(src.rows - op.src_row0, op.rows - r));
+    }
     m.partition = Partition::dma_rows;
     m.extent = op.rows;
     m.tiles = {Range{0, op.rows}};
     m.steps = 1;
     m.sram = SramLayout{0, 0, 2};
-    m.cycles = dma_cycles(row_bytes(dst, cols) * rows, true, 1);
+    m.cycles = cycles;
   }
 
   const Module& mod_;
