@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <tuple>
 
 #include "arch/spec/config_tree.hpp"
+#include "arch/spec/engine_cycles.hpp"
 
 namespace ssmsoc::compiler {
 
@@ -99,6 +101,18 @@ class Chooser {
     runs = std::max<std::int64_t>(1, std::min(runs, steps));
     return double(steps) * std::max(compute, step_dma) +
            double(runs) * (resident_dma + std::min(compute, step_dma) + end_dma);
+  }
+
+  // A broadcast of `bytes` from memory by each of `leaders` tiles in each of `groups` groups
+  // at once: the memory's share per leader, or a port link's share among the leaders of the
+  // groups on one memory edge (a group's tiles span the columns), whichever is less.
+  double broadcast_cycles(std::int64_t bytes, bool dram, int leaders, int groups) const {
+    const ssm_memory src = dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
+    const int edges = std::max<int>(1, static_cast<int>(profile_.noc.memory_edges.size()));
+    const int per_edge = (groups + edges - 1) / edges;
+    const double share = std::min(memory_delivery_bytes_per_cycle(profile_, src) / double(leaders * groups),
+                                  double(profile_.noc.link_bytes_per_cycle) / double(leaders * per_edge));
+    return dma_cycles(0, dram, 1) + std::ceil(double(bytes) / share);
   }
 
   // A GEMM's fused residual (gemm_blocks' `residual`): none (0), on chip (1), in DRAM (2).
@@ -356,8 +370,10 @@ class Chooser {
                                  (residual_memory(op) ? dma_cycles(c_block, residual_memory(op) == 2, used) : 0.0);
             for (int leaders = 1; leaders <= per_group && leaders * 16 <= nb; leaders *= 2) {
               const std::int64_t slice = ceil_div(nb, leaders);
-              // Every group's leaders read at once.
-              const double bring = dma_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders * groups);
+              // Every group's leaders read at once; a broadcast from memory enters through the
+              // memory port of each of its tiles' columns, so each port link carries every
+              // leader's slice of the groups on its edge.
+              const double bring = broadcast_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders, groups);
               const double step = std::max(compute, bring + store / double(k_steps)) + 6 * dispatch();
               // As gemm_blocks: per pass, the rows of A, then the first block's broadcast and
               // the last GEMM do not overlap.

@@ -235,6 +235,24 @@ TEST(PerformanceRun, NoPhaseBeatsItsBound) {
   }
 }
 
+// The cost model as the fast tier: each phase's estimate within 10 % of the SystemC model's
+// cycles, on each native chip, SSM, hybrid and transformer workloads (compiler/README.md,
+// "Where the mapper stands", tabulates every shipped workload at 2,048 tokens).
+TEST(PerformanceRun, TheCostModelAgreesWithTheSimulationWithinTenPercent) {
+  for (const auto& [model, profile] :
+       {std::pair{"mamba-130m", "krsna-wear"}, std::pair{"mamba2-130m", "krsna-mobile"},
+        std::pair{"pythia-160m", "krsna-dc"}, std::pair{"granite-4.0-h-tiny", "krsna-dc"}}) {
+    SCOPED_TRACE(std::string(model) + " on " + profile);
+    compiler::Scenario scenario;
+    scenario.prompt_tokens = 300;
+    scenario.generate_tokens = 3;
+    const host::PerformanceRun r = host::run_performance(
+        compiler::load_model(std::string("workloads/models/") + model + ".yaml"), scenario, load_profile(profile));
+    for (const host::PhaseFigures& p : r.figures.phases)
+      EXPECT_NEAR(p.estimated_cycles_per_run / double(p.cycles_per_run), 1.0, 0.10) << p.phase;
+  }
+}
+
 TEST(FunctionalRun, TotalsThePhasesAndComparesWithTheGoldenModel) {
   const host::FunctionalDriver driver(load_hf_checkpoint(kTinyMamba2), load_profile("krsna-dc"));
   const SafetensorsFile ref = read_safetensors(kTinyMamba2 + "/reference.safetensors");
