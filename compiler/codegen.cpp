@@ -47,7 +47,12 @@ class Generator {
  public:
   Generator(const Module& mod, std::size_t index, const MemoryPlan& plan, const std::vector<OpMapping>& mappings,
             const Profile& profile, bool fold_sync)
-      : mod_(mod), plan_(plan), mappings_(mappings), profile_(profile), tiles_(profile.tile_count) {
+      : mod_(mod),
+        module_index_(index),
+        plan_(plan),
+        mappings_(mappings),
+        profile_(profile),
+        tiles_(profile.tile_count) {
     sram_ = static_cast<std::uint64_t>(profile.tile.sram.size_bytes);
     offsets_ = &plan.activation_offsets.at(index);
     tile_state_.resize(tiles_);
@@ -317,7 +322,7 @@ class Generator {
     if (m.staged) {
       // The copy, split over the tiles' DMA streams, then a barrier before the GEMM.
       if (stage_buffer_ < 0) {
-        const std::uint64_t free_at = global_buffer_free_offset(plan_);
+        const std::uint64_t free_at = global_buffer_free_offset(plan_, module_index_);
         stage_buffer_ = add_buffer(ProgramBuffer{"gemm_stage", SSM_MEM_GLOBAL_BUFFER, SSM_BUF_SCRATCH, 0, free_at,
                                                  std::uint64_t(profile_.global_buffer.size_bytes) - free_at});
       }
@@ -1016,6 +1021,7 @@ class Generator {
   }
 
   const Module& mod_;
+  std::size_t module_index_;
   const MemoryPlan& plan_;
   const std::vector<OpMapping>& mappings_;
   const Profile& profile_;

@@ -196,7 +196,7 @@ class Chooser {
     const std::uint64_t gb_size = static_cast<std::uint64_t>(profile_.global_buffer.size_bytes);
     const bool can_stage = op.repeat < tiles_ && parts_n >= 2 && op.m >= 2 && in_dram(a) &&
                            plan_.activation_memory.at(module_index_) == SSM_MEM_DRAM &&
-                           global_buffer_free_offset(plan_) + a_all <= gb_size;
+                           global_buffer_free_offset(plan_, module_index_) + a_all <= gb_size;
     bool by_n = parts_n >= parts_m;
     if (can_stage && !by_n) {
       // By n (staged) reads the weights once; by m reads them once per tile.
@@ -271,10 +271,7 @@ class Chooser {
     const int used = static_cast<int>(ks.size());
     if (used < 2) return;
     const std::uint64_t gb = static_cast<std::uint64_t>(profile_.global_buffer.size_bytes);
-    std::uint64_t at = global_buffer_free_offset(plan_);
-    if (plan_.activation_memory.at(module_index_) == SSM_MEM_GLOBAL_BUFFER)
-      at = std::max(at, plan_.arena_address.at(module_index_) + plan_.arena_bytes.at(module_index_));
-    at = align64(at);
+    const std::uint64_t at = global_buffer_free_offset(plan_, module_index_);
     const std::int64_t cells = op.m * op.n;  // rows of the table
     const std::uint64_t table = std::uint64_t(cells) * std::uint64_t(used) * 4;
     if (at + table > gb) return;
@@ -526,9 +523,9 @@ class Chooser {
                                       tiles);
     const std::int64_t state_bytes = per * width * 4;
     const double weights_dma = transfers({{per * width * 4, true}, {per * 4, true}}, tiles);
-    const double state_load = dma_cycles(state_bytes, state_dram, tiles), state_store = state_load;
-    m.cycles = m.state_in_slot ? pipelined(m.steps, step, step_dma + state_load + state_store, 1, weights_dma, 0)
-                               : pipelined(m.steps, step, step_dma, op.sessions, weights_dma + state_load, state_store);
+    const double state_dma = dma_cycles(state_bytes, state_dram, tiles);  // a load, or a store
+    m.cycles = m.state_in_slot ? pipelined(m.steps, step, step_dma + 2 * state_dma, 1, weights_dma, 0)
+                               : pipelined(m.steps, step, step_dma, op.sessions, weights_dma + state_dma, state_dma);
   }
 
   // --- SCAN ---------------------------------------------------------------------------------
@@ -661,15 +658,14 @@ class Chooser {
                                           {first_channels * 4, true},
                                           {first_channels * 4, true}},
                                          tiles);
-    const double state_load = dma_cycles(rows * n * 4, state_dram, tiles);
-    const double state_store = dma_cycles(rows * n * 4, state_dram, tiles);
+    const double state_dma = dma_cycles(rows * n * 4, state_dram, tiles);  // a load, or a store
     if (m.state_in_slot) {
       // Runs are the channel blocks; every step also brings and returns its session's state.
       const std::int64_t runs = m.steps / std::max(1, op.sessions);
-      m.cycles = pipelined(m.steps, step_cycles, step_dma + state_load + state_store, runs, weights_dma, 0);
+      m.cycles = pipelined(m.steps, step_cycles, step_dma + 2 * state_dma, runs, weights_dma, 0);
     } else {
       const std::int64_t runs = m.steps / std::max<std::int64_t>(1, ceil_div(L, lb));
-      m.cycles = pipelined(m.steps, step_cycles, step_dma, runs, weights_dma + state_load, state_store);
+      m.cycles = pipelined(m.steps, step_cycles, step_dma, runs, weights_dma + state_dma, state_dma);
     }
   }
 

@@ -189,11 +189,13 @@ std::string activation_buffer(const MemoryPlan& plan, std::size_t module_index, 
                                                                                        : "activations";
 }
 
-std::uint64_t global_buffer_free_offset(const MemoryPlan& plan) {
+std::uint64_t global_buffer_free_offset(const MemoryPlan& plan, std::size_t module_index) {
   std::uint64_t free_at = 0;
   if (plan.state_memory == SSM_MEM_GLOBAL_BUFFER)
     for (const auto& [name, placement] : plan.states)
       free_at = std::max(free_at, align64(placement.address + placement.bytes));
+  if (plan.activation_memory.at(module_index) == SSM_MEM_GLOBAL_BUFFER)
+    free_at = std::max(free_at, align64(plan.arena_address.at(module_index) + plan.arena_bytes.at(module_index)));
   return free_at;
 }
 

@@ -66,8 +66,10 @@ bool in_dram(const Module& mod, int tensor, const MemoryPlan& plan, std::size_t 
 // The Program buffer an activation of module `module_index` lives in: "activations", or
 // "activations.spilled" (the DRAM part of a split arena).
 std::string activation_buffer(const MemoryPlan& plan, std::size_t module_index, int tensor);
-// The first global-buffer byte the plan leaves free: past the state cache when it lives
-// there, else 0 (with the activations in DRAM, as a staged GEMM needs them).
-std::uint64_t global_buffer_free_offset(const MemoryPlan& plan);
+// The first global-buffer byte the plan leaves free while module `module_index` runs: past
+// the state cache when it lives there and past the module's arena (or the on-chip part of a
+// split one) when that lives there; 64-byte aligned. A staged GEMM's copy of A and a GEMM by
+// k's partials go there.
+std::uint64_t global_buffer_free_offset(const MemoryPlan& plan, std::size_t module_index);
 
 }  // namespace ssmsoc::compiler

@@ -60,6 +60,28 @@ tile: {sram: {size_bytes: 64 KiB}}
     }
 }
 
+// A shipped test checkpoint (tests/data/models/FAMILY) for 3 sessions of 64 prompt tokens,
+// token i of them (i * stride + offset) mod the vocabulary, and 2 generated tokens.
+test::RandomModel three_sessions(const char* family, std::size_t stride, std::size_t offset) {
+  test::RandomModel m;
+  m.name = family;
+  m.checkpoint = load_hf_checkpoint(std::filesystem::path(SSMSOC_TEST_DATA_DIR) / "models" / family);
+  m.batch = 3, m.prompt_length = 64, m.prefill_chunk = 0, m.new_tokens = 2;
+  m.ids.resize(std::size_t(m.batch * m.prompt_length));
+  for (std::size_t i = 0; i < m.ids.size(); ++i)
+    m.ids[i] = std::int64_t((i * stride + offset) % std::size_t(m.checkpoint.vocab_size));
+  return m;
+}
+
+// Its prompt compiled as the functional runtime compiles it.
+compiler::CompileResult compile_prefill(const test::RandomModel& m, const Profile& profile) {
+  compiler::ModelSpec spec;
+  static_cast<ModelConfig&>(spec) = m.checkpoint;
+  compiler::Scenario scenario;
+  scenario.prompt_tokens = m.prompt_length, scenario.batch = m.batch, scenario.generate_tokens = 0;
+  return compiler::compile(spec, scenario, profile, host::functional_compile_options(profile));
+}
+
 // The shipped test checkpoints with enough tokens (batch x prompt) that projections split by
 // tokens with the weights broadcast to every tile (OpMapping::b_broadcast): still equal to
 // the golden model.
@@ -68,20 +90,9 @@ TEST(FunctionalEqualsGolden, WithTheWeightsBroadcast) {
   // staged, so splitting by n would read them once per n block.
   const Profile profile = load_profile(test::small_dc_profile_file().string());
   for (const char* family : {"mamba2", "bamba"}) {
-    test::RandomModel m;
-    m.name = family;
-    m.checkpoint = load_hf_checkpoint(std::filesystem::path(SSMSOC_TEST_DATA_DIR) / "models" / family);
-    m.batch = 3, m.prompt_length = 64, m.prefill_chunk = 0, m.new_tokens = 2;
-    m.ids.resize(std::size_t(m.batch * m.prompt_length));
-    for (std::size_t i = 0; i < m.ids.size(); ++i)
-      m.ids[i] = std::int64_t((i * 7 + 3) % std::size_t(m.checkpoint.vocab_size));
     SCOPED_TRACE(family);
-    compiler::ModelSpec spec;
-    static_cast<ModelConfig&>(spec) = m.checkpoint;
-    compiler::Scenario scenario;
-    scenario.prompt_tokens = m.prompt_length, scenario.batch = m.batch, scenario.generate_tokens = 0;
-    const compiler::CompileResult compiled =
-        compiler::compile(spec, scenario, profile, host::functional_compile_options(profile));
+    const test::RandomModel m = three_sessions(family, 7, 3);
+    const compiler::CompileResult compiled = compile_prefill(m, profile);
     int broadcast = 0;
     for (const compiler::OpMapping& map : compiled.phases.at(0).mappings) broadcast += map.b_broadcast;
     EXPECT_GT(broadcast, 0) << compiler::dump_tiled(compiled.phases.at(0).tiled);
@@ -96,24 +107,11 @@ TEST(FunctionalEqualsGolden, WithTheWeightsBroadcast) {
 // still equal the golden model.
 TEST(FunctionalEqualsGolden, WithActivationArenasSplitBetweenGlobalBufferAndDram) {
   for (const char* family : {"mamba1", "mamba2", "bamba"}) {
-    test::RandomModel m;
-    m.name = family;
-    m.checkpoint = load_hf_checkpoint(std::filesystem::path(SSMSOC_TEST_DATA_DIR) / "models" / family);
-    m.batch = 3, m.prompt_length = 64, m.prefill_chunk = 0, m.new_tokens = 2;
-    m.ids.resize(std::size_t(m.batch * m.prompt_length));
-    for (std::size_t i = 0; i < m.ids.size(); ++i)
-      m.ids[i] = std::int64_t((i * 5 + 1) % std::size_t(m.checkpoint.vocab_size));
     SCOPED_TRACE(family);
-    compiler::ModelSpec spec;
-    static_cast<ModelConfig&>(spec) = m.checkpoint;
-    compiler::Scenario scenario;
-    scenario.prompt_tokens = m.prompt_length, scenario.batch = m.batch, scenario.generate_tokens = 0;
+    const test::RandomModel m = three_sessions(family, 5, 1);
     // The states and 60 % of the largest arena, in whole 64 KiB (the banks' rows): the states
     // stay on chip, the arena splits.
-    auto compiled_on = [&](const Profile& profile) {
-      return compiler::compile(spec, scenario, profile, host::functional_compile_options(profile));
-    };
-    const compiler::MemoryPlan roomy = compiled_on(load_profile("krsna-dc")).memory;
+    const compiler::MemoryPlan roomy = compile_prefill(m, load_profile("krsna-dc")).memory;
     const std::uint64_t gb_kib =
         ((roomy.state_bytes_per_session * std::uint64_t(m.batch) + roomy.activation_bytes * 6 / 10) / 65536 + 1) * 64;
     const Profile profile =
@@ -122,7 +120,7 @@ TEST(FunctionalEqualsGolden, WithActivationArenasSplitBetweenGlobalBufferAndDram
                                                   "global_buffer: {{size_bytes: {} KiB}}\n",
                                                   gb_kib, gb_kib))
                          .string());
-    const compiler::MemoryPlan split = compiled_on(profile).memory;
+    const compiler::MemoryPlan split = compile_prefill(m, profile).memory;
     EXPECT_GT(*std::max_element(split.spill_bytes.begin(), split.spill_bytes.end()), 0u)
         << compiler::dump_memory_plan(split);
     const test::Fidelity f = test::functional_fidelity(m, profile);

@@ -210,6 +210,15 @@ TEST(PerformanceRun, FiguresScaleWithTheScenario) {
   }
 }
 
+// A shipped workload on a shipped profile: a 300-token prompt, 3 generated tokens.
+host::PerformanceRun run_shipped(const std::string& model, const std::string& profile) {
+  compiler::Scenario scenario;
+  scenario.prompt_tokens = 300;
+  scenario.generate_tokens = 3;
+  return host::run_performance(compiler::load_model("workloads/models/" + model + ".yaml"), scenario,
+                               load_profile(profile));
+}
+
 // A functional run adds up its simulated runs per phase and compares with the golden model.
 // A bound is what no mapping beats: the simulated chip never beats it either (over an SSM, a
 // transformer with its KV cache and an MoE hybrid on three chips), and it is not vacuous.
@@ -217,11 +226,7 @@ TEST(PerformanceRun, NoPhaseBeatsItsBound) {
   for (const auto& [model, profile] : {std::pair{"mamba-130m", "krsna-mobile"}, std::pair{"pythia-160m", "krsna-wear"},
                                        std::pair{"granite-4.0-h-tiny", "krsna-dc"}}) {
     SCOPED_TRACE(std::string(model) + " on " + profile);
-    compiler::Scenario scenario;
-    scenario.prompt_tokens = 300;
-    scenario.generate_tokens = 3;
-    const host::PerformanceRun r = host::run_performance(
-        compiler::load_model(std::string("workloads/models/") + model + ".yaml"), scenario, load_profile(profile));
+    const host::PerformanceRun r = run_shipped(model, profile);
     const host::ServingFigures& f = r.figures;
     EXPECT_GT(f.time_to_first_token_bound_s, 0.05 * f.time_to_first_token_s);
     EXPECT_LE(f.time_to_first_token_bound_s, f.time_to_first_token_s);
@@ -243,11 +248,7 @@ TEST(PerformanceRun, TheCostModelAgreesWithTheSimulationWithinTenPercent) {
        {std::pair{"mamba-130m", "krsna-wear"}, std::pair{"mamba2-130m", "krsna-mobile"},
         std::pair{"pythia-160m", "krsna-dc"}, std::pair{"granite-4.0-h-tiny", "krsna-dc"}}) {
     SCOPED_TRACE(std::string(model) + " on " + profile);
-    compiler::Scenario scenario;
-    scenario.prompt_tokens = 300;
-    scenario.generate_tokens = 3;
-    const host::PerformanceRun r = host::run_performance(
-        compiler::load_model(std::string("workloads/models/") + model + ".yaml"), scenario, load_profile(profile));
+    const host::PerformanceRun r = run_shipped(model, profile);
     for (const host::PhaseFigures& p : r.figures.phases)
       EXPECT_NEAR(p.estimated_cycles_per_run / double(p.cycles_per_run), 1.0, 0.10) << p.phase;
   }
