@@ -567,8 +567,8 @@ int fuse_residual_adds(Module& mod) {
       }
   }
   auto whole = [&](const View& v) {
-    const TensorDef& t = mod.tensors[static_cast<std::size_t>(v.tensor)];
-    return v.tensor >= 0 && v.col0 == 0 && (v.cols == 0 || v.cols == t.cols);
+    return v.tensor >= 0 && v.col0 == 0 &&
+           (v.cols == 0 || v.cols == mod.tensors[static_cast<std::size_t>(v.tensor)].cols);
   };
   std::vector<bool> drop(mod.ops.size(), false);
   int fused = 0;
@@ -594,7 +594,6 @@ int fuse_residual_adds(Module& mod) {
       gemm.in.push_back(residual);
       gemm.out[0] = add.out[0];
       writer[static_cast<std::size_t>(add.out[0].tensor)] = g;
-      readers[pt] = 0;
       drop[i] = true;
       ++fused;
       break;

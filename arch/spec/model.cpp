@@ -1174,8 +1174,8 @@ json read_json_file(const std::filesystem::path& file) {
     if (at == std::string::npos)
       throw ConfigError(fmt::format("{}: invalid JSON: {}", file.string(), what.substr(what.find("] ") + 2)));
     const auto line = std::count(content.begin(), content.begin() + std::ptrdiff_t(at), '\n') + 1;
-    const auto line_start = content.rfind('\n', at == 0 ? 0 : at - 1);
-    const auto column = at - (line_start == std::string::npos || at == 0 ? 0 : line_start + 1) + 1;
+    const auto line_start = content.rfind('\n', at);  // content[at] is the number's first digit
+    const auto column = at - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
     throw ConfigError(fmt::format("{}:{}:{}: invalid JSON: the number {} does not fit a double", file.string(), line,
                                   column, number));
   }
