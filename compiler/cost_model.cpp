@@ -103,16 +103,37 @@ double CostModel::work_cycles(const std::vector<Work>& ws) const {
   return c;
 }
 
-double CostModel::dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
+namespace {
+// A tile's share of the memory, of its memory port's link (shared with the op's other tiles on
+// that port) and of its SRAM's ports, with `tiles` tiles loading at once.
+double tile_share_bytes_per_cycle(const Profile& profile, const std::vector<int>& busiest_port_tiles, bool dram,
+                                  int tiles) {
   const ssm_memory src = dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
-  // Each tile's share of the memory, of its memory port's link (shared with the op's other
-  // tiles on that port), of its SRAM's ports.
-  const double link = profile_.noc.link_bytes_per_cycle;
-  const double share =
-      std::min({memory_delivery_bytes_per_cycle(profile_, src) / std::max(1, tiles),
-                link / busiest_port_tiles_.at(static_cast<std::size_t>(std::clamp(tiles, 1, profile_.tile_count))),
-                memory_bytes_per_cycle(profile_, SSM_MEM_TILE_SRAM)});
-  return double(transfer_cycles(dma_latency_cycles(profile_, src, 0, SSM_MEM_TILE_SRAM), count(bytes), share));
+  const double link = profile.noc.link_bytes_per_cycle;
+  return std::min({memory_delivery_bytes_per_cycle(profile, src) / std::max(1, tiles),
+                   link / busiest_port_tiles.at(static_cast<std::size_t>(std::clamp(tiles, 1, profile.tile_count))),
+                   memory_bytes_per_cycle(profile, SSM_MEM_TILE_SRAM)});
+}
+std::uint64_t load_latency(const Profile& profile, bool dram) {
+  return dma_latency_cycles(profile, dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER, 0, SSM_MEM_TILE_SRAM);
+}
+}  // namespace
+
+double CostModel::dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
+  return double(transfer_cycles(load_latency(profile_, dram), count(bytes),
+                                tile_share_bytes_per_cycle(profile_, busiest_port_tiles_, dram, tiles)));
+}
+
+double CostModel::dma_stream_cycles(std::int64_t bytes, bool dram, int tiles) const {
+  const double moving =
+      double(transfer_cycles(0, count(bytes), tile_share_bytes_per_cycle(profile_, busiest_port_tiles_, dram, tiles)));
+  const double outstanding = profile_.tile.dma.outstanding_transfers;
+  return std::max(moving, (moving + double(load_latency(profile_, dram))) / outstanding);
+}
+
+double CostModel::dma_exposed_latency(bool dram) const {
+  const double outstanding = profile_.tile.dma.outstanding_transfers;
+  return double(load_latency(profile_, dram)) * (outstanding - 1) / outstanding;
 }
 
 double CostModel::dma_cycles(std::int64_t bytes, ssm_memory src, ssm_memory dst, std::int64_t route_hops) const {

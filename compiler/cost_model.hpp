@@ -59,6 +59,13 @@ class CostModel {
   // hops are not counted: the estimate does not place the tile on the grid) and its bytes at
   // the slowest of the link, the SRAM and the source's share.
   double dma_cycles(std::int64_t bytes, bool dram, int tiles) const;
+  // Such a transfer in a stream of them on one tile's DMA engine: the engine moves one
+  // transfer's bytes at a time and keeps up to `tile.dma.outstanding_transfers` awaiting their
+  // data, so a transfer takes its bytes' time or its share of the latency and bytes over the
+  // outstanding ones (Little's law), whichever is longer; with one, its latency and bytes.
+  double dma_stream_cycles(std::int64_t bytes, bool dram, int tiles) const;
+  // What a command waiting for the last transfer of such a stream sees beyond its stream cycles.
+  double dma_exposed_latency(bool dram) const;
   // A point-to-point DMA alone on the chip over `route_hops` NoC links: the simulator's
   // uncontended cycles of that transfer.
   double dma_cycles(std::int64_t bytes, ssm_memory src, ssm_memory dst, std::int64_t route_hops) const;

@@ -81,10 +81,24 @@ class Chooser {
  private:
   const TensorDef& tensor(const View& v) const { return mod_.tensors.at(v.tensor); }
   bool in_dram(const View& v) const { return compiler::in_dram(mod_, v.tensor, plan_, module_index_); }
-  double dma_cycles(std::int64_t bytes, bool dram, int tiles) const { return cost_.dma_cycles(bytes, dram, tiles); }
+  // A transfer in a tile's stream of them (CostModel::dma_stream_cycles).
+  double dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
+    return cost_.dma_stream_cycles(bytes, dram, tiles);
+  }
+  // The latency a command waiting for a stream's last transfer sees beyond the stream: a
+  // step's compute for its first loads, the barrier for the op's last stores.
+  double exposed(bool dram) const { return cost_.dma_exposed_latency(dram); }
   double dispatch() const { return profile_.control.dispatch_latency_cycles; }
-  // A tile's DMA engine runs its transfers one after another, each its latency and its bytes
-  // at the tile's share: the cycles of a list of (bytes, from or to DRAM) transfers.
+  // The control core passing a signal from one engine to the next: its interrupt, then the
+  // dispatch of the waiting command.
+  double sync() const { return profile_.control.interrupt_latency_cycles + dispatch(); }
+  // A step of double-buffered steps on one engine against its loads and stores on the DMA:
+  // the longer of the two, or half a round trip of a slot (its loads, their latency, the
+  // signal to the engine, the compute, the signal back) where that is longer.
+  double step_cycles(double compute, double dma, double wait) const {
+    return std::max({compute, dma, (compute + dma + wait + 2 * sync()) / 2});
+  }
+  // The cycles of a list of (bytes, from or to DRAM) transfers on a tile's DMA.
   double transfers(std::initializer_list<std::pair<std::int64_t, bool>> list, int tiles) const {
     double cycles = 0;
     for (const auto& [bytes, dram] : list)
@@ -94,13 +108,14 @@ class Chooser {
   // An op of `steps` double-buffered steps, each `compute` on its engine against `step_dma`
   // on the DMA (the step's loads and the previous step's stores), in `runs` runs that each
   // start by loading the resident operands (`resident_dma`: weights, states) and end by
-  // storing (`end_dma`: states): within a run the first loads, the last compute and stores
-  // do not overlap; runs do not overlap (a reload waits for the previous steps).
-  static double pipelined(std::int64_t steps, double compute, double step_dma, std::int64_t runs, double resident_dma,
-                          double end_dma) {
+  // storing (`end_dma`: states): within a run the first loads (and their latency, `wait`),
+  // the last compute and stores do not overlap; runs do not overlap (a reload waits for the
+  // previous steps); the barrier waits for the last store's latency.
+  double pipelined(std::int64_t steps, double compute, double step_dma, std::int64_t runs, double resident_dma,
+                   double end_dma, double wait) const {
     runs = std::max<std::int64_t>(1, std::min(runs, steps));
-    return double(steps) * std::max(compute, step_dma) +
-           double(runs) * (resident_dma + std::min(compute, step_dma) + end_dma);
+    return double(steps) * step_cycles(compute, step_dma, wait) +
+           double(runs) * (resident_dma + std::min(compute, step_dma) + end_dma + wait) + wait;
   }
 
   // A broadcast of `bytes` from memory by each of `leaders` tiles in each of `groups` groups
@@ -112,7 +127,8 @@ class Chooser {
     const int per_edge = (groups + edges - 1) / edges;
     const double share = std::min(memory_delivery_bytes_per_cycle(profile_, src) / double(leaders * groups),
                                   double(profile_.noc.link_bytes_per_cycle) / double(leaders * per_edge));
-    return dma_cycles(0, dram, 1) + std::ceil(double(bytes) / share);
+    const double moving = std::ceil(double(bytes) / share);
+    return std::max(moving, (moving + cost_.dma_cycles(0, dram, 1)) / profile_.tile.dma.outstanding_transfers);
   }
 
   // A GEMM's fused residual (gemm_blocks' `residual`): none (0), on chip (1), in DRAM (2).
@@ -153,12 +169,13 @@ class Chooser {
           const std::int64_t steps = out_blocks * ksteps;
           const double compute = cost_.gemm_cycles(mb, nb, kb, p);
           const double load = dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles);
-          const double step = std::max(compute, load) + 6 * dispatch();
+          const double step = step_cycles(compute, load, exposed(true));
           // Steps overlap one's loads with the previous one's GEMM; the first loads and the
           // last GEMM do not (a single step is its loads, then its GEMM).
           const double c_traffic =
               dma_cycles(c, c_dram, tiles) + (residual ? dma_cycles(c, residual == 2, tiles) : 0.0);
-          const double cycles = double(steps) * step + std::min(compute, load) + double(out_blocks) * c_traffic;
+          const double cycles = double(steps) * step + std::min(compute, load) + exposed(true) +
+                                double(out_blocks) * c_traffic + exposed(c_dram);
           all.push_back(GemmBlocks{mb, nb, kb, cycles, steps});
           if (fastest < 0 || cycles < fastest) fastest = cycles;
         }
@@ -288,7 +305,7 @@ class Chooser {
                          (residual_memory(op) ? dma_cycles(cells * 4, residual_memory(op) == 2, 1) : 0.0);
     const double phase1 = first +
                           pipelined(n_steps, cost_.gemm_cycles(op.m, nb, k_t, op.precision),
-                                    dma_cycles((nb * k_t * b_bits + 7) / 8, w_dram, used), 1, 0, 0) +
+                                    dma_cycles((nb * k_t * b_bits + 7) / 8, w_dram, used), 1, 0, 0, exposed(w_dram)) +
                           cost_.dma_cycles(cells * 4, SSM_MEM_TILE_SRAM, SSM_MEM_GLOBAL_BUFFER, 0);
     // Phase 2: the table's rows over the tiles, each summing its rows' `used` partials.
     const std::int64_t rows_per = std::max<std::int64_t>(16, ceil_div(cells, tiles_));
@@ -297,7 +314,7 @@ class Chooser {
     if (resident + 2 * std::max(slot, sums) > sram_) return;
     const double phase2 = dma_cycles(rows * used * 4, false, int(ceil_div(cells, rows_per))) +
                           cost_.vector_cycles(SSM_VEC_REDUCE_SUM, rows, used) + dma_cycles(rows * 4, c_dram, 1) +
-                          profile_.control.interrupt_latency_cycles + dispatch();
+                          exposed(false) + exposed(c_dram) + profile_.control.interrupt_latency_cycles + dispatch();
     const double cycles = phase1 + phase2;
     if (cycles >= m.cycles * 0.98) return;
     m.partition = Partition::k;
@@ -371,12 +388,12 @@ class Chooser {
               // memory port of each of its tiles' columns, so each port link carries every
               // leader's slice of the groups on its edge.
               const double bring = broadcast_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders, groups);
-              const double step = std::max(compute, bring + store / double(k_steps)) + 6 * dispatch();
+              const double step = step_cycles(compute, bring + store / double(k_steps), exposed(w_dram));
               // As gemm_blocks: per pass, the rows of A, then the first block's broadcast and
               // the last GEMM do not overlap.
-              const double cycles =
-                  double(passes) * (dma_cycles(std::int64_t(a_resident), a_dram, used) + std::min(compute, bring)) +
-                  double(steps) * step + store;
+              const double cycles = double(passes) * (dma_cycles(std::int64_t(a_resident), a_dram, used) +
+                                                      std::min(compute, bring) + exposed(w_dram)) +
+                                    double(steps) * step + store + exposed(c_dram);
               all.push_back(Candidate{groups, group_cols, rows, nb, k_b, steps, leaders, cycles,
                                       a_resident + c_resident, slot, tile_ranges});
             }
@@ -483,7 +500,7 @@ class Chooser {
         step_dma += dma_cycles((m.rows_b * cols * tensor(op.in[i]).bits + 7) / 8, in_dram(op.in[i]), tiles);
     }
     m.cycles = pipelined(m.steps, cost_.vector_cycles(f, m.rows_b, cols, op.param1) * (convert_after ? 2 : 1), step_dma,
-                         1, resident_dma, 0);
+                         1, resident_dma, 0, exposed(in_dram(op.in[0]) || in_dram(op.out[0])));
   }
 
   // --- CONV1D -------------------------------------------------------------------------------
@@ -524,8 +541,10 @@ class Chooser {
     const std::int64_t state_bytes = per * width * 4;
     const double weights_dma = transfers({{per * width * 4, true}, {per * 4, true}}, tiles);
     const double state_dma = dma_cycles(state_bytes, state_dram, tiles);  // a load, or a store
-    m.cycles = m.state_in_slot ? pipelined(m.steps, step, step_dma + 2 * state_dma, 1, weights_dma, 0)
-                               : pipelined(m.steps, step, step_dma, op.sessions, weights_dma + state_dma, state_dma);
+    const double wait = exposed(in_dram(op.in[0]) || out_dram || state_dram);
+    m.cycles = m.state_in_slot
+                   ? pipelined(m.steps, step, step_dma + 2 * state_dma, 1, weights_dma, 0, wait)
+                   : pipelined(m.steps, step, step_dma, op.sessions, weights_dma + state_dma, state_dma, wait);
   }
 
   // --- SCAN ---------------------------------------------------------------------------------
@@ -639,7 +658,7 @@ class Chooser {
     }
     // The first step of tile 0.
     const std::int64_t first_channels = m.row_slices == 1 ? std::min({cb, channels, m.tiles[0].size()}) : 1;
-    const double step_cycles = cost_.work_cycles(
+    const double step = cost_.work_cycles(
         scan_work(scan_rows(op, std::min(pb, p)), op.kernel, first_channels, std::min(lb, L), profile_));
     const int tiles = static_cast<int>(m.tiles.size());
     // A step loads x, dt, B, C (and z) and stores y, one transfer each; each (session,
@@ -659,13 +678,14 @@ class Chooser {
                                           {first_channels * 4, true}},
                                          tiles);
     const double state_dma = dma_cycles(rows * n * 4, state_dram, tiles);  // a load, or a store
+    const double wait = exposed(act || state_dram);
     if (m.state_in_slot) {
       // Runs are the channel blocks; every step also brings and returns its session's state.
       const std::int64_t runs = m.steps / std::max(1, op.sessions);
-      m.cycles = pipelined(m.steps, step_cycles, step_dma + 2 * state_dma, runs, weights_dma, 0);
+      m.cycles = pipelined(m.steps, step, step_dma + 2 * state_dma, runs, weights_dma, 0, wait);
     } else {
       const std::int64_t runs = m.steps / std::max<std::int64_t>(1, ceil_div(L, lb));
-      m.cycles = pipelined(m.steps, step_cycles, step_dma, runs, weights_dma + state_dma, state_dma);
+      m.cycles = pipelined(m.steps, step, step_dma, runs, weights_dma + state_dma, state_dma, wait);
     }
   }
 
@@ -695,7 +715,7 @@ class Chooser {
       const std::int64_t qb = q * hd * e_bits / 8, kb = k * hd * e_bits / 8;
       const double step = 2 * cost_.gemm_cycles(q, k, hd, op.precision) + cost_.vector_cycles(SSM_VEC_SOFTMAX, q, k);
       const double step_dma = transfers({{qb, q_dram}, {kb, kv_dram}, {kb, kv_dram}}, tiles);
-      return pipelined(steps_of(q, k), step, step_dma, 1, 0, 0) +
+      return pipelined(steps_of(q, k), step, step_dma, 1, 0, 0, exposed(q_dram || kv_dram || out_dram)) +
              double(per * ceil_div(ql, q)) * dma_cycles(q * hd * 4, out_dram, tiles);
     };
     // The fastest blocks whose operands fit the slots. Across key blocks the running output

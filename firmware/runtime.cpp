@@ -40,6 +40,7 @@ class Runtime {
         ready_(ready) {}
 
   Status run(RunCounters& counters) {
+    counters_ = &counters;
     uint32_t unfinished = 0;
     for (uint32_t q = 0; q < queue_count_; ++q) refresh(q);
     for (uint32_t i = 0; i < stream_count_; ++i)
@@ -54,7 +55,7 @@ class Runtime {
         StreamState& s = streams_[i];
         const Status status = advance(i, s, counters);
         if (status != kOk) return status;
-        if (s.next == s.count && !s.signal_pending && !s.finished) {
+        if (s.next == s.count && !s.finished) {
           s.finished = 1;
           --unfinished;
         }
@@ -94,13 +95,34 @@ class Runtime {
 
   bool busy(const QueueState& q) const { return q.issued != 0 && !reached(q.completed, q.issued); }
 
-  // Reads a queue's completion counter and free slots.
+  // Reads a queue's completion counter and free slots, and gives the SIGNALs of the
+  // commands it completed.
   void refresh(uint32_t q) {
     QueueState& state = queues_[q];
     const bool was_busy = busy(state);
     state.completed = hal_.queue_completed(hal_.context, q);
     state.space = hal_.queue_space(hal_.context, q);
     busy_queues_ += static_cast<uint32_t>(busy(state)) - static_cast<uint32_t>(was_busy);
+    while (state.pending_count != 0) {
+      const PendingSignal& p = state.pending[state.pending_first];
+      if (!reached(state.completed, p.sequence)) break;
+      signal(p.semaphore, p.value);
+      state.pending_first = (state.pending_first + 1) % kPendingSignals;
+      --state.pending_count;
+    }
+  }
+
+  // A SIGNAL after the stream's latest command: now if that has completed, else when it does
+  // (false: the queue's ring is full; the stream must wait).
+  bool signal_after(const StreamState& s, QueueState& q, uint32_t semaphore, uint32_t value) {
+    if (s.last_issued == 0 || reached(q.completed, s.last_issued)) {
+      signal(semaphore, value);
+      return true;
+    }
+    if (q.pending_count == kPendingSignals) return false;
+    q.pending[(q.pending_first + q.pending_count) % kPendingSignals] = PendingSignal{s.last_issued, semaphore, value};
+    ++q.pending_count;
+    return true;
   }
 
   // Only the queues the chip reports as changed are read again: with hundreds of queues,
@@ -119,10 +141,10 @@ class Runtime {
   }
 
   // Adds to a semaphore and releases the streams waiting on it.
-  void signal(uint32_t semaphore, uint32_t value, RunCounters& counters) {
+  void signal(uint32_t semaphore, uint32_t value) {
     semaphores_[semaphore] += value;
     wake_all(semaphore_waiters_[semaphore]);
-    ++counters.signals;
+    ++counters_->signals;
   }
 
   // Dispatches the stream's commands until one must wait; then puts the stream on the wait
@@ -130,15 +152,6 @@ class Runtime {
   Status advance(uint32_t index, StreamState& s, RunCounters& counters) {
     QueueState& q = queues_[s.queue];
     for (;;) {
-      if (s.signal_pending) {
-        // A sync-point SIGNAL: as a SIGNAL command after its engine command.
-        if (!reached(q.completed, s.last_issued)) {
-          wait_on(q.waiters, index);
-          return kOk;
-        }
-        s.signal_pending = 0;
-        signal(s.signal_semaphore, s.signal_value, counters);
-      }
       if (s.next == s.count) return kOk;
       const ssm_command& c = s.commands[s.next];
       const uint8_t op = c.head.opcode;
@@ -146,11 +159,10 @@ class Runtime {
         if (c.sync.semaphore >= semaphore_count_ || c.head.sync != 0) return kBadCommand;
         if (op == SSM_OP_SIGNAL) {
           // Takes effect once every earlier command of the stream has completed.
-          if (s.last_issued != 0 && !reached(q.completed, s.last_issued)) {
+          if (!signal_after(s, q, c.sync.semaphore, c.sync.value)) {
             wait_on(q.waiters, index);
             return kOk;
           }
-          signal(c.sync.semaphore, c.sync.value, counters);
         } else {
           if (semaphores_[c.sync.semaphore] < c.sync.value) {
             wait_on(semaphore_waiters_[c.sync.semaphore], index);
@@ -169,7 +181,10 @@ class Runtime {
             return kOk;
           }
         }
-        if (q.space == 0) {
+        const bool signals = (c.head.sync & SSM_SYNC_SIGNAL) != 0;
+        if (signals && c.words[SSM_SYNC_WORD + 4] >= semaphore_count_) return kBadCommand;
+        // A sync-point SIGNAL needs a place in the queue's ring before its command goes.
+        if (q.space == 0 || (signals && q.pending_count == kPendingSignals)) {
           wait_on(q.waiters, index);
           return kOk;
         }
@@ -180,12 +195,7 @@ class Runtime {
         s.last_issued = ++q.issued;
         busy_queues_ += static_cast<uint32_t>(!was_busy);
         ++counters.dispatched;
-        if (c.head.sync & SSM_SYNC_SIGNAL) {
-          s.signal_semaphore = c.words[SSM_SYNC_WORD + 4];
-          s.signal_value = c.words[SSM_SYNC_WORD + 5];
-          if (s.signal_semaphore >= semaphore_count_) return kBadCommand;
-          s.signal_pending = 1;
-        }
+        if (signals) signal_after(s, q, c.words[SSM_SYNC_WORD + 4], c.words[SSM_SYNC_WORD + 5]);
       }
       ++s.next;
     }
@@ -201,6 +211,7 @@ class Runtime {
   uint32_t semaphore_count_;
   uint32_t* ready_;           // a bit per stream
   uint32_t busy_queues_ = 0;  // queues with commands not yet completed
+  RunCounters* counters_ = nullptr;
 };
 
 Status finish(const Hal& hal, Status status) {
@@ -273,7 +284,7 @@ Status run_program(const Hal& hal, void* workspace, size_t workspace_size, RunCo
                                                             align8(sizeof(uint32_t) * h.semaphore_count));
   uint32_t* ready = reinterpret_cast<uint32_t*>(reinterpret_cast<uint8_t*>(semaphore_waiters) +
                                                 align8(sizeof(uint32_t) * h.semaphore_count));
-  for (uint32_t q = 0; q < queue_count; ++q) queues[q] = QueueState{0, 0, 0, kNoStream};
+  for (uint32_t q = 0; q < queue_count; ++q) queues[q] = QueueState{0, 0, 0, kNoStream, 0, 0, {}};
   for (uint32_t i = 0; i < h.semaphore_count; ++i) semaphores[i] = 0, semaphore_waiters[i] = kNoStream;
   for (uint32_t word = 0; word < (h.stream_count + 31) / 32; ++word) ready[word] = 0;
 
@@ -282,8 +293,8 @@ Status run_program(const Hal& hal, void* workspace, size_t workspace_size, RunCo
     const ssm_stream e = load<ssm_stream>(image + h.stream_offset + uint64_t{i} * sizeof(ssm_stream));
     if (uint64_t{e.first_command} + e.command_count > h.command_count) return finish(hal, kBadLayout);
     if (e.tile >= tiles || e.engine >= SSM_ENGINE_COUNT) return finish(hal, kBadStream);
-    streams[i] = StreamState{
-        commands + e.first_command, e.command_count, 0, queue_index(e.tile, e.engine), 0, kNoStream, 0, 0, 0, 0};
+    streams[i] =
+        StreamState{commands + e.first_command, e.command_count, 0, queue_index(e.tile, e.engine), 0, kNoStream, 0};
   }
   Runtime runtime(hal, streams, h.stream_count, queues, queue_count, semaphores, semaphore_waiters, h.semaphore_count,
                   ready);

@@ -32,15 +32,21 @@ struct StreamState {
   uint32_t queue;               // its (tile, engine) queue
   uint32_t last_issued;         // queue sequence number of its latest dispatched command
   uint32_t next_waiter;         // next stream on the same wait list
-  uint32_t finished;            // every command dispatched and every signal given
-  uint32_t signal_pending;      // the latest command's sync-point SIGNAL waits for its completion
-  uint32_t signal_semaphore, signal_value;
+  uint32_t finished;            // every command dispatched
 };
+// A SIGNAL that takes effect when its queue has completed the command of `sequence`; the
+// stream goes on dispatching meanwhile (an engine may be running several of its commands).
+struct PendingSignal {
+  uint32_t sequence, semaphore, value;
+};
+constexpr uint32_t kPendingSignals = 8;  // per queue; a stream with a ninth waits for the first
 struct QueueState {
-  uint32_t issued;     // commands pushed (mod 2^32)
-  uint32_t completed;  // cached completion counter
-  uint32_t space;      // cached free slots
-  uint32_t waiters;    // first stream waiting for this queue to change
+  uint32_t issued;                        // commands pushed (mod 2^32)
+  uint32_t completed;                     // cached completion counter
+  uint32_t space;                         // cached free slots
+  uint32_t waiters;                       // first stream waiting for this queue to change
+  uint32_t pending_first, pending_count;  // a ring of SIGNALs in sequence order
+  PendingSignal pending[kPendingSignals];
 };
 
 // Bytes of workspace the runtime needs for `streams` streams, `queues` queues and

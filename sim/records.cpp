@@ -65,6 +65,7 @@ void Records::init(const Profile& profile, const Program& program, const SimOpti
     result_.ops.resize(ops);
   }
   result_.tiles.assign(static_cast<std::size_t>(profile.tile_count), TileStats{});
+  last_end_.assign(static_cast<std::size_t>(profile.tile_count) * SSM_ENGINE_COUNT, 0);
 }
 
 void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, std::uint64_t start, std::uint64_t end,
@@ -73,18 +74,21 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
   EngineStats& es = ts.engines[engine];
   ++es.commands;
   ++result_.commands;
-  es.busy_cycles += end - start;
+  std::uint64_t& last_end = last_end_[static_cast<std::size_t>(tile) * SSM_ENGINE_COUNT + engine];
+  const std::uint64_t busy_from = std::max(start, last_end);  // after what the engine already counted
+  last_end = end;
+  es.busy_cycles += end - busy_from;
   OpStats* op = command_op_ ? &result_.ops[(*command_op_)[static_cast<std::size_t>(&c - command_base)]] : nullptr;
   if (op) {
-    op->busy_cycles[engine] += end - start;
+    op->busy_cycles[engine] += end - busy_from;
     op->first_cycle = op->commands == 0 ? start : std::min(op->first_cycle, start);
     op->last_cycle = std::max(op->last_cycle, end);
     ++op->commands;
   }
-  es.stall_cycles += end - start > ideal ? end - start - ideal : 0;
+  es.stall_cycles += end - busy_from > ideal ? end - busy_from - ideal : 0;
   if (trace_)
     slices_.push_back(
-        Slice{static_cast<std::uint32_t>(tile), static_cast<std::uint8_t>(engine), c.head.opcode, start, end});
+        Slice{static_cast<std::uint32_t>(tile), static_cast<std::uint8_t>(engine), c.head.opcode, busy_from, end});
   const Profile& p = *profile_;
   switch (c.head.opcode) {
     case SSM_OP_DMA: {

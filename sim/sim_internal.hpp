@@ -52,6 +52,9 @@ class Records {
   const std::vector<std::uint32_t>* command_op_ = nullptr;
   bool trace_ = false;
   std::vector<Slice> slices_;
+  // Per tile and engine, where its last command ended: a DMA's transfers overlap (each awaits
+  // its data while the next one moves), and an engine is busy over the union of its commands.
+  std::vector<std::uint64_t> last_end_;
   SimResult result_;
 };
 

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -107,6 +108,7 @@ class Engine : public sc_module {
         core_(core) {
     slots_.resize(static_cast<std::size_t>(chip.queue_depth));
     SC_THREAD(run);
+    if (kind == SSM_ENGINE_DMA) SC_THREAD(retire);
   }
   std::uint32_t space() const { return static_cast<std::uint32_t>(slots_.size() - count_); }
   std::uint32_t completed() const { return completed_; }
@@ -117,14 +119,10 @@ class Engine : public sc_module {
     ++count_;
     push_event_.notify(chip_.until(visible));
   }
-  // The fabric: this engine's transfer moved its last byte.
+  // The fabric: this engine's transfer (or compute command's SRAM traffic) moved its last byte.
   void transfer_done() {
     transfer_pending_ = false;
-    if (computing_) {
-      sram_event_.notify(SC_ZERO_TIME);
-    } else {
-      done_event_.notify(chip_.until(chip_.now() + latency_));
-    }
+    (computing_ ? sram_event_ : moved_event_).notify(SC_ZERO_TIME);
   }
 
  private:
@@ -132,7 +130,14 @@ class Engine : public sc_module {
     const ssm_command* command = nullptr;
     std::uint64_t visible = 0;
   };
+  // A DMA whose bytes have moved, awaiting its data (its latency); they complete in order.
+  struct Awaiting {
+    const ssm_command* command = nullptr;
+    std::uint64_t start = 0, due = 0, ideal = 0;
+  };
   void run();
+  void retire();
+  bool complete(const ssm_command& c, std::uint64_t start, std::uint64_t ideal);
 
   bool transfer_pending_ = false;  // a transfer of this engine is in the fabric
   bool computing_ = false;         // it is a compute command's SRAM traffic (sram_event_)
@@ -145,8 +150,8 @@ class Engine : public sc_module {
   std::vector<Slot> slots_;
   std::size_t head_ = 0, count_ = 0;
   std::uint32_t completed_ = 0;
-  std::uint64_t latency_ = 0;
-  sc_event push_event_, done_event_, sram_event_;
+  std::deque<Awaiting> awaiting_;  // the DMA's transfers in flight, oldest first
+  sc_event push_event_, moved_event_, sram_event_, awaiting_event_, retired_event_;
 };
 
 class FabricModule : public sc_module {
@@ -343,20 +348,28 @@ void Engine::run() {
     while (count_ == 0) wait(push_event_);
     const Slot slot = slots_[head_];
     if (slot.visible > chip_.now()) wait(chip_.until(slot.visible));
+    // A DMA moves the next transfer's bytes while earlier ones await their data, up to its
+    // outstanding transfers.
+    while (awaiting_.size() >= static_cast<std::size_t>(profile.tile.dma.outstanding_transfers)) wait(retired_event_);
     head_ = (head_ + 1) % slots_.size();
     --count_;
     chip_.mark_changed(queue_);
     const ssm_command& c = *slot.command;
-    const std::uint64_t start = chip_.now();
-    std::uint64_t ideal = 0;
     if (c.head.opcode == SSM_OP_DMA) {
+      const std::uint64_t start = chip_.now();
       const DmaPath& path = *chip_.records.dma_paths[static_cast<std::size_t>(&c - chip_.records.command_base)];
-      latency_ = path.latency_cycles;
-      ideal = dma_cycles(path);
       transfer_pending_ = true;
       fabric_.start(path, this);
-      wait(done_event_);
-    } else {
+      wait(moved_event_);
+      const std::uint64_t due =
+          std::max(chip_.now() + path.latency_cycles, awaiting_.empty() ? 0 : awaiting_.back().due);
+      awaiting_.push_back(Awaiting{&c, start, due, dma_cycles(path)});
+      awaiting_event_.notify();
+      continue;
+    }
+    const std::uint64_t start = chip_.now();
+    std::uint64_t ideal = 0;
+    {
       try {
         ideal = c.head.opcode == SSM_OP_SCAN && chip_.options.scan_override ? chip_.options.scan_override(c.scan)
                                                                             : compute_cycles(profile, c);
@@ -376,21 +389,38 @@ void Engine::run() {
       if (transfer_pending_) wait(sram_event_);
       computing_ = false;
     }
-    const std::uint64_t end = chip_.now();
-    if (chip_.functional) {
-      try {
-        chip_.functional->execute(tile_, c);
-      } catch (const std::exception& e) {
-        chip_.fail(fmt::format("{}: command on tile {} {} at cycle {}: {}", chip_.options.source, tile_,
-                               engine_name(kind_), start, e.what()));
-        return;
-      }
-    }
-    chip_.records.command_done(tile_, kind_, c, start, end, ideal);
-    ++completed_;
-    chip_.mark_changed(queue_);
-    core_.interrupt();
+    if (!complete(c, start, ideal)) return;
   }
+}
+
+void Engine::retire() {
+  for (;;) {
+    while (awaiting_.empty()) wait(awaiting_event_);
+    const Awaiting a = awaiting_.front();
+    if (a.due > chip_.now()) wait(chip_.until(a.due));
+    awaiting_.pop_front();
+    if (!complete(*a.command, a.start, a.ideal)) return;
+    retired_event_.notify();
+  }
+}
+
+// A command's end: its effect on the memories (functional mode), its records, its count and
+// the interrupt. False: the command failed and the run stops.
+bool Engine::complete(const ssm_command& c, std::uint64_t start, std::uint64_t ideal) {
+  if (chip_.functional) {
+    try {
+      chip_.functional->execute(tile_, c);
+    } catch (const std::exception& e) {
+      chip_.fail(fmt::format("{}: command on tile {} {} at cycle {}: {}", chip_.options.source, tile_,
+                             engine_name(kind_), start, e.what()));
+      return false;
+    }
+  }
+  chip_.records.command_done(tile_, kind_, c, start, chip_.now(), ideal);
+  ++completed_;
+  chip_.mark_changed(queue_);
+  core_.interrupt();
+  return true;
 }
 
 }  // namespace

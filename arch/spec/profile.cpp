@@ -138,11 +138,14 @@ class ProfileReader {
     profile_.clock_mhz = top.number("clock_mhz", 0, 10000);
     read_tiles(top.map("tiles", {"count", "grid"}));
     read_noc(top.map("noc", {"topology", "link_bytes_per_cycle", "hop_latency_cycles", "memory_edges"}));
-    MapReader tile = top.map("tile", {"matrix", "scan", "vector", "sram"});
+    MapReader tile = top.map("tile", {"matrix", "scan", "vector", "sram", "dma"});
     read_matrix(tile.map("matrix", {"rows", "cols", "dataflow", "precisions"}));
     read_scan(tile);
     read_vector(tile.map("vector", {"lanes", "functions"}));
     profile_.tile.sram = read_memory(tile, "sram", 1 * kGiB);
+    if (tile.has("dma"))
+      profile_.tile.dma.outstanding_transfers =
+          static_cast<int>(tile.map("dma", {"outstanding_transfers"}).integer("outstanding_transfers", 1, 1024));
     profile_.global_buffer = read_memory(top, "global_buffer", 16 * kGiB);
     read_dram(top.map("dram", {"technology", "channels", "bandwidth_gb_per_s", "latency_ns", "capacity_bytes"}));
     MapReader control = top.map("control", {"dispatch_latency_cycles", "interrupt_latency_cycles", "queue_depth"});

@@ -148,11 +148,18 @@ struct Memory {
   int latency_cycles = 0;
 };
 
+// The tile's DMA engine moves one transfer's bytes at a time; a transfer's latency (memory,
+// route) overlaps the next transfers' bytes, up to `outstanding_transfers` awaiting their data.
+struct DmaEngine {
+  int outstanding_transfers = 1;  // 1: each transfer waits for the previous one's data
+};
+
 struct Tile {
   MatrixArray matrix;
   ScanUnit scan;
   VectorUnit vector;
   Memory sram;
+  DmaEngine dma;
 };
 
 struct Noc {

@@ -469,7 +469,7 @@ TEST(Compile, PhasesArePrefillChunksLogitsAndDecode) {
 
 // Without --prefill-chunk the mapper picks the candidate chunk whose whole prompt the cost
 // model finds fastest, in equal chunks (1,000 tokens at a 256 target: 4 x 250), a smaller
-// one unless a larger is more than 1 % faster.
+// one unless a larger is more than 3 % faster.
 TEST(Compile, TheMapperChoosesTheFastestPrefillChunk) {
   for (const auto& [model, profile, prompt] :
        {std::tuple{"mamba-790m", "krsna-mobile", 1024}, std::tuple{"mamba2-370m", "krsna-dc", 1000},
@@ -501,11 +501,11 @@ TEST(Compile, TheMapperChoosesTheFastestPrefillChunk) {
       const int count = (prompt + candidate - 1) / candidate;
       o.prefill_chunk = (prompt + count - 1) / count;
       const double other = prefill(compile(shipped(model), s, p, o)).first;
-      // Faster than every smaller candidate by more than 1 %, within 1 % of every larger one.
+      // Faster than every smaller candidate, within 3 % of every larger one.
       if (candidate < target) {
-        EXPECT_LT(prefill(chosen).first, other * 0.99) << candidate;
+        EXPECT_LT(prefill(chosen).first, other) << candidate;
       } else {
-        EXPECT_LE(prefill(chosen).first, other / 0.99) << candidate;
+        EXPECT_LE(prefill(chosen).first, other / 0.97) << candidate;
       }
     }
     o.prefill_chunk = 0;
@@ -723,8 +723,9 @@ TEST(GemmMapping, PrefillChunkReadsEachWeightByteOnce) {
 
 // Mamba-2.8B's prefill on krsna-mobile: 7.7 k commands per prompt token with the first small
 // GEMM blocks, 6.1 k after the staged, larger blocks, 5.6 k with the weights broadcast at the
-// mapper's 512-token chunk, 5.9 k with out_proj's fused residual loaded per C block. The
-// bound guards against a return to small blocks.
+// mapper's 512-token chunk, 5.9 k with out_proj's fused residual loaded per C block, 6.6 k
+// with loads that overlap their latency (smaller blocks pay off). The bound guards against a
+// return to small blocks.
 TEST(GemmMapping, Mamba2p8bPrefillChunkCommandCountIsBounded) {
   Scenario s;
   s.prompt_tokens = 2048;
@@ -732,7 +733,7 @@ TEST(GemmMapping, Mamba2p8bPrefillChunkCommandCountIsBounded) {
   const CompileResult r = compile(shipped("mamba-2.8b"), s, load_profile("krsna-mobile"));
   const PhaseProgram& prefill = r.phases.at(0);
   ASSERT_EQ(prefill.name, "prefill");
-  EXPECT_LT(prefill.program.command_count(), std::size_t(6'500 * prefill.phase.tokens));
+  EXPECT_LT(prefill.program.command_count(), std::size_t(7'000 * prefill.phase.tokens));
 }
 
 // Fusion is on by default and `fuse = false` keeps every op: the fused Programs run fewer ops

@@ -305,15 +305,17 @@ TEST(VectorMapping, GeneratedSizesOnEveryProfile) {
 //   parts by n: min(4 tiles, ceil(64 / 16 columns)) = 4; by m: min(4, ceil(16 / 16 rows)) = 1
 //   -> by n, ceil(ceil(64/4) / 16) x 16 = 16 columns per tile: n 0-15, 16-31, 32-47, 48-63.
 //   Blocks of the tile's m=16 n=16 k=128: candidates m_b in {16, 8}, n_b {16}, k_b
-//   {128, 32, 64}; the whole of it (one step) fits (A 16x128x2 = 4096 B, B 16x128x2 =
-//   4096 B, C 16x16x4 = 1024 B: 2 x 8192 + 2 x 1024 = 18432 <= 262144) and is the fastest:
-//   more steps would overlap loads with GEMMs but pay a DMA latency and six dispatches each.
-//   SRAM: resident 2 C = 2048 B, slots of A + B = 8192 B each: 2048 + 2 x 8192 = 18432 B.
+//   {128, 32, 64}. The DMA keeps 4 transfers in flight (tile.dma.outstanding_transfers), so a
+//   step's loads cost their bytes, not a latency each: two steps of k_b = 64 (A and B blocks of
+//   16 x 64 x 2 = 2048 B) overlap the second step's loads with the first GEMM and beat the
+//   single step of k_b = 128, whose loads and GEMM run one after the other.
+//   SRAM: resident 2 C = 2048 B, slots of A + B = 4096 B each: 2048 + 2 x 4096 = 10240 B.
 TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
   const Profile profile = load_profile("krsna-wear");
   ASSERT_EQ(profile.tile_count, 4);
   ASSERT_EQ(profile.tile.sram.size_bytes, 256 * 1024);
   ASSERT_EQ(profile.tile.matrix.cols, 16);
+  ASSERT_EQ(profile.tile.dma.outstanding_transfers, 4);
   const OneOp one = gemm_op(profile, 16, 64, 128, 1);
   ASSERT_EQ(one.op().precision, Precision::bf16);
   ASSERT_EQ(one.plan.activation_memory.at(0), SSM_MEM_GLOBAL_BUFFER);
@@ -326,24 +328,29 @@ TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
   EXPECT_EQ(m.tiles, (std::vector<Range>{{0, 16}, {16, 32}, {32, 48}, {48, 64}}));
   EXPECT_EQ(m.m_b, 16);
   EXPECT_EQ(m.n_b, 16);
-  EXPECT_EQ(m.k_b, 128);
+  EXPECT_EQ(m.k_b, 64);
   EXPECT_EQ(m.sram.resident_bytes, 2048u);
-  EXPECT_EQ(m.sram.slot_bytes, 8192u);
+  EXPECT_EQ(m.sram.slot_bytes, 4096u);
   EXPECT_EQ(m.sram.slots, 2);
-  EXPECT_EQ(m.sram.total_bytes(), 18432u);
-  EXPECT_EQ(m.steps, 1);
-  // One step: its loads (B from DRAM, A from the global buffer, 4 tiles sharing them), then its
-  // GEMM (nothing to overlap), six dispatches, and the store of C; then the barrier after the
-  // op (the control core's interrupt and a dispatch).
-  const double dispatch = profile.control.dispatch_latency_cycles;
-  const double barrier = profile.control.interrupt_latency_cycles + dispatch;
-  EXPECT_DOUBLE_EQ(m.cycles, cost.gemm_cycles(16, 16, 128, Precision::bf16) + cost.dma_cycles(4096, true, 4) +
-                                 cost.dma_cycles(4096, false, 4) + 6 * dispatch + cost.dma_cycles(1024, false, 4) +
-                                 barrier);
+  EXPECT_EQ(m.sram.total_bytes(), 10240u);
+  EXPECT_EQ(m.steps, 2);
+  // Each step: its GEMM against its loads (B from DRAM, A from the global buffer, 4 tiles
+  // sharing them), or half the slot's round trip (loads, their latency, the control core's
+  // signal to the array, the GEMM, the signal back); then the first loads (and their latency)
+  // and the last GEMM that do not overlap, the store of C and its latency, and the barrier
+  // after the op (the control core's interrupt and a dispatch).
+  const double sync = profile.control.interrupt_latency_cycles + profile.control.dispatch_latency_cycles;
+  const double gemm = cost.gemm_cycles(16, 16, 64, Precision::bf16);
+  const double loads = cost.dma_stream_cycles(2048, true, 4) + cost.dma_stream_cycles(2048, false, 4);
+  const double wait = cost.dma_exposed_latency(true);
+  EXPECT_GT(wait, 0.0);
+  const double step = std::max({gemm, loads, (gemm + loads + wait + 2 * sync) / 2});
+  EXPECT_DOUBLE_EQ(m.cycles, 2 * step + std::min(gemm, loads) + wait + cost.dma_stream_cycles(1024, false, 4) +
+                                 cost.dma_exposed_latency(false) + sync);
   const std::string line = dump_tiled({summarize(m)});
   EXPECT_EQ(line.substr(0, line.find(" est=")),
-            "gemm      gemm                               tiles=4    by n         m_b=16 n_b=16 k_b=128"
-            "                        steps=1      sram=18432   ");
+            "gemm      gemm                               tiles=4    by n         m_b=16 n_b=16 k_b=64 "
+            "                        steps=2      sram=10240   ");
 }
 
 // krsna-dc decode, Mamba-2.8B's out_proj: m=1 n=2560 k=5120, weight-bound (26 MB). The
@@ -395,14 +402,18 @@ TEST(GemmMapping, WeightsBroadcastOnKrsnaMobileWorkedByHand) {
   EXPECT_EQ(m.sram.slot_bytes, 163840u);
   EXPECT_EQ(m.sram.total_bytes(), 499712u);
   // The rows of A once, then per step the GEMM or the B block plus a share of the C store,
-  // whichever is longer; the first block's broadcast and the last GEMM do not overlap; the
-  // last C store; the barrier after the op.
-  const double store = cost.dma_cycles(32 * 32 * 4, true, 16);
-  const double gemm = cost.gemm_cycles(32, 32, 2560, Precision::bf16), bring = cost.dma_cycles(163840, true, 1);
-  EXPECT_DOUBLE_EQ(m.cycles, cost.dma_cycles(163840, true, 16) +
-                                 320 * (std::max(gemm, bring + store) + 6 * profile.control.dispatch_latency_cycles) +
-                                 std::min(gemm, bring) + store + profile.control.interrupt_latency_cycles +
-                                 profile.control.dispatch_latency_cycles);
+  // whichever is longer (the slot's round trip is shorter here); the first block's broadcast,
+  // its latency and the last GEMM do not overlap; the last C store and its latency; the
+  // barrier after the op.
+  const double store = cost.dma_stream_cycles(32 * 32 * 4, true, 16);
+  const double gemm = cost.gemm_cycles(32, 32, 2560, Precision::bf16);
+  const double bring = std::max(3200.0, (3200.0 + cost.dma_cycles(0, true, 1)) / 8);
+  const double sync = profile.control.interrupt_latency_cycles + profile.control.dispatch_latency_cycles;
+  const double wait = cost.dma_exposed_latency(true);
+  ASSERT_GT(gemm, bring + store);
+  ASSERT_GT(gemm, (gemm + bring + store + wait + 2 * sync) / 2);
+  EXPECT_DOUBLE_EQ(m.cycles, cost.dma_stream_cycles(163840, true, 16) + 320 * gemm + std::min(gemm, bring) + wait +
+                                 store + wait + sync);
   const Bound b = op_bound(one.op(), one.module, 0, one.plan, profile);
   EXPECT_DOUBLE_EQ(b.matrix_cycles, 1638400.0);
   EXPECT_EQ(b.dram_bytes, 76021760u);

@@ -220,6 +220,32 @@ TEST(FirmwareSyncPoints, ASignalWaitsForItsCommandAndAWaitHoldsItsCommand) {
   EXPECT_EQ(hal.counters.waits, 1u);
 }
 
+// A SIGNAL (a command or a sync point) holds only itself, not its stream: the commands after
+// it go to the queue at once (an engine may run several of them, as a DMA with transfers in
+// flight does), and the semaphore rises when the signalling command completes. A queue keeps
+// kPendingSignals such signals; a stream with one more waits for the oldest.
+TEST(FirmwareSyncPoints, AStreamGoesOnPastItsSignalsWhichComeAtTheirCommandsCompletion) {
+  Program p;
+  p.semaphores = 1;
+  const std::uint32_t n = kPendingSignals + 2;
+  p.streams.push_back(ProgramStream{0, SSM_ENGINE_DMA, std::vector<ssm_command>(n, dma())});
+  for (ssm_command& c : p.streams[0].commands) ssmsoc::set_sync_signal(c, {0, 1});
+  p.streams.push_back(ProgramStream{0, SSM_ENGINE_VECTOR, {ssmsoc::wait_command(0, 2), vec()}});
+  FakeHal hal(p, 1, 16);
+  EXPECT_EQ(hal.run(), kOk);
+  // The first kPendingSignals DMAs go before any completes; the next waits for a free place.
+  for (std::uint32_t i = 0; i < kPendingSignals; ++i) EXPECT_EQ(hal.log.at(i), "push 0 1") << i;
+  EXPECT_EQ(hal.log.at(kPendingSignals), "done 0 1");
+  EXPECT_EQ(hal.max_outstanding, kPendingSignals);
+  // The vector command waits for two completions, not for the stream's last command.
+  std::size_t second_dma_done = 0, done = 0;
+  for (std::size_t i = 0; i < hal.log.size(); ++i)
+    if (hal.log[i] == "done 0 1" && ++done == 2) second_dma_done = i;
+  EXPECT_GT(index_of(hal.log, "push 3 5"), second_dma_done);
+  EXPECT_EQ(hal.counters.signals, n);
+  EXPECT_EQ(hal.queues_[0].completed, n);
+}
+
 TEST(FirmwareSyncPoints, AWaitOnAMissingSemaphoreIsABadCommand) {
   Program p;
   p.semaphores = 1;
