@@ -38,8 +38,8 @@ struct Step {
 struct TileState {
   StreamBuilder streams[SSM_ENGINE_COUNT];
   std::uint32_t steps = 0, loaded = 0, computed = 0, stored = 0, chain = 0;
-  std::vector<Xfer> pending;  // stores of the previous step
-  std::uint32_t slot_store_fence[2] = {0, 0};
+  std::vector<Xfer> pending;                       // stores of the previous step
+  std::uint32_t slot_store_fence[kMaxSlots] = {};  // per slot: the `stored` its last stores reach
   int pending_slot = -1;
 };
 

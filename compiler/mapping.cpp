@@ -32,6 +32,7 @@ struct GemmBlocks {
   std::int64_t mb = 1, nb = 1, kb = 1;
   double cycles = 0;
   std::int64_t steps = 0;
+  int slots = 2;  // of A and B blocks in flight
 };
 using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, Precision, int, bool, bool, int>;
 
@@ -92,11 +93,11 @@ class Chooser {
   // The control core passing a signal from one engine to the next: its interrupt, then the
   // dispatch of the waiting command.
   double sync() const { return profile_.control.interrupt_latency_cycles + dispatch(); }
-  // A step of double-buffered steps on one engine against its loads and stores on the DMA:
-  // the longer of the two, or half a round trip of a slot (its loads, their latency, the
-  // signal to the engine, the compute, the signal back) where that is longer.
-  double step_cycles(double compute, double dma, double wait) const {
-    return std::max({compute, dma, (compute + dma + wait + 2 * sync()) / 2});
+  // A step of steps buffered in `slots` slots on one engine against its loads and stores on
+  // the DMA: the longer of the two, or a slot's round trip (its loads, their latency, the
+  // signal to the engine, the compute, the signal back) over the slots where that is longer.
+  double step_cycles(double compute, double dma, double wait, int slots = 2) const {
+    return std::max({compute, dma, (compute + dma + wait + 2 * sync()) / slots});
   }
   // The cycles of a list of (bytes, from or to DRAM) transfers on a tile's DMA.
   double transfers(std::initializer_list<std::pair<std::int64_t, bool>> list, int tiles) const {
@@ -161,34 +162,39 @@ class Chooser {
     double fastest = -1;
     for (std::int64_t mb : cands(m, 8))
       for (std::int64_t nb : cands(n, 16))
-        for (std::int64_t kb : cands(k, 32)) {
-          if ((kb * a_bits) % 8 || (kb * b_bits) % 8) continue;
-          const std::uint64_t a = (mb * kb * a_bits + 7) / 8, b = (nb * kb * b_bits + 7) / 8, c = mb * nb * 4;
-          if (2 * (a + b) + 2 * c > sram_) continue;
-          const std::int64_t out_blocks = ceil_div(m, mb) * ceil_div(n, nb), ksteps = ceil_div(k, kb);
-          const std::int64_t steps = out_blocks * ksteps;
-          const double compute = cost_.gemm_cycles(mb, nb, kb, p);
-          const double load = dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles);
-          const double step = step_cycles(compute, load, exposed(true));
-          // Steps overlap one's loads with the previous one's GEMM; the first loads and the
-          // last GEMM do not (a single step is its loads, then its GEMM).
-          const double c_traffic =
-              dma_cycles(c, c_dram, tiles) + (residual ? dma_cycles(c, residual == 2, tiles) : 0.0);
-          const double cycles = double(steps) * step + std::min(compute, load) + exposed(true) +
-                                double(out_blocks) * c_traffic + exposed(c_dram);
-          all.push_back(GemmBlocks{mb, nb, kb, cycles, steps});
-          if (fastest < 0 || cycles < fastest) fastest = cycles;
-        }
+        for (std::int64_t kb : cands(k, 32))
+          for (int slots = 2; slots <= kMaxSlots; ++slots) {
+            if ((kb * a_bits) % 8 || (kb * b_bits) % 8) continue;
+            const std::uint64_t a = (mb * kb * a_bits + 7) / 8, b = (nb * kb * b_bits + 7) / 8, c = mb * nb * 4;
+            if (std::uint64_t(slots) * (a + b) + 2 * c > sram_) continue;
+            const std::int64_t out_blocks = ceil_div(m, mb) * ceil_div(n, nb), ksteps = ceil_div(k, kb);
+            const std::int64_t steps = out_blocks * ksteps;
+            const double compute = cost_.gemm_cycles(mb, nb, kb, p);
+            const double load = dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles);
+            // More slots than two keep more loads in flight where a slot's round trip is longer
+            // than two steps (small blocks, long latency).
+            const double step = step_cycles(compute, load, exposed(true), slots);
+            // Steps overlap one's loads with the previous one's GEMM; the first loads and the
+            // last GEMM do not (a single step is its loads, then its GEMM).
+            const double c_traffic =
+                dma_cycles(c, c_dram, tiles) + (residual ? dma_cycles(c, residual == 2, tiles) : 0.0);
+            const double cycles = double(steps) * step + std::min(compute, load) + exposed(true) +
+                                  double(out_blocks) * c_traffic + exposed(c_dram);
+            all.push_back(GemmBlocks{mb, nb, kb, cycles, steps, slots});
+            if (fastest < 0 || cycles < fastest) fastest = cycles;
+          }
     if (all.empty())
       throw ConfigError(
           fmt::format("{}: no GEMM block of {}x{}x{} fits the tile SRAM of {} bytes", profile_.name, m, n, k, sram_));
     // Within 2% of the fastest, the fewest (largest) steps win: every step costs commands,
-    // semaphores and interrupts that the estimate does not see.
+    // semaphores and interrupts that the estimate does not see; then the fewest slots.
     GemmBlocks best;
     best.cycles = -1;
     for (const GemmBlocks& g : all) {
-      if (g.cycles > fastest * (many_rows ? 1.02 : 1.001)) continue;
-      if (best.cycles < 0 || g.steps < best.steps || (g.steps == best.steps && g.cycles < best.cycles)) best = g;
+      if (g.cycles > fastest * 1.02) continue;
+      if (best.cycles < 0 || g.steps < best.steps ||
+          (g.steps == best.steps && (g.slots < best.slots || (g.slots == best.slots && g.cycles < best.cycles))))
+        best = g;
     }
     gemm_memo_[key] = best;
     return best;
@@ -265,7 +271,7 @@ class Chooser {
     const std::uint64_t bbytes = (blocks.nb * blocks.kb * b_bits + 7) / 8;
     const std::uint64_t cbytes = blocks.mb * blocks.nb * 4;
     // Two C accumulators resident (one is stored while the next fills), A and B per slot.
-    m.sram = SramLayout{align64(2 * cbytes), align64(abytes + bbytes), 2};
+    m.sram = SramLayout{align64(2 * cbytes), align64(abytes + bbytes), blocks.slots};
     for (const Range& t : m.tiles) {
       const Range r = m.partition == Partition::repeat ? t : Range{0, op.repeat};
       const Range mr = m.partition == Partition::m ? t : Range{0, op.m};
@@ -871,7 +877,8 @@ std::string blocks_summary(const OpMapping& m) {
     case Prim::gemm:
       return m.b_broadcast ? fmt::format("m_b={} n_b={} k_b={} leaders={}{}", m.m_b, m.n_b, m.k_b, m.b_leaders,
                                          m.b_groups > 1 ? fmt::format(" groups={}", m.b_groups) : "")
-                           : fmt::format("m_b={} n_b={} k_b={}", m.m_b, m.n_b, m.k_b);
+                           : fmt::format("m_b={} n_b={} k_b={}{}", m.m_b, m.n_b, m.k_b,
+                                         m.sram.slots > 2 ? fmt::format(" slots={}", m.sram.slots) : "");
     case Prim::vector:
       return fmt::format("rows_b={} cols_b={}{}", m.rows_b, m.cols_b, m.sram.slots == 1 ? " single-buffered" : "");
     case Prim::conv1d:

@@ -36,7 +36,10 @@ enum class Partition { repeat, n, m, k, rows, cols, channels, heads, dma_rows };
 // `slot_bytes` each that the DMA fills, step after step, in turn: with two, it fills one
 // while the engines work on the other (double buffering). Inside a region the emitter
 // packs a step's operands in a fixed order per kind, at the step's sizes (a last, partial
-// block packs tighter).
+// block packs tighter). More than two slots keep more loads in flight where a slot's round
+// trip (loads, their latency, the compute) is longer than two steps.
+constexpr int kMaxSlots = 4;
+
 struct SramLayout {
   std::uint64_t resident_bytes = 0;  // 64-byte aligned
   std::uint64_t slot_bytes = 0;      // 64-byte aligned
