@@ -41,7 +41,37 @@ struct TileState {
   std::vector<Xfer> pending;                       // stores of the previous step
   std::uint32_t slot_store_fence[kMaxSlots] = {};  // per slot: the `stored` its last stores reach
   int pending_slot = -1;
+  std::uint32_t op_first_step = 0;  // `steps` when the current op began
+  bool barrier_pending = false;     // the op's barrier WAIT is not yet in the DMA stream
 };
+
+// Adds `by` to every tile-SRAM operand offset of a command (tile SRAMs are buffers 0..tiles-1).
+void shift_tile_sram(ssm_command& c, int tiles, std::uint64_t by) {
+  auto shift = [&](ssm_ref& r) {
+    if (r.buffer < tiles) r.offset = static_cast<std::uint32_t>(r.offset + by);
+  };
+  switch (c.head.opcode) {
+    case SSM_OP_DMA:
+      shift(c.dma.src), shift(c.dma.dst);
+      break;
+    case SSM_OP_GEMM:
+      shift(c.gemm.a), shift(c.gemm.b), shift(c.gemm.c);
+      break;
+    case SSM_OP_SCAN:
+      for (ssm_ref* r : {&c.scan.x, &c.scan.dt, &c.scan.a, &c.scan.b, &c.scan.c, &c.scan.d, &c.scan.z, &c.scan.dt_bias,
+                         &c.scan.state_ref, &c.scan.out})
+        shift(*r);
+      break;
+    case SSM_OP_CONV1D:
+      for (ssm_ref* r : {&c.conv1d.x, &c.conv1d.weight, &c.conv1d.bias, &c.conv1d.state_ref, &c.conv1d.out}) shift(*r);
+      break;
+    case SSM_OP_VECTOR:
+      for (ssm_ref* r : {&c.vector.a, &c.vector.b, &c.vector.c, &c.vector.out}) shift(*r);
+      break;
+    default:
+      break;
+  }
+}
 
 class Generator {
  public:
@@ -99,6 +129,7 @@ class Generator {
       const OpMapping& m = mappings_[i];
       for (TileState& ts : tile_state_)
         for (StreamBuilder& b : ts.streams) b.set_tag(static_cast<std::uint32_t>(i));
+      place_op(op, m);
       begin_op();
       slots_ = m.sram.slots;
       switch (op.kind) {
@@ -227,8 +258,23 @@ class Generator {
     TileState& ts = tile_state_[t];
     auto& d = ts.streams[SSM_ENGINE_DMA];
     const std::uint32_t index = ts.steps;
-    // The slot this step fills was last used `slots_` steps ago: that step must be done.
-    if (index >= std::uint32_t(slots_)) d.push_back(wait_command(sem_computed(t), index - slots_ + 1));
+    if (sram_base_ != 0) shift_step(s);
+    if (ts.barrier_pending) {
+      // The op's first step on this tile: with its region apart from the previous op's, its
+      // weights load before the barrier, while the previous op finishes (prefetch_).
+      auto weights_first = s.loads.begin();
+      if (prefetch_)
+        weights_first = std::stable_partition(s.loads.begin(), s.loads.end(), [&](const Xfer& x) {
+          return prog_.buffers[x.src.buffer].kind == SSM_BUF_WEIGHTS;
+        });
+      for (auto x = s.loads.begin(); x != weights_first; ++x) d.push_back(dma(*x));
+      s.loads.erase(s.loads.begin(), weights_first);
+      dma_of(t);
+    }
+    // The slot this step fills was last used `slots_` steps ago in this op: that step must be
+    // done (the barrier orders it after the previous op's steps).
+    if (index >= ts.op_first_step + std::uint32_t(slots_))
+      d.push_back(wait_command(sem_computed(t), index - slots_ + 1));
     if (s.slot >= 0 && ts.slot_store_fence[s.slot] > 0)
       d.push_back(wait_command(sem_stored(t), ts.slot_store_fence[s.slot]));
     if (s.reload && index > 0) {
@@ -263,18 +309,61 @@ class Generator {
     return ts.pending.empty() ? ts.stored : ts.stored + 1;
   }
 
+  // Ops are separated by a barrier: each tile's DMA stream stores the op's last results and
+  // signals its end, and in the next op waits for every tile's signal. The WAIT goes in when
+  // the tile first needs its DMA stream in that op (dma_of), so that emit can put the op's
+  // first weight loads before it (prefetch_); a SIGNAL holds no later command (the firmware
+  // gives it when the stores complete). The op's slots start afresh.
   void begin_op() {
-    if (ops_ == 0) return;
-    for (int t = 0; t < tiles_; ++t)
-      tile_state_[t].streams[SSM_ENGINE_DMA].push_back(
-          wait_command(sem_barrier(), static_cast<std::uint32_t>(tiles_ * ops_)));
+    for (TileState& ts : tile_state_) {
+      ts.barrier_pending = ops_ > 0;
+      ts.op_first_step = ts.steps;
+      std::fill(std::begin(ts.slot_store_fence), std::end(ts.slot_store_fence), 0u);
+    }
   }
   void end_op() {
     for (int t = 0; t < tiles_; ++t) {
+      dma_of(t);  // a tile without work in the op still passes its barrier
       flush_stores(t);
       tile_state_[t].streams[SSM_ENGINE_DMA].push_back(signal_command(sem_barrier()));
     }
     ++ops_;
+  }
+  // Tile t's DMA stream inside the current op: past the barrier.
+  StreamBuilder& dma_of(int t) {
+    TileState& ts = tile_state_[t];
+    if (ts.barrier_pending) {
+      ts.streams[SSM_ENGINE_DMA].push_back(wait_command(sem_barrier(), static_cast<std::uint32_t>(tiles_ * ops_)));
+      ts.barrier_pending = false;
+    }
+    return ts.streams[SSM_ENGINE_DMA];
+  }
+
+  // Where the op's SRAM region goes in every tile: apart from the previous op's region where
+  // both fit, so that the op's first weights can load while the previous op still runs
+  // (only ops whose steps all go through emit, which shifts them; the broadcast GEMM and the
+  // copies keep offset 0 and wait for the barrier).
+  void place_op(const PrimOp& op, const OpMapping& m) {
+    const std::uint64_t bytes = m.sram.total_bytes();
+    const bool shiftable = op.kind != Prim::copy && !(op.kind == Prim::gemm && m.b_broadcast);
+    sram_base_ = 0;
+    prefetch_ = false;
+    if (shiftable && ops_ > 0) {
+      const std::uint64_t base = bytes <= previous_base_ ? 0 : align64(previous_base_ + previous_bytes_);
+      if (base + bytes <= sram_) sram_base_ = base, prefetch_ = true;
+    }
+    previous_base_ = sram_base_;
+    previous_bytes_ = bytes;
+  }
+  void shift_step(Step& s) const {
+    for (Xfer& x : s.loads) shift_xfer(x);
+    for (Xfer& x : s.stores) shift_xfer(x);
+    for (Group& g : s.groups)
+      for (ssm_command& c : g.commands) shift_tile_sram(c, tiles_, sram_base_);
+  }
+  void shift_xfer(Xfer& x) const {
+    if (x.src.buffer < tiles_) x.src.offset = static_cast<std::uint32_t>(x.src.offset + sram_base_);
+    if (x.dst.buffer < tiles_) x.dst.offset = static_cast<std::uint32_t>(x.dst.offset + sram_base_);
   }
 
   // Stops as soon as the Program cannot be encoded (arch/spec/program.hpp's limit), rather
@@ -330,9 +419,10 @@ class Generator {
         const Range& rows = m.stage_rows[t];
         shared_pieces(a, rows.begin, rows.size(), 0, op.k, [&](ssm_ref src, std::int64_t first, std::int64_t cnt) {
           const ssm_ref dst{static_cast<std::uint16_t>(stage_buffer_), 0, static_cast<std::uint32_t>(first * a_row)};
-          tile_state_[t].streams[SSM_ENGINE_DMA].push_back(dma(Xfer{
-              src, dst, static_cast<std::uint32_t>(a_row), static_cast<std::uint32_t>(cnt),
-              static_cast<std::uint32_t>(row_bytes(tensor(a), tensor(a).cols)), static_cast<std::uint32_t>(a_row)}));
+          dma_of(static_cast<int>(t))
+              .push_back(dma(Xfer{src, dst, static_cast<std::uint32_t>(a_row), static_cast<std::uint32_t>(cnt),
+                                  static_cast<std::uint32_t>(row_bytes(tensor(a), tensor(a).cols)),
+                                  static_cast<std::uint32_t>(a_row)}));
         });
       }
       end_op();
@@ -506,7 +596,7 @@ class Generator {
       loaded0[t] = ts.loaded, computed0[t] = ts.computed, stored0[t] = ts.stored, chain0[t] = ts.chain;
     }
     const bool residual = op.in.size() > 2;
-    auto dma_stream = [&](int t) -> StreamBuilder& { return tile_state_[base + t].streams[SSM_ENGINE_DMA]; };
+    auto dma_stream = [&](int t) -> StreamBuilder& { return dma_of(base + t); };
     auto matrix_stream = [&](int t) -> StreamBuilder& { return tile_state_[base + t].streams[SSM_ENGINE_MATRIX]; };
     // The C store of tile t after step s, the last of an n block.
     auto store_c = [&](int t, std::int64_t s) {
@@ -994,7 +1084,7 @@ class Generator {
     const std::int64_t cols = view_cols(dst);
     const std::int64_t src_rows = tensor(src).rows;
     const bool kv_append = tensor(dst).name.find("_cache") != std::string::npos;
-    auto& d = tile_state_[0].streams[SSM_ENGINE_DMA];
+    auto& d = dma_of(0);
     auto piece = [&](std::int64_t s_row, std::int64_t d_row, std::int64_t rows) {
       const std::uint32_t rb = static_cast<std::uint32_t>(row_bytes(tensor(dst), cols));
       std::vector<std::pair<ssm_ref, std::int64_t>> srcs;
@@ -1027,6 +1117,9 @@ class Generator {
   const Profile& profile_;
   int tiles_;
   std::uint64_t sram_ = 0;
+  std::uint64_t sram_base_ = 0;                           // the current op's region in each tile's SRAM
+  bool prefetch_ = false;                                 // its first weights load before its barrier
+  std::uint64_t previous_base_ = 0, previous_bytes_ = 0;  // the previous op's region
   const std::vector<std::int64_t>* offsets_ = nullptr;
   const std::vector<bool>* spilled_ = nullptr;  // per tensor: in the split arena's DRAM part
   Program prog_;
