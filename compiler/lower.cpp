@@ -456,10 +456,13 @@ class Lowerer {
     const int down = act("expert_out", active * per_expert, h);
     gemm("expert_down", V(hidden), weight("experts_down", e * h, fe, pbits_), V(down), per_expert, h, fe, 0,
          static_cast<int>(active));
-    // Weighted sum of each token's k expert outputs.
+    // Weighted sum of each token's k expert outputs: k passes over the tokens, each adding one
+    // expert's weighted output (which rows of expert_out is data-dependent; each pass reads
+    // as many as it adds).
     const int out = act("out", rows_, h);
-    vec("combine", SSM_VEC_FMA, {View{down, 0, h}, View{down, 0, h}, View{down, 0, h}}, {V(out)},
-        std::min(rows_ * k, active * per_expert), h);
+    for (std::int64_t pass = 0; pass < k; ++pass)
+      vec(k > 1 ? fmt::format("combine{}", pass) : "combine", SSM_VEC_FMA,
+          {View{down, 0, h}, View{down, 0, h}, pass == 0 ? View{down, 0, h} : V(out)}, {V(out)}, rows_, h);
     if (f.shared_intermediate_size > 0) {
       const int shared = mlp(xn, f.shared_intermediate_size, gated, "shared_");
       const int sum = act("sum", rows_, h);

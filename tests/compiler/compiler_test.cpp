@@ -204,6 +204,38 @@ TEST(LowerGraph, MoeRunsTopKExpertsPerToken) {
   EXPECT_EQ(e->repeat, 2);  // top-2 of 16 experts for one token
 }
 
+// Every op of every shipped workload reads and writes inside its tensors: a vector op's rows
+// and a view's columns within the tensor (views start at row 0), a GEMM's repeat x m rows of
+// A and C and its weights' rows. (A MoE combine once wrote its top_k x tokens rows into the
+// tokens-row output.)
+TEST(LowerGraph, EveryOpStaysInsideItsTensors) {
+  for (const auto& entry : std::filesystem::directory_iterator("workloads/models")) {
+    const std::string name = entry.path().stem().string();
+    for (const Phase& phase :
+         {Phase{"prefill", 24, 2, 0, 48, true, false}, Phase{"decode", 1, 3, 40, 48, true, false}}) {
+      SCOPED_TRACE(name + " " + phase.name);
+      const Module m = lower_graph(build_graph(shipped(name)), phase, Precision::bf16);
+      for (const PrimOp& op : m.ops) {
+        SCOPED_TRACE(op.name);
+        for (const auto* views : {&op.in, &op.out})
+          for (const View& v : *views) {
+            if (v.tensor < 0) continue;
+            const TensorDef& t = m.tensors.at(static_cast<std::size_t>(v.tensor));
+            EXPECT_LE(v.col0 + (v.cols ? v.cols : t.cols), t.cols) << t.name;
+            if (op.kind == Prim::vector && t.kind == TensorKind::activation) {
+              EXPECT_LE(op.rows, t.rows) << t.name;
+            }
+          }
+        if (op.kind == Prim::gemm) {
+          EXPECT_LE(op.repeat * op.m, m.tensors.at(static_cast<std::size_t>(op.in[0].tensor)).rows);
+          EXPECT_LE(op.repeat * op.m, m.tensors.at(static_cast<std::size_t>(op.out[0].tensor)).rows);
+          EXPECT_LE(op.repeat * op.n, m.tensors.at(static_cast<std::size_t>(op.in[1].tensor)).rows);
+        }
+      }
+    }
+  }
+}
+
 // Each residual add of a GEMM's output folds into that GEMM: one per Mamba layer (out_proj),
 // two per transformer layer (o_proj, down_proj), also with Pythia's parallel residual
 // (x + attn + mlp: the second add's residual is the first fused GEMM's output). MoE experts
