@@ -124,12 +124,14 @@ class Generator {
     if (mappings_.size() != mod_.ops.size())
       throw std::logic_error(
           fmt::format("generate_program: {} mappings for {} ops", mappings_.size(), mod_.ops.size()));
+    places_ = place_in_sram(mod_, mappings_, profile_);
     for (std::size_t i = 0; i < mod_.ops.size(); ++i) {
       const PrimOp& op = mod_.ops[i];
       const OpMapping& m = mappings_[i];
       for (TileState& ts : tile_state_)
         for (StreamBuilder& b : ts.streams) b.set_tag(static_cast<std::uint32_t>(i));
-      place_op(op, m);
+      sram_base_ = places_[i].base;
+      prefetch_ = places_[i].prefetch;
       begin_op();
       slots_ = m.sram.slots;
       switch (op.kind) {
@@ -339,22 +341,6 @@ class Generator {
     return ts.streams[SSM_ENGINE_DMA];
   }
 
-  // Where the op's SRAM region goes in every tile: apart from the previous op's region where
-  // both fit, so that the op's first weights can load while the previous op still runs
-  // (only ops whose steps all go through emit, which shifts them; the broadcast GEMM and the
-  // copies keep offset 0 and wait for the barrier).
-  void place_op(const PrimOp& op, const OpMapping& m) {
-    const std::uint64_t bytes = m.sram.total_bytes();
-    const bool shiftable = op.kind != Prim::copy && !(op.kind == Prim::gemm && m.b_broadcast);
-    sram_base_ = 0;
-    prefetch_ = false;
-    if (shiftable && ops_ > 0) {
-      const std::uint64_t base = bytes <= previous_base_ ? 0 : align64(previous_base_ + previous_bytes_);
-      if (base + bytes <= sram_) sram_base_ = base, prefetch_ = true;
-    }
-    previous_base_ = sram_base_;
-    previous_bytes_ = bytes;
-  }
   void shift_step(Step& s) const {
     for (Xfer& x : s.loads) shift_xfer(x);
     for (Xfer& x : s.stores) shift_xfer(x);
@@ -1117,9 +1103,9 @@ class Generator {
   const Profile& profile_;
   int tiles_;
   std::uint64_t sram_ = 0;
-  std::uint64_t sram_base_ = 0;                           // the current op's region in each tile's SRAM
-  bool prefetch_ = false;                                 // its first weights load before its barrier
-  std::uint64_t previous_base_ = 0, previous_bytes_ = 0;  // the previous op's region
+  std::vector<SramPlacement> places_;  // each op's region in every tile's SRAM (place_in_sram)
+  std::uint64_t sram_base_ = 0;        // the current op's
+  bool prefetch_ = false;              // its first weights load before its barrier
   const std::vector<std::int64_t>* offsets_ = nullptr;
   const std::vector<bool>* spilled_ = nullptr;  // per tensor: in the split arena's DRAM part
   Program prog_;

@@ -93,11 +93,13 @@ class Chooser {
   // The control core passing a signal from one engine to the next: its interrupt, then the
   // dispatch of the waiting command.
   double sync() const { return profile_.control.interrupt_latency_cycles + dispatch(); }
-  // A step of steps buffered in `slots` slots on one engine against its loads and stores on
-  // the DMA: the longer of the two, or a slot's round trip (its loads, their latency, the
-  // signal to the engine, the compute, the signal back) over the slots where that is longer.
-  double step_cycles(double compute, double dma, double wait, int slots = 2) const {
-    return std::max({compute, dma, (compute + dma + wait + 2 * sync()) / slots});
+  // A step of `steps` steps buffered in `slots` slots on one engine against its loads and
+  // stores on the DMA: the longer of the two, or, where slots are refilled, a slot's round
+  // trip (its loads, their latency, the signal to the engine, the compute, the signal back)
+  // over the slots where that is longer.
+  double step_cycles(double compute, double dma, double wait, std::int64_t steps, int slots = 2) const {
+    const double round_trip = steps > slots ? (compute + dma + wait + 2 * sync()) / slots : 0.0;
+    return std::max({compute, dma, round_trip});
   }
   // The cycles of a list of (bytes, from or to DRAM) transfers on a tile's DMA.
   double transfers(std::initializer_list<std::pair<std::int64_t, bool>> list, int tiles) const {
@@ -115,7 +117,7 @@ class Chooser {
   double pipelined(std::int64_t steps, double compute, double step_dma, std::int64_t runs, double resident_dma,
                    double end_dma, double wait) const {
     runs = std::max<std::int64_t>(1, std::min(runs, steps));
-    return double(steps) * step_cycles(compute, step_dma, wait) +
+    return double(steps) * step_cycles(compute, step_dma, wait, steps) +
            double(runs) * (resident_dma + std::min(compute, step_dma) + end_dma + wait) + wait;
   }
 
@@ -173,7 +175,7 @@ class Chooser {
             const double load = dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles);
             // More slots than two keep more loads in flight where a slot's round trip is longer
             // than two steps (small blocks, long latency).
-            const double step = step_cycles(compute, load, exposed(true), slots);
+            const double step = step_cycles(compute, load, exposed(true), steps, slots);
             // Steps overlap one's loads with the previous one's GEMM; the first loads and the
             // last GEMM do not (a single step is its loads, then its GEMM).
             const double c_traffic =
@@ -394,7 +396,7 @@ class Chooser {
               // memory port of each of its tiles' columns, so each port link carries every
               // leader's slice of the groups on its edge.
               const double bring = broadcast_cycles((slice * k_b * b_bits + 7) / 8, w_dram, leaders, groups);
-              const double step = step_cycles(compute, bring + store / double(k_steps), exposed(w_dram));
+              const double step = step_cycles(compute, bring + store / double(k_steps), exposed(w_dram), steps);
               // As gemm_blocks: per pass, the rows of A, then the first block's broadcast and
               // the last GEMM do not overlap.
               const double cycles = double(passes) * (dma_cycles(std::int64_t(a_resident), a_dram, used) +
@@ -838,7 +840,42 @@ std::vector<OpMapping> choose_mappings(const Module& module, std::size_t module_
   std::vector<OpMapping> out;
   out.reserve(module.ops.size());
   for (const PrimOp& op : module.ops) out.push_back(chooser.choose(op));
+  // An op that loads its first weights before the barrier hides their latency behind the
+  // previous op's tail: its last stores' latency and the barrier (interrupt and dispatch).
+  const std::vector<SramPlacement> places = place_in_sram(module, out, profile);
+  for (std::size_t i = 1; i < out.size(); ++i) {
+    const PrimOp& op = module.ops[i];
+    const bool loads_weights =
+        op.kind != Prim::attention && op.kind != Prim::copy && (op.kind != Prim::vector || op.in.size() > 1);
+    if (!places[i].prefetch || !loads_weights) continue;
+    const PrimOp& previous = module.ops[i - 1];
+    const bool stored_to_dram = !previous.out.empty() && previous.out[0].tensor >= 0 &&
+                                in_dram(module, previous.out[0].tensor, plan, module_index);
+    const double tail = cost.dma_exposed_latency(stored_to_dram) + profile.control.interrupt_latency_cycles +
+                        profile.control.dispatch_latency_cycles;
+    out[i].cycles -= std::min(cost.dma_exposed_latency(true), tail);
+  }
   return out;
+}
+
+std::vector<SramPlacement> place_in_sram(const Module& module, const std::vector<OpMapping>& mappings,
+                                         const Profile& profile) {
+  const std::uint64_t sram = static_cast<std::uint64_t>(profile.tile.sram.size_bytes);
+  std::vector<SramPlacement> places(mappings.size());
+  std::uint64_t previous_base = 0, previous_bytes = 0;
+  for (std::size_t i = 0; i < mappings.size(); ++i) {
+    const OpMapping& m = mappings[i];
+    const std::uint64_t bytes = m.sram.total_bytes();
+    const Prim kind = module.ops.at(i).kind;
+    const bool placeable = kind != Prim::copy && !(kind == Prim::gemm && m.b_broadcast);
+    if (placeable && i > 0) {
+      const std::uint64_t base = bytes <= previous_base ? 0 : align64(previous_base + previous_bytes);
+      if (base + bytes <= sram) places[i] = SramPlacement{base, true};
+    }
+    previous_base = places[i].base;
+    previous_bytes = bytes;
+  }
+  return places;
 }
 
 double estimated_cycles(const std::vector<OpMapping>& mappings) {

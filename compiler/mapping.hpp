@@ -141,6 +141,18 @@ OpMapping choose_mapping(const PrimOp& op, const Module& module, const MemoryPla
 std::vector<OpMapping> choose_mappings(const Module& module, std::size_t module_index, const MemoryPlan& plan,
                                        const Profile& profile);
 
+// Where each op's region goes in every tile's SRAM: apart from the previous op's region where
+// both fit, so that the op's first weight loads go before the barrier between them and load
+// while the previous op finishes (`prefetch`). Only ops whose steps the emitter places
+// (generate_program shifts them); the weights-broadcast GEMM and copies stay at 0 and wait.
+// choose_mappings counts the overlap in the estimates; generate_program follows it.
+struct SramPlacement {
+  std::uint64_t base = 0;
+  bool prefetch = false;
+};
+std::vector<SramPlacement> place_in_sram(const Module& module, const std::vector<OpMapping>& mappings,
+                                         const Profile& profile);
+
 // VECTOR: whether input `i` is a per-column weight, resident for the whole op (RMSNORM's
 // b, GATED_RMSNORM's c, TOPK_BIAS's b).
 bool vector_weight_input(const PrimOp& op, std::size_t i);

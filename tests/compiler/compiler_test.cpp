@@ -753,6 +753,64 @@ TEST(GemmMapping, PrefillChunkReadsEachWeightByteOnce) {
       << read << " bytes read, weights " << weights << ", activation and state inputs " << inputs;
 }
 
+// An op whose SRAM region is apart from the previous op's (place_in_sram) loads its first
+// weights before the barrier between them, while the previous op finishes: Mamba-130M's
+// decode step on krsna-dc, every op small. Regions of consecutive placed ops never overlap
+// and stay in the SRAM; in tile 0's DMA stream (sync points not folded: the barrier WAIT is
+// a command) a prefetching op's first weight load comes before its barrier WAIT, and every
+// other op's loads after it.
+TEST(SramPlacement, AnOpApartFromThePreviousLoadsItsFirstWeightsBeforeTheBarrier) {
+  const Profile profile = load_profile("krsna-dc");
+  Scenario s;
+  s.prompt_tokens = 64;
+  s.generate_tokens = 3;
+  const CompileResult r = compile(shipped("mamba-130m"), s, profile);
+  const PhaseProgram& decode = r.phases.back();
+  ASSERT_EQ(decode.name, "decode");
+  const std::vector<SramPlacement> places = place_in_sram(decode.lowered, decode.mappings, profile);
+  const std::uint64_t sram = static_cast<std::uint64_t>(profile.tile.sram.size_bytes);
+  int prefetching = 0;
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    const std::uint64_t end = places[i].base + decode.mappings[i].sram.total_bytes();
+    EXPECT_LE(end, sram);
+    if (!places[i].prefetch) {
+      EXPECT_EQ(places[i].base, 0u);
+      continue;
+    }
+    ++prefetching;
+    const std::uint64_t previous_end = places[i - 1].base + decode.mappings[i - 1].sram.total_bytes();
+    EXPECT_TRUE(end <= places[i - 1].base || places[i].base >= previous_end) << decode.mappings[i].name;
+  }
+  EXPECT_GT(prefetching, int(places.size()) / 2);
+
+  const CodegenResult g =
+      generate_program(decode.lowered, r.phases.size() - 1, r.memory, decode.mappings, profile, false);
+  const ProgramStream& dma = g.program.streams.front();
+  ASSERT_EQ(dma.tile, 0);
+  ASSERT_EQ(dma.engine, SSM_ENGINE_DMA);
+  const std::uint32_t barrier = 4 * static_cast<std::uint32_t>(profile.tile_count);
+  // The position of each op's barrier WAIT and first weight load in the stream.
+  std::map<std::uint32_t, std::size_t> wait_at, weight_at;
+  for (std::size_t c = 0; c < dma.commands.size(); ++c) {
+    const ssm_command& cmd = dma.commands[c];
+    const std::uint32_t op = g.command_op.at(c);
+    if (cmd.head.opcode == SSM_OP_WAIT && cmd.sync.semaphore == barrier) wait_at.emplace(op, c);
+    if (cmd.head.opcode == SSM_OP_DMA && g.program.buffers.at(cmd.dma.src.buffer).kind == SSM_BUF_WEIGHTS)
+      weight_at.emplace(op, c);
+  }
+  int checked = 0;
+  for (const auto& [op, at] : weight_at) {
+    if (!wait_at.count(op)) continue;  // the first op has no barrier before it
+    if (places.at(op).prefetch) {
+      EXPECT_LT(at, wait_at.at(op)) << decode.mappings.at(op).name;
+      ++checked;
+    } else {
+      EXPECT_GT(at, wait_at.at(op)) << decode.mappings.at(op).name;
+    }
+  }
+  EXPECT_GT(checked, 10);
+}
+
 // Mamba-2.8B's prefill on krsna-mobile: 7.7 k commands per prompt token with the first small
 // GEMM blocks, 6.1 k after the staged, larger blocks, 5.6 k with the weights broadcast at the
 // mapper's 512-token chunk, 5.9 k with out_proj's fused residual loaded per C block, 6.6 k

@@ -337,7 +337,7 @@ TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
   EXPECT_EQ(m.sram.total_bytes(), 8192u);
   EXPECT_EQ(m.steps, 4);
   // Each step: its GEMM against its loads (B from DRAM, A from the global buffer, 4 tiles
-  // sharing them), or the slot's round trip over the 3 slots; then the first loads (and
+  // sharing them), or the slot's round trip over the 3 slots (where slots are refilled); then the first loads (and
   // their latency) and the last GEMM that do not overlap, the store of C and its latency, and
   // the barrier after the op (the control core's interrupt and a dispatch).
   const double sync = profile.control.interrupt_latency_cycles + profile.control.dispatch_latency_cycles;
@@ -345,8 +345,10 @@ TEST(GemmMapping, SmallGemmOnKrsnaWearWorkedByHand) {
     const double gemm = cost.gemm_cycles(16, 16, kb, Precision::bf16);
     const double loads = cost.dma_stream_cycles(16 * kb * 2, true, 4) + cost.dma_stream_cycles(16 * kb * 2, false, 4);
     const double wait = cost.dma_exposed_latency(true);
-    const double step = std::max({gemm, loads, (gemm + loads + wait + 2 * sync) / slots});
-    return double(128 / kb) * step + std::min(gemm, loads) + wait + cost.dma_stream_cycles(1024, false, 4) +
+    const std::int64_t steps = 128 / kb;
+    const double round_trip = steps > slots ? (gemm + loads + wait + 2 * sync) / slots : 0.0;
+    const double step = std::max({gemm, loads, round_trip});
+    return double(steps) * step + std::min(gemm, loads) + wait + cost.dma_stream_cycles(1024, false, 4) +
            cost.dma_exposed_latency(false) + sync;
   };
   EXPECT_GT(cost.dma_exposed_latency(true), 0.0);
