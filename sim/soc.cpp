@@ -108,7 +108,11 @@ class Engine : public sc_module {
         core_(core) {
     slots_.resize(static_cast<std::size_t>(chip.queue_depth));
     SC_THREAD(run);
-    if (kind == SSM_ENGINE_DMA) SC_THREAD(retire);
+    if (kind == SSM_ENGINE_DMA) {
+      SC_METHOD(retire);
+      sensitive << awaiting_event_;
+      dont_initialize();
+    }
   }
   std::uint32_t space() const { return static_cast<std::uint32_t>(slots_.size() - count_); }
   std::uint32_t completed() const { return completed_; }
@@ -364,7 +368,7 @@ void Engine::run() {
       const std::uint64_t due =
           std::max(chip_.now() + path.latency_cycles, awaiting_.empty() ? 0 : awaiting_.back().due);
       awaiting_.push_back(Awaiting{&c, start, due, dma_cycles(path)});
-      awaiting_event_.notify();
+      awaiting_event_.notify(chip_.until(due));  // a pending earlier notification stands
       continue;
     }
     const std::uint64_t start = chip_.now();
@@ -393,15 +397,18 @@ void Engine::run() {
   }
 }
 
+// The DMA's transfers whose data has landed complete, in order (a method, not a thread: it
+// runs once per landing without a stack of its own).
 void Engine::retire() {
-  for (;;) {
-    while (awaiting_.empty()) wait(awaiting_event_);
+  bool retired = false;
+  while (!awaiting_.empty() && awaiting_.front().due <= chip_.now()) {
     const Awaiting a = awaiting_.front();
-    if (a.due > chip_.now()) wait(chip_.until(a.due));
     awaiting_.pop_front();
     if (!complete(*a.command, a.start, a.ideal)) return;
-    retired_event_.notify();
+    retired = true;
   }
+  if (!awaiting_.empty()) awaiting_event_.notify(chip_.until(awaiting_.front().due));
+  if (retired) retired_event_.notify();
 }
 
 // A command's end: its effect on the memories (functional mode), its records, its count and
