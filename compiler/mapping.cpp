@@ -111,14 +111,15 @@ class Chooser {
   // An op of `steps` double-buffered steps, each `compute` on its engine against `step_dma`
   // on the DMA (the step's loads and the previous step's stores), in `runs` runs that each
   // start by loading the resident operands (`resident_dma`: weights, states) and end by
-  // storing (`end_dma`: states): within a run the first loads (and their latency, `wait`),
-  // the last compute and stores do not overlap; runs do not overlap (a reload waits for the
-  // previous steps); the barrier waits for the last store's latency.
+  // storing (`end_dma`: states): within a run the first loads (and their latency,
+  // `load_wait`), the last compute and stores do not overlap; runs do not overlap (a reload
+  // waits for the previous steps); the barrier waits for the last store's latency
+  // (`store_wait`).
   double pipelined(std::int64_t steps, double compute, double step_dma, std::int64_t runs, double resident_dma,
-                   double end_dma, double wait) const {
+                   double end_dma, double load_wait, double store_wait) const {
     runs = std::max<std::int64_t>(1, std::min(runs, steps));
-    return double(steps) * step_cycles(compute, step_dma, wait, steps) +
-           double(runs) * (resident_dma + std::min(compute, step_dma) + end_dma + wait) + wait;
+    return double(steps) * step_cycles(compute, step_dma, load_wait, steps) +
+           double(runs) * (resident_dma + std::min(compute, step_dma) + end_dma + load_wait) + store_wait;
   }
 
   // A broadcast of `bytes` from memory by each of `leaders` tiles in each of `groups` groups
@@ -311,10 +312,11 @@ class Chooser {
     const bool w_dram = in_dram(op.in[1]), a_dram = in_dram(op.in[0]), c_dram = in_dram(op.out[0]);
     const double first = dma_cycles((op.m * k_t * a_bits + 7) / 8, a_dram, used) +
                          (residual_memory(op) ? dma_cycles(cells * 4, residual_memory(op) == 2, 1) : 0.0);
-    const double phase1 = first +
-                          pipelined(n_steps, cost_.gemm_cycles(op.m, nb, k_t, op.precision),
-                                    dma_cycles((nb * k_t * b_bits + 7) / 8, w_dram, used), 1, 0, 0, exposed(w_dram)) +
-                          cost_.dma_cycles(cells * 4, SSM_MEM_TILE_SRAM, SSM_MEM_GLOBAL_BUFFER, 0);
+    const double phase1 =
+        first +
+        pipelined(n_steps, cost_.gemm_cycles(op.m, nb, k_t, op.precision),
+                  dma_cycles((nb * k_t * b_bits + 7) / 8, w_dram, used), 1, 0, 0, exposed(w_dram), exposed(w_dram)) +
+        cost_.dma_cycles(cells * 4, SSM_MEM_TILE_SRAM, SSM_MEM_GLOBAL_BUFFER, 0);
     // Phase 2: the table's rows over the tiles, each summing its rows' `used` partials.
     const std::int64_t rows_per = std::max<std::int64_t>(16, ceil_div(cells, tiles_));
     const std::int64_t rows = std::min(rows_per, cells);
@@ -507,8 +509,10 @@ class Chooser {
       else
         step_dma += dma_cycles((m.rows_b * cols * tensor(op.in[i]).bits + 7) / 8, in_dram(op.in[i]), tiles);
     }
-    m.cycles = pipelined(m.steps, cost_.vector_cycles(f, m.rows_b, cols, op.param1) * (convert_after ? 2 : 1), step_dma,
-                         1, resident_dma, 0, exposed(in_dram(op.in[0]) || in_dram(op.out[0])));
+    // The first loads wait for DRAM where the weight row or an input lives there.
+    m.cycles =
+        pipelined(m.steps, cost_.vector_cycles(f, m.rows_b, cols, op.param1) * (convert_after ? 2 : 1), step_dma, 1,
+                  resident_dma, 0, exposed(resident_dma > 0 || in_dram(op.in[0])), exposed(in_dram(op.out[0])));
   }
 
   // --- CONV1D -------------------------------------------------------------------------------
@@ -549,10 +553,12 @@ class Chooser {
     const std::int64_t state_bytes = per * width * 4;
     const double weights_dma = transfers({{per * width * 4, true}, {per * 4, true}}, tiles);
     const double state_dma = dma_cycles(state_bytes, state_dram, tiles);  // a load, or a store
-    const double wait = exposed(in_dram(op.in[0]) || out_dram || state_dram);
+    // The first loads include the weights (DRAM); the last store goes to the output's memory.
+    const double load_wait = exposed(true), store_wait = exposed(out_dram || state_dram);
     m.cycles = m.state_in_slot
-                   ? pipelined(m.steps, step, step_dma + 2 * state_dma, 1, weights_dma, 0, wait)
-                   : pipelined(m.steps, step, step_dma, op.sessions, weights_dma + state_dma, state_dma, wait);
+                   ? pipelined(m.steps, step, step_dma + 2 * state_dma, 1, weights_dma, 0, load_wait, store_wait)
+                   : pipelined(m.steps, step, step_dma, op.sessions, weights_dma + state_dma, state_dma, load_wait,
+                               store_wait);
   }
 
   // --- SCAN ---------------------------------------------------------------------------------
@@ -686,14 +692,15 @@ class Chooser {
                                           {first_channels * 4, true}},
                                          tiles);
     const double state_dma = dma_cycles(rows * n * 4, state_dram, tiles);  // a load, or a store
-    const double wait = exposed(act || state_dram);
+    // The first loads include A, D and the dt bias (DRAM).
+    const double load_wait = exposed(true), store_wait = exposed(in_dram(op.out[0]) || state_dram);
     if (m.state_in_slot) {
       // Runs are the channel blocks; every step also brings and returns its session's state.
       const std::int64_t runs = m.steps / std::max(1, op.sessions);
-      m.cycles = pipelined(m.steps, step, step_dma + 2 * state_dma, runs, weights_dma, 0, wait);
+      m.cycles = pipelined(m.steps, step, step_dma + 2 * state_dma, runs, weights_dma, 0, load_wait, store_wait);
     } else {
       const std::int64_t runs = m.steps / std::max<std::int64_t>(1, ceil_div(L, lb));
-      m.cycles = pipelined(m.steps, step, step_dma, runs, weights_dma + state_dma, state_dma, wait);
+      m.cycles = pipelined(m.steps, step, step_dma, runs, weights_dma + state_dma, state_dma, load_wait, store_wait);
     }
   }
 
@@ -723,7 +730,7 @@ class Chooser {
       const std::int64_t qb = q * hd * e_bits / 8, kb = k * hd * e_bits / 8;
       const double step = 2 * cost_.gemm_cycles(q, k, hd, op.precision) + cost_.vector_cycles(SSM_VEC_SOFTMAX, q, k);
       const double step_dma = transfers({{qb, q_dram}, {kb, kv_dram}, {kb, kv_dram}}, tiles);
-      return pipelined(steps_of(q, k), step, step_dma, 1, 0, 0, exposed(q_dram || kv_dram || out_dram)) +
+      return pipelined(steps_of(q, k), step, step_dma, 1, 0, 0, exposed(q_dram || kv_dram), exposed(out_dram)) +
              double(per * ceil_div(ql, q)) * dma_cycles(q * hd * 4, out_dram, tiles);
     };
     // The fastest blocks whose operands fit the slots. Across key blocks the running output
