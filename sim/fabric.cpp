@@ -68,43 +68,50 @@ void Fabric::advance(std::uint64_t now) {
 
 void Fabric::reschedule(std::uint64_t now) {
   dirty_ = false;
-  // Max-min fair rates by progressive filling.
+  // Max-min fair rates by progressive filling, over the resources the open transfers cross
+  // (`touched`: a chip has hundreds of links, a moment a few dozen transfers).
   std::vector<int>& open = open_;
+  std::vector<int>& touched = touched_;
   open.clear();
+  touched.clear();
   for (int id : active_) {
     Flow& f = flows_[static_cast<std::size_t>(id)];
     f.rate = 0;
-    if (f.remaining > kDoneBytes) open.push_back(id);
+    if (f.remaining <= kDoneBytes) continue;
+    open.push_back(id);
+    for (int r : f.resources)
+      if (users_[static_cast<std::size_t>(r)]++ == 0) touched.push_back(r);
   }
-  std::fill(left_.begin(), left_.end(), 0.0);
-  for (int id : open)
-    for (int r : flows_[static_cast<std::size_t>(id)].resources)
-      left_[static_cast<std::size_t>(r)] = capacity_[static_cast<std::size_t>(r)];
+  for (int r : touched) left_[static_cast<std::size_t>(r)] = capacity_[static_cast<std::size_t>(r)];
   while (!open.empty()) {
-    std::fill(users_.begin(), users_.end(), 0);
-    for (int id : open)
-      for (int r : flows_[static_cast<std::size_t>(id)].resources) ++users_[static_cast<std::size_t>(r)];
     double share = std::numeric_limits<double>::infinity();
-    for (int id : open)
-      for (int r : flows_[static_cast<std::size_t>(id)].resources)
+    for (int r : touched)
+      if (users_[static_cast<std::size_t>(r)] > 0)
         share = std::min(share, left_[static_cast<std::size_t>(r)] / users_[static_cast<std::size_t>(r)]);
     for (int id : open) {
       Flow& f = flows_[static_cast<std::size_t>(id)];
       f.rate += share;
       for (int r : f.resources) left_[static_cast<std::size_t>(r)] -= share;
     }
-    // Freeze the transfers that cross a saturated resource.
+    // Freeze the transfers that cross a saturated resource; they no longer use the others.
     std::vector<int>& still = still_;
     still.clear();
     for (int id : open) {
+      const Flow& f = flows_[static_cast<std::size_t>(id)];
       bool saturated = false;
-      for (int r : flows_[static_cast<std::size_t>(id)].resources)
+      for (int r : f.resources)
         if (left_[static_cast<std::size_t>(r)] <= 1e-9 * capacity_[static_cast<std::size_t>(r)]) saturated = true;
-      if (!saturated) still.push_back(id);
+      if (saturated) {
+        for (int r : f.resources) --users_[static_cast<std::size_t>(r)];
+      } else {
+        still.push_back(id);
+      }
     }
     if (still.size() == open.size()) break;  // cannot happen: the minimum saturates one
     open.swap(still);
   }
+  for (int id : open)
+    for (int r : flows_[static_cast<std::size_t>(id)].resources) users_[static_cast<std::size_t>(r)] = 0;
   next_end_ = std::numeric_limits<std::uint64_t>::max();
   for (int id : active_) {
     Flow& f = flows_[static_cast<std::size_t>(id)];

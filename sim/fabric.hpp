@@ -51,8 +51,8 @@ class Fabric {
   std::uint64_t next_end_ = std::numeric_limits<std::uint64_t>::max();
   // Scratch of the rate computation.
   std::vector<double> left_;
-  std::vector<int> users_;
-  std::vector<int> open_, still_;
+  std::vector<int> users_;  // per resource: the open transfers crossing it (0 between calls)
+  std::vector<int> open_, still_, touched_;
   std::vector<void*> done_;
 };
 
