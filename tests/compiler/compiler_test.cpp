@@ -357,6 +357,28 @@ TEST(CostModel, VectorPassIsElementsTimesCostOverLanesPlusLatency) {
   EXPECT_DOUBLE_EQ(CostModel(p).vector_cycles(SSM_VEC_EXP, 2, 80), 160 * 3 / 16 + 10);
 }
 
+// A transfer in a stream on a DMA engine with O transfers in flight (Little's law): its
+// bytes' time, or its bytes' and latency's time over O, whichever is longer; a command
+// waiting for the stream's last transfer sees (O - 1) / O of the latency beyond that. With
+// one in flight, the lone transfer's latency + bytes, and nothing beyond. krsna-dc: 64 tiles
+// share 2,048 B/cycle of DRAM (32 B/cycle each); a DRAM load's latency is 450 + 3 cycles.
+TEST(CostModel, TransfersInAStreamFollowLittlesLaw) {
+  Profile p = load_profile("krsna-dc");
+  for (const int outstanding : {1, 2, 16}) {
+    SCOPED_TRACE(outstanding);
+    p.tile.dma.outstanding_transfers = outstanding;
+    const CostModel cost(p);
+    const double latency = cost.dma_cycles(0, true, 64);
+    EXPECT_DOUBLE_EQ(latency, 453.0);
+    for (const std::int64_t bytes : {std::int64_t{512}, std::int64_t{32768}}) {
+      const double moving = double(bytes) / 32;
+      EXPECT_DOUBLE_EQ(cost.dma_cycles(bytes, true, 64), latency + moving);
+      EXPECT_DOUBLE_EQ(cost.dma_stream_cycles(bytes, true, 64), std::max(moving, (moving + latency) / outstanding));
+    }
+    EXPECT_DOUBLE_EQ(cost.dma_exposed_latency(true), latency * (outstanding - 1) / outstanding);
+  }
+}
+
 // --- memory plan ----------------------------------------------------------------------------
 
 TEST(PlanMemory, StatePerSessionAndSessionsThatFitAreHandComputed) {
