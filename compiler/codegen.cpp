@@ -45,11 +45,13 @@ struct TileState {
   bool barrier_pending = false;     // the op's barrier WAIT is not yet in the DMA stream
 };
 
-// Adds `by` to every tile-SRAM operand offset of a command (tile SRAMs are buffers 0..tiles-1).
+// Adds `by` to an operand's offset if it is in a tile's SRAM (tile SRAMs are buffers 0..tiles-1).
+void shift_tile_sram(ssm_ref& r, int tiles, std::uint64_t by) {
+  if (r.buffer < tiles) r.offset = static_cast<std::uint32_t>(r.offset + by);
+}
+// The same for every operand of a command.
 void shift_tile_sram(ssm_command& c, int tiles, std::uint64_t by) {
-  auto shift = [&](ssm_ref& r) {
-    if (r.buffer < tiles) r.offset = static_cast<std::uint32_t>(r.offset + by);
-  };
+  auto shift = [&](ssm_ref& r) { shift_tile_sram(r, tiles, by); };
   switch (c.head.opcode) {
     case SSM_OP_DMA:
       shift(c.dma.src), shift(c.dma.dst);
@@ -124,14 +126,13 @@ class Generator {
     if (mappings_.size() != mod_.ops.size())
       throw std::logic_error(
           fmt::format("generate_program: {} mappings for {} ops", mappings_.size(), mod_.ops.size()));
-    places_ = place_in_sram(mod_, mappings_, profile_);
+    const std::vector<SramPlacement> places = place_in_sram(mod_, mappings_, profile_);
     for (std::size_t i = 0; i < mod_.ops.size(); ++i) {
       const PrimOp& op = mod_.ops[i];
       const OpMapping& m = mappings_[i];
       for (TileState& ts : tile_state_)
         for (StreamBuilder& b : ts.streams) b.set_tag(static_cast<std::uint32_t>(i));
-      sram_base_ = places_[i].base;
-      prefetch_ = places_[i].prefetch;
+      place_ = places[i];
       begin_op();
       slots_ = m.sram.slots;
       switch (op.kind) {
@@ -260,12 +261,12 @@ class Generator {
     TileState& ts = tile_state_[t];
     auto& d = ts.streams[SSM_ENGINE_DMA];
     const std::uint32_t index = ts.steps;
-    if (sram_base_ != 0) shift_step(s);
+    if (place_.base != 0) shift_step(s);
     if (ts.barrier_pending) {
       // The op's first step on this tile: with its region apart from the previous op's, its
-      // weights load before the barrier, while the previous op finishes (prefetch_).
+      // weights load before the barrier, while the previous op finishes (place_.prefetch).
       auto weights_first = s.loads.begin();
-      if (prefetch_)
+      if (place_.prefetch)
         weights_first = std::stable_partition(s.loads.begin(), s.loads.end(), [&](const Xfer& x) {
           return prog_.buffers[x.src.buffer].kind == SSM_BUF_WEIGHTS;
         });
@@ -314,7 +315,7 @@ class Generator {
   // Ops are separated by a barrier: each tile's DMA stream stores the op's last results and
   // signals its end, and in the next op waits for every tile's signal. The WAIT goes in when
   // the tile first needs its DMA stream in that op (dma_of), so that emit can put the op's
-  // first weight loads before it (prefetch_); a SIGNAL holds no later command (the firmware
+  // first weight loads before it (place_.prefetch); a SIGNAL holds no later command (the firmware
   // gives it when the stores complete). The op's slots start afresh.
   void begin_op() {
     for (TileState& ts : tile_state_) {
@@ -341,15 +342,12 @@ class Generator {
     return ts.streams[SSM_ENGINE_DMA];
   }
 
+  // The op's step where place_in_sram put the op's region.
   void shift_step(Step& s) const {
-    for (Xfer& x : s.loads) shift_xfer(x);
-    for (Xfer& x : s.stores) shift_xfer(x);
+    for (auto* xfers : {&s.loads, &s.stores})
+      for (Xfer& x : *xfers) shift_tile_sram(x.src, tiles_, place_.base), shift_tile_sram(x.dst, tiles_, place_.base);
     for (Group& g : s.groups)
-      for (ssm_command& c : g.commands) shift_tile_sram(c, tiles_, sram_base_);
-  }
-  void shift_xfer(Xfer& x) const {
-    if (x.src.buffer < tiles_) x.src.offset = static_cast<std::uint32_t>(x.src.offset + sram_base_);
-    if (x.dst.buffer < tiles_) x.dst.offset = static_cast<std::uint32_t>(x.dst.offset + sram_base_);
+      for (ssm_command& c : g.commands) shift_tile_sram(c, tiles_, place_.base);
   }
 
   // Stops as soon as the Program cannot be encoded (arch/spec/program.hpp's limit), rather
@@ -1103,9 +1101,7 @@ class Generator {
   const Profile& profile_;
   int tiles_;
   std::uint64_t sram_ = 0;
-  std::vector<SramPlacement> places_;  // each op's region in every tile's SRAM (place_in_sram)
-  std::uint64_t sram_base_ = 0;        // the current op's
-  bool prefetch_ = false;              // its first weights load before its barrier
+  SramPlacement place_;  // the current op's region in every tile's SRAM (place_in_sram)
   const std::vector<std::int64_t>* offsets_ = nullptr;
   const std::vector<bool>* spilled_ = nullptr;  // per tensor: in the split arena's DRAM part
   Program prog_;

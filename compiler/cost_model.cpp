@@ -125,8 +125,12 @@ double CostModel::dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
 }
 
 double CostModel::dma_stream_cycles(std::int64_t bytes, bool dram, int tiles) const {
-  const double moving =
-      double(transfer_cycles(0, count(bytes), tile_share_bytes_per_cycle(profile_, busiest_port_tiles_, dram, tiles)));
+  return dma_stream_cycles(
+      double(transfer_cycles(0, count(bytes), tile_share_bytes_per_cycle(profile_, busiest_port_tiles_, dram, tiles))),
+      dram);
+}
+
+double CostModel::dma_stream_cycles(double moving, bool dram) const {
   const double outstanding = profile_.tile.dma.outstanding_transfers;
   return std::max(moving, (moving + double(load_latency(profile_, dram))) / outstanding);
 }

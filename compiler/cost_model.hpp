@@ -64,6 +64,8 @@ class CostModel {
   // data, so a transfer takes its bytes' time or its share of the latency and bytes over the
   // outstanding ones (Little's law), whichever is longer; with one, its latency and bytes.
   double dma_stream_cycles(std::int64_t bytes, bool dram, int tiles) const;
+  // The same for a transfer whose bytes take `moving` cycles at whatever share it gets.
+  double dma_stream_cycles(double moving, bool dram) const;
   // What a command waiting for the last transfer of such a stream sees beyond its stream cycles.
   double dma_exposed_latency(bool dram) const;
   // A point-to-point DMA alone on the chip over `route_hops` NoC links: the simulator's

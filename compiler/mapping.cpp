@@ -131,8 +131,7 @@ class Chooser {
     const int per_edge = (groups + edges - 1) / edges;
     const double share = std::min(memory_delivery_bytes_per_cycle(profile_, src) / double(leaders * groups),
                                   double(profile_.noc.link_bytes_per_cycle) / double(leaders * per_edge));
-    const double moving = std::ceil(double(bytes) / share);
-    return std::max(moving, (moving + cost_.dma_cycles(0, dram, 1)) / profile_.tile.dma.outstanding_transfers);
+    return cost_.dma_stream_cycles(std::ceil(double(bytes) / share), dram);
   }
 
   // A GEMM's fused residual (gemm_blocks' `residual`): none (0), on chip (1), in DRAM (2).
@@ -852,8 +851,11 @@ std::vector<OpMapping> choose_mappings(const Module& module, std::size_t module_
   const std::vector<SramPlacement> places = place_in_sram(module, out, profile);
   for (std::size_t i = 1; i < out.size(); ++i) {
     const PrimOp& op = module.ops[i];
-    const bool loads_weights =
-        op.kind != Prim::attention && op.kind != Prim::copy && (op.kind != Prim::vector || op.in.size() > 1);
+    bool loads_weights = op.kind != Prim::attention && op.kind != Prim::copy;
+    if (op.kind == Prim::vector) {
+      loads_weights = false;
+      for (std::size_t k = 0; k < op.in.size(); ++k) loads_weights = loads_weights || vector_weight_input(op, k);
+    }
     if (!places[i].prefetch || !loads_weights) continue;
     const PrimOp& previous = module.ops[i - 1];
     const bool stored_to_dram = !previous.out.empty() && previous.out[0].tensor >= 0 &&

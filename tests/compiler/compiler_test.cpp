@@ -28,6 +28,12 @@ const char* kTinyMamba =
 
 ModelSpec tiny_mamba() { return load_model(write_file("tiny-mamba.yaml", kTinyMamba)); }
 ModelSpec shipped(const std::string& name) { return load_model("workloads/models/" + name + ".yaml"); }
+Scenario scenario(int prompt_tokens, int generate_tokens) {
+  Scenario s;
+  s.prompt_tokens = prompt_tokens;
+  s.generate_tokens = generate_tokens;
+  return s;
+}
 
 std::string expect_error(const std::function<void()>& f) {
   try {
@@ -383,9 +389,7 @@ TEST(CostModel, TransfersInAStreamFollowLittlesLaw) {
 
 TEST(PlanMemory, StatePerSessionAndSessionsThatFitAreHandComputed) {
   const Profile p = load_profile("krsna-wear");  // global buffer 1 MiB, DRAM 2 GiB
-  Scenario s;
-  s.prompt_tokens = 16;
-  s.generate_tokens = 4;
+  Scenario s = scenario(16, 4);
   const CompileResult r = compile(tiny_mamba(), s, p);
   // Per layer: conv state 64 x 4 floats + SSM state 64 x 4 floats = 2048 B; 2 layers; plus
   // the kept last hidden state (32 floats) for the logits Program.
@@ -401,9 +405,7 @@ TEST(PlanMemory, StatePerSessionAndSessionsThatFitAreHandComputed) {
 
 TEST(PlanMemory, KvCacheGrowsWithContext) {
   const Profile p = load_profile("krsna-dc");
-  Scenario s;
-  s.prompt_tokens = 100;
-  s.generate_tokens = 28;
+  Scenario s = scenario(100, 28);
   const CompileResult r = compile(shipped("llama-3.2-1b"), s, p);
   // 16 layers x (K + V) x 8 kv heads x 64 x 128 tokens x 2 bytes (bf16).
   EXPECT_EQ(r.memory.kv_bytes_per_session, 16u * 2 * 8 * 64 * 128 * 2);
@@ -415,9 +417,7 @@ TEST(PlanMemory, KvCacheGrowsWithContext) {
 // share bytes in either part, and in_dram follows the split.
 TEST(PlanMemory, AnArenaSomewhatOverTheGlobalBufferSplitsTensorByTensor) {
   const Profile p = load_profile("krsna-mobile");
-  Scenario s;
-  s.prompt_tokens = 16;
-  s.generate_tokens = 4;
+  Scenario s = scenario(16, 4);
   s.batch = 32;
   const CompileResult r = compile(shipped("mamba-130m"), s, p);
   const std::uint64_t gb = std::uint64_t(p.global_buffer.size_bytes);
@@ -465,18 +465,14 @@ TEST(PlanMemory, AnArenaSomewhatOverTheGlobalBufferSplitsTensorByTensor) {
 }
 
 TEST(PlanMemory, bad_weights_beyond_dram_name_the_limit) {
-  Scenario s;
-  s.prompt_tokens = 16;
-  s.generate_tokens = 2;
+  Scenario s = scenario(16, 2);
   const std::string e = expect_error([&] { compile(shipped("jamba-1.5-mini"), s, load_profile("krsna-wear")); });
   EXPECT_NE(e.find("jamba-1.5-mini: weights of"), std::string::npos) << e;
   EXPECT_NE(e.find("do not fit the 2.00 GiB DRAM of krsna-wear (dram.capacity_bytes)"), std::string::npos) << e;
 }
 
 TEST(PlanMemory, bad_state_cache_beyond_dram) {
-  Scenario s;
-  s.prompt_tokens = 100000;
-  s.generate_tokens = 0;
+  Scenario s = scenario(100000, 0);
   s.batch = 64;
   const std::string e = expect_error([&] {
     CompileOptions o;
@@ -489,9 +485,7 @@ TEST(PlanMemory, bad_state_cache_beyond_dram) {
 // --- codegen, programs, stages ----------------------------------------------------------------
 
 TEST(Compile, ProgramsValidateAgainstEveryProfile) {
-  Scenario s;
-  s.prompt_tokens = 40;
-  s.generate_tokens = 3;
+  Scenario s = scenario(40, 3);
   s.batch = 2;
   for (const auto& file : shipped_profile_files()) {
     const Profile p = load_profile_file(file);
@@ -504,9 +498,7 @@ TEST(Compile, ProgramsValidateAgainstEveryProfile) {
 }
 
 TEST(Compile, PhasesArePrefillChunksLogitsAndDecode) {
-  Scenario s;
-  s.prompt_tokens = 300;
-  s.generate_tokens = 5;
+  Scenario s = scenario(300, 5);
   CompileOptions o;
   o.prefill_chunk = 128;  // an exact chunk: 2 x 128, then a rest of 44
   const CompileResult r = compile(shipped("mamba-130m"), s, load_profile("krsna-mobile"), o);
@@ -529,9 +521,7 @@ TEST(Compile, TheMapperChoosesTheFastestPrefillChunk) {
        {std::tuple{"mamba-790m", "krsna-mobile", 1024}, std::tuple{"mamba2-370m", "krsna-dc", 1000},
         std::tuple{"mamba-130m", "krsna-wear", 700}}) {
     SCOPED_TRACE(std::string(model) + " on " + profile);
-    Scenario s;
-    s.prompt_tokens = prompt;
-    s.generate_tokens = 2;
+    Scenario s = scenario(prompt, 2);
     CompileOptions o;
     o.validate = false;
     const Profile p = load_profile(profile);
@@ -567,9 +557,7 @@ TEST(Compile, TheMapperChoosesTheFastestPrefillChunk) {
 }
 
 TEST(Compile, UnevenPromptGetsARestChunk) {
-  Scenario s;
-  s.prompt_tokens = 100;
-  s.generate_tokens = 1;
+  Scenario s = scenario(100, 1);
   CompileOptions o;
   o.prefill_chunk = 64;
   const CompileResult r = compile(shipped("mamba-130m"), s, load_profile("krsna-mobile"), o);
@@ -579,9 +567,7 @@ TEST(Compile, UnevenPromptGetsARestChunk) {
 }
 
 TEST(Compile, SameInputsGiveByteIdenticalPrograms) {
-  Scenario s;
-  s.prompt_tokens = 64;
-  s.generate_tokens = 2;
+  Scenario s = scenario(64, 2);
   const Profile p = load_profile("krsna-mobile");
   const CompileResult a = compile(shipped("zamba2-2.7b"), s, p), b = compile(shipped("zamba2-2.7b"), s, p);
   ASSERT_EQ(a.phases.size(), b.phases.size());
@@ -590,9 +576,7 @@ TEST(Compile, SameInputsGiveByteIdenticalPrograms) {
 }
 
 TEST(Compile, EncodedProgramDecodesBack) {
-  Scenario s;
-  s.prompt_tokens = 16;
-  s.generate_tokens = 2;
+  Scenario s = scenario(16, 2);
   const CompileResult r = compile(tiny_mamba(), s, load_profile("krsna-wear"));
   for (const auto& phase : r.phases) {
     const auto bytes = encode_program(phase.program);
@@ -601,9 +585,7 @@ TEST(Compile, EncodedProgramDecodesBack) {
 }
 
 TEST(Compile, ScanCommandsUseTheChosenEngine) {
-  Scenario s;
-  s.prompt_tokens = 16;
-  s.generate_tokens = 2;
+  Scenario s = scenario(16, 2);
   auto scans = [&](const char* profile) {
     std::size_t n = 0;
     for (const auto& phase : compile(shipped("mamba-130m"), s, load_profile(profile)).phases)
@@ -616,9 +598,7 @@ TEST(Compile, ScanCommandsUseTheChosenEngine) {
 }
 
 TEST(Emit, EveryStageIsDumpable) {
-  Scenario s;
-  s.prompt_tokens = 8;
-  s.generate_tokens = 2;
+  Scenario s = scenario(8, 2);
   const CompileResult r = compile(tiny_mamba(), s, load_profile("krsna-wear"));
   for (const auto& stage : stage_names()) EXPECT_FALSE(emit(r, stage).empty()) << stage;
   EXPECT_NE(emit(r, "graph").find("mamba1"), std::string::npos);
@@ -627,9 +607,7 @@ TEST(Emit, EveryStageIsDumpable) {
 }
 
 TEST(Emit, bad_unknown_stage_lists_the_stages) {
-  Scenario s;
-  s.prompt_tokens = 8;
-  s.generate_tokens = 1;
+  Scenario s = scenario(8, 1);
   const CompileResult r = compile(tiny_mamba(), s, load_profile("krsna-wear"));
   EXPECT_NE(expect_error([&] { emit(r, "asm"); }).find("stages: graph, lowered"), std::string::npos);
 }
@@ -685,9 +663,7 @@ tie_word_embeddings: true
                         Case{shipped("pythia-160m"), load_profile("krsna-wear"), 1024},
                         Case{shipped("pythia-160m"), load_profile("krsna-dc"), 1024}}) {
     SCOPED_TRACE(c.model.name + " on " + c.profile.name);
-    Scenario s;
-    s.prompt_tokens = c.prompt;
-    s.generate_tokens = 2;
+    Scenario s = scenario(c.prompt, 2);
     const CompileResult r = compile(c.model, s, c.profile);  // validates every Program
     for (const PhaseProgram& p : r.phases)
       for (const TiledOp& t : p.tiled) EXPECT_LE(t.sram_bytes, c.profile.tile.sram.size_bytes) << t.name;
@@ -695,9 +671,7 @@ tie_word_embeddings: true
 }
 
 TEST(Compile, PrefillChunkOptionSetsTheChunk) {
-  Scenario s;
-  s.prompt_tokens = 300;
-  s.generate_tokens = 2;
+  Scenario s = scenario(300, 2);
   CompileOptions o;
   o.prefill_chunk = 100;
   const CompileResult r = compile(tiny_mamba(), s, load_profile("krsna-mobile"), o);
@@ -715,9 +689,7 @@ class ShippedWorkloadsCompile : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ShippedWorkloadsCompile, OrAreRefusedForTheirDram) {
   const Profile profile = load_profile(GetParam());
-  Scenario s;
-  s.prompt_tokens = 64;
-  s.generate_tokens = 2;
+  Scenario s = scenario(64, 2);
   int compiled = 0;
   for (const auto& entry : std::filesystem::directory_iterator("workloads/models")) {
     const std::string name = entry.path().stem().string();
@@ -756,9 +728,7 @@ std::uint64_t dram_read_bytes(const Program& program) {
 // a global-buffer copy, so DRAM reads stay within 1.3x of the weights plus one read of each
 // op's activation and state inputs (before: 5.6x on mamba-130m, A read by every tile).
 TEST(GemmMapping, PrefillChunkReadsEachWeightByteOnce) {
-  Scenario s;
-  s.prompt_tokens = 512;
-  s.generate_tokens = 2;
+  Scenario s = scenario(512, 2);
   const CompileResult r = compile(shipped("mamba-130m"), s, load_profile("krsna-mobile"));
   const PhaseProgram& prefill = r.phases.at(0);
   ASSERT_EQ(prefill.name, "prefill");
@@ -783,9 +753,7 @@ TEST(GemmMapping, PrefillChunkReadsEachWeightByteOnce) {
 // other op's loads after it.
 TEST(SramPlacement, AnOpApartFromThePreviousLoadsItsFirstWeightsBeforeTheBarrier) {
   const Profile profile = load_profile("krsna-dc");
-  Scenario s;
-  s.prompt_tokens = 64;
-  s.generate_tokens = 3;
+  Scenario s = scenario(64, 3);
   const CompileResult r = compile(shipped("mamba-130m"), s, profile);
   const PhaseProgram& decode = r.phases.back();
   ASSERT_EQ(decode.name, "decode");
@@ -839,9 +807,7 @@ TEST(SramPlacement, AnOpApartFromThePreviousLoadsItsFirstWeightsBeforeTheBarrier
 // with loads that overlap their latency (smaller blocks pay off). The bound guards against a
 // return to small blocks.
 TEST(GemmMapping, Mamba2p8bPrefillChunkCommandCountIsBounded) {
-  Scenario s;
-  s.prompt_tokens = 2048;
-  s.generate_tokens = 128;
+  Scenario s = scenario(2048, 128);
   const CompileResult r = compile(shipped("mamba-2.8b"), s, load_profile("krsna-mobile"));
   const PhaseProgram& prefill = r.phases.at(0);
   ASSERT_EQ(prefill.name, "prefill");
@@ -853,9 +819,7 @@ TEST(GemmMapping, Mamba2p8bPrefillChunkCommandCountIsBounded) {
 // add's two inputs become the accumulators' initial value: one [512 x 768] float32 read less
 // per layer).
 TEST(FuseResidualAdds, CompileFusesByDefaultAndMovesLessData) {
-  Scenario s;
-  s.prompt_tokens = 512;
-  s.generate_tokens = 2;
+  Scenario s = scenario(512, 2);
   const Profile profile = load_profile("krsna-mobile");
   CompileOptions off;
   off.fuse = false;
