@@ -123,7 +123,8 @@ void add_model_options(CLI::App* command, cli::ModelRunOptions& o) {
                    "chunks); smaller is faster to simulate")
       ->check(CLI::Range(1, 1048576));
   command->add_flag("--no-fusion", o.no_fusion,
-                    "Run every op as lowered (no GEMM + residual-add fusion), to measure what fusion gives");
+                    "Run every op as lowered (no GEMM + residual-add or dt_proj + scan fusion), to measure what "
+                    "fusion gives");
   command->add_option("--precision", o.precision,
                       "Matrix precision of weights and GEMMs (int4, int8, fp8, fp16, bf16, tf32, fp32, fp64); "
                       "default: bf16, else fp16, int8, fp32 as the profile has them");

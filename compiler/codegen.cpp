@@ -830,7 +830,9 @@ class Generator {
     const int out_bits = tensor(op.out[0]).bits;
     const int passes = scan_state_passes(op, profile_);
     const std::int64_t a_elems = op.version == 1 ? cb * n : cb;
-    const std::uint64_t a_at = 0, d_at = a_elems * 4, bias_at = d_at + cb * 4, st_at = bias_at + cb * 4;
+    // Resident: A, D, the dt bias, a fused dt_proj's weight rows, the states.
+    const std::uint64_t a_at = 0, d_at = a_elems * 4, bias_at = d_at + cb * 4, dt_weight_at = bias_at + cb * 4,
+                        st_at = dt_weight_at + scan_dt_weight_bytes(op, mod_, cb);
     // With the state in the slot (OpMapping::state_in_slot) it ends the slot.
     const std::uint64_t state_in_slot_at = m.sram.slot_bytes - align64(std::uint64_t(cb * pb * n) * 4);
     for (std::size_t t = 0; t < m.tiles.size(); ++t) {
@@ -860,6 +862,7 @@ class Generator {
                    op.version == 1 ? 0 : c0, op.version == 1 ? n : cn, a_at);
               load(s.loads, tile, op.in[5], 0, 1, c0, cn, d_at);
               load(s.loads, tile, op.in[7], 0, 1, c0, cn, bias_at);
+              if (op.dt_rank > 0) load(s.loads, tile, op.in[9], c0, cn, 0, op.dt_rank, dt_weight_at);
             }
             const std::uint64_t state_at = m.state_in_slot ? base + state_in_slot_at : st_at;
             const std::int64_t state_row = (sess * channels + c0) * p + p0;
@@ -871,8 +874,8 @@ class Generator {
             const std::uint64_t x_at = at;
             load(s.loads, tile, op.in[0], row, len, col, cn * pw, at);
             at += std::uint64_t(len * cn * pw) * 4;
-            const std::uint64_t dt_at = at;
-            load(s.loads, tile, op.in[1], row, len, c0, cn, at);
+            const std::uint64_t dt_at = at;  // loaded, or computed from dt_low (fused dt_proj)
+            if (op.dt_rank == 0) load(s.loads, tile, op.in[1], row, len, c0, cn, at);
             at += std::uint64_t(len * cn) * 4;
             const std::uint64_t b_at = at;
             load(s.loads, tile, op.in[3], row, len, g0 * n, gs * n, at);
@@ -893,6 +896,9 @@ class Generator {
             const std::uint64_t converted_at = at;
             if (out_bits < 32) at += std::uint64_t(len * cn * pw * out_bits / 8);
             const std::uint64_t scratch_at = at;
+            // A fused dt_proj's input ends the slot (native kernels need no scratch).
+            const std::uint64_t dt_low_at = at;
+            if (op.dt_rank > 0) load(s.loads, tile, op.in[1], row, len, 0, op.dt_rank, dt_low_at);
             const auto work = scan_work(scan_rows(op, pw), op.kernel, cn, len, profile_);
             int pass = 0;
             for (const Work& w : work) {
@@ -920,6 +926,8 @@ class Generator {
                 sa.store_state = true;
                 cmd = scan_command(sa);
                 ++pass;
+              } else if (w.opcode == SSM_OP_GEMM && native) {  // the fused dt_proj
+                cmd = block_gemm(op, tile, dt_low_at, dt_weight_at, dt_at, len, cn, op.dt_rank, op.dt_rank, false);
               } else if (w.opcode == SSM_OP_GEMM) {
                 GemmArgs ga;
                 const bool on_state = scan_work_bytes(w) <= std::uint64_t(cn * pw * n) * 4;

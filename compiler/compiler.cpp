@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "arch/spec/config_tree.hpp"
 
@@ -84,6 +85,7 @@ void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scen
     p.lowered = lower_graph(r.graph, plan.phases[i], r.precision);
     if (options.fuse) fuse_residual_adds(p.lowered);
     select_scan_kernels(p.lowered, profile);
+    if (options.fuse) fuse_dt_projections(p.lowered);
     collect_kernels(p, r.kernels);
     r.phases.push_back(std::move(p));
   }
@@ -162,7 +164,8 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   } else {
     // The mapper's chunk: the candidate whose whole prompt the cost model finds fastest (a
     // larger chunk reads the weights fewer times but needs more room for its activations;
-    // a larger one must be 3 % faster: its Programs are larger and slower to simulate). A
+    // a larger one must be 3 % faster per doubling: its Programs are larger and slower to
+    // simulate). A
     // candidate whose activations or Programs do not fit is skipped; when none fits (many
     // sessions), the chunk halves until its Programs do.
     double best = -1;
@@ -177,7 +180,8 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
       }
       if (programs_too_large(trial)) continue;
       const double cycles = prefill_cycles(trial);
-      if (best < 0 || cycles < best * 0.97) best = cycles, best_target = target;
+      if (best < 0 || cycles < best * std::pow(0.97, std::log2(double(target) / best_target)))
+        best = cycles, best_target = target;
     }
     if (best < 0)
       for (best_target = kPrefillChunkCandidates[0] / 2; best_target > 1; best_target /= 2) {

@@ -2,7 +2,7 @@
 // passes and returns every stage's result; emit(result, stage) prints a stage.
 //
 //   build_graph -> recognize_architecture -> lower_graph (per phase) -> fuse_residual_adds
-//   -> select_scan_kernels
+//   -> select_scan_kernels -> fuse_dt_projections
 //   -> plan_memory -> choose_mappings (per op: tiles, blocks, SRAM layout) -> generate_program
 //   (scheduling, codegen) -> validate_program
 //
@@ -42,7 +42,7 @@ struct CompileOptions {
   int prefill_chunk = 0;  // tokens per prefill chunk; 0: the mapper's choice (functional: about kDefaultPrefillChunk)
   bool validate = true;   // validate_program on every Program (with the profile)
   bool fold_sync = true;  // fold WAIT/SIGNAL commands into the engine commands' sync points
-  bool fuse = true;       // fuse_residual_adds (false: every op as lowered, to measure what fusion gives)
+  bool fuse = true;       // fuse_residual_adds, fuse_dt_projections (false: every op as lowered, to measure fusion)
   // For functional execution (host/functional_driver.hpp): every prefill phase computes the logits of
   // all its tokens (no "logits" phase), the host writes the token embeddings into the
   // "input_embeddings" state buffer, and "decode" is compiled at `decode_context` (tokens

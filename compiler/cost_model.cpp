@@ -179,6 +179,7 @@ std::vector<Work> scan_work(const PrimOp& op, ScanKernel kernel, std::int64_t c,
     const bool softplus = op.softplus && unit.fuses(FusedOp::delta_softplus);
     const bool gate = op.gate && unit.fuses(FusedOp::silu_gate) && kernel == ScanKernel::native;
     const bool skip = op.skip && unit.fuses(FusedOp::d_skip);
+    if (op.dt_rank > 0) out.push_back(mm(L, c, op.dt_rank, op.precision));  // dt = dt_low · dt_projᵀ
     if (op.softplus && !softplus) out.push_back(vec(SSM_VEC_SOFTPLUS, L, c));
     const int passes = kernel == ScanKernel::native ? 1 : static_cast<int>(ceil_div(n, std::max(1, unit.max_state)));
     for (int i = 0; i < passes; ++i) {

@@ -556,25 +556,47 @@ Module lower_graph(const Graph& graph, const Phase& phase, Precision precision) 
   return Lowerer(graph, phase, precision).run();
 }
 
-int fuse_residual_adds(Module& mod) {
-  const std::size_t n = mod.tensors.size();
-  // Per tensor: the op that writes it (-2: more than one) and how many op inputs read it.
-  std::vector<int> writer(n, -1), readers(n, 0);
-  for (std::size_t i = 0; i < mod.ops.size(); ++i) {
-    for (const View& v : mod.ops[i].in)
-      if (v.tensor >= 0) ++readers[static_cast<std::size_t>(v.tensor)];
-    for (const View& v : mod.ops[i].out)
-      if (v.tensor >= 0) {
-        int& w = writer[static_cast<std::size_t>(v.tensor)];
-        w = w == -1 ? static_cast<int>(i) : -2;
-      }
+namespace {
+
+// Per tensor of a module: the op that writes it (-1: none, -2: more than one) and how many op
+// inputs read it.
+struct Uses {
+  std::vector<int> writer, readers;
+  explicit Uses(const Module& mod) : writer(mod.tensors.size(), -1), readers(mod.tensors.size(), 0) {
+    for (std::size_t i = 0; i < mod.ops.size(); ++i) {
+      for (const View& v : mod.ops[i].in)
+        if (v.tensor >= 0) ++readers[static_cast<std::size_t>(v.tensor)];
+      for (const View& v : mod.ops[i].out)
+        if (v.tensor >= 0) {
+          int& w = writer[static_cast<std::size_t>(v.tensor)];
+          w = w == -1 ? static_cast<int>(i) : -2;
+        }
+    }
   }
-  auto whole = [&](const View& v) {
-    return v.tensor >= 0 && v.col0 == 0 &&
-           (v.cols == 0 || v.cols == mod.tensors[static_cast<std::size_t>(v.tensor)].cols);
-  };
+};
+
+bool whole(const Module& mod, const View& v) {
+  return v.tensor >= 0 && v.col0 == 0 &&
+         (v.cols == 0 || v.cols == mod.tensors[static_cast<std::size_t>(v.tensor)].cols);
+}
+
+// Removes the ops marked in `drop`; returns how many.
+int drop_ops(Module& mod, const std::vector<bool>& drop) {
+  std::vector<PrimOp> kept;
+  for (std::size_t i = 0; i < mod.ops.size(); ++i)
+    if (!drop[i]) kept.push_back(std::move(mod.ops[i]));
+  const int dropped = static_cast<int>(mod.ops.size() - kept.size());
+  mod.ops = std::move(kept);
+  return dropped;
+}
+
+}  // namespace
+
+int fuse_residual_adds(Module& mod) {
+  Uses uses(mod);
+  std::vector<int>&writer = uses.writer, &readers = uses.readers;
+  auto whole = [&](const View& v) { return compiler::whole(mod, v); };
   std::vector<bool> drop(mod.ops.size(), false);
-  int fused = 0;
   for (std::size_t i = 0; i < mod.ops.size(); ++i) {
     const PrimOp& add = mod.ops[i];
     if (add.kind != Prim::vector || add.function != SSM_VEC_ADD || add.in.size() != 2 || add.flags) continue;
@@ -598,16 +620,34 @@ int fuse_residual_adds(Module& mod) {
       gemm.out[0] = add.out[0];
       writer[static_cast<std::size_t>(add.out[0].tensor)] = g;
       drop[i] = true;
-      ++fused;
       break;
     }
   }
-  std::vector<PrimOp> kept;
-  kept.reserve(mod.ops.size() - static_cast<std::size_t>(fused));
-  for (std::size_t i = 0; i < mod.ops.size(); ++i)
-    if (!drop[i]) kept.push_back(std::move(mod.ops[i]));
-  mod.ops = std::move(kept);
-  return fused;
+  return drop_ops(mod, drop);
+}
+
+int fuse_dt_projections(Module& mod) {
+  const Uses uses(mod);
+  std::vector<bool> drop(mod.ops.size(), false);
+  for (PrimOp& scan : mod.ops) {
+    if (scan.kind != Prim::scan || scan.version != 1 || scan.dt_rank > 0 ||
+        (scan.kernel != ScanKernel::native && scan.kernel != ScanKernel::native_split) || scan.in.size() != 9)
+      continue;
+    const View& dt = scan.in[1];
+    const auto t = static_cast<std::size_t>(dt.tensor);
+    if (!whole(mod, dt) || uses.readers[t] != 1 || uses.writer[t] < 0) continue;
+    const auto g = static_cast<std::size_t>(uses.writer[t]);
+    const PrimOp& proj = mod.ops[g];
+    if (proj.kind != Prim::gemm || proj.repeat != 1 || proj.in.size() != 2 || proj.n != scan.channels ||
+        proj.m != std::int64_t(scan.sessions) * scan.length || !whole(mod, proj.in[0]) || mod.tensors[t].bits != 32)
+      continue;
+    scan.in[1] = proj.in[0];
+    scan.in.push_back(proj.in[1]);
+    scan.dt_rank = proj.k;
+    scan.precision = proj.precision;
+    drop[g] = true;
+  }
+  return drop_ops(mod, drop);
 }
 
 namespace {
@@ -648,8 +688,9 @@ std::string dump_module(const Module& mod) {
         what = fmt::format("channels={} width={} L={} sessions={}", o.channels, o.width, o.length, o.sessions);
         break;
       case Prim::scan:
-        what = fmt::format("mamba{} channels={} head_dim={} N={} groups={} L={} sessions={} kernel={}", o.version,
-                           o.channels, o.head_dim, o.state, o.groups, o.length, o.sessions, scan_kernel_name(o.kernel));
+        what = fmt::format("mamba{} channels={} head_dim={} N={} groups={} L={} sessions={} kernel={}{}", o.version,
+                           o.channels, o.head_dim, o.state, o.groups, o.length, o.sessions, scan_kernel_name(o.kernel),
+                           o.dt_rank > 0 ? fmt::format(" +dt_proj k={}", o.dt_rank) : "");
         break;
       case Prim::attention:
         what = fmt::format("heads={} kv_heads={} head_dim={} q={} kv={} sessions={}: gemm q.kT, softmax, gemm p.v",

@@ -591,11 +591,16 @@ class Chooser {
     // evolves on its own.
     std::int64_t pb = p;
     int slots = 2;
-    auto resident_of = [&](std::int64_t cb) {
-      return align64(std::uint64_t((op.version == 1 ? cb * n : cb) + 2 * cb + cb * pb * n) * 4);
+    // A fused dt_proj (fuse_dt_projections): the block's weight rows stay resident, a step
+    // loads dt's low-rank rows beside the dt it computes.
+    const std::int64_t dt_low_bits = op.dt_rank > 0 ? tensor(op.in[1]).bits : 0;
+    auto fixed_of = [&](std::int64_t cb) {
+      return std::uint64_t((op.version == 1 ? cb * n : cb) + 2 * cb) * 4 + scan_dt_weight_bytes(op, mod_, cb);
     };
+    auto resident_of = [&](std::int64_t cb) { return align64(fixed_of(cb) + std::uint64_t(cb * pb * n) * 4); };
     auto slot_bytes = [&](std::int64_t cb, std::int64_t lb) {
       std::uint64_t per_token = std::uint64_t(cb * pb * (z ? 3 : 2) + cb + 2 * g * n) * 4;
+      per_token += std::uint64_t(op.dt_rank * dt_low_bits / 8);
       if (passes > 1) per_token += std::uint64_t(cb * pb) * 4 * (passes - 1);  // partial outputs
       if (out_bits < 32) per_token += std::uint64_t(cb * pb * out_bits / 8);
       // Software-scan work larger than the state needs scratch; smaller runs on the state's bytes.
@@ -653,7 +658,7 @@ class Chooser {
     // so one session's state loads while the previous one's scan runs; A, D and the dt bias
     // stay for all the sessions of a channel block.
     const std::uint64_t state_bytes = align64(std::uint64_t(cb * pb * n) * 4);
-    const std::uint64_t fixed = align64(std::uint64_t((op.version == 1 ? cb * n : cb) + 2 * cb) * 4);
+    const std::uint64_t fixed = align64(fixed_of(cb));
     if (lb >= L && slots == 2 && fixed + 2 * (slot_bytes(cb, lb) + state_bytes) <= sram_) {
       m.state_in_slot = true;
       m.sram = SramLayout{align64(fixed), slot_bytes(cb, lb) + state_bytes, 2};
@@ -679,16 +684,18 @@ class Chooser {
     // the state.
     const std::int64_t lbs = std::min(lb, L), rows = first_channels * std::min(pb, p);
     const bool act = in_dram(op.in[0]), state_dram = in_dram(op.in[8]);
-    const double step_dma = transfers({{lbs * rows * 4, act},
-                                       {lbs * first_channels * 4, act},
-                                       {lbs * g * n * 4, act},
-                                       {lbs * g * n * 4, act},
-                                       {z ? lbs * rows * 4 : 0, act},
-                                       {lbs * rows * out_bits / 8, in_dram(op.out[0])}},
-                                      tiles);
+    const double step_dma =
+        transfers({{lbs * rows * 4, act},
+                   {op.dt_rank > 0 ? lbs * op.dt_rank * dt_low_bits / 8 : lbs * first_channels * 4, in_dram(op.in[1])},
+                   {lbs * g * n * 4, act},
+                   {lbs * g * n * 4, act},
+                   {z ? lbs * rows * 4 : 0, act},
+                   {lbs * rows * out_bits / 8, in_dram(op.out[0])}},
+                  tiles);
     const double weights_dma = transfers({{(op.version == 1 ? first_channels * n : first_channels) * 4, true},
                                           {first_channels * 4, true},
-                                          {first_channels * 4, true}},
+                                          {first_channels * 4, true},
+                                          {std::int64_t(scan_dt_weight_bytes(op, mod_, first_channels)), true}},
                                          tiles);
     const double state_dma = dma_cycles(rows * n * 4, state_dram, tiles);  // a load, or a store
     // The first loads include A, D and the dt bias (DRAM).
@@ -826,6 +833,11 @@ int scan_state_passes(const PrimOp& op, const Profile& profile) {
   return op.kernel == ScanKernel::native_split
              ? static_cast<int>(ceil_div(op.state, std::max(1, profile.tile.scan.max_state)))
              : 1;
+}
+
+std::uint64_t scan_dt_weight_bytes(const PrimOp& op, const Module& module, std::int64_t channels) {
+  if (op.dt_rank <= 0) return 0;
+  return align64(std::uint64_t(row_bytes(module.tensors.at(op.in[9].tensor), op.dt_rank) * channels));
 }
 
 PrimOp scan_rows(const PrimOp& op, std::int64_t head_dim_rows) {

@@ -163,6 +163,9 @@ std::uint64_t scan_work_bytes(const Work& w);
 // op restricted to `head_dim_rows` rows of each head (a step of a split head).
 int scan_state_passes(const PrimOp& op, const Profile& profile);
 PrimOp scan_rows(const PrimOp& op, std::int64_t head_dim_rows);
+// The resident bytes of a fused dt_proj's weight rows for `channels` channels of a scan
+// (PrimOp::dt_rank; 0 without), rounded up to 64 so the state after them stays aligned.
+std::uint64_t scan_dt_weight_bytes(const PrimOp& op, const Module& module, std::int64_t channels);
 
 // The sum over ops of the busiest tile's cycles (the ops run one after another).
 double estimated_cycles(const std::vector<OpMapping>& mappings);

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <map>
 #include <random>
 
 #include <fmt/format.h>
@@ -13,6 +12,7 @@
 #include "compiler/codegen.hpp"
 #include "compiler/mapping.hpp"
 #include "compiler/memory_plan.hpp"
+#include "tests/sim/planned_arenas.hpp"
 #include "tests/sim/sim_support.hpp"
 #include "tests/support.hpp"
 
@@ -67,25 +67,15 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
     return v;
   };
   const std::vector<float> a = random(m * k), w = random(n * k), r = random(m * n);
-  // The activations' arena, or its two parts where the plan splits it.
-  const auto& offsets = plan.activation_offsets.at(0);
-  std::map<std::string, std::vector<float>> arenas{{"activations", std::vector<float>(plan.arena_bytes.at(0) / 4)}};
-  if (plan.spill_bytes.at(0) > 0) arenas["activations.spilled"] = std::vector<float>(plan.spill_bytes.at(0) / 4);
-  auto place = [&](int index, const std::vector<float>& values) {
-    std::vector<float>& arena = arenas.at(compiler::activation_buffer(plan, 0, index));
-    std::copy(values.begin(), values.end(), arena.begin() + offsets[std::size_t(index)] / 4);
-  };
-  place(0, a);
-  if (residual) place(2, r);
+  test::PlannedArenas arenas(plan, 0);
+  arenas.place(0, a);
+  if (residual) arenas.place(2, r);
   SimOptions options;
   options.functional = true;
-  for (const auto& [name, values] : arenas) {
-    options.memory_in[name] = test::bytes_of(values);
-    options.memory_out.push_back(name);
-  }
+  arenas.into(options);
   options.memory_in["w"] = test::bytes_of(w);
   const SimResult result = simulate_in_child(profile, g.program, options);
-  const std::vector<float> out = test::floats_of(result.memory_out.at(compiler::activation_buffer(plan, 0, 3)));
+  const std::vector<float> out = arenas.read(result, 3, std::size_t(m * n));
 
   Outcome o;
   o.broadcast = mapping.b_broadcast;
@@ -97,7 +87,7 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
     for (std::int64_t j = 0; j < n; ++j) {
       double want = residual ? r[std::size_t(i * n + j)] : 0.0;
       for (std::int64_t x = 0; x < k; ++x) want += double(a[std::size_t(i * k + x)]) * w[std::size_t(j * k + x)];
-      const double got = out.at(std::size_t(offsets[3] / 4 + i * n + j));
+      const double got = out.at(std::size_t(i * n + j));
       o.max_error = std::max(o.max_error, std::abs(got - want));
       o.scale = std::max(o.scale, std::abs(want));
     }
