@@ -651,63 +651,87 @@ class Chooser {
     if (!fits(cb, lb))
       throw ConfigError(fmt::format("{}: {} needs {} bytes of tile SRAM for one channel and one token; the tile has {}",
                                     profile_.name, op.name, resident_of(1) + 2 * slot_bytes(1, 1), sram_));
-    m.channels_b = cb, m.head_dim_b = pb, m.length_b = lb;
-    m.scan_kernel = op.kernel;
-    m.sram = SramLayout{resident_of(cb), slot_bytes(cb, lb), slots};
-    // One step per (session, channel block) (decode): the state rides in the step's slot,
-    // so one session's state loads while the previous one's scan runs; A, D and the dt bias
-    // stay for all the sessions of a channel block.
-    const std::uint64_t state_bytes = align64(std::uint64_t(cb * pb * n) * 4);
-    const std::uint64_t fixed = align64(fixed_of(cb));
-    if (lb >= L && slots == 2 && fixed + 2 * (slot_bytes(cb, lb) + state_bytes) <= sram_) {
-      m.state_in_slot = true;
-      m.sram = SramLayout{align64(fixed), slot_bytes(cb, lb) + state_bytes, 2};
-    }
-    m.partition = op.version == 2 ? Partition::heads : Partition::channels;
-    // Units of work spread over the tiles: channels, or (head, row slice) pairs when a head's
-    // rows are split (so the slices of one head run on several tiles).
-    m.row_slices = ceil_div(p, pb);
-    m.extent = channels * m.row_slices;
-    m.tiles = split(m.extent, m.row_slices == 1 ? per : ceil_div(m.extent, std::min<std::int64_t>(tiles_, m.extent)));
-    for (const Range& t : m.tiles) {
-      // A step runs `cb` channels of the tile's, or one row slice.
-      const std::int64_t groups = m.row_slices == 1 ? ceil_div(t.size(), cb) : t.size();
-      m.steps = std::max(m.steps, op.sessions * groups * ceil_div(L, lb));
-    }
-    // The first step of tile 0.
-    const std::int64_t first_channels = m.row_slices == 1 ? std::min({cb, channels, m.tiles[0].size()}) : 1;
-    const double step = cost_.work_cycles(
-        scan_work(scan_rows(op, std::min(pb, p)), op.kernel, first_channels, std::min(lb, L), profile_));
-    const int tiles = static_cast<int>(m.tiles.size());
-    // A step loads x, dt, B, C (and z) and stores y, one transfer each; each (session,
-    // channel block) starts by loading A, D, the dt bias and its state and ends by storing
-    // the state.
-    const std::int64_t lbs = std::min(lb, L), rows = first_channels * std::min(pb, p);
-    const bool act = in_dram(op.in[0]), state_dram = in_dram(op.in[8]);
-    const double step_dma =
-        transfers({{lbs * rows * 4, act},
-                   {op.dt_rank > 0 ? lbs * op.dt_rank * dt_low_bits / 8 : lbs * first_channels * 4, in_dram(op.in[1])},
-                   {lbs * g * n * 4, act},
-                   {lbs * g * n * 4, act},
-                   {z ? lbs * rows * 4 : 0, act},
-                   {lbs * rows * out_bits / 8, in_dram(op.out[0])}},
-                  tiles);
-    const double weights_dma = transfers({{(op.version == 1 ? first_channels * n : first_channels) * 4, true},
-                                          {first_channels * 4, true},
-                                          {first_channels * 4, true},
-                                          {std::int64_t(scan_dt_weight_bytes(op, mod_, first_channels)), true}},
-                                         tiles);
-    const double state_dma = dma_cycles(rows * n * 4, state_dram, tiles);  // a load, or a store
-    // The first loads include A, D and the dt bias (DRAM).
-    const double load_wait = exposed(true), store_wait = exposed(in_dram(op.out[0]) || state_dram);
-    if (m.state_in_slot) {
-      // Runs are the channel blocks; every step also brings and returns its session's state.
-      const std::int64_t runs = m.steps / std::max(1, op.sessions);
-      m.cycles = pipelined(m.steps, step, step_dma + 2 * state_dma, runs, weights_dma, 0, load_wait, store_wait);
-    } else {
-      const std::int64_t runs = m.steps / std::max<std::int64_t>(1, ceil_div(L, lb));
-      m.cycles = pipelined(m.steps, step, step_dma, runs, weights_dma + state_dma, state_dma, load_wait, store_wait);
-    }
+    // The layout and estimate of (cb channels, lb tokens) per step.
+    const OpMapping base = m;
+    auto layout = [&](std::int64_t step_channels, std::int64_t step_tokens) {
+      OpMapping c = base;
+      c.channels_b = step_channels, c.head_dim_b = pb, c.length_b = step_tokens;
+      c.scan_kernel = op.kernel;
+      c.sram = SramLayout{resident_of(step_channels), slot_bytes(step_channels, step_tokens), slots};
+      // One step per (session, channel block) (decode): the state rides in the step's slot,
+      // so one session's state loads while the previous one's scan runs; A, D and the dt bias
+      // stay for all the sessions of a channel block.
+      const std::uint64_t state_bytes = align64(std::uint64_t(step_channels * pb * n) * 4);
+      const std::uint64_t fixed = align64(fixed_of(step_channels));
+      if (step_tokens >= L && slots == 2 &&
+          fixed + 2 * (slot_bytes(step_channels, step_tokens) + state_bytes) <= sram_) {
+        c.state_in_slot = true;
+        c.sram = SramLayout{align64(fixed), slot_bytes(step_channels, step_tokens) + state_bytes, 2};
+      }
+      c.partition = op.version == 2 ? Partition::heads : Partition::channels;
+      // Units of work spread over the tiles: channels, or (head, row slice) pairs when a head's
+      // rows are split (so the slices of one head run on several tiles).
+      c.row_slices = ceil_div(p, pb);
+      c.extent = channels * c.row_slices;
+      c.tiles = split(c.extent, c.row_slices == 1 ? per : ceil_div(c.extent, std::min<std::int64_t>(tiles_, c.extent)));
+      for (const Range& t : c.tiles) {
+        // A step runs `step_channels` channels of the tile's, or one row slice.
+        const std::int64_t groups = c.row_slices == 1 ? ceil_div(t.size(), step_channels) : t.size();
+        c.steps = std::max(c.steps, op.sessions * groups * ceil_div(L, step_tokens));
+      }
+      // The first step of tile 0.
+      const std::int64_t first_channels =
+          c.row_slices == 1 ? std::min({step_channels, channels, c.tiles[0].size()}) : 1;
+      const double step = cost_.work_cycles(
+          scan_work(scan_rows(op, std::min(pb, p)), op.kernel, first_channels, std::min(step_tokens, L), profile_));
+      const int tiles = static_cast<int>(c.tiles.size());
+      // A step loads x, dt, B, C (and z) and stores y, one transfer each; each (session,
+      // channel block) starts by loading A, D, the dt bias and its state and ends by storing
+      // the state.
+      const std::int64_t lbs = std::min(step_tokens, L), rows = first_channels * std::min(pb, p);
+      const bool act = in_dram(op.in[0]), state_dram = in_dram(op.in[8]);
+      const double step_dma = transfers(
+          {{lbs * rows * 4, act},
+           {op.dt_rank > 0 ? lbs * op.dt_rank * dt_low_bits / 8 : lbs * first_channels * 4, in_dram(op.in[1])},
+           {lbs * g * n * 4, act},
+           {lbs * g * n * 4, act},
+           {z ? lbs * rows * 4 : 0, act},
+           {lbs * rows * out_bits / 8, in_dram(op.out[0])}},
+          tiles);
+      const double weights_dma = transfers({{(op.version == 1 ? first_channels * n : first_channels) * 4, true},
+                                            {first_channels * 4, true},
+                                            {first_channels * 4, true},
+                                            {std::int64_t(scan_dt_weight_bytes(op, mod_, first_channels)), true}},
+                                           tiles);
+      const double state_dma = dma_cycles(rows * n * 4, state_dram, tiles);  // a load, or a store
+      // The first loads include A, D and the dt bias (DRAM).
+      const double load_wait = exposed(true), store_wait = exposed(in_dram(op.out[0]) || state_dram);
+      if (c.state_in_slot) {
+        // Runs are the channel blocks; every step also brings and returns its session's state.
+        const std::int64_t runs = c.steps / std::max(1, op.sessions);
+        c.cycles = pipelined(c.steps, step, step_dma + 2 * state_dma, runs, weights_dma, 0, load_wait, store_wait);
+      } else {
+        const std::int64_t runs = c.steps / std::max<std::int64_t>(1, ceil_div(L, step_tokens));
+        c.cycles = pipelined(c.steps, step, step_dma, runs, weights_dma + state_dma, state_dma, load_wait, store_wait);
+      }
+      return c;
+    };
+    m = layout(cb, lb);
+    // The search: every channel block of whole-head steps that fits, with its longest token
+    // block and the halves of it down to 16 tokens; a candidate must be 2 % faster than the
+    // first fit above (larger blocks mean fewer, larger commands).
+    if (pb == p && slots == 2)
+      for (std::int64_t c = per;; c = ceil_div(c, 2)) {
+        const std::int64_t heads = per_group > 0 ? step_heads(c) : c;
+        std::int64_t l = L;
+        while (l > 1 && !fits(heads, l)) l = shrink(l);
+        for (; fits(heads, l); l = shrink(l)) {
+          const OpMapping candidate = layout(heads, l);
+          if (candidate.cycles < m.cycles * 0.98) m = candidate;
+          if (l <= 16 || l == shrink(l)) break;
+        }
+        if (c == 1) break;
+      }
   }
 
   // --- ATTENTION ----------------------------------------------------------------------------
