@@ -109,16 +109,24 @@ void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scen
   }
 }
 
-// Whether a phase's Program would pass the image limit, from its mappings (about four
-// commands per step and tile: loads, compute, stores, sync) before generating it.
-bool programs_too_large(const CompileResult& r) {
-  const double limit = double(kMaxProgramImageBytes) / sizeof(ssm_command);
+// About 2 s of simulation (sim/README.md, "Speed").
+constexpr double kSlowProgramCommands = 4e6;
+
+// The commands of the largest Program of `r`, from its mappings (about four per step and
+// tile: loads, compute, stores, sync) before generating it.
+double largest_program_commands(const CompileResult& r) {
+  double largest = 0;
   for (const PhaseProgram& p : r.phases) {
     double commands = 0;
     for (const OpMapping& m : p.mappings) commands += 4.0 * double(m.steps) * double(m.tiles.size());
-    if (commands > limit) return true;
+    largest = std::max(largest, commands);
   }
-  return false;
+  return largest;
+}
+
+// Whether a phase's Program would pass the image limit.
+bool programs_too_large(const CompileResult& r) {
+  return largest_program_commands(r) > double(kMaxProgramImageBytes) / sizeof(ssm_command);
 }
 
 // The cost model's cycles of the whole prompt (every prefill phase times its runs).
@@ -164,8 +172,8 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   } else {
     // The mapper's chunk: the candidate whose whole prompt the cost model finds fastest (a
     // larger chunk reads the weights fewer times but needs more room for its activations;
-    // a larger one must be 3 % faster per doubling: its Programs are larger and slower to
-    // simulate). A
+    // a larger one must be 3 % faster, and 3 % per doubling of the chunk where its Programs
+    // pass kSlowProgramCommands: they are larger and slower to simulate). A
     // candidate whose activations or Programs do not fit is skipped; when none fits (many
     // sessions), the chunk halves until its Programs do.
     double best = -1;
@@ -180,8 +188,11 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
       }
       if (programs_too_large(trial)) continue;
       const double cycles = prefill_cycles(trial);
-      if (best < 0 || cycles < best * std::pow(0.97, std::log2(double(target) / best_target)))
-        best = cycles, best_target = target;
+      // Past kSlowProgramCommands a doubling of the chunk doubles the simulation's work for
+      // the same prompt: then 3 % per doubling.
+      const double doublings =
+          largest_program_commands(trial) > kSlowProgramCommands ? std::log2(double(target) / best_target) : 1.0;
+      if (best < 0 || cycles < best * std::pow(0.97, doublings)) best = cycles, best_target = target;
     }
     if (best < 0)
       for (best_target = kPrefillChunkCandidates[0] / 2; best_target > 1; best_target /= 2) {

@@ -718,7 +718,7 @@ class Chooser {
     };
     m = layout(cb, lb);
     // The search: every channel block of whole-head steps that fits, with its longest token
-    // block and the halves of it down to 16 tokens; a candidate must be 2 % faster than the
+    // block and the halves of it down to 16 tokens; a candidate must be 5 % faster than the
     // first fit above (larger blocks mean fewer, larger commands).
     if (pb == p && slots == 2)
       for (std::int64_t c = per;; c = ceil_div(c, 2)) {
@@ -727,7 +727,7 @@ class Chooser {
         while (l > 1 && !fits(heads, l)) l = shrink(l);
         for (; fits(heads, l); l = shrink(l)) {
           const OpMapping candidate = layout(heads, l);
-          if (candidate.cycles < m.cycles * 0.98) m = candidate;
+          if (candidate.cycles < m.cycles * 0.95) m = candidate;
           if (l <= 16 || l == shrink(l)) break;
         }
         if (c == 1) break;

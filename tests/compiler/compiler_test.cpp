@@ -2,7 +2,6 @@
 // memory plan, rejected inputs and determinism.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <fstream>
 #include <map>
 
@@ -546,11 +545,12 @@ TEST(Compile, TheMapperChoosesTheFastestPrefillChunk) {
       const int count = (prompt + candidate - 1) / candidate;
       o.prefill_chunk = (prompt + count - 1) / count;
       const double other = prefill(compile(shipped(model), s, p, o)).first;
-      // Faster than every smaller candidate, within 3 % per doubling of every larger one.
+      // Faster than every smaller candidate, within 3 % of every larger one (these Programs
+      // are all small to simulate).
       if (candidate < target) {
         EXPECT_LT(prefill(chosen).first, other) << candidate;
       } else {
-        EXPECT_LE(prefill(chosen).first, other / std::pow(0.97, std::log2(double(candidate) / target))) << candidate;
+        EXPECT_LE(prefill(chosen).first, other / 0.97) << candidate;
       }
     }
     o.prefill_chunk = 0;
