@@ -134,7 +134,9 @@ void add_compile_command(CLI::App& app, Outcome& outcome) {
   auto compile = std::make_shared<cli::CompileCommand>();
   auto* command = app.add_subcommand("compile", "Compile a model to Programs for a profile and dump a stage");
   add_model_options(command, compile->model);
-  command->add_option("--emit", compile->emit, "graph, lowered, tiled, schedule, program, memory, kernels, summary")
+  command
+      ->add_option("--emit", compile->emit,
+                   "graph, lowered, tiled, mapping, schedule, program, memory, kernels, launches, summary")
       ->capture_default_str();
   command->add_option("--out", compile->out, "Write each phase's Program to this folder (PHASE.ssmp)");
   command->callback([compile, &outcome] { outcome.status = cli::compile_run(*compile, outcome.out); });

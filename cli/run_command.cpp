@@ -128,17 +128,29 @@ void print_figures(const host::PerformanceRun& run, std::ostream& out) {
   out << fmt::format("  energy                   {:.4g} J ({:.4g} mJ per generated token)\n", f.energy_j,
                      f.energy_per_token_j * 1e3);
   out << fmt::format("  average power            {:.4g} W\n", f.average_power_w);
-  out << "  utilization             ";
-  for (std::size_t e = 0; e < SSM_ENGINE_COUNT; ++e)
-    out << fmt::format(" {} {:.1f}%", engine_name(static_cast<ssm_engine>(e)), 100 * f.utilization[e]);
-  out << '\n';
-  for (const auto& p : f.phases)
+  // A GPU timed by its kernels (sim/kernel_model.hpp): its time by kind of kernel, its launches.
+  const bool kernels = !run.compiled.phases.empty() && run.compiled.phases.front().program.streams.empty() &&
+                       !run.compiled.phases.front().launches.empty();
+  if (kernels) {
+    out << fmt::format("  time in kernels          tensor-core {:.1f}% scan {:.1f}% memory-bound {:.1f}%\n",
+                       100 * f.utilization[SSM_ENGINE_MATRIX], 100 * f.utilization[SSM_ENGINE_SCAN],
+                       100 * f.utilization[SSM_ENGINE_DMA]);
+  } else {
+    out << "  utilization             ";
+    for (std::size_t e = 0; e < SSM_ENGINE_COUNT; ++e)
+      out << fmt::format(" {} {:.1f}%", engine_name(static_cast<ssm_engine>(e)), 100 * f.utilization[e]);
+    out << '\n';
+  }
+  for (const auto& p : f.phases) {
+    const std::string estimate =
+        kernels ? std::string()
+                : fmt::format("estimate {:+.1f} %, ",
+                              100 * (p.estimated_cycles_per_run / std::max<double>(1, double(p.cycles_per_run)) - 1));
     out << fmt::format(
-        "  phase {:<13} {:>4} run(s) x {:>12} cycles (estimate {:+.1f} %, bound {:.0f} by {}, "
-        "efficiency {:.2f}), {:>8} commands\n",
-        p.phase, p.runs, p.cycles_per_run,
-        100 * (p.estimated_cycles_per_run / std::max<double>(1, double(p.cycles_per_run)) - 1), p.bound_cycles_per_run,
-        p.bound_by, p.efficiency(), p.commands);
+        "  phase {:<13} {:>4} run(s) x {:>12} cycles ({}bound {:.0f} by {}, efficiency {:.2f}), {:>8} {}\n", p.phase,
+        p.runs, p.cycles_per_run, estimate, p.bound_cycles_per_run, p.bound_by, p.efficiency(), p.commands,
+        kernels ? "kernels" : "commands");
+  }
   // The ops that keep the engines busiest in one run of prefill and of decode.
   for (const auto& p : f.phases) {
     if (p.phase != "prefill" && p.phase != "decode") continue;

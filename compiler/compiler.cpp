@@ -165,6 +165,17 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   r.graph = build_graph(model);
   r.classification = recognize_architecture(r.graph);
 
+  if (profile.kernels && !options.functional) {
+    // The GPU's kernels, no Programs: the prompt in one pass (or chunks of kKernelPrefillChunk).
+    const int chunk = options.prefill_chunk > 0 ? options.prefill_chunk
+                                                : std::min(std::max(1, scenario.prompt_tokens), kKernelPrefillChunk);
+    lower_and_map(r, plan_phases(scenario, options, chunk, true), scenario, profile, model.name, options);
+    for (PhaseProgram& p : r.phases) {
+      p.launches = plan_kernels(p.lowered, profile);
+      p.estimated_cycles = 0;  // the tile model's estimate does not apply
+    }
+    return r;
+  }
   if (options.prefill_chunk > 0 || options.functional) {
     const int target = options.prefill_chunk > 0 ? options.prefill_chunk : kDefaultPrefillChunk;
     lower_and_map(r, plan_phases(scenario, options, target, options.prefill_chunk > 0), scenario, profile, model.name,
@@ -216,8 +227,8 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
 }
 
 const std::vector<std::string>& stage_names() {
-  static const std::vector<std::string> names = {"graph",   "lowered", "tiled",   "mapping", "schedule",
-                                                 "program", "memory",  "kernels", "summary"};
+  static const std::vector<std::string> names = {"graph",   "lowered", "tiled",   "mapping",  "schedule",
+                                                 "program", "memory",  "kernels", "launches", "summary"};
   return names;
 }
 
@@ -246,6 +257,11 @@ std::string emit(const CompileResult& r, const std::string& stage) {
   if (stage == "schedule") return per_phase([](const PhaseProgram& p) { return dump_schedule(p.program); });
   if (stage == "program") return per_phase([](const PhaseProgram& p) { return program_listing(p.program); });
   if (stage == "memory") return dump_memory_plan(r.memory);
+  if (stage == "launches")
+    return per_phase([](const PhaseProgram& p) {
+      return p.launches.empty() ? std::string("no kernels: the profile has no kernels: section\n")
+                                : dump_kernels(p.launches);
+    });
   if (stage == "kernels") {
     std::string out;
     for (const KernelChoice& k : r.kernels)

@@ -25,6 +25,7 @@
 #include "compiler/codegen.hpp"
 #include "compiler/cost_model.hpp"
 #include "compiler/graph.hpp"
+#include "compiler/kernel_plan.hpp"
 #include "compiler/lower.hpp"
 #include "compiler/mapping.hpp"
 #include "compiler/memory_plan.hpp"
@@ -36,6 +37,9 @@ namespace ssmsoc::compiler {
 // (compile() picks the one the cost model finds fastest for the whole prompt).
 inline constexpr int kDefaultPrefillChunk = 256;
 inline constexpr int kPrefillChunkCandidates[] = {256, 512, 1024, 2048};
+// A GPU profile with `kernels:` runs the prompt in one forward pass up to this many tokens per
+// session, in chunks of it beyond (as serving stacks' chunked prefill).
+inline constexpr int kKernelPrefillChunk = 8192;
 
 struct CompileOptions {
   std::string precision;  // matrix precision ("bf16", "int8", ...); empty: choose_precision
@@ -59,9 +63,10 @@ struct PhaseProgram {
   Phase phase;
   int runs = 1;  // how many times the runtime runs it
   Module lowered;
-  std::vector<OpMapping> mappings;  // per op of `lowered`
-  std::vector<TiledOp> tiled;       // their summaries (--emit tiled)
-  Program program;
+  std::vector<OpMapping> mappings;        // per op of `lowered`
+  std::vector<TiledOp> tiled;             // their summaries (--emit tiled)
+  Program program;                        // none for a profile with `kernels:`, which has `launches` instead
+  std::vector<KernelCall> launches;       // a GPU profile's kernels (plan_kernels)
   std::vector<std::uint32_t> command_op;  // per command: its op's index in `mappings` and `tiled` (CodegenResult)
   double estimated_cycles = 0;            // cost model, one run
   Bound bound;                            // what no mapping beats, one run (phase_bound)
@@ -89,7 +94,8 @@ struct CompileResult {
 CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Profile& profile,
                       const CompileOptions& options = {});
 
-// Stages for emit: graph | lowered | tiled | schedule | program | memory | kernels | summary.
+// Stages for emit: graph | lowered | tiled | mapping | schedule | program | memory | kernels |
+// launches | summary.
 const std::vector<std::string>& stage_names();
 std::string emit(const CompileResult& result, const std::string& stage);
 

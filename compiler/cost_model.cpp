@@ -364,7 +364,12 @@ std::uint64_t compulsory_bytes(const PrimOp& op, const Module& module, const Vie
   return view_bytes(t, v);
 }
 
-double dram_bytes_per_cycle(const Profile& profile) { return memory_delivery_bytes_per_cycle(profile, SSM_MEM_DRAM); }
+// What the tiles can get of the DRAM's bandwidth; a GPU timed by its kernels gets all of it
+// (its tile model's crossbar does not bound it).
+double dram_bytes_per_cycle(const Profile& profile) {
+  return profile.kernels ? memory_bytes_per_cycle(profile, SSM_MEM_DRAM)
+                         : memory_delivery_bytes_per_cycle(profile, SSM_MEM_DRAM);
+}
 
 }  // namespace
 
@@ -408,6 +413,9 @@ Bound op_bound(const PrimOp& op, const Module& module, std::size_t module_index,
     case Prim::copy:
       break;
   }
+  // A GPU timed by its kernels: the tensor cores' work and the DRAM traffic; its scans and
+  // element-wise kernels run on SIMT cores the tile model's vector peak does not describe.
+  if (profile.kernels) b.scan_cycles = b.vector_cycles = 0;
   for (const auto* views : {&op.in, &op.out})
     for (const View& v : *views) {
       if (v.tensor < 0) continue;

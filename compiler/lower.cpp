@@ -38,12 +38,12 @@ Precision choose_precision(const Profile& profile, const std::string& requested)
   return have.begin()->first;
 }
 
-namespace {
-
 int bits_of(Precision p) {
   static constexpr int bits[] = {4, 8, 8, 16, 16, 32, 32, 64};
   return bits[static_cast<int>(p)];
 }
+
+namespace {
 
 class Lowerer {
  public:

@@ -104,6 +104,9 @@ struct Module {
   int tensor(const std::string& name) const;  // -1 if absent
 };
 
+// The bits of an element in `p`.
+int bits_of(Precision p);
+
 // The matrix precision of weights and GEMM inputs: `requested` if the profile supports it,
 // else bf16, fp16, int8, fp32 in that order of preference among the profile's precisions.
 Precision choose_precision(const Profile& profile, const std::string& requested);

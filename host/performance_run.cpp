@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "arch/spec/config_tree.hpp"
+#include "sim/kernel_model.hpp"
 
 namespace ssmsoc::host {
 
@@ -75,9 +76,11 @@ ServingFigures serving_figures(const compiler::CompileResult& compiled, const st
     for (const auto& tile : result.tiles)
       for (std::size_t e = 0; e < SSM_ENGINE_COUNT; ++e) busy_cycles[e] += n * double(tile.engines[e].busy_cycles);
     engine_cycles += n * double(result.cycles) * double(result.tiles.size());
-    f.phases.push_back({phase.name, phase.runs, phase.program.command_count(), result.cycles, result.seconds,
-                        phase.estimated_cycles, phase.bound.cycles(), phase.bound.bound_by(),
-                        op_shares(phase, result)});
+    std::size_t launches = 0;
+    for (const KernelCall& k : phase.launches) launches += std::size_t(k.launches);
+    f.phases.push_back({phase.name, phase.runs, phase.launches.empty() ? phase.program.command_count() : launches,
+                        result.cycles, result.seconds, phase.estimated_cycles, phase.bound.cycles(),
+                        phase.bound.bound_by(), op_shares(phase, result)});
   }
   f.time_to_first_token_bound_s = std::max(prompt_compute_s, prompt_dram_bytes * dram_seconds_per_byte);
   const int batch = scenario.batch;
@@ -99,6 +102,17 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   run.scenario = scenario;
   progress(fmt::format("compiling {} for {}", model.name, profile.name));
   run.compiled = compiler::compile(model, scenario, profile, options.compile);
+  if (profile.kernels) {
+    // A GPU timed by its kernels (sim/kernel_model.hpp): decode replays a CUDA graph.
+    if (!options.trace.empty())
+      throw ConfigError(
+          fmt::format("--trace: {} is timed by its kernels (kernels:), which draw no timeline", profile.name));
+    for (const auto& phase : run.compiled.phases)
+      run.simulated.push_back(
+          sim::simulate_kernels(profile, phase.launches, phase.tiled.size(), phase.name == "decode"));
+    run.figures = serving_figures(run.compiled, run.simulated, scenario);
+    return run;
+  }
 
   std::vector<sim::SimJob> jobs;
   std::size_t commands = 0;

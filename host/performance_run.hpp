@@ -47,8 +47,8 @@ struct OpShare {
 
 struct PhaseFigures {
   std::string phase;
-  int runs = 0;  // how many times the runtime runs its Program
-  std::size_t commands = 0;
+  int runs = 0;              // how many times the runtime runs its Program
+  std::size_t commands = 0;  // of its Program; a GPU timed by its kernels: its kernel launches
   std::uint64_t cycles_per_run = 0;
   double seconds_per_run = 0;
   double estimated_cycles_per_run = 0;  // the compiler's cost model

@@ -130,7 +130,7 @@ class ProfileReader {
     root_ = &root;
     MapReader top(root, "",
                   {"base", "description", "family", "power_budget_w", "clock_mhz", "tiles", "noc", "tile",
-                   "global_buffer", "dram", "control", "energy", "area_mm2", "sources"});
+                   "global_buffer", "dram", "control", "energy", "area_mm2", "kernels", "sources"});
     read_sources(top);
     profile_.description = top.string("description");
     profile_.family = read_enum<Family>(top, "family");
@@ -155,6 +155,7 @@ class ProfileReader {
     profile_.control.queue_depth = static_cast<int>(control.integer("queue_depth", 1, 4096));
     read_energy(top);
     read_area(top);
+    if (top.has("kernels")) read_kernels(top);
     if (profile_.family == Family::scan_accelerator && !profile_.tile.scan.present)
       fail_cross("tile.scan.present", "family", "a scan-accelerator needs tile.scan.present: true");
   }
@@ -360,6 +361,39 @@ class ProfileReader {
     d.bandwidth_gb_per_s = dram.number("bandwidth_gb_per_s", 0, 100000);
     d.latency_ns = dram.number("latency_ns", 0, 10000);
     d.capacity_bytes = dram.size_bytes("capacity_bytes", kMiB, 64 * kTiB);
+  }
+
+  void read_kernels(const MapReader& top) {
+    if (profile_.family != Family::gpu) fail_cross("kernels", "family", "the kernel-level model is for family gpu");
+    MapReader k = top.map("kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency",
+                                      "dram_efficiency", "scan_step_ns", "scan_channels_per_block", "gemm_blocks"});
+    // Rates and efficiencies divide: above 0.
+    auto positive = [&](std::string_view key, double max) {
+      const Figure f = read_figure(k, key, max);
+      if (f.value <= 0) k.map(key, {"value", "source"}).fail("value", "expected a value above 0");
+      return f;
+    };
+    KernelModel m;
+    m.launch_gap_us = read_figure(k, "launch_gap_us", 1e4);
+    m.graph_gap_us = read_figure(k, "graph_gap_us", 1e4);
+    m.kernel_floor_us = read_figure(k, "kernel_floor_us", 1e4);
+    m.matrix_efficiency = positive("matrix_efficiency", 1);
+    m.dram_efficiency = positive("dram_efficiency", 1);
+    m.scan_step_ns = positive("scan_step_ns", 1e6);
+    m.scan_channels_per_block = static_cast<int>(k.integer("scan_channels_per_block", 1, 1 << 16));
+    const ConfigNode& blocks = k.required("gemm_blocks", "a list of [rows, cols] pairs");
+    const std::string path = k.child_path("gemm_blocks");
+    if (blocks.kind != ConfigNode::Kind::sequence || blocks.items.empty())
+      throw ConfigError(blocks.pos, path, "expected a list of [rows, cols] pairs");
+    for (std::size_t i = 0; i < blocks.items.size(); ++i) {
+      const ConfigNode& pair = blocks.items[i];
+      const std::string at = fmt::format("{}[{}]", path, i);
+      if (pair.kind != ConfigNode::Kind::sequence || pair.items.size() != 2)
+        throw ConfigError(pair.pos, at, "expected [rows, cols]");
+      m.gemm_blocks.emplace_back(static_cast<int>(config_integer(pair.items[0], at + "[0]", 1, 4096)),
+                                 static_cast<int>(config_integer(pair.items[1], at + "[1]", 1, 4096)));
+    }
+    profile_.kernels = m;
   }
 
   Figure read_figure(const MapReader& parent, std::string_view key, double max) {

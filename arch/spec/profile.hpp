@@ -221,6 +221,24 @@ struct FigureField {
 const std::vector<FigureField<Energy>>& energy_figure_fields();
 const std::vector<FigureField<Area>>& area_figure_fields();
 
+// A GPU as its inference kernels run (`kernels:`, family gpu; sim/kernel_model.hpp): kernels one
+// after another, each at least `kernel_floor_us` long; thread blocks of a GEMM in waves over the
+// SMs (the tiles), each at `matrix_efficiency` of its tensor cores' peak; memory-bound kernels
+// at `dram_efficiency` of the DRAM bandwidth; a gap of `launch_gap_us` between kernels launched
+// one by one (prefill) and `graph_gap_us` between the kernels of a replayed CUDA graph
+// (decode). The Mamba-1 selective scan runs one thread block per `scan_channels_per_block`
+// channels, `scan_step_ns` per token and state element of a block's channel.
+struct KernelModel {
+  Figure launch_gap_us;
+  Figure graph_gap_us;
+  Figure kernel_floor_us;
+  Figure matrix_efficiency;
+  Figure dram_efficiency;
+  Figure scan_step_ns;
+  int scan_channels_per_block = 0;
+  std::vector<std::pair<int, int>> gemm_blocks;  // (rows, cols) of C per thread block, the library's choices
+};
+
 struct Profile {
   std::string name;  // the file name without .yaml
   std::filesystem::path file;
@@ -239,6 +257,7 @@ struct Profile {
   ControlCore control;
   Energy energy;
   Area area;
+  std::optional<KernelModel> kernels;  // a GPU timed by its kernels instead of the tile model
   std::map<std::string, std::string> sources;
 };
 

@@ -86,7 +86,7 @@ json profile_to_json(const Profile& p) {
   json sources = json::object();
   for (const auto& [id, text] : p.sources) sources[id] = text;
 
-  return json{
+  json out{
       {"description", p.description},
       {"family", name_of(p.family)},
       {"power_budget_w", p.power_budget_w},
@@ -116,8 +116,22 @@ json profile_to_json(const Profile& p) {
         {"queue_depth", p.control.queue_depth}}},
       {"energy", energy},
       {"area_mm2", area},
-      {"sources", sources},
   };
+  if (p.kernels) {
+    const KernelModel& k = *p.kernels;
+    json blocks = json::array();
+    for (const auto& [rows, cols] : k.gemm_blocks) blocks.push_back(json::array({rows, cols}));
+    out["kernels"] = json{{"launch_gap_us", figure(k.launch_gap_us)},
+                          {"graph_gap_us", figure(k.graph_gap_us)},
+                          {"kernel_floor_us", figure(k.kernel_floor_us)},
+                          {"matrix_efficiency", figure(k.matrix_efficiency)},
+                          {"dram_efficiency", figure(k.dram_efficiency)},
+                          {"scan_step_ns", figure(k.scan_step_ns)},
+                          {"scan_channels_per_block", k.scan_channels_per_block},
+                          {"gemm_blocks", blocks}};
+  }
+  out["sources"] = sources;
+  return out;
 }
 
 json figures_to_json(const ProfileFigures& f) {

@@ -881,3 +881,66 @@ TEST(FuseDtProjections, Mamba1ScansOnTheNativeUnitTakeTheirProjection) {
 }
 
 }  // namespace ssmsoc::compiler
+
+namespace ssmsoc::compiler {
+namespace {
+
+// plan_kernels, its header's worked example: Mamba-130M decode on h100-class, one session:
+// seven launches per layer (the converts dropped), the state update moving the float32 state
+// both ways, the GEMMs their operands once in bf16.
+TEST(PlanKernels, Mamba130mDecodeIsSevenLaunchesPerLayer) {
+  Scenario s = scenario(64, 4);
+  const Profile h100 = load_profile("h100-class");
+  const CompileResult r = compile(shipped("mamba-130m"), s, h100);
+  const PhaseProgram& decode = r.phases.back();
+  ASSERT_EQ(decode.name, "decode");
+  std::vector<std::string> layer0;
+  for (const KernelCall& k : decode.launches)
+    if (k.name.rfind("layers.0.", 0) == 0) layer0.push_back(k.name.substr(9));
+  const std::vector<std::string> expected = {"norm.rmsnorm",  "mamba.in_proj", "mamba.conv1d",  "mamba.x_proj",
+                                             "mamba.dt_proj", "mamba.scan",    "mamba.out_proj"};
+  EXPECT_EQ(layer0, expected);
+  for (const KernelCall& k : decode.launches) {
+    EXPECT_EQ(decode.lowered.ops.at(std::size_t(k.op)).name, k.name);
+    if (k.name == "layers.0.mamba.scan") {
+      EXPECT_EQ(k.kind, KernelKind::state_update);
+      // The state both ways, plus A [1536 x 16] and the per-channel vectors.
+      EXPECT_GE(k.bytes, 1536.0 * 16 * 4 * 2 + 1536.0 * 16 * 2);
+      EXPECT_LT(k.bytes, 1536.0 * 16 * 4 * 2 + 1536.0 * 16 * 4 + 1536.0 * 12 * 2);
+    }
+    if (k.name == "layers.0.mamba.in_proj") {
+      EXPECT_EQ(k.kind, KernelKind::gemm);
+      EXPECT_EQ(k.m, 1);
+      EXPECT_EQ(k.n, 3072);
+      EXPECT_EQ(k.k, 768);
+      EXPECT_DOUBLE_EQ(k.bytes, (1.0 * 768 + 3072.0 * 768 + 3072) * 2);
+    }
+  }
+  // The prompt in one pass, its Mamba-1 scans as selective scans of 64 tokens.
+  const PhaseProgram& prefill = r.phases.front();
+  EXPECT_EQ(prefill.phase.tokens, 64);
+  int scans = 0;
+  for (const KernelCall& k : prefill.launches)
+    if (k.kind == KernelKind::selective_scan) {
+      ++scans;
+      EXPECT_EQ(k.length, 64);
+      EXPECT_EQ(k.channels, 1536);
+      EXPECT_EQ(k.state, 16);
+    }
+  EXPECT_EQ(scans, 24);
+  // Mamba-2's prefill scan is the chunked SSD: tensor-core work in five launches.
+  const CompileResult m2 = compile(shipped("mamba2-130m"), s, h100);
+  const auto ssd = std::find_if(m2.phases.front().launches.begin(), m2.phases.front().launches.end(),
+                                [](const KernelCall& k) { return k.name == "layers.0.mamba.scan"; });
+  ASSERT_NE(ssd, m2.phases.front().launches.end());
+  EXPECT_EQ(ssd->kind, KernelKind::matrix);
+  EXPECT_EQ(ssd->launches, 5);
+  EXPECT_GT(ssd->flops, 0);
+  // A profile without kernels: Programs, no launches.
+  const CompileResult native = compile(shipped("mamba-130m"), s, load_profile("krsna-mobile"));
+  EXPECT_TRUE(native.phases.front().launches.empty());
+  EXPECT_GT(native.phases.front().program.command_count(), 0u);
+}
+
+}  // namespace
+}  // namespace ssmsoc::compiler

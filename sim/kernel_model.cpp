@@ -1,0 +1,122 @@
+#include "sim/kernel_model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "arch/spec/engine_cycles.hpp"
+#include "sim/sim_internal.hpp"
+
+namespace ssmsoc::sim {
+
+namespace {
+
+double ceil_div(double a, double b) { return std::ceil(a / b); }
+
+const KernelModel& model_of(const Profile& profile) {
+  if (!profile.kernels)
+    throw std::invalid_argument(fmt::format("{}: the profile has no kernels: section", profile.name));
+  return *profile.kernels;
+}
+
+// An SM's tensor-core MACs per second in `precision` at the profile's clock.
+double sm_macs_per_s(const Profile& profile, Precision precision) {
+  const auto it = profile.tile.matrix.macs_per_cycle.find(precision);
+  if (it == profile.tile.matrix.macs_per_cycle.end())
+    throw std::invalid_argument(
+        fmt::format("{}: the tensor cores have no {} precision", profile.name, name_of(precision)));
+  return double(it->second) * profile.clock_mhz * 1e6;
+}
+
+double dram_seconds(const Profile& profile, double bytes) {
+  return bytes / (profile.dram.bandwidth_gb_per_s * 1e9 * model_of(profile).dram_efficiency.value);
+}
+
+// A GEMM: each thread block computes a (rows x cols) block of C over all of k; the blocks run
+// in waves over the SMs. The library's block is the one that finishes first.
+double gemm_seconds(const Profile& profile, const KernelCall& g) {
+  const KernelModel& km = model_of(profile);
+  const double sm_rate = sm_macs_per_s(profile, g.precision) * km.matrix_efficiency.value;
+  double best = 0;
+  for (const auto& [rows, cols] : km.gemm_blocks) {
+    const double blocks = double(g.batch) * ceil_div(double(g.m), rows) * ceil_div(double(g.n), cols);
+    const double waves = ceil_div(blocks, profile.tile_count);
+    const double seconds = waves * double(rows) * cols * double(g.k) / sm_rate;
+    if (best == 0 || seconds < best) best = seconds;
+  }
+  return best;
+}
+
+}  // namespace
+
+double kernel_seconds(const Profile& profile, const KernelCall& k) {
+  const KernelModel& km = model_of(profile);
+  double compute = 0;
+  switch (k.kind) {
+    case KernelKind::gemm:
+      compute = gemm_seconds(profile, k);
+      break;
+    case KernelKind::matrix:
+      compute = k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * km.matrix_efficiency.value);
+      break;
+    case KernelKind::selective_scan: {
+      // A thread block per scan_channels_per_block channels, in waves over the SMs; a block
+      // steps through the tokens, each step over the state.
+      const double blocks = ceil_div(double(k.channels), km.scan_channels_per_block);
+      compute =
+          ceil_div(blocks, profile.tile_count) * double(k.length) * double(k.state) * km.scan_step_ns.value * 1e-9;
+      break;
+    }
+    case KernelKind::state_update:
+    case KernelKind::memory:
+      break;
+  }
+  return std::max({compute, dram_seconds(profile, k.bytes), k.launches * km.kernel_floor_us.value * 1e-6});
+}
+
+SimResult simulate_kernels(const Profile& profile, const std::vector<KernelCall>& kernels, std::size_t ops,
+                           bool graph) {
+  const KernelModel& km = model_of(profile);
+  const double hz = profile.clock_mhz * 1e6;
+  SimResult r;
+  r.tiles.resize(1);  // the GPU as one: an engine's busy cycles are its kernels' time
+  r.ops.resize(ops);
+  double seconds = 0, dram_bytes = 0;
+  for (const KernelCall& k : kernels) {
+    const double device = kernel_seconds(profile, k);
+    // Launched one by one, the host issues a kernel every launch gap at best; a graph's kernels
+    // follow each other with the graph's gap.
+    const double span = graph ? device + k.launches * km.graph_gap_us.value * 1e-6
+                              : std::max(device, k.launches * km.launch_gap_us.value * 1e-6);
+    const auto start = static_cast<std::uint64_t>(std::llround(seconds * hz));
+    seconds += span;
+    dram_bytes += k.bytes;
+    const bool matrix = k.kind == KernelKind::gemm || k.kind == KernelKind::matrix;
+    const double macs = matrix ? (k.kind == KernelKind::gemm ? double(k.batch) * k.m * k.n * k.k : k.flops / 2) : 0;
+    if (macs > 0) r.macs[std::string(name_of(k.precision))] += static_cast<std::uint64_t>(macs);
+    const ssm_engine engine = matrix                         ? SSM_ENGINE_MATRIX
+                              : k.kind == KernelKind::memory ? SSM_ENGINE_DMA
+                                                             : SSM_ENGINE_SCAN;
+    const auto busy = static_cast<std::uint64_t>(std::llround(device * hz));
+    r.tiles[0].engines[engine].busy_cycles += busy;
+    ++r.tiles[0].engines[engine].commands;
+    ++r.commands;
+    if (k.op >= 0 && std::size_t(k.op) < ops) {
+      OpStats& o = r.ops[std::size_t(k.op)];
+      if (o.commands == 0) o.first_cycle = start;
+      o.last_cycle = static_cast<std::uint64_t>(std::llround(seconds * hz));
+      o.busy_cycles[engine] += busy;
+      ++o.commands;
+      o.dram_read_bytes += static_cast<std::uint64_t>(k.bytes);
+    }
+  }
+  r.seconds = seconds;
+  r.cycles = static_cast<std::uint64_t>(std::llround(seconds * hz));
+  r.dram_read_bytes = static_cast<std::uint64_t>(dram_bytes);
+  account_energy(profile, r);
+  return r;
+}
+
+}  // namespace ssmsoc::sim

@@ -1,0 +1,121 @@
+// The kernel-level model of a GPU (sim/kernel_model.hpp) on h100-class: each kernel kind
+// against its formula from the profile's figures, the properties a GEMM's waves must have and
+// a phase's launch gaps (tests/host/kernel_run_test.cpp: whole runs).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "arch/spec/profile.hpp"
+#include "sim/kernel_model.hpp"
+
+namespace ssmsoc::sim {
+namespace {
+
+const Profile& h100() {
+  static const Profile p = load_profile("h100-class");
+  return p;
+}
+
+double dram_s(double bytes) {
+  const Profile& p = h100();
+  return bytes / (p.dram.bandwidth_gb_per_s * 1e9 * p.kernels->dram_efficiency.value);
+}
+
+double floor_s() { return h100().kernels->kernel_floor_us.value * 1e-6; }
+
+KernelCall gemm(std::int64_t m, std::int64_t n, std::int64_t k) {
+  KernelCall g;
+  g.kind = KernelKind::gemm;
+  g.m = m, g.n = n, g.k = k;
+  g.flops = 2.0 * m * n * k;
+  g.bytes = 2.0 * (m * k + n * k + m * n);
+  return g;
+}
+
+TEST(KernelModel, MemoryKernelsTakeTheirBytesAtTheDramEfficiencyOrTheFloor) {
+  ASSERT_TRUE(h100().kernels);
+  KernelCall k;
+  k.kind = KernelKind::memory;
+  for (const double bytes : {1e3, 1e6, 1e8, 4e9}) {
+    k.bytes = bytes;
+    EXPECT_DOUBLE_EQ(kernel_seconds(h100(), k), std::max(floor_s(), dram_s(bytes))) << bytes;
+  }
+  k.kind = KernelKind::state_update;  // bound by its state's bytes too
+  k.bytes = 5e7;
+  EXPECT_DOUBLE_EQ(kernel_seconds(h100(), k), dram_s(5e7));
+}
+
+TEST(KernelModel, AGemmRunsInWavesOfItsBestBlockOrStreamsItsWeights) {
+  const Profile& p = h100();
+  const KernelModel& km = *p.kernels;
+  const double sm_macs =
+      double(p.tile.matrix.macs_per_cycle.at(Precision::bf16)) * p.clock_mhz * 1e6 * km.matrix_efficiency.value;
+  // By hand: 132 SMs; M = N = 4096 in 128 x 256 blocks is 32 x 16 = 512 blocks, 4 waves.
+  const KernelCall square = gemm(4096, 4096, 4096);
+  double best = 0;
+  for (const auto& [rows, cols] : km.gemm_blocks) {
+    const double blocks = std::ceil(4096.0 / rows) * std::ceil(4096.0 / cols);
+    const double t = std::ceil(blocks / p.tile_count) * rows * cols * 4096.0 / sm_macs;
+    best = best == 0 ? t : std::min(best, t);
+  }
+  EXPECT_DOUBLE_EQ(kernel_seconds(p, square), std::max(best, dram_s(square.bytes)));
+  // One token through a wide weight: the weights' bytes bind.
+  const KernelCall decode = gemm(1, 10240, 2560);
+  EXPECT_DOUBLE_EQ(kernel_seconds(p, decode), dram_s(decode.bytes));
+  // Generated shapes: never faster than the tensor cores' peak or the DRAM, never slower as M
+  // grows, and a block row more than a full wave costs a wave more.
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<std::int64_t> dim(1, 8192);
+  const double peak = sm_macs / km.matrix_efficiency.value * p.tile_count;
+  for (int i = 0; i < 200; ++i) {
+    const std::int64_t m = dim(rng), n = dim(rng), k = dim(rng);
+    const KernelCall g = gemm(m, n, k);
+    const double t = kernel_seconds(p, g);
+    EXPECT_GE(t * (1 + 1e-12), double(m) * n * k / peak);
+    EXPECT_GE(t * (1 + 1e-12), dram_s(g.bytes));
+    EXPECT_GE(kernel_seconds(p, gemm(m + 1 + m / 2, n, k)) * (1 + 1e-12), t) << m << " " << n << " " << k;
+  }
+}
+
+TEST(KernelModel, ASelectiveScanStepsThroughItsTokensInWavesOfBlocks) {
+  const Profile& p = h100();
+  const KernelModel& km = *p.kernels;
+  KernelCall s;
+  s.kind = KernelKind::selective_scan;
+  s.channels = 5120, s.length = 2048, s.state = 16;
+  s.bytes = 1e6;  // small: the recurrence binds
+  const double blocks = std::ceil(5120.0 / km.scan_channels_per_block);
+  const double expected = std::ceil(blocks / p.tile_count) * 2048 * 16 * km.scan_step_ns.value * 1e-9;
+  EXPECT_DOUBLE_EQ(kernel_seconds(p, s), std::max(expected, floor_s()));
+  s.length = 4096;  // twice the tokens, twice the time
+  EXPECT_NEAR(kernel_seconds(p, s), 2 * std::max(expected, floor_s()), 1e-12);
+}
+
+TEST(KernelModel, APhaseAddsTheLaunchGapsOrTheGraphsGaps) {
+  const Profile& p = h100();
+  const KernelModel& km = *p.kernels;
+  KernelCall tiny;
+  tiny.kind = KernelKind::memory;
+  tiny.bytes = 1;
+  tiny.op = 0;
+  KernelCall big = gemm(4096, 4096, 4096);
+  big.op = 1;
+  const std::vector<KernelCall> kernels{tiny, big, tiny};
+  const SimResult eager = simulate_kernels(p, kernels, 2, false);
+  const SimResult graph = simulate_kernels(p, kernels, 2, true);
+  const double t_tiny = kernel_seconds(p, tiny), t_big = kernel_seconds(p, big);
+  // Launched one by one, a kernel shorter than the host's launch gap waits for it.
+  EXPECT_NEAR(eager.seconds, 2 * std::max(t_tiny, km.launch_gap_us.value * 1e-6) + t_big, 1e-12);
+  EXPECT_NEAR(graph.seconds, 2 * t_tiny + t_big + 3 * km.graph_gap_us.value * 1e-6, 1e-12);
+  EXPECT_EQ(eager.dram_read_bytes, std::uint64_t(2 + big.bytes));
+  ASSERT_EQ(eager.ops.size(), 2u);
+  EXPECT_EQ(eager.ops[0].commands, 2u);
+  EXPECT_EQ(eager.ops[1].commands, 1u);
+  EXPECT_GT(eager.ops[1].busy_cycles[SSM_ENGINE_MATRIX], 0u);
+  EXPECT_EQ(eager.macs.at("bf16"), std::uint64_t(4096) * 4096 * 4096);
+  EXPECT_GT(eager.energy_j, 0);
+}
+
+}  // namespace
+}  // namespace ssmsoc::sim
