@@ -45,6 +45,13 @@ struct ModelRunOptions {
   bool no_fusion = false;                    // compiler::CompileOptions::fuse off
   std::string precision;                     // matrix precision (bf16, int8, ...); empty: the compiler's choice
 };
+// `calibrate`: a GPU profile's kernel model against a measurement file (tools/calibrate).
+struct CalibrateCommand {
+  std::string profile, measurements;
+  std::string set = "all";  // calibration | validation | all
+};
+int calibrate(const CalibrateCommand& command, std::ostream& out);
+
 struct CompileCommand {
   ModelRunOptions model;
   std::string emit = "summary";  // graph | lowered | tiled | schedule | program | memory | kernels | summary

@@ -159,6 +159,20 @@ void add_run_command(CLI::App& app, Outcome& outcome) {
   });
 }
 
+void add_calibrate_command(CLI::App& app, Outcome& outcome) {
+  auto calibrate = std::make_shared<cli::CalibrateCommand>();
+  auto* command = app.add_subcommand(
+      "calibrate", "Predict each record of a GPU measurement file (tools/calibrate) with a profile's kernel model");
+  command->add_option("--profile", calibrate->profile, "A profile with kernels: (h100-class)")->required();
+  command->add_option("--measurements", calibrate->measurements, "Measurement JSON (tools/calibrate/results/*.json)")
+      ->required();
+  command->add_option("--set", calibrate->set, "calibration, validation or all")->capture_default_str();
+  command->callback([calibrate, &outcome] {
+    require_input(calibrate->measurements, "--measurements", false);
+    outcome.status = cli::calibrate(*calibrate, outcome.out);
+  });
+}
+
 void add_cosim_command(CLI::App& app, Outcome& outcome) {
   auto cosim = std::make_shared<cli::CosimCommand>();
   auto* command = app.add_subcommand(
@@ -231,6 +245,7 @@ void add_commands(CLI::App& app, Outcome& outcome) {
   add_golden_command(app, outcome);
   add_compile_command(app, outcome);
   add_run_command(app, outcome);
+  add_calibrate_command(app, outcome);
   add_cosim_command(app, outcome);
   add_disasm_command(app, outcome);
   add_sim_command(app, outcome);

@@ -95,3 +95,35 @@ TEST(RunCommand, IsDeterministic) {
 
 }  // namespace
 }  // namespace ssmsoc
+
+namespace ssmsoc {
+namespace {
+
+// `calibrate`: each record of a measurement file against its prediction, the summary per suite
+// and set; a wrong --set, a missing file and a profile without kernels: are one-line errors.
+TEST(CalibrateCommand, PrintsPredictedAgainstMeasuredAndRejectsBadInput) {
+  const std::string sample = "tests/data/calibration/sample-measurements.json";
+  auto run = test::run_ssmsoc("calibrate --profile h100-class --measurements " + sample);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("h100-class against " + sample), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("an L2-resident buffer"), std::string::npos);
+  EXPECT_NE(run.out.find("median |error|"), std::string::npos);
+  EXPECT_NE(run.out.find("4 records the model does not describe"), std::string::npos) << run.out;
+  run = test::run_ssmsoc("calibrate --profile h100-class --set validation --measurements " + sample);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out.find(" calibration "), std::string::npos);  // only the validation records
+  EXPECT_NE(run.out.find("validation"), std::string::npos);
+  run = test::run_ssmsoc("calibrate --profile h100-class --set some --measurements " + sample);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err, "--set: expected calibration, validation or all, got 'some'\n");
+  run = test::run_ssmsoc("calibrate --profile h100-class --measurements nowhere.json");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err, "nowhere.json: no such file (--measurements)\n");
+  run = test::run_ssmsoc("calibrate --profile krsna-mobile --measurements " + sample);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.err.find("krsna-mobile: the profile has no kernels: section"), std::string::npos) << run.err;
+  EXPECT_TRUE(run.out.empty());
+}
+
+}  // namespace
+}  // namespace ssmsoc
