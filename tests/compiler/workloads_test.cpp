@@ -27,13 +27,14 @@ TEST_P(ShippedWorkload, LoadsWithNameAndSource) {
 }
 
 // One profile per silicon family, plus the smallest native-scan chip when the model fits it;
-// a GPU timed by its kernels (h100-class) gets kernels instead of Programs.
+// a GPU timed by its kernels (h100-class, mi300-class) gets kernels instead of Programs.
 TEST_P(ShippedWorkload, CompilesToValidProgramsOnEachFamily) {
   const ModelSpec m = load_model(GetParam());
   Scenario s;
   s.prompt_tokens = 48;
   s.generate_tokens = 2;
-  for (const char* name : {"krsna-mobile", "h100-class", "xeon-amx-class", "hexagon-npu-class", "krsna-wear"}) {
+  for (const char* name :
+       {"krsna-mobile", "h100-class", "mi300-class", "xeon-amx-class", "hexagon-npu-class", "krsna-wear"}) {
     const Profile p = load_profile(name);
     if (parameter_count(m) * 2 > p.dram.capacity_bytes) continue;  // bad_ tests cover this
     const CompileResult r = compile(m, s, p);                      // validates each Program with the profile
