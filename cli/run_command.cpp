@@ -129,8 +129,7 @@ void print_figures(const host::PerformanceRun& run, std::ostream& out) {
                      f.energy_per_token_j * 1e3);
   out << fmt::format("  average power            {:.4g} W\n", f.average_power_w);
   // A GPU timed by its kernels (sim/kernel_model.hpp): its time by kind of kernel, its launches.
-  const bool kernels = !run.compiled.phases.empty() && run.compiled.phases.front().program.streams.empty() &&
-                       !run.compiled.phases.front().launches.empty();
+  const bool kernels = !run.compiled.phases.empty() && !run.compiled.phases.front().launches.empty();
   if (kernels) {
     out << fmt::format("  time in kernels          tensor-core {:.1f}% scan {:.1f}% memory-bound {:.1f}%\n",
                        100 * f.utilization[SSM_ENGINE_MATRIX], 100 * f.utilization[SSM_ENGINE_SCAN],

@@ -19,11 +19,10 @@ class Planner {
   }
 
  private:
-  // Elements of a view (its rows, its columns).
+  // Columns and elements of a view (all its tensor's rows).
+  double columns(const View& v) const { return double(v.cols ? v.cols : mod_.tensors.at(std::size_t(v.tensor)).cols); }
   double elements(const View& v) const {
-    if (v.tensor < 0) return 0;
-    const TensorDef& t = mod_.tensors.at(std::size_t(v.tensor));
-    return double(t.rows) * double(v.cols ? v.cols : t.cols);
+    return v.tensor < 0 ? 0 : double(mod_.tensors.at(std::size_t(v.tensor)).rows) * columns(v);
   }
   double moved(const PrimOp& op) const {
     double e = 0;
@@ -57,8 +56,7 @@ class Planner {
         add(index, op, KernelKind::memory).bytes = moved(op);
         return;
       case Prim::copy:
-        add(index, op, KernelKind::memory).bytes = 2.0 * double(op.rows) * elements(op.out[0]) /
-                                                   double(mod_.tensors.at(std::size_t(op.out[0].tensor)).rows) * elem_;
+        add(index, op, KernelKind::memory).bytes = 2.0 * double(op.rows) * columns(op.out[0]) * elem_;
         return;
       case Prim::conv1d:
         add(index, op, KernelKind::memory).bytes = moved(op);

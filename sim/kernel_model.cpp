@@ -94,7 +94,7 @@ SimResult simulate_kernels(const Profile& profile, const std::vector<KernelCall>
     seconds += span;
     dram_bytes += k.bytes;
     const bool matrix = k.kind == KernelKind::gemm || k.kind == KernelKind::matrix;
-    const double macs = matrix ? (k.kind == KernelKind::gemm ? double(k.batch) * k.m * k.n * k.k : k.flops / 2) : 0;
+    const double macs = matrix ? k.flops / 2 : 0;
     if (macs > 0) r.macs[std::string(name_of(k.precision))] += static_cast<std::uint64_t>(macs);
     const ssm_engine engine = matrix                         ? SSM_ENGINE_MATRIX
                               : k.kind == KernelKind::memory ? SSM_ENGINE_DMA

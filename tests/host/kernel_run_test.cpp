@@ -2,9 +2,13 @@
 // Programs, the same figures twice, and a decode step that streams the weights once.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "arch/spec/config_tree.hpp"
 #include "arch/spec/profile.hpp"
 #include "compiler/compiler.hpp"
 #include "host/performance_run.hpp"
+#include "tests/support.hpp"
 
 namespace ssmsoc::host {
 namespace {
@@ -38,6 +42,22 @@ TEST(KernelRun, ARunOnAKernelProfileHasNoProgramsAndStreamsTheWeightsInDecode) {
   EXPECT_GE(a.figures.decode_latency_s, dram_s(bytes));
   EXPECT_LE(a.figures.decode_latency_s, dram_s(bytes) + double(decode.launches.size()) * per_kernel);
   EXPECT_GT(bytes, 5.0e9);  // 2.7 G parameters in bf16
+}
+
+// A kernel-timed GPU draws no timeline: --trace is a one-line error, not an empty file.
+TEST(KernelRun, ATraceOfAKernelProfileIsAnError) {
+  compiler::Scenario s;
+  s.prompt_tokens = 16;
+  s.generate_tokens = 2;
+  PerformanceOptions options;
+  options.trace = test::temp_dir().string() + "/kernels.json";
+  try {
+    run_performance(compiler::load_model("workloads/models/mamba-130m.yaml"), s, load_profile("h100-class"), options);
+    FAIL() << "a trace of h100-class was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "--trace: h100-class is timed by its kernels (kernels:), which draw no timeline");
+  }
+  EXPECT_FALSE(std::filesystem::exists(options.trace));
 }
 
 }  // namespace
