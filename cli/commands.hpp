@@ -73,6 +73,15 @@ struct RunCommand {
 // --functional, host::run_functional's deviations from the golden model.
 int model_run(const RunCommand& command, std::ostream& out);
 
+// `compare`: models side by side on profiles, at the scenario's batch and a serving batch.
+struct CompareCommand {
+  ModelRunOptions scenario;                   // profile and model unused: the lists below
+  std::vector<std::string> models, profiles;  // profiles empty: every shipped profile
+  int serving_batch = 16;
+  std::string out;  // folder for compare.json and compare.csv
+};
+int compare(const CompareCommand& command, std::ostream& out);
+
 struct CosimCommand {
   std::string profile = "all";
   std::uint64_t seed = 1;

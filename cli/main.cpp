@@ -108,11 +108,8 @@ void add_golden_command(CLI::App& app, Outcome& outcome) {
   });
 }
 
-// The model and scenario options `compile` and `run` share.
-void add_model_options(CLI::App* command, cli::ModelRunOptions& o) {
-  command->add_option("--profile", o.profile, "Profile name or file")->required();
-  command->add_option("--model", o.model, "Workload name (workloads/models), workload YAML, config.json or folder")
-      ->required();
+// The scenario and compile options `compile`, `run` and `compare` share.
+void add_scenario_options(CLI::App* command, cli::ModelRunOptions& o) {
   command->add_option("--scenario", o.scenario, "Scenario YAML (workloads/scenarios)");
   command->add_option("--prompt", o.prompt, "Prompt tokens")->check(CLI::Range(1, 10000000));
   command->add_option("--generate", o.generate, "Generated tokens")->check(CLI::Range(0, 10000000));
@@ -128,6 +125,13 @@ void add_model_options(CLI::App* command, cli::ModelRunOptions& o) {
   command->add_option("--precision", o.precision,
                       "Matrix precision of weights and GEMMs (int4, int8, fp8, fp16, bf16, tf32, fp32, fp64); "
                       "default: bf16, else fp16, int8, fp32 as the profile has them");
+}
+
+void add_model_options(CLI::App* command, cli::ModelRunOptions& o) {
+  command->add_option("--profile", o.profile, "Profile name or file")->required();
+  command->add_option("--model", o.model, "Workload name (workloads/models), workload YAML, config.json or folder")
+      ->required();
+  add_scenario_options(command, o);
 }
 
 void add_compile_command(CLI::App& app, Outcome& outcome) {
@@ -171,6 +175,25 @@ void add_calibrate_command(CLI::App& app, Outcome& outcome) {
     require_input(calibrate->measurements, "--measurements", false);
     outcome.status = cli::calibrate(*calibrate, outcome.out);
   });
+}
+
+void add_compare_command(CLI::App& app, Outcome& outcome) {
+  auto compare = std::make_shared<cli::CompareCommand>();
+  auto* command = app.add_subcommand(
+      "compare", "Models side by side on several profiles: TTFT, decode latency, tokens/s, tokens/J, energy, power");
+  command->add_option("--model", compare->models, "Workload names or files (comma-separated or repeated)")
+      ->required()
+      ->delimiter(',');
+  command
+      ->add_option("--profiles", compare->profiles,
+                   "Profile names or files (comma-separated); default: every shipped one")
+      ->delimiter(',');
+  add_scenario_options(command, compare->scenario);
+  command->add_option("--serving-batch", compare->serving_batch, "Sessions of the second batch each pair runs at")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  command->add_option("--out", compare->out, "Write compare.json and compare.csv to this folder");
+  command->callback([compare, &outcome] { outcome.status = cli::compare(*compare, outcome.out); });
 }
 
 void add_cosim_command(CLI::App& app, Outcome& outcome) {
@@ -245,6 +268,7 @@ void add_commands(CLI::App& app, Outcome& outcome) {
   add_golden_command(app, outcome);
   add_compile_command(app, outcome);
   add_run_command(app, outcome);
+  add_compare_command(app, outcome);
   add_calibrate_command(app, outcome);
   add_cosim_command(app, outcome);
   add_disasm_command(app, outcome);

@@ -1,5 +1,6 @@
-// `ssmsoc compile` (a model to Programs for a profile, any stage dumped) and `ssmsoc run`
-// (compile, then simulate every phase on the SystemC model and report the serving figures).
+// `ssmsoc compile` (a model to Programs for a profile, any stage dumped), `ssmsoc run`
+// (compile, then simulate every phase on the SystemC model and report the serving figures) and
+// `ssmsoc compare` (models run on several profiles, their figures side by side).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "arch/spec/profile.hpp"
 #include "cli/commands.hpp"
 #include "compiler/compiler.hpp"
+#include "host/comparison.hpp"
 #include "host/functional_driver.hpp"
 #include "host/functional_run.hpp"
 #include "host/performance_run.hpp"
@@ -207,6 +209,32 @@ int model_run(const RunCommand& command, std::ostream& out) {
   run.trace_files.commit();
   print_figures(run, out);
   if (!command.out.empty()) out << fmt::format("  wrote {}/summary.json and {}/stats.json\n", command.out, command.out);
+  return 0;
+}
+
+int compare(const CompareCommand& command, std::ostream& out) {
+  // Every input read before anything runs: a wrong name fails at once.
+  std::vector<compiler::ModelSpec> models;
+  for (const std::string& m : command.models) models.push_back(model_of(m));
+  std::vector<Profile> profiles;
+  if (command.profiles.empty())
+    for (const fs::path& file : shipped_profile_files()) profiles.push_back(load_profile_file(file));
+  for (const std::string& p : command.profiles) profiles.push_back(load_profile(p));
+  host::ComparisonOptions options;
+  options.compile = compile_options_of(command.scenario);
+  options.serving_batch = command.serving_batch;
+  options.progress = progress;
+  const host::Comparison comparison = host::compare(models, profiles, scenario_of(command.scenario), options);
+  progress("");
+  if (!command.out.empty()) {
+    OutputFiles outputs;  // both appear, or neither
+    outputs.create_folder(command.out);
+    outputs.add(fs::path(command.out) / "compare.json").write(host::comparison_json(comparison).dump(2) + '\n');
+    outputs.add(fs::path(command.out) / "compare.csv").write(host::comparison_csv(comparison));
+    outputs.commit();
+  }
+  out << host::comparison_table(comparison);
+  if (!command.out.empty()) out << fmt::format("wrote {}/compare.json and {}/compare.csv\n", command.out, command.out);
   return 0;
 }
 

@@ -20,8 +20,6 @@ double max_abs_difference(const std::vector<float>& a, const std::vector<float>&
   return worst;
 }
 
-json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
-
 }  // namespace
 
 FunctionalRun run_functional(const FunctionalDriver& driver, const std::string& model, const FunctionalRequest& request,

@@ -42,9 +42,9 @@ std::vector<OpShare> op_shares(const compiler::PhaseProgram& phase, const sim::S
   return shares;
 }
 
-json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
-
 }  // namespace
+
+json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
 
 ServingFigures serving_figures(const compiler::CompileResult& compiled, const std::vector<sim::SimResult>& simulated,
                                const compiler::Scenario& scenario) {

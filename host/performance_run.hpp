@@ -98,6 +98,9 @@ struct PerformanceRun {
 PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler::Scenario& scenario,
                                const Profile& profile, const PerformanceOptions& options = {});
 
+// {"value": value, "unit": unit}: how every figure of the JSON outputs is written.
+nlohmann::ordered_json figure(double value, const char* unit);
+
 // summary.json: the scenario, every serving figure with its unit, the utilization per
 // engine, the scan kernel chosen per phase and the runs, commands and cycles per phase.
 nlohmann::ordered_json summary_json(const PerformanceRun& run);

@@ -125,5 +125,34 @@ TEST(CalibrateCommand, PrintsPredictedAgainstMeasuredAndRejectsBadInput) {
   EXPECT_TRUE(run.out.empty());
 }
 
+// `compare`: the table on the terminal, compare.json and compare.csv in --out; a wrong profile or
+// model fails before anything runs and writes nothing.
+TEST(CompareCommand, PrintsTheTableWritesBothFilesAndRejectsBadNames) {
+  const fs::path dir = test::temp_dir() / "compare";
+  const std::string args =
+      "compare --model mamba-130m --profiles krsna-mobile,h100-class --prompt 32 --generate 4 "
+      "--serving-batch 4";
+  auto run = test::run_ssmsoc(args + " --out " + dir.string());
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("mamba-130m: prompt 32 tokens, 4 generated; batch 1 and 4"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("h100-class           gpu (kernels)"), std::string::npos) << run.out;
+  const auto json = nlohmann::json::parse(test::slurp(dir / "compare.json"));
+  ASSERT_EQ(json["rows"].size(), 2u);
+  EXPECT_EQ(json["rows"][0]["profile"], "krsna-mobile");
+  EXPECT_GT(json["rows"][0]["at_serving_batch"]["decode_throughput"]["value"].get<double>(),
+            json["rows"][0]["at_scenario_batch"]["decode_throughput"]["value"].get<double>());
+  EXPECT_EQ(test::slurp(dir / "compare.csv").substr(0, 20), "model,profile,family");
+
+  const fs::path nothing = test::temp_dir() / "compare-bad";
+  run = test::run_ssmsoc(args + " --profiles krsna-mobile,nonesuch --out " + nothing.string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.err.find("nonesuch"), std::string::npos) << run.err;
+  run = test::run_ssmsoc("compare --model mamba-9000b --profiles h100-class --out " + nothing.string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.err.find("--model mamba-9000b: no such file, folder or workload"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(nothing));
+  EXPECT_EQ(test::run_ssmsoc(args + " --serving-batch 0").status, 2);
+}
+
 }  // namespace
 }  // namespace ssmsoc
