@@ -25,15 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A model by path, or by workload name (workloads/models/NAME.yaml in the source tree).
-compiler::ModelSpec model_of(const std::string& name_or_path) {
-  if (fs::exists(name_or_path)) return compiler::load_model(name_or_path);
-  const fs::path workload =
-      profile_directory().parent_path().parent_path() / "workloads" / "models" / (name_or_path + ".yaml");
-  if (fs::exists(workload)) return compiler::load_model(workload);
-  throw ConfigError(fmt::format("--model {}: no such file, folder or workload (see workloads/models)", name_or_path));
-}
-
 compiler::CompileOptions compile_options_of(const ModelRunOptions& o) {
   compiler::CompileOptions options;
   options.prefill_chunk = o.prefill_chunk;
@@ -130,10 +121,10 @@ void print_figures(const host::PerformanceRun& run, std::ostream& out) {
   out << fmt::format("  energy                   {:.4g} J ({:.4g} mJ per generated token)\n", f.energy_j,
                      f.energy_per_token_j * 1e3);
   out << fmt::format("  average power            {:.4g} W\n", f.average_power_w);
-  // A GPU timed by its kernels (sim/kernel_model.hpp): its time by kind of kernel, its launches.
+  // An incumbent timed by its kernels (sim/kernel_model.hpp): its time by kind of kernel, its launches.
   const bool kernels = !run.compiled.phases.empty() && !run.compiled.phases.front().launches.empty();
   if (kernels) {
-    out << fmt::format("  time in kernels          tensor-core {:.1f}% scan {:.1f}% memory-bound {:.1f}%\n",
+    out << fmt::format("  time in kernels          matrix {:.1f}% scan {:.1f}% memory-bound {:.1f}%\n",
                        100 * f.utilization[SSM_ENGINE_MATRIX], 100 * f.utilization[SSM_ENGINE_SCAN],
                        100 * f.utilization[SSM_ENGINE_DMA]);
   } else {
@@ -165,6 +156,14 @@ void print_figures(const host::PerformanceRun& run, std::ostream& out) {
 }
 
 }  // namespace
+
+compiler::ModelSpec model_of(const std::string& name_or_path) {
+  if (fs::exists(name_or_path)) return compiler::load_model(name_or_path);
+  const fs::path workload =
+      profile_directory().parent_path().parent_path() / "workloads" / "models" / (name_or_path + ".yaml");
+  if (fs::exists(workload)) return compiler::load_model(workload);
+  throw ConfigError(fmt::format("--model {}: no such file, folder or workload (see workloads/models)", name_or_path));
+}
 
 int compile_run(const CompileCommand& command, std::ostream& out) {
   const auto& stages = compiler::stage_names();

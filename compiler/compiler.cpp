@@ -72,7 +72,9 @@ PhasePlan plan_phases(const Scenario& scenario, const CompileOptions& options, i
 }
 
 // Lowers every phase of `plan` into `r` (scan kernels chosen), plans the memory and chooses
-// each op's mapping: everything but the Programs.
+// each op's mapping: everything but the Programs. A profile timed by its kernels has no tile
+// mappings (its ops are its kernels, whatever its tiles' memories hold): each op is summarised
+// by its name and kind alone.
 void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scenario, const Profile& profile,
                    const std::string& model_name, const CompileOptions& options) {
   r.phases.clear();
@@ -95,10 +97,16 @@ void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scen
   r.memory = plan_memory(mods, profile, model_name, scenario.batch, max_context);
   for (std::size_t index = 0; index < r.phases.size(); ++index) {
     PhaseProgram& p = r.phases[index];
-    p.mappings = choose_mappings(p.lowered, index, r.memory, profile);
+    if (!profile.kernels) p.mappings = choose_mappings(p.lowered, index, r.memory, profile);
     p.tiled.clear();
-    for (std::size_t i = 0; i < p.mappings.size(); ++i) {
-      TiledOp t = summarize(p.mappings[i]);
+    for (std::size_t i = 0; i < p.lowered.ops.size(); ++i) {
+      TiledOp t;
+      if (profile.kernels) {
+        t.name = p.lowered.ops[i].name;
+        t.kind = p.lowered.ops[i].kind;
+      } else {
+        t = summarize(p.mappings[i]);
+      }
       const Bound b = op_bound(p.lowered.ops[i], p.lowered, index, r.memory, profile);
       t.bound_cycles = b.cycles();
       t.bound_by = b.bound_by();
@@ -166,9 +174,12 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   r.classification = recognize_architecture(r.graph);
 
   if (profile.kernels && !options.functional) {
-    // The GPU's kernels, no Programs: the prompt in one pass (or chunks of kKernelPrefillChunk).
-    const int chunk = options.prefill_chunk > 0 ? options.prefill_chunk
-                                                : std::min(std::max(1, scenario.prompt_tokens), kKernelPrefillChunk);
+    // An incumbent's kernels, no Programs: the prompt in one pass (or chunks of kKernelPrefillChunk),
+    // or in the runtime's fixed passes.
+    const int pass =
+        profile.kernels->prompt_pass_tokens > 0 ? profile.kernels->prompt_pass_tokens : kKernelPrefillChunk;
+    const int chunk =
+        options.prefill_chunk > 0 ? options.prefill_chunk : std::min(std::max(1, scenario.prompt_tokens), pass);
     lower_and_map(r, plan_phases(scenario, options, chunk, true), scenario, profile, model.name, options);
     for (PhaseProgram& p : r.phases) {
       p.launches = plan_kernels(p.lowered, profile);

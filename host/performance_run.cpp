@@ -146,6 +146,24 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   return run;
 }
 
+double predict_model_seconds(const compiler::ModelSpec& model, const Profile& profile, bool decode, int tokens,
+                             int batch, bool graph, const compiler::CompileOptions& options) {
+  if (!profile.kernels)
+    throw ConfigError(
+        fmt::format("{}: the profile has no kernels: section to predict a whole model with", profile.name));
+  compiler::Scenario s;
+  s.prompt_tokens = tokens;
+  s.generate_tokens = decode ? 2 : 1;
+  s.batch = batch;
+  const compiler::CompileResult compiled = compiler::compile(model, s, profile, options);
+  double seconds = 0;
+  for (const auto& phase : compiled.phases) {
+    if ((phase.name == "decode") != decode) continue;
+    seconds += phase.runs * sim::simulate_kernels(profile, phase.launches, phase.tiled.size(), graph).seconds;
+  }
+  return seconds;
+}
+
 json summary_json(const PerformanceRun& run) {
   const ServingFigures& f = run.figures;
   const compiler::Scenario& s = run.scenario;

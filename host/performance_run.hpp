@@ -98,6 +98,14 @@ struct PerformanceRun {
 PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler::Scenario& scenario,
                                const Profile& profile, const PerformanceOptions& options = {});
 
+// A whole-model measurement of an incumbent predicted by its kernel model (`kernels:`): with
+// `decode` one decode step of `batch` sessions after `tokens` tokens of context, else the
+// prompt of `tokens` tokens to the first token (every phase before decode); each phase's
+// kernels launched one by one, or replayed from a graph (`graph`). ConfigError for a profile
+// without kernels:.
+double predict_model_seconds(const compiler::ModelSpec& model, const Profile& profile, bool decode, int tokens,
+                             int batch, bool graph, const compiler::CompileOptions& options = {});
+
 // {"value": value, "unit": unit}: how every figure of the JSON outputs is written.
 nlohmann::ordered_json figure(double value, const char* unit);
 

@@ -30,6 +30,7 @@ class Predictor {
     r.set = record.value("set", std::string());
     r.shape = record.contains("shape") ? record["shape"].dump() : "{}";
     r.measured_us = number("median_us");
+    r.source = record.value("source", std::string());
     if (r.launch == "host") {
       r.not_modelled = "a host round trip (launch and synchronize)";
       return r;
@@ -112,6 +113,16 @@ class Predictor {
       a.flops = number("flops");
       a.bytes = number("bytes");
       return a;
+    }
+    if (r.suite == "model") {
+      if (r.op != "prefill" && r.op != "decode_step") fail("op", "expected prefill or decode_step for suite model");
+      r.model = shape_text("model");
+      if (r.model.empty()) fail("shape.model", "expected a workload name");
+      r.tokens = static_cast<int>(std::min<std::int64_t>(dim("tokens"), 1 << 24));
+      r.batch = static_cast<int>(std::min<std::int64_t>(dim("batch"), 1 << 20));
+      r.precision = shape_text("precision");
+      r.not_modelled = "a whole model: predicted by a full compile";
+      return std::nullopt;
     }
     if (r.suite == "launch") {
       // One element: the kernel's floor (and the launch or graph gap).

@@ -364,9 +364,11 @@ class ProfileReader {
   }
 
   void read_kernels(const MapReader& top) {
-    if (profile_.family != Family::gpu) fail_cross("kernels", "family", "the kernel-level model is for family gpu");
-    MapReader k = top.map("kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency",
-                                      "dram_efficiency", "scan_step_ns", "scan_channels_per_block", "gemm_blocks"});
+    if (profile_.family == Family::scan_accelerator)
+      fail_cross("kernels", "family", "the kernel-level model is for the incumbents (family gpu, cpu or npu)");
+    MapReader k =
+        top.map("kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency", "dram_efficiency",
+                            "scan_step_ns", "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens"});
     // Rates and efficiencies divide: above 0.
     auto positive = [&](std::string_view key, double max) {
       const Figure f = read_figure(k, key, max);
@@ -381,6 +383,8 @@ class ProfileReader {
     m.dram_efficiency = positive("dram_efficiency", 1);
     m.scan_step_ns = positive("scan_step_ns", 1e6);
     m.scan_channels_per_block = static_cast<int>(k.integer("scan_channels_per_block", 1, 1 << 16));
+    if (k.has("prompt_pass_tokens"))
+      m.prompt_pass_tokens = static_cast<int>(k.integer("prompt_pass_tokens", 1, 1 << 20));
     const ConfigNode& blocks = k.required("gemm_blocks", "a list of [rows, cols] pairs");
     const std::string path = k.child_path("gemm_blocks");
     if (blocks.kind != ConfigNode::Kind::sequence || blocks.items.empty())

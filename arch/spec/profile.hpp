@@ -221,13 +221,15 @@ struct FigureField {
 const std::vector<FigureField<Energy>>& energy_figure_fields();
 const std::vector<FigureField<Area>>& area_figure_fields();
 
-// A GPU as its inference kernels run (`kernels:`, family gpu; sim/kernel_model.hpp): kernels one
-// after another, each at least `kernel_floor_us` long; thread blocks of a GEMM in waves over the
-// SMs (the tiles), each at `matrix_efficiency` of its tensor cores' peak; memory-bound kernels
-// at `dram_efficiency` of the DRAM bandwidth; a gap of `launch_gap_us` between kernels launched
-// one by one (prefill) and `graph_gap_us` between the kernels of a replayed CUDA graph
-// (decode). The Mamba-1 selective scan runs one thread block per `scan_channels_per_block`
-// channels, `scan_step_ns` per token and state element of a block's channel.
+// An incumbent as its inference runtime runs it (`kernels:`, family gpu, cpu or npu;
+// sim/kernel_model.hpp): kernels (a GPU's launches, a CPU runtime's parallel ops, an NPU graph's
+// ops) one after another, each at least `kernel_floor_us` long; the blocks of a GEMM in waves
+// over the tiles (SMs, cores), each at `matrix_efficiency` of its matrix engine's peak;
+// memory-bound kernels at `dram_efficiency` of the DRAM bandwidth; a gap of `launch_gap_us`
+// between kernels launched one by one (prefill) and `graph_gap_us` between the kernels of a
+// replayed graph (decode: a CUDA graph, a CPU thread pool's barrier, an NPU graph's op
+// boundary). The Mamba-1 selective scan runs one block per `scan_channels_per_block` channels,
+// `scan_step_ns` per token and state element of a block.
 struct KernelModel {
   Figure launch_gap_us;
   Figure graph_gap_us;
@@ -237,6 +239,9 @@ struct KernelModel {
   Figure scan_step_ns;
   int scan_channels_per_block = 0;
   std::vector<std::pair<int, int>> gemm_blocks;  // (rows, cols) of C per thread block, the library's choices
+  // Tokens of the prompt per pass of the runtime (a graph compiled for a fixed prompt length, as
+  // Qualcomm's Genie runs 128); 0: the whole prompt at once.
+  int prompt_pass_tokens = 0;
 };
 
 struct Profile {

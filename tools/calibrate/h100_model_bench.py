@@ -1,0 +1,632 @@
+#!/usr/bin/env python3
+"""End-to-end Mamba-2 model timings and power draw on an NVIDIA H100.
+
+The kernel-level model predicts each op as kernels; these whole-model numbers check its sums.
+Suites (--suites, comma-separated; default all):
+  model  mamba2-2.7b/-780m/-130m in plain torch ops, random weights: prefill (batch 1, 512 and
+         2048 tokens, eager) and one-token decode steps (batch 1 and 16, eager and CUDA graph)
+  power  nvidia-smi power draw: idle, bf16 GEMM loop, 2 GiB copy loop, 2.7b decode-graph loop
+
+  python3 tools/calibrate/h100_model_bench.py --out FILE [--suites model,power] [--reps 20]
+  python3 tools/calibrate/h100_model_bench.py --out /tmp/smoke.json --device cpu --tiny
+"""
+
+import argparse
+import datetime
+import gc
+import json
+import math
+import os
+import pty
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+import torch
+import torch.nn.functional as F
+
+MODELS = [("mamba2-2.7b", 2560, 64), ("mamba2-780m", 1536, 48), ("mamba2-130m", 768, 24)]
+GEMM_N, COPY_BYTES = 8192, 2 << 30  # power-suite loads
+KEEP = {}  # the mamba2-2.7b batch-1 decode graph, reused by the power suite
+METHOD = (
+    "Mamba-2 in plain torch ops, random weights; bf16 weights/activations, fp32 dt, decays and "
+    "SSM states. Prefill: chunked ssd_minimal_discrete (chunk 256, stable segsum, two-operand "
+    "einsums, C.B once per group), last-token logits. Decode: conv and fp32 SSM states updated "
+    "in place, same static token each step. Timing: 2-3 warm-up calls, then per repetition one "
+    "call (eager) or one CUDA-graph replay (graph), back to back, between two CUDA events. "
+    "Power: nvidia-smi -lms 100 in a background thread; phases of ~4 s, stats over the samples "
+    "of the last 3 s; loops in ~20 ms chunks timed with events, median_us per iteration. "
+    "Clocks and power limits are never changed.")
+
+
+class Cfg:
+    def __init__(self, name, d_model, n_layer, vocab=50280, d_state=128, headdim=64,
+                 ngroups=1, chunk=256):
+        self.name, self.d_model, self.n_layer, self.vocab, self.chunk = (
+            name, d_model, n_layer, vocab, chunk)
+        self.d_state, self.headdim, self.ngroups, self.d_conv = d_state, headdim, ngroups, 4
+        self.d_inner = 2 * d_model
+        self.nheads = self.d_inner // headdim
+        self.conv_dim = self.d_inner + 2 * ngroups * d_state
+        self.d_in_proj = 2 * self.d_inner + 2 * ngroups * d_state + self.nheads
+
+
+# ---------------------------------------------------------------------------- model
+
+def build_model(cfg, dev, dtype):
+    def rnd(*shape, scale):
+        return (torch.randn(*shape, device=dev) * scale).to(dtype)
+    layers = []
+    for _ in range(cfg.n_layer):
+        dt0 = torch.exp(torch.rand(cfg.nheads, device=dev) * math.log(100.0) + math.log(1e-3))
+        layers.append({
+            "norm_w": torch.ones(cfg.d_model, device=dev, dtype=dtype),
+            "in_w": rnd(cfg.d_in_proj, cfg.d_model, scale=cfg.d_model ** -0.5),
+            "conv_w": rnd(cfg.conv_dim, cfg.d_conv, scale=cfg.d_conv ** -0.5),
+            "conv_b": rnd(cfg.conv_dim, scale=0.1),
+            "dt_bias": dt0 + torch.log(-torch.expm1(-dt0)),  # inverse softplus of dt0
+            "A_log": torch.log(torch.rand(cfg.nheads, device=dev) * 15 + 1),
+            "D": torch.ones(cfg.nheads, device=dev),
+            "gnorm_w": torch.ones(cfg.d_inner, device=dev, dtype=dtype),
+            # Scaled down so that the residual stream stays O(1) over many layers.
+            "out_w": rnd(cfg.d_model, cfg.d_inner, scale=(2 * cfg.n_layer * cfg.d_inner) ** -0.5)})
+    return {"cfg": cfg, "layers": layers, "emb": rnd(cfg.vocab, cfg.d_model, scale=1.0),
+            "norm_f": torch.ones(cfg.d_model, device=dev, dtype=dtype)}
+
+
+def nbytes(ts):
+    return sum(t.numel() * t.element_size() for t in ts)
+
+
+def weights_bytes(model):
+    layers = [t for p in model["layers"] for t in p.values()]
+    return nbytes([model["emb"], model["norm_f"]] + layers)
+
+
+def rmsnorm(x, w, eps=1e-5):
+    xf = x.float()
+    return w * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def gated_rmsnorm(y, z, w, ngroups, eps=1e-5):
+    """norm(y * silu(z)) over groups of d_inner / ngroups channels (norm_before_gate=False)."""
+    yf = y.float() * F.silu(z.float())
+    shape = yf.shape
+    yf = yf.reshape(*shape[:-1], ngroups, shape[-1] // ngroups)
+    yf = yf * torch.rsqrt(yf.pow(2).mean(-1, keepdim=True) + eps)
+    return w * yf.reshape(shape).to(z.dtype)
+
+
+def segsum(x):
+    """Stable segment sum: out[..., i, j] = sum x[..., j+1..i] for j <= i, -inf above."""
+    T = x.size(-1)
+    x = x.unsqueeze(-1).expand(*x.shape, T)
+    mask = torch.tril(torch.ones(T, T, device=x.device, dtype=torch.bool), diagonal=-1)
+    x_segsum = torch.cumsum(x.masked_fill(~mask, 0), dim=-2)
+    mask = torch.tril(torch.ones(T, T, device=x.device, dtype=torch.bool), diagonal=0)
+    return x_segsum.masked_fill(~mask, -torch.inf)
+
+
+def ssd_chunked(X, A, B, C, chunk):
+    """Chunked SSD (ssd_minimal_discrete) with B, C shared per group.
+
+    X [b, L, h, p] times dt; A [b, L, h] fp32 times dt; B, C [b, L, g, n]. Decays in fp32,
+    matmuls in X's dtype. Returns Y [b, L, h, p] and the final state [b, h, p, n] (fp32).
+    """
+    b, L, h, p = X.shape
+    g, n = B.shape[2], B.shape[3]
+    hg, dt = h // g, X.dtype
+    pad = (-L) % chunk
+    if pad:  # zero input and zero log-decay leave the earlier outputs unchanged
+        X, B, C = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (X, B, C))
+        A = F.pad(A, (0, 0, 0, pad))
+    c = X.shape[1] // chunk
+    X = X.reshape(b, c, chunk, h, p)
+    B, C = B.reshape(b, c, chunk, g, n), C.reshape(b, c, chunk, g, n)
+    A = A.reshape(b, c, chunk, h).permute(0, 3, 1, 2)  # [b, h, c, l]
+    A_cs = torch.cumsum(A, dim=-1)
+    # 1. Diagonal blocks: C_l . B_s once per group, times the per-head decay.
+    Lmat = torch.exp(segsum(A)).reshape(b, g, hg, c, chunk, chunk)
+    CB = torch.einsum("bclgn,bcsgn->bgcls", C, B).unsqueeze(2)
+    scores = (CB * Lmat.to(dt)).reshape(b, h, c, chunk, chunk)
+    Y_diag = torch.einsum("bhcls,bcshp->bclhp", scores, X)
+    # 2. State at the end of each chunk.
+    decay_states = torch.exp(A_cs[..., -1:] - A_cs).permute(0, 2, 3, 1).unsqueeze(-1)
+    Xd = (X * decay_states.to(dt)).reshape(b, c, chunk, g, hg, p)
+    states = torch.einsum("bclgn,bclgjp->bcgjpn", B, Xd).reshape(b, c, h, p, n)
+    # 3. Recurrence over chunks, fp32.
+    states = torch.cat([torch.zeros_like(states[:, :1]), states], dim=1).float()
+    decay_chunk = torch.exp(segsum(F.pad(A_cs[..., -1], (1, 0))))  # [b, h, c+1, c+1]
+    states = torch.einsum("bhzc,bchpn->bzhpn", decay_chunk, states)
+    final, states = states[:, -1], states[:, :-1].to(dt).reshape(b, c, g, hg, p, n)
+    # 4. Contribution of the state entering each chunk.
+    Y_off = torch.einsum("bclgn,bcgjpn->bclgjp", C, states).reshape(b, c, chunk, h, p)
+    Y_off = Y_off * torch.exp(A_cs).permute(0, 2, 3, 1).unsqueeze(-1).to(dt)
+    return (Y_diag + Y_off).reshape(b, c * chunk, h, p)[:, :L], final
+
+
+def ssd_sequential(X, A, B, C):
+    """Step-by-step recurrence; the check for ssd_chunked."""
+    b, L, h, p = X.shape
+    Bh, Ch = (t.repeat_interleave(h // B.shape[2], dim=2) for t in (B, C))
+    state = torch.zeros(b, h, p, B.shape[3], device=X.device, dtype=X.dtype)
+    ys = []
+    for t in range(L):
+        state = (torch.exp(A[:, t])[:, :, None, None] * state
+                 + X[:, t, :, :, None] * Bh[:, t, :, None, :])
+        ys.append(torch.einsum("bhpn,bhn->bhp", state, Ch[:, t]))
+    return torch.stack(ys, dim=1), state
+
+
+def mixer_prefill(p, cfg, u):
+    b, L, _ = u.shape
+    gn = cfg.ngroups * cfg.d_state
+    z, xBC, dt = torch.split(F.linear(u, p["in_w"]), [cfg.d_inner, cfg.conv_dim, cfg.nheads], -1)
+    xBC = F.conv1d(xBC.transpose(1, 2), p["conv_w"].unsqueeze(1), p["conv_b"],
+                   padding=cfg.d_conv - 1, groups=cfg.conv_dim)
+    x, B, C = torch.split(F.silu(xBC[..., :L].transpose(1, 2)), [cfg.d_inner, gn, gn], dim=-1)
+    dt = F.softplus(dt.float() + p["dt_bias"])  # [b, L, h]
+    x = x.reshape(b, L, cfg.nheads, cfg.headdim)
+    y, _ = ssd_chunked(x * dt.unsqueeze(-1).to(x.dtype), dt * -torch.exp(p["A_log"]),
+                       B.reshape(b, L, cfg.ngroups, cfg.d_state),
+                       C.reshape(b, L, cfg.ngroups, cfg.d_state), cfg.chunk)
+    y = y + x * p["D"].to(x.dtype).unsqueeze(-1)
+    y = gated_rmsnorm(y.reshape(b, L, cfg.d_inner), z, p["gnorm_w"], cfg.ngroups)
+    return F.linear(y, p["out_w"])
+
+
+def mixer_step(p, cfg, u, conv_state, ssm_state):
+    """One token; conv_state [b, conv_dim, d_conv] and ssm_state [b, h, p, n] fp32 in place."""
+    b = u.shape[0]
+    g, hg, P, N = cfg.ngroups, cfg.nheads // cfg.ngroups, cfg.headdim, cfg.d_state
+    z, xBC, dt = torch.split(F.linear(u, p["in_w"]), [cfg.d_inner, cfg.conv_dim, cfg.nheads], -1)
+    conv_state.copy_(torch.roll(conv_state, shifts=-1, dims=-1))
+    conv_state[:, :, -1] = xBC
+    xBC = F.silu(torch.sum(conv_state * p["conv_w"], dim=-1) + p["conv_b"])
+    x, B, C = torch.split(xBC, [cfg.d_inner, g * N, g * N], dim=-1)
+    dt = F.softplus(dt.float() + p["dt_bias"])  # [b, h]
+    dA = torch.exp(dt * -torch.exp(p["A_log"]))
+    xf = x.float().reshape(b, g, hg, P, 1)
+    ssm_state.view(b, g, hg, P, N).mul_(dA.reshape(b, g, hg, 1, 1)).add_(
+        xf * dt.reshape(b, g, hg, 1, 1) * B.float().reshape(b, g, 1, 1, N))
+    y = torch.matmul(ssm_state.view(b, g, hg * P, N), C.float().reshape(b, g, N, 1))
+    y = y.reshape(b, cfg.nheads, P) + p["D"].reshape(-1, 1) * xf.reshape(b, cfg.nheads, P)
+    y = gated_rmsnorm(y.reshape(b, cfg.d_inner), z, p["gnorm_w"], g)
+    return F.linear(y, p["out_w"])
+
+
+def prefill(model, tokens):
+    """Whole forward over [b, L] tokens; logits of the last token only."""
+    h = F.embedding(tokens, model["emb"])
+    for p in model["layers"]:
+        h = h + mixer_prefill(p, model["cfg"], rmsnorm(h, p["norm_w"]))
+    return F.linear(rmsnorm(h[:, -1], model["norm_f"]), model["emb"])
+
+
+def decode_step(model, tok, conv_states, ssm_states):
+    h = F.embedding(tok, model["emb"])
+    for p, cs, ss in zip(model["layers"], conv_states, ssm_states):
+        h = h + mixer_step(p, model["cfg"], rmsnorm(h, p["norm_w"]), cs, ss)
+    return F.linear(rmsnorm(h, model["norm_f"]), model["emb"])
+
+
+def new_states(cfg, batch, dev, dtype):
+    return ([torch.zeros(batch, cfg.conv_dim, cfg.d_conv, device=dev, dtype=dtype)
+             for _ in range(cfg.n_layer)],
+            [torch.zeros(batch, cfg.nheads, cfg.headdim, cfg.d_state, device=dev)
+             for _ in range(cfg.n_layer)])
+
+
+# ---------------------------------------------------------------------------- timing, output
+
+def pct(s, q):
+    if not s:
+        return None
+    pos = q * (len(s) - 1)
+    lo = int(pos)
+    return s[lo] + (s[min(lo + 1, len(s) - 1)] - s[lo]) * (pos - lo)
+
+
+def stats_us(samples):
+    s = sorted(samples)
+    return {"median_us": round(pct(s, 0.5), 3), "min_us": round(s[0], 3),
+            "p10_us": round(pct(s, 0.1), 3), "p90_us": round(pct(s, 0.9), 3),
+            "max_us": round(s[-1], 3), "repetitions": len(s)}
+
+
+def time_reps(fn, reps, warmup, dev):
+    """One call per repetition, issued back to back, each between two CUDA events."""
+    for _ in range(warmup):
+        fn()
+    if dev != "cuda":
+        samples = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - t0) * 1e6)
+        return stats_us(samples)
+    torch.cuda.synchronize()
+    ev = [[torch.cuda.Event(enable_timing=True) for _ in range(2)] for _ in range(reps)]
+    for s, e in ev:
+        s.record()
+        fn()
+        e.record()
+    torch.cuda.synchronize()
+    return stats_us([s.elapsed_time(e) * 1000.0 for s, e in ev])
+
+
+def capture_graph(fn):
+    """Warm up on a side stream (as the CUDA-graph docs require), then capture one call."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = fn()
+    torch.cuda.synchronize()
+    return graph, out
+
+
+class Results:
+    def __init__(self, path, header):
+        self.path, self.header = path, header
+        self.checks, self.errors, self.measurements = [], [], []
+
+    def add(self, suite, op, shape, dtype, launch, **fields):
+        rec = dict(suite=suite, op=op, shape=shape, dtype=dtype, launch=launch, set="validation")
+        rec.update(fields)
+        self.measurements.append(rec)
+        val = "%12.2f us" % rec["median_us"] if "median_us" in rec else ""
+        val += "  %s W" % rec["median_w"] if "median_w" in rec else ""
+        print("  %-18s %-5s %-64s %s" % (op, launch, json.dumps(shape), val), flush=True)
+
+    def check(self, name, **fields):
+        self.checks.append(dict(name=name, **fields))
+        print("  CHECK %s" % json.dumps(self.checks[-1]), flush=True)
+
+    def guarded(self, suite, op, shape, body):
+        try:
+            body()
+        except Exception as exc:  # one failed measurement must not stop the suite
+            if torch.cuda.is_available():
+                try:
+                    torch.cuda.synchronize()
+                except Exception:
+                    pass
+            text = "%s: %s" % (type(exc).__name__, exc)
+            print("  ERROR %s %s %s: %s" % (suite, op, json.dumps(shape), text[:500]), flush=True)
+            self.errors.append({"suite": suite, "op": op, "shape": shape, "error": text[:2000],
+                                "traceback": traceback.format_exc()[-2000:]})
+
+    def write(self):
+        with open(self.path + ".tmp", "w") as f:
+            json.dump({"header": self.header, "checks": self.checks, "errors": self.errors,
+                       "measurements": self.measurements}, f, indent=1)
+        os.replace(self.path + ".tmp", self.path)
+
+
+def smi(*queries):
+    """nvidia-smi --query-gpu; each query is tried in turn (older drivers lack some fields)."""
+    text = "no query"
+    for q in queries:
+        try:
+            r = subprocess.run(["nvidia-smi", "--query-gpu=" + q, "--format=csv"],
+                               capture_output=True, text=True, timeout=30)
+            if r.returncode == 0:
+                return r.stdout.strip()
+            text = (r.stdout + r.stderr).strip()
+        except Exception as exc:
+            text = "nvidia-smi failed: %s" % exc
+    return "ERROR " + text
+
+
+def clocks():
+    return smi("name,driver_version,pstate,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,"
+               "power.draw,power.limit,power.default_limit,power.max_limit,temperature.gpu",
+               "name,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu")
+
+
+# ---------------------------------------------------------------------------- model suite
+
+def run_checks(res, dev):
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+
+    def ssd():
+        torch.manual_seed(0)
+        b, L, h, P, g, N, chunk = 2, 100, 6, 8, 2, 16, 32
+        X, A = torch.randn(b, L, h, P, device=dev), -torch.rand(b, L, h, device=dev) * 0.5
+        B, C = torch.randn(b, L, g, N, device=dev), torch.randn(b, L, g, N, device=dev)
+        (y, fin), (y_ref, fin_ref) = ssd_chunked(X, A, B, C, chunk), ssd_sequential(X, A, B, C)
+        err, scale = (y - y_ref).abs().max().item(), y_ref.abs().max().item()
+        res.check("ssd_chunked_vs_sequential", dtype="fp32", max_abs_err=err, max_abs_ref=scale,
+                  final_state_max_abs_err=(fin - fin_ref).abs().max().item(),
+                  shape=dict(batch=b, L=L, heads=h, headdim=P, groups=g, d_state=N, chunk=chunk),
+                  passed=err <= 1e-3 * max(1.0, scale))
+
+    def decode():
+        cfg = Cfg("check-tiny", 64, 2, vocab=512, d_state=16, headdim=16, ngroups=2, chunk=16)
+        model, b, L = build_model(cfg, dev, torch.float32), 2, 40
+        tokens = torch.randint(0, cfg.vocab, (b, L), device=dev)
+        ref = prefill(model, tokens)
+        conv, ssm = new_states(cfg, b, dev, torch.float32)
+        for t in range(L):
+            out = decode_step(model, tokens[:, t], conv, ssm)
+        err, scale = (out - ref).abs().max().item(), ref.abs().max().item()
+        res.check("decode_vs_prefill_last_token", dtype="fp32", max_abs_err=err,
+                  max_abs_ref=scale, shape=dict(batch=b, tokens=L, layers=2, d_model=64,
+                                                groups=2, chunk=cfg.chunk),
+                  passed=err <= 1e-3 * max(1.0, scale))
+    try:
+        res.guarded("model", "check_ssd", {}, ssd)
+        res.guarded("model", "check_decode", {}, decode)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def suite_model(res, args):
+    dev, tiny = args.device, args.tiny
+    dtype = torch.bfloat16 if dev == "cuda" else torch.float32
+    dname = "bf16" if dtype == torch.bfloat16 else "fp32"
+    run_checks(res, dev)
+    models, lens, batches = MODELS, [512, 2048], [1, 16]
+    if tiny:
+        models, lens, batches = [("tiny", 128, 2)], [100, 128], [1, 4]
+    for name, d_model, n_layer in models:
+        cfg = Cfg(name, d_model, n_layer, **(dict(vocab=1000, chunk=64) if tiny else {}))
+        res.guarded("model", "model", {"model": name},
+                    lambda: run_model(res, args, cfg, dtype, dname, lens, batches))
+        gc.collect()  # the model's weights go with run_model's frame
+        if dev == "cuda":
+            torch.cuda.empty_cache()
+        res.write()
+
+
+def run_model(res, args, cfg, dtype, dname, lens, batches):
+    dev, reps, name, n_layer, d_model = args.device, args.reps, cfg.name, cfg.n_layer, cfg.d_model
+    torch.manual_seed(1)
+    model = build_model(cfg, dev, dtype)
+    wb = weights_bytes(model)
+    for L in lens:
+        shape = dict(model=name, tokens=L, batch=1, layers=n_layer, d_model=d_model)
+
+        def body():
+            tokens = torch.randint(0, cfg.vocab, (1, L), device=dev)
+            st = time_reps(lambda: prefill(model, tokens), reps, 2, dev)
+            res.add("model", "prefill_torch", shape, dname, "eager", **st, weights_bytes=wb,
+                    ssd_chunk=cfg.chunk, tokens_per_s=round(L / (st["median_us"] * 1e-6), 1),
+                    linear_flops=2 * L * n_layer * d_model * (cfg.d_in_proj + cfg.d_inner)
+                    + 2 * d_model * cfg.vocab)
+        res.guarded("model", "prefill_torch", shape, body)
+    for batch in batches:
+        shape = dict(model=name, batch=batch, layers=n_layer, d_model=d_model)
+        tok = torch.randint(0, cfg.vocab, (batch,), device=dev)
+        conv, ssm = new_states(cfg, batch, dev, dtype)
+        extra = dict(weights_bytes=wb, state_bytes=nbytes(conv + ssm))
+
+        def step():
+            return decode_step(model, tok, conv, ssm)
+
+        def eager():
+            st = time_reps(step, reps, 3, dev)
+            res.add("model", "decode_step_torch", shape, dname, "eager", **st, **extra)
+
+        def graph():
+            g, out = capture_graph(step)
+            st = time_reps(g.replay, reps, 3, dev)
+            res.add("model", "decode_step_torch", shape, dname, "graph", **st, **extra)
+            if name == "mamba2-2.7b" and batch == 1 and "power" in args.suites:
+                KEEP["decode"] = (g, out, model, tok, conv, ssm)
+        res.guarded("model", "decode_step_torch", shape, eager)
+        if dev == "cuda":
+            res.guarded("model", "decode_step_torch", dict(shape, launch="graph"), graph)
+
+
+# ---------------------------------------------------------------------------- power suite
+
+class PowerSampler:
+    """nvidia-smi -lms 100 in a background thread; its stdout is a pty so lines are not buffered."""
+
+    def __init__(self):
+        instant = not smi("power.draw.instant").startswith("ERROR")
+        self.fields = (["power.draw"] + (["power.draw.instant"] if instant else [])
+                       + ["clocks.sm", "clocks.mem", "temperature.gpu"])
+        self.samples = []
+        cmd = ["nvidia-smi", "--query-gpu=" + ",".join(self.fields),
+               "--format=csv,noheader,nounits", "-lms", "100"]
+        gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+        cmd += ["-i", gpu] if gpu else []
+        self.fd, slave = pty.openpty()
+        self.proc = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, close_fds=True)
+        os.close(slave)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # EIO once nvidia-smi has exited
+                break
+            if not chunk:
+                break
+            *lines, buf = (buf + chunk).split(b"\n")
+            for line in lines:
+                parts = [s.strip() for s in line.decode(errors="replace").split(",")]
+                if len(parts) == len(self.fields):
+                    self.samples.append((time.monotonic(), [num(s) for s in parts]))
+
+    def window(self, t1, span):
+        sel = [v for t, v in list(self.samples) if t1 - span <= t <= t1]
+
+        def col(f):
+            i = self.fields.index(f) if f in self.fields else None
+            return sorted(v[i] for v in sel if i is not None and v[i] is not None)
+        field = "power.draw.instant" if col("power.draw.instant") else "power.draw"
+        w, r = col(field), lambda x: None if x is None else round(x, 1)
+        return {"median_w": r(pct(w, 0.5)), "p90_w": r(pct(w, 0.9)), "min_w": r(pct(w, 0.0)),
+                "max_w": r(pct(w, 1.0)), "power_field": field, "samples": len(w),
+                "median_w_power_draw": r(pct(col("power.draw"), 0.5)),
+                "sm_clock_mhz": r(pct(col("clocks.sm"), 0.5)),
+                "mem_clock_mhz": r(pct(col("clocks.mem"), 0.5)),
+                "temperature_c_max": r(pct(col("temperature.gpu"), 1.0)), "window_s": span}
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(10)
+        self.thread.join(5)
+        os.close(self.fd)
+
+
+def num(s):
+    try:
+        return float(s)
+    except ValueError:  # "[N/A]" and the like
+        return None
+
+
+def run_loop(fn, seconds):
+    """Keep the GPU busy for `seconds` in ~20 ms chunks, with at most one chunk queued ahead."""
+    fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    k = max(1, int(0.02 / max((time.perf_counter() - t0) / 3, 1e-6)))
+    marks, prev = [], None
+    t_start = time.monotonic()
+    while time.monotonic() - t_start < seconds:
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        for _ in range(k):
+            fn()
+        e.record()
+        marks.append((s, e))
+        if prev is not None:
+            prev.synchronize()
+        prev = e
+    torch.cuda.synchronize()
+    return t_start, time.monotonic(), stats_us([s.elapsed_time(e) * 1e3 / k for s, e in marks]), k
+
+
+def suite_power(res, args):
+    phase_s, win_s, bf16 = 4.0, 3.0, torch.bfloat16
+    sampler = PowerSampler()
+
+    def phase(op, shape, dtype, launch, fn, rate):
+        t0, t1, st, k = run_loop(fn, phase_s)
+        res.add("power", op, shape, dtype, launch, **st, iters_per_rep=k,
+                **rate(st["median_us"] * 1e-6), **sampler.window(t1, win_s),
+                phase_s=round(t1 - t0, 2))
+
+    def gemm():
+        n = GEMM_N
+        a, b = (torch.randn(n, n, device="cuda", dtype=bf16) for _ in range(2))
+        c = torch.empty(n, n, device="cuda", dtype=bf16)
+        phase("power_gemm", dict(M=n, N=n, K=n), "bf16", "eager", lambda: torch.matmul(a, b, out=c),
+              lambda t: {"tflops": round(2 * n ** 3 / t / 1e12, 1)})
+
+    def copy():
+        size = COPY_BYTES
+        src = torch.randn(size // 4, device="cuda")
+        dst = torch.empty_like(src)
+        phase("power_copy", dict(bytes_per_buffer=size), "fp32", "eager", lambda: dst.copy_(src),
+              lambda t: {"bytes": 2 * size, "gbps": round(2 * size / t / 1e9, 1)})
+
+    def decode():
+        if "decode" not in KEEP:
+            cfg = Cfg(*MODELS[0])
+            torch.manual_seed(1)
+            model = build_model(cfg, "cuda", bf16)
+            tok = torch.randint(0, cfg.vocab, (1,), device="cuda")
+            conv, ssm = new_states(cfg, 1, "cuda", bf16)
+            g, out = capture_graph(lambda: decode_step(model, tok, conv, ssm))
+            KEEP["decode"] = (g, out, model, tok, conv, ssm)
+        g, model = KEEP["decode"][0], KEEP["decode"][2]
+        cfg = model["cfg"]
+        phase("power_decode", dict(model=cfg.name, batch=1, layers=cfg.n_layer,
+                                   d_model=cfg.d_model), "bf16", "graph", g.replay,
+              lambda t: {"steps_per_s": round(1.0 / t, 1), "weights_bytes": weights_bytes(model)})
+
+    try:
+        time.sleep(1.0)
+        torch.cuda.synchronize()
+        t0 = time.monotonic()
+        time.sleep(phase_s)
+        t1 = time.monotonic()
+        res.add("power", "power_idle", {}, "none", "eager", **sampler.window(t1, win_s),
+                phase_s=round(t1 - t0, 2))
+        for op, body in [("power_gemm", gemm), ("power_copy", copy), ("power_decode", decode)]:
+            res.guarded("power", op, {}, body)
+            torch.cuda.empty_cache()
+    finally:
+        sampler.stop()
+        KEEP.clear()
+        torch.cuda.empty_cache()
+        res.header["power_fields"] = sampler.fields
+
+
+# ---------------------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--suites", default="model,power")
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--tiny", action="store_true", help="tiny dims, 2 layers, no power suite")
+    args = ap.parse_args()
+    suites = {"model": suite_model, "power": suite_power}
+    args.suites = [s.strip() for s in args.suites.split(",") if s.strip()]
+    for s in args.suites:
+        if s not in suites:
+            ap.error("unknown suite %r" % s)
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        sys.exit("CUDA is required (--device cuda) but not available")
+    if args.tiny or not cuda:
+        args.suites = [s for s in args.suites if s != "power"]
+    try:
+        import triton
+        triton_version = triton.__version__
+    except Exception:  # only recorded, never used
+        triton_version = None
+    header = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "gpu_name": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "torch": torch.__version__, "triton": triton_version, "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "nvidia_smi_before": clocks() if cuda else None,
+        "method": METHOD, "suites": args.suites, "reps": args.reps, "tiny": args.tiny,
+        "command": " ".join(sys.argv)}
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    res = Results(args.out, header)
+    t_all = time.time()
+    with torch.no_grad():
+        for name in args.suites:
+            print("== suite %s" % name, flush=True)
+            t0 = time.time()
+            res.guarded(name, "suite", {}, lambda: suites[name](res, args))
+            header.setdefault("suite_seconds", {})[name] = round(time.time() - t0, 1)
+            if cuda:
+                header.setdefault("nvidia_smi_after_suite", {})[name] = clocks()
+            res.write()
+    header["total_seconds"] = round(time.time() - t_all, 1)
+    res.write()
+    print("wrote %s (%d measurements, %d checks, %d errors)" % (
+        args.out, len(res.measurements), len(res.checks), len(res.errors)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
