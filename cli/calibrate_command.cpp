@@ -9,7 +9,6 @@
 #include "arch/spec/config_tree.hpp"
 #include "arch/spec/profile.hpp"
 #include "cli/commands.hpp"
-#include "compiler/compiler.hpp"
 #include "host/performance_run.hpp"
 #include "sim/kernel_calibration.hpp"
 
@@ -19,28 +18,13 @@ int calibrate(const CalibrateCommand& command, std::ostream& out) {
   const Profile profile = load_profile(command.profile);
   if (command.set != "all" && command.set != "calibration" && command.set != "validation")
     throw ConfigError(fmt::format("--set: expected calibration, validation or all, got '{}'", command.set));
-  std::vector<sim::CalibrationRow> rows = sim::predict_measurements(profile, command.measurements);
-  // Whole models: compiled for the profile and their phase timed.
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    sim::CalibrationRow& r = rows[i];
-    if (r.model.empty() || (command.set != "all" && r.set != command.set)) continue;
-    compiler::CompileOptions options;
-    options.precision = r.precision;
-    try {
-      r.predicted_us = 1e6 * host::predict_model_seconds(model_of(r.model), profile, r.op == "decode_step", r.tokens,
-                                                         r.batch, r.launch == "graph", options);
-    } catch (const ConfigError& e) {
-      throw ConfigError(fmt::format("{}: measurements[{}] ({}): {}", command.measurements, i, r.model, e.what()));
-    }
-    r.not_modelled.clear();
-  }
+  const std::vector<sim::CalibrationRow> rows = host::predict_measurements(profile, command.measurements, command.set);
   out << fmt::format("{} against {}\n", profile.name, command.measurements);
   out << fmt::format("{:<12} {:<28} {:<6} {:<11} {:>12} {:>12} {:>8}  {}\n", "suite", "op", "launch", "set",
                      "measured us", "predicted us", "error", "shape");
   std::map<std::pair<std::string, std::string>, std::vector<double>> errors;  // (suite, set) -> |error|
   std::size_t unmodelled = 0;
   for (const sim::CalibrationRow& r : rows) {
-    if (command.set != "all" && r.set != command.set) continue;
     if (!r.not_modelled.empty()) {
       ++unmodelled;
       out << fmt::format("{:<12} {:<28} {:<6} {:<11} {:>12.3f} {:>12} {:>8}  {} ({})\n", r.suite, r.op, r.launch, r.set,

@@ -10,14 +10,7 @@
 
 #include "arch/golden/safetensors.hpp"
 
-namespace ssmsoc::compiler {
-struct ModelSpec;
-}
-
 namespace ssmsoc::cli {
-
-// A model by path, or by workload name (workloads/models/NAME.yaml in the source tree).
-compiler::ModelSpec model_of(const std::string& name_or_path);
 
 int profile_list(bool json, std::ostream& out);
 int profile_show(const std::string& name_or_file, bool json, std::ostream& out);

@@ -157,20 +157,12 @@ void print_figures(const host::PerformanceRun& run, std::ostream& out) {
 
 }  // namespace
 
-compiler::ModelSpec model_of(const std::string& name_or_path) {
-  if (fs::exists(name_or_path)) return compiler::load_model(name_or_path);
-  const fs::path workload =
-      profile_directory().parent_path().parent_path() / "workloads" / "models" / (name_or_path + ".yaml");
-  if (fs::exists(workload)) return compiler::load_model(workload);
-  throw ConfigError(fmt::format("--model {}: no such file, folder or workload (see workloads/models)", name_or_path));
-}
-
 int compile_run(const CompileCommand& command, std::ostream& out) {
   const auto& stages = compiler::stage_names();
   if (std::find(stages.begin(), stages.end(), command.emit) == stages.end())
     throw ConfigError(fmt::format("--emit {}: expected one of {}", command.emit, fmt::join(stages, ", ")));
   const Profile profile = load_profile(command.model.profile);
-  const compiler::ModelSpec model = model_of(command.model.model);
+  const compiler::ModelSpec model = compiler::load_workload(command.model.model);
   const compiler::CompileResult result =
       compiler::compile(model, scenario_of(command.model), profile, compile_options_of(command.model));
   if (!command.out.empty()) {
@@ -191,7 +183,7 @@ int model_run(const RunCommand& command, std::ostream& out) {
   if (!command.input.empty() || !command.tensors_out.empty())
     throw ConfigError("--input and --tensors-out need --functional");
   const Profile profile = load_profile(command.model.profile);
-  const compiler::ModelSpec model = model_of(command.model.model);
+  const compiler::ModelSpec model = compiler::load_workload(command.model.model);
   const compiler::Scenario scenario = scenario_of(command.model);
   host::PerformanceOptions options;
   options.compile = compile_options_of(command.model);
@@ -214,7 +206,7 @@ int model_run(const RunCommand& command, std::ostream& out) {
 int compare(const CompareCommand& command, std::ostream& out) {
   // Every input read before anything runs: a wrong name fails at once.
   std::vector<compiler::ModelSpec> models;
-  for (const std::string& m : command.models) models.push_back(model_of(m));
+  for (const std::string& m : command.models) models.push_back(compiler::load_workload(m));
   std::vector<Profile> profiles;
   if (command.profiles.empty())
     for (const fs::path& file : shipped_profile_files()) profiles.push_back(load_profile_file(file));

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "arch/spec/config_tree.hpp"
+#include "arch/spec/profile.hpp"
 
 namespace ssmsoc::compiler {
 
@@ -150,6 +151,15 @@ ModelSpec model_from_config(const json& config, const std::filesystem::path& fil
   static_cast<ModelConfig&>(m) = parse_model_config(config, file, compiler_model_types(), options);
   m.file = file;
   return m;
+}
+
+ModelSpec load_workload(const std::string& name_or_path, std::string_view option) {
+  if (std::filesystem::exists(name_or_path)) return load_model(name_or_path);
+  const std::filesystem::path workload =
+      profile_directory().parent_path().parent_path() / "workloads" / "models" / (name_or_path + ".yaml");
+  if (std::filesystem::exists(workload)) return load_model(workload);
+  throw ConfigError(
+      fmt::format("{} {}: no such file, folder or workload (see workloads/models)", option, name_or_path));
 }
 
 ModelSpec load_model(const std::filesystem::path& path) {

@@ -28,6 +28,9 @@ struct ModelSpec : ModelConfig {
 
 // Loads a workload YAML (.yaml/.yml), a config.json, or a folder with a config.json.
 ModelSpec load_model(const std::filesystem::path& path);
+// A model by path (as load_model), or by workload name: workloads/models/NAME.yaml of the source
+// tree (beside the profile directory). ConfigError naming `option` when neither exists.
+ModelSpec load_workload(const std::string& name_or_path, std::string_view option = "--model");
 // A parsed config (JSON object) as a model (any of compiler_model_types()); `file` names
 // errors. Used by both frontends.
 ModelSpec model_from_config(const nlohmann::json& config, const std::filesystem::path& file,

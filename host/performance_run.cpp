@@ -164,6 +164,30 @@ double predict_model_seconds(const compiler::ModelSpec& model, const Profile& pr
   return seconds;
 }
 
+std::vector<sim::CalibrationRow> predict_measurements(const Profile& profile, const fs::path& file,
+                                                      const std::string& set) {
+  std::vector<sim::CalibrationRow> rows;
+  std::size_t index = 0;
+  for (sim::CalibrationRow& r : sim::predict_measurements(profile, file)) {
+    const std::size_t i = index++;
+    if (set != "all" && r.set != set) continue;
+    if (!r.model.empty()) {
+      compiler::CompileOptions options;
+      options.precision = r.precision;
+      try {
+        r.predicted_us =
+            1e6 * predict_model_seconds(compiler::load_workload(r.model, "shape.model"), profile, r.op == "decode_step",
+                                        r.tokens, r.batch, r.launch == "graph", options);
+      } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("{}: measurements[{}] ({}): {}", file.string(), i, r.model, e.what()));
+      }
+      r.not_modelled.clear();
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
 json summary_json(const PerformanceRun& run) {
   const ServingFigures& f = run.figures;
   const compiler::Scenario& s = run.scenario;

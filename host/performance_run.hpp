@@ -21,6 +21,7 @@
 #include "arch/spec/output_file.hpp"
 #include "arch/spec/profile.hpp"
 #include "compiler/compiler.hpp"
+#include "sim/kernel_calibration.hpp"
 #include "sim/sim.hpp"
 
 namespace ssmsoc::host {
@@ -105,6 +106,12 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
 // without kernels:.
 double predict_model_seconds(const compiler::ModelSpec& model, const Profile& profile, bool decode, int tokens,
                              int batch, bool graph, const compiler::CompileOptions& options = {});
+
+// Every record of a measurement file (tools/calibrate's JSON) predicted with the profile's
+// kernel model (sim::predict_measurements), the whole-model records (suite "model") by
+// predict_model_seconds on the workload they name; only the records of `set` ("all": every one).
+std::vector<sim::CalibrationRow> predict_measurements(const Profile& profile, const std::filesystem::path& file,
+                                                      const std::string& set = "all");
 
 // {"value": value, "unit": unit}: how every figure of the JSON outputs is written.
 nlohmann::ordered_json figure(double value, const char* unit);

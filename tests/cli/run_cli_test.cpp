@@ -125,6 +125,33 @@ TEST(CalibrateCommand, PrintsPredictedAgainstMeasuredAndRejectsBadInput) {
   EXPECT_TRUE(run.out.empty());
 }
 
+// Whole-model records: predicted by a full compile; a record naming no workload, or without
+// its tokens, is a one-line error naming the file and the record.
+TEST(CalibrateCommand, PredictsWholeModelRecordsAndNamesABadOne) {
+  const auto record = [](const std::string& shape) {
+    return R"({"measurements": [{"suite": "model", "op": "decode_step", "launch": "graph", "set": "validation", )"
+           R"("median_us": 5000, "shape": )" +
+           shape + "}]}";
+  };
+  const fs::path good =
+      test::write_file("model-good.json", record(R"({"model": "mamba-130m", "tokens": 64, "batch": 2})"));
+  auto run = test::run_ssmsoc("calibrate --profile h100-class --measurements " + good.string());
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("model        decode_step"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("records the model does not describe"), std::string::npos) << run.out;
+  const fs::path unknown =
+      test::write_file("model-unknown.json", record(R"({"model": "nonesuch", "tokens": 64, "batch": 1})"));
+  run = test::run_ssmsoc("calibrate --profile h100-class --measurements " + unknown.string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.err.find(unknown.string() + ": measurements[0] (nonesuch): shape.model nonesuch: no such file"),
+            std::string::npos)
+      << run.err;
+  const fs::path no_tokens = test::write_file("model-no-tokens.json", record(R"({"model": "mamba-130m", "batch": 1})"));
+  run = test::run_ssmsoc("calibrate --profile h100-class --measurements " + no_tokens.string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err, no_tokens.string() + ": measurements[0].shape.tokens: missing\n");
+}
+
 // `compare`: the table on the terminal, compare.json and compare.csv in --out; a wrong profile or
 // model fails before anything runs and writes nothing.
 TEST(CompareCommand, PrintsTheTableWritesBothFilesAndRejectsBadNames) {
