@@ -63,10 +63,17 @@ Comparison compare(const std::vector<compiler::ModelSpec>& models, const std::ve
       row.kernel_timed = profile.kernels.has_value();
       try {
         row.single = run_performance(model, scenario, profile, run_options).figures;
-        row.serving = serving.batch == scenario.batch ? row.single
-                                                      : run_performance(model, serving, profile, run_options).figures;
       } catch (const ConfigError& e) {
-        row = ComparisonRow{row.model, row.profile, row.family, row.kernel_timed, e.what(), {}, {}};
+        row.not_run = e.what();
+      }
+      if (row.not_run.empty() && serving.batch == scenario.batch) {
+        row.serving = row.single;
+      } else if (row.not_run.empty()) {
+        try {
+          row.serving = run_performance(model, serving, profile, run_options).figures;
+        } catch (const ConfigError& e) {
+          row.serving_not_run = e.what();
+        }
       }
       c.rows.push_back(std::move(row));
     }
@@ -78,9 +85,9 @@ std::string comparison_table(const Comparison& c) {
   const std::string b1 = fmt::format("b{}", s.batch), bn = fmt::format("b{}", c.serving_batch);
   std::string out;
   std::string model;
-  std::vector<const ComparisonRow*> refused;
+  std::vector<std::string> refused;  // the reasons, printed below the model's table
   auto flush_refused = [&] {
-    for (const ComparisonRow* r : refused) out += fmt::format("  {} did not run: {}\n", r->profile, r->not_run);
+    for (const std::string& line : refused) out += line;
     refused.clear();
   };
   for (const ComparisonRow& r : c.rows) {
@@ -98,10 +105,18 @@ std::string comparison_table(const Comparison& c) {
     const std::string family = fmt::format("{} ({})", r.family, timing_of(r));
     if (!r.not_run.empty()) {
       out += fmt::format("  {:<20} {:<25} {:>10}\n", r.profile, family, "did not run (below)");
-      refused.push_back(&r);
+      refused.push_back(fmt::format("  {} did not run: {}\n", r.profile, r.not_run));
       continue;
     }
     const ServingFigures &a = r.single, &b = r.serving;
+    if (!r.serving_not_run.empty()) {
+      out += fmt::format("  {:<20} {:<25} {:>10.4g} {:>10.4g} {:>10.4g} {:>9.4g} {:>9.4g} {:>8.4g} {:>10}\n", r.profile,
+                         family, a.time_to_first_token_s * 1e3, a.decode_latency_s * 1e3, a.decode_tokens_per_s,
+                         tokens_per_joule(a), a.energy_per_token_j * 1e3, a.average_power_w, "did not run (below)");
+      refused.push_back(
+          fmt::format("  {} did not run at batch {}: {}\n", r.profile, c.serving_batch, r.serving_not_run));
+      continue;
+    }
     out += fmt::format(
         "  {:<20} {:<17} {:>10.4g} {:>10.4g} {:>10.4g} {:>9.4g} {:>9.4g} {:>8.4g} {:>10.4g} {:>10.4g} {:>9.4g}\n",
         r.profile, family, a.time_to_first_token_s * 1e3, a.decode_latency_s * 1e3, a.decode_tokens_per_s,
@@ -120,7 +135,10 @@ json comparison_json(const Comparison& c) {
       row["not_run"] = r.not_run;
     } else {
       row["at_scenario_batch"] = batch_json(r.single, c.scenario.batch);
-      row["at_serving_batch"] = batch_json(r.serving, c.serving_batch);
+      if (r.serving_not_run.empty())
+        row["at_serving_batch"] = batch_json(r.serving, c.serving_batch);
+      else
+        row["serving_not_run"] = r.serving_not_run;
     }
     rows.push_back(std::move(row));
   }
@@ -144,6 +162,10 @@ std::string comparison_csv(const Comparison& c) {
     }
     for (const auto& [f, batch] : {std::pair{&r.single, c.scenario.batch}, std::pair{&r.serving, c.serving_batch}}) {
       if (f == &r.serving && c.serving_batch == c.scenario.batch) break;  // one batch: one line
+      if (f == &r.serving && !r.serving_not_run.empty()) {
+        out += fmt::format("{},{},,,,,,,{}\n", head, batch, csv_field(r.serving_not_run));
+        break;
+      }
       out += fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},\n", head, batch, f->time_to_first_token_s,
                          f->decode_latency_s, f->decode_tokens_per_s, tokens_per_joule(*f), f->energy_per_token_j,
                          f->average_power_w);

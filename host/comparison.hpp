@@ -31,8 +31,9 @@ struct ComparisonRow {
   std::string model, profile, family;
   bool kernel_timed = false;  // timed by its kernels (a GPU with kernels:), not the tile model
   // Why the pair did not run (the compiler's or simulator's one-line error, e.g. the weights do
-  // not fit the DRAM); empty when it ran.
-  std::string not_run;
+  // not fit the DRAM); empty when it ran. `serving_not_run`: the same at the serving batch alone
+  // (e.g. its sessions' states do not fit beside the weights).
+  std::string not_run, serving_not_run;
   ServingFigures single;   // at the scenario's batch
   ServingFigures serving;  // at the serving batch
 };
@@ -44,7 +45,8 @@ struct Comparison {
 };
 
 // Runs every model on every profile at both batches. A pair the compiler or simulator refuses
-// with a ConfigError becomes a row that says why; any other error passes through. Throws
+// with a ConfigError becomes a row that says why (at the serving batch alone: its figures stay
+// empty and the row says why); any other error passes through. Throws
 // ConfigError for a serving batch below 1 or an empty list.
 Comparison compare(const std::vector<compiler::ModelSpec>& models, const std::vector<Profile>& profiles,
                    const compiler::Scenario& scenario, const ComparisonOptions& options = {});

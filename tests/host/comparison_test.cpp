@@ -86,6 +86,27 @@ TEST(Comparison, APairThatCannotRunSaysWhyAndTheOthersStillRun) {
   EXPECT_NE(comparison_table(c).find("krsna-wear did not run: "), std::string::npos);
 }
 
+// The serving batch alone may not fit (its sessions' states beside the weights): the row keeps
+// its figures at the first batch and says why the second did not run.
+TEST(Comparison, AServingBatchThatDoesNotFitKeepsTheFirstBatchsFigures) {
+  const Comparison c = compare({compiler::load_model("workloads/models/mamba-130m.yaml")}, {load_profile("krsna-wear")},
+                               scenario_of(16, 2), serving_at(2000));
+  const ComparisonRow& r = c.rows.at(0);
+  EXPECT_TRUE(r.not_run.empty()) << r.not_run;
+  EXPECT_GT(r.single.decode_tokens_per_s, 0);
+  EXPECT_NE(r.serving_not_run.find("exceed the 2.00 GiB DRAM of krsna-wear"), std::string::npos) << r.serving_not_run;
+  EXPECT_EQ(r.serving.decode_tokens_per_s, 0);
+  const auto json = comparison_json(c);
+  EXPECT_TRUE(json["rows"][0].contains("at_scenario_batch"));
+  EXPECT_TRUE(json["rows"][0].contains("serving_not_run"));
+  const std::string csv = comparison_csv(c);
+  ASSERT_EQ(lines_of(csv), 3u);
+  const std::string last = csv.substr(csv.rfind('\n', csv.size() - 2) + 1);
+  EXPECT_EQ(std::count(last.begin(), last.end(), ','), std::count(csv.begin(), csv.begin() + csv.find('\n'), ','))
+      << last;  // as many fields as the header
+  EXPECT_NE(comparison_table(c).find("krsna-wear did not run at batch 2000: "), std::string::npos);
+}
+
 TEST(Comparison, RejectsAnEmptyListAndABatchBelowOne) {
   const compiler::ModelSpec model = compiler::load_model("workloads/models/mamba-130m.yaml");
   const Profile profile = load_profile("h100-class");
