@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "arch/spec/config_tree.hpp"
 
 namespace ssmsoc::host {
@@ -22,6 +24,9 @@ json batch_json(const ServingFigures& f, int batch) {
               {"average_power", figure(f.average_power_w, "W")},
               {"total_time", figure(f.total_s, "s")}};
 }
+
+// Four significant digits, without an exponent in the table's range (20260, not 2.026e+04).
+std::string readable(double v) { return std::abs(v) >= 1e4 ? fmt::format("{:.0f}", v) : fmt::format("{:.4g}", v); }
 
 std::string timing_of(const ComparisonRow& r) { return r.kernel_timed ? "kernels" : "tiles"; }
 
@@ -109,19 +114,18 @@ std::string comparison_table(const Comparison& c) {
       continue;
     }
     const ServingFigures &a = r.single, &b = r.serving;
+    out += fmt::format("  {:<20} {:<25} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8}", r.profile, family,
+                       readable(a.time_to_first_token_s * 1e3), readable(a.decode_latency_s * 1e3),
+                       readable(a.decode_tokens_per_s), readable(tokens_per_joule(a)),
+                       readable(a.energy_per_token_j * 1e3), readable(a.average_power_w));
     if (!r.serving_not_run.empty()) {
-      out += fmt::format("  {:<20} {:<25} {:>10.4g} {:>10.4g} {:>10.4g} {:>9.4g} {:>9.4g} {:>8.4g} {:>10}\n", r.profile,
-                         family, a.time_to_first_token_s * 1e3, a.decode_latency_s * 1e3, a.decode_tokens_per_s,
-                         tokens_per_joule(a), a.energy_per_token_j * 1e3, a.average_power_w, "did not run (below)");
+      out += fmt::format(" {:>10}\n", "did not run (below)");
       refused.push_back(
           fmt::format("  {} did not run at batch {}: {}\n", r.profile, c.serving_batch, r.serving_not_run));
       continue;
     }
-    out += fmt::format(
-        "  {:<20} {:<17} {:>10.4g} {:>10.4g} {:>10.4g} {:>9.4g} {:>9.4g} {:>8.4g} {:>10.4g} {:>10.4g} {:>9.4g}\n",
-        r.profile, family, a.time_to_first_token_s * 1e3, a.decode_latency_s * 1e3, a.decode_tokens_per_s,
-        tokens_per_joule(a), a.energy_per_token_j * 1e3, a.average_power_w, b.time_to_first_token_s * 1e3,
-        b.decode_tokens_per_s, tokens_per_joule(b));
+    out += fmt::format(" {:>10} {:>10} {:>9}\n", readable(b.time_to_first_token_s * 1e3),
+                       readable(b.decode_tokens_per_s), readable(tokens_per_joule(b)));
   }
   flush_refused();
   return out;
