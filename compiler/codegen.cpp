@@ -43,10 +43,6 @@ struct TileState {
   int pending_slot = -1;
   std::uint32_t op_first_step = 0;  // `steps` when the current op began
   bool barrier_pending = false;     // the op's barrier WAIT is not yet in the DMA stream
-  // The previous op's last stores and its barrier SIGNAL are not yet in the DMA stream (so that
-  // the next op's prefetched weights go before them), and the op they belong to.
-  bool end_pending = false;
-  std::uint32_t end_tag = 0;
 };
 
 // Adds `by` to an operand's offset if it is in a tile's SRAM (tile SRAMs are buffers 0..tiles-1).
@@ -162,7 +158,6 @@ class Generator {
       end_op();
       check_size(op);
     }
-    for (int t = 0; t < tiles_; ++t) finish_op(t);
     for (int t = 0; t < tiles_; ++t)
       for (int e = 0; e < int(SSM_ENGINE_COUNT); ++e) {
         auto& cmds = tile_state_[t].streams[e];
@@ -318,12 +313,10 @@ class Generator {
   }
 
   // Ops are separated by a barrier: each tile's DMA stream stores the op's last results and
-  // signals its end, and in the next op waits for every tile's signal. The stores, the SIGNAL
-  // and the WAIT go in when the tile first needs its DMA stream in the next op (dma_of), so
-  // that emit can put that op's first weight loads before them (place_.prefetch: its region
-  // is apart from the previous op's), where they load while the previous op's last step
-  // computes; a SIGNAL holds no later command (the firmware gives it when the stores
-  // complete). The op's slots start afresh.
+  // signals its end, and in the next op waits for every tile's signal. The WAIT goes in when
+  // the tile first needs its DMA stream in that op (dma_of), so that emit can put the op's
+  // first weight loads before it (place_.prefetch); a SIGNAL holds no later command (the firmware
+  // gives it when the stores complete). The op's slots start afresh.
   void begin_op() {
     for (TileState& ts : tile_state_) {
       ts.barrier_pending = ops_ > 0;
@@ -334,30 +327,14 @@ class Generator {
   void end_op() {
     for (int t = 0; t < tiles_; ++t) {
       dma_of(t);  // a tile without work in the op still passes its barrier
-      TileState& ts = tile_state_[t];
-      ts.end_pending = true;
-      ts.end_tag = ts.streams[SSM_ENGINE_DMA].tag();
+      flush_stores(t);
+      tile_state_[t].streams[SSM_ENGINE_DMA].push_back(signal_command(sem_barrier()));
     }
     ++ops_;
-  }
-  // The previous op's last stores and its barrier SIGNAL, under that op's tag. Its last slot
-  // sets no fence in this op: this op's slots are in a region of their own or follow the WAIT.
-  void finish_op(int t) {
-    TileState& ts = tile_state_[t];
-    if (!ts.end_pending) return;
-    ts.end_pending = false;
-    StreamBuilder& d = ts.streams[SSM_ENGINE_DMA];
-    const std::uint32_t tag = d.tag();
-    d.set_tag(ts.end_tag);
-    ts.pending_slot = -1;
-    flush_stores(t);
-    d.push_back(signal_command(sem_barrier()));
-    d.set_tag(tag);
   }
   // Tile t's DMA stream inside the current op: past the barrier.
   StreamBuilder& dma_of(int t) {
     TileState& ts = tile_state_[t];
-    finish_op(t);
     if (ts.barrier_pending) {
       ts.streams[SSM_ENGINE_DMA].push_back(wait_command(sem_barrier(), static_cast<std::uint32_t>(tiles_ * ops_)));
       ts.barrier_pending = false;

@@ -19,7 +19,6 @@ class StreamBuilder {
   explicit StreamBuilder(bool fold = true) : fold_(fold) {}
   // Commands pushed from now on carry `tag` (the compiler's op index), kept beside them.
   void set_tag(std::uint32_t tag) { tag_ = tag; }
-  std::uint32_t tag() const { return tag_; }
   void push_back(const ssm_command& command);
   bool empty() const { return commands_.empty() && waits_.empty(); }
   std::size_t size() const { return commands_.size() + waits_.size(); }
