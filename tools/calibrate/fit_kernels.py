@@ -18,6 +18,7 @@ Python standard library only.
 """
 
 import argparse
+import itertools
 import math
 import os
 import re
@@ -102,14 +103,7 @@ def main():
     best, values = None, None
     names = sorted(bounds)
     points = [grid(*bounds[n][:2], bounds[n][2], 5) for n in names]
-    def product(lists):
-        if not lists:
-            yield ()
-            return
-        for head in lists[0]:
-            for tail in product(lists[1:]):
-                yield (head,) + tail
-    for combo in product(points):
+    for combo in itertools.product(*points):
         trial = dict(zip(names, combo))
         s = score(predict(args, full(trial), "calibration"))
         if best is None or s < best - 1e-12:
