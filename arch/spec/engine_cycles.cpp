@@ -283,7 +283,7 @@ SramTraffic compute_sram_traffic(const ssm_command& c) {
   for (std::size_t k = 0; k < operands.size(); ++k) {
     const OperandView& o = operands[k];
     if (o.ref.buffer == SSM_NO_BUFFER && o.optional) continue;
-    const std::uint64_t bytes = operand_extent(c, static_cast<int>(k));
+    const std::uint64_t bytes = operand_bytes(c, static_cast<int>(k));
     if (std::string_view(o.name) == "state") {
       if (state_read(c)) t.read += bytes;
       if (state_written(c)) t.write += bytes;

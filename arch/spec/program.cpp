@@ -335,6 +335,17 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
   }
 }
 
+std::uint64_t operand_bytes(const ssm_command& c, int operand) {
+  if (c.head.opcode == SSM_OP_GEMM) {
+    const ssm_gemm& g = c.gemm;
+    const std::uint64_t bits = precision_bits(g.head.variant);
+    if (operand == 0) return (std::uint64_t(g.m) * g.k * bits + 7) / 8;
+    if (operand == 1) return (std::uint64_t(g.n) * g.k * bits + 7) / 8;
+    return f32_bytes(std::uint64_t(g.m) * g.n);
+  }
+  return operand_extent(c, operand);  // the other kinds' operands are dense
+}
+
 std::string command_place(std::size_t index, std::size_t stream, const ProgramStream& s) {
   return fmt::format("command {} (stream {}, tile {} {})", index, stream, s.tile, engine_name(s.engine));
 }

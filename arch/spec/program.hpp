@@ -101,10 +101,14 @@ bool add_sync_wait(ssm_command& command, SyncPoint wait);
 // Sets the signal; false when the command has one.
 bool set_sync_signal(ssm_command& command, SyncPoint signal);
 
-// Bytes an operand of a command touches, from the command's dimensions (0: absent).
+// The span of bytes an operand of a command lies in, from its offset to its last byte, by the
+// command's dimensions and strides (0: absent): what must lie inside its buffer.
 // Activations, states and scan/vector operands are float32; GEMM inputs take the
 // command's precision and its C is float32.
 std::uint64_t operand_extent(const ssm_command& command, int operand);
+// The bytes an operand of a command touches: its extent without the gaps of a strided view
+// (a GEMM's k block of resident rows of A reads m · k_b elements, not the rows' span).
+std::uint64_t operand_bytes(const ssm_command& command, int operand);
 // The operands of a command, by name, in a fixed order (for checks and listings).
 struct OperandView {
   const char* name;

@@ -249,5 +249,41 @@ TEST(SramPorts, APortBoundKernelRunsAtTheSramBandwidthAndSharesItWithTheDma) {
   EXPECT_NEAR(double(shared.busy_cycles), 1920.0, 8.0);
 }
 
+// A GEMM over one k block of resident rows of A (lda = the whole K) touches m · k_b elements
+// of A, not the rows' span: krsna-dc, a 64 x 64 x 512 bf16 block of 64 rows of K = 14,336
+// reads 64 KiB of A and 64 KiB of B and accumulates 16 KiB of C (read and written): 160 KiB
+// at 1,024 B/cycle = 160 cycles under its 1,024 + 126 of compute, so it runs at compute pace.
+// Counting the span (1.8 MB) made it port-bound at 1,800 cycles.
+TEST(SramPorts, AStridedGemmBlockCountsTheBytesItTouches) {
+  const Profile& p = dc();
+  ASSERT_DOUBLE_EQ(memory_bytes_per_cycle(p, SSM_MEM_TILE_SRAM), 1024.0);
+  test::ProgramBuilder b;
+  const std::uint32_t m = 64, n = 64, k_block = 512, k_total = 14336;
+  const std::uint16_t a = b.buffer("a", SSM_MEM_TILE_SRAM, std::uint64_t(m) * k_total * 2),
+                      w = b.buffer("w", SSM_MEM_TILE_SRAM, std::uint64_t(n) * k_block * 2),
+                      c = b.buffer("c", SSM_MEM_TILE_SRAM, std::uint64_t(m) * n * 4);
+  const ssm_command gemm = gemm_command({.a = {a, 0, 0},
+                                         .b = {w, 0, 0},
+                                         .c = {c, 0, 0},
+                                         .m = m,
+                                         .n = n,
+                                         .k = k_block,
+                                         .lda = k_total,
+                                         .precision = SSM_BF16,
+                                         .accumulate = true,
+                                         .transpose_b = true});
+  EXPECT_EQ(operand_extent(gemm, 0), (std::uint64_t(m - 1) * k_total + k_block) * 2);
+  EXPECT_EQ(operand_bytes(gemm, 0), std::uint64_t(m) * k_block * 2);
+  const SramTraffic traffic = compute_sram_traffic(gemm);
+  EXPECT_EQ(traffic.read, 65536u + 65536u + 16384u);
+  EXPECT_EQ(traffic.write, 16384u);
+  EXPECT_EQ(compute_cycles(p, gemm), 1024u + 126u);
+  EXPECT_EQ(uncontended_compute_cycles(p, gemm), 1150u);
+  b.add(0, SSM_ENGINE_MATRIX, gemm);
+  const EngineStats matrix = simulate_in_child(p, b.program, {}).tiles.at(0).engines[SSM_ENGINE_MATRIX];
+  EXPECT_EQ(matrix.busy_cycles, 1150u);
+  EXPECT_EQ(matrix.stall_cycles, 0u);
+}
+
 }  // namespace
 }  // namespace ssmsoc::sim
