@@ -18,7 +18,8 @@ constexpr std::uint64_t kSegmentBytes = std::uint64_t{1} << 31;  // ssm_ref offs
 
 struct Xfer {
   ssm_ref src, dst;
-  std::uint32_t row_bytes = 0, rows = 1, src_stride = 0, dst_stride = 0;
+  std::uint32_t row_bytes = 0, rows = 1, src_stride = 0, dst_stride = 0;  // a source row's bytes
+  DmaConvert convert = DmaConvert::none;  // a 16-bit activation to or from float32 in SRAM
 };
 struct Group {
   ssm_engine engine;
@@ -207,25 +208,37 @@ class Generator {
     }
   }
 
+  // How the tile SRAM holds a view's elements: as the tensor does (GEMM operands: the matrix
+  // precision), or float32 for the scan, conv and vector engines, which the DMA converts a
+  // 16-bit activation to on the way in and from on the way out (SSM_DMA_WIDEN / NARROW).
+  enum class InSram { as_tensor, f32 };
+  DmaConvert conversion(const TensorDef& t, InSram in_sram, DmaConvert direction) const {
+    return in_sram == InSram::f32 && t.bits == 16 ? direction : DmaConvert::none;
+  }
+
   // Loads rows x cols of a view into tile SRAM at `at`, packed (dst stride = row bytes).
   void load(std::vector<Xfer>& out, int tile, const View& v, std::int64_t row, std::int64_t rows, std::int64_t col,
-            std::int64_t cols, std::uint64_t at) const {
+            std::int64_t cols, std::uint64_t at, InSram in_sram = InSram::as_tensor) const {
     const TensorDef& t = tensor(v);
+    const DmaConvert convert = conversion(t, in_sram, DmaConvert::widen);
     const std::uint32_t rb = static_cast<std::uint32_t>(row_bytes(t, cols));
+    const std::uint32_t sram_rb = convert == DmaConvert::none ? rb : static_cast<std::uint32_t>(cols * 4);
     const std::uint32_t stride = static_cast<std::uint32_t>(row_bytes(t, t.cols));
     shared_pieces(v, row, rows, col, cols, [&](ssm_ref src, std::int64_t first, std::int64_t n) {
-      out.push_back(
-          Xfer{src, sram(tile, at + std::uint64_t(first - row) * rb), rb, static_cast<std::uint32_t>(n), stride, rb});
+      out.push_back(Xfer{src, sram(tile, at + std::uint64_t(first - row) * sram_rb), rb, static_cast<std::uint32_t>(n),
+                         stride, sram_rb, convert});
     });
   }
   void store(std::vector<Xfer>& out, int tile, const View& v, std::int64_t row, std::int64_t rows, std::int64_t col,
-             std::int64_t cols, std::uint64_t at) const {
+             std::int64_t cols, std::uint64_t at, InSram in_sram = InSram::as_tensor) const {
     const TensorDef& t = tensor(v);
+    const DmaConvert convert = conversion(t, in_sram, DmaConvert::narrow);
     const std::uint32_t rb = static_cast<std::uint32_t>(row_bytes(t, cols));
+    const std::uint32_t sram_rb = convert == DmaConvert::none ? rb : static_cast<std::uint32_t>(cols * 4);
     const std::uint32_t stride = static_cast<std::uint32_t>(row_bytes(t, t.cols));
     shared_pieces(v, row, rows, col, cols, [&](ssm_ref dst, std::int64_t first, std::int64_t n) {
-      out.push_back(
-          Xfer{sram(tile, at + std::uint64_t(first - row) * rb), dst, rb, static_cast<std::uint32_t>(n), rb, stride});
+      out.push_back(Xfer{sram(tile, at + std::uint64_t(first - row) * sram_rb), dst, sram_rb,
+                         static_cast<std::uint32_t>(n), sram_rb, stride, convert});
     });
   }
   static ssm_ref sram(int tile, std::uint64_t at) {
@@ -239,8 +252,9 @@ class Generator {
   std::uint32_t sem_chain(int t) const { return 4 * t + 3; }
   std::uint32_t sem_barrier() const { return 4 * tiles_; }
 
-  static ssm_command dma(const Xfer& x) {
-    return dma_command(DmaArgs{x.src, x.dst, x.row_bytes, x.rows, x.src_stride, x.dst_stride, 0});
+  ssm_command dma(const Xfer& x) const {
+    return dma_command(DmaArgs{x.src, x.dst, x.row_bytes, x.rows, x.src_stride, x.dst_stride, 0, x.convert,
+                               static_cast<ssm_precision>(mod_.precision)});
   }
 
   void flush_stores(int t) {
@@ -447,13 +461,13 @@ class Generator {
               load(s.loads, tile, w, op.w_row0 + rep * op.n + n0, nb, k0, kb, base + abytes);
               // A fused residual starts the accumulator (the C buffer's last store precedes
               // this load on the tile's DMA).
-              if (residual && k0 == 0) load(s.loads, tile, op.in[2], rep * op.m + m0, mb, n0, nb, c_at);
+              if (residual && k0 == 0) load(s.loads, tile, op.in[2], rep * op.m + m0, mb, n0, nb, c_at, InSram::f32);
               s.groups.push_back(
                   Group{SSM_ENGINE_MATRIX,
                         {block_gemm(op, tile, base, base + abytes, c_at, mb, nb, kb, kb, k0 > 0 || residual)}});
               if (k0 == 0 && out_block >= 2) s.need_stored = c_store_value[out_block - 2];
               const bool last = k0 + kb >= op.k;
-              if (last) store(s.stores, tile, c, rep * op.m + m0, mb, n0, nb, c_at);
+              if (last) store(s.stores, tile, c, rep * op.m + m0, mb, n0, nb, c_at, InSram::f32);
               const std::uint32_t after = emit(tile, s);
               if (last) c_store_value.push_back(after);
             }
@@ -485,7 +499,7 @@ class Generator {
         const std::uint64_t base = m.sram.slot_base(s.slot);
         if (n0 == 0) {
           load(s.loads, t, a, 0, op.m, kr.begin, kr.size(), 0);
-          if (t == 0 && op.in.size() > 2) load(s.loads, t, op.in[2], 0, op.m, 0, op.n, c_at);
+          if (t == 0 && op.in.size() > 2) load(s.loads, t, op.in[2], 0, op.m, 0, op.n, c_at, InSram::f32);
         }
         load(s.loads, t, w, op.w_row0 + n0, nb, kr.begin, kr.size(), base);
         GemmArgs g;
@@ -523,7 +537,7 @@ class Generator {
       // Table row l is C[l / n, l % n]: the rows' cells, C row by C row.
       for (std::int64_t l = rows.begin; l < rows.end;) {
         const std::int64_t i = l / op.n, j = l % op.n, count = std::min(rows.end - l, op.n - j);
-        store(s.stores, tile, c, i, 1, j, count, out_at + std::uint64_t(l - rows.begin) * 4);
+        store(s.stores, tile, c, i, 1, j, count, out_at + std::uint64_t(l - rows.begin) * 4, InSram::f32);
         l += count;
       }
       emit(tile, s);
@@ -588,7 +602,8 @@ class Generator {
       const Range rows = pass_rows(t, s / steps_per_pass);
       std::vector<Xfer> stores;
       if (rows.size() > 0)
-        store(stores, base + t, c, rows.begin, rows.size(), n_lo + n0, nb, std::uint64_t(block % 2) * cbytes);
+        store(stores, base + t, c, rows.begin, rows.size(), n_lo + n0, nb, std::uint64_t(block % 2) * cbytes,
+              InSram::f32);
       dma_stream(t).push_back(wait_command(sem_computed(base + t), computed0[t] + std::uint32_t(s) + 1));
       for (const Xfer& x : stores) dma_stream(t).push_back(dma(x));
       dma_stream(t).push_back(signal_command(sem_stored(base + t)));
@@ -619,7 +634,8 @@ class Generator {
           const Range rows = pass_rows(t, pass);
           std::vector<Xfer> loads;
           if (rows.size() > 0)
-            load(loads, base + t, op.in[2], rows.begin, rows.size(), n_lo + n0, nb, std::uint64_t(block % 2) * cbytes);
+            load(loads, base + t, op.in[2], rows.begin, rows.size(), n_lo + n0, nb, std::uint64_t(block % 2) * cbytes,
+                 InSram::f32);
           for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
           dma_stream(t).push_back(signal_command(sem_chain(base + t)));
         }
@@ -705,12 +721,12 @@ class Generator {
               continue;
             }
             if (i == 1 && row_b) {
-              load(s.loads, tile, v, r, rows, 0, 1, at);
+              load(s.loads, tile, v, r, rows, 0, 1, at, InSram::f32);
               refs[i] = sram(tile, at);
               at += std::uint64_t(rows) * 4;
               continue;
             }
-            load(s.loads, tile, v, r, rows, c0, cn, at);
+            load(s.loads, tile, v, r, rows, c0, cn, at, InSram::f32);
             refs[i] = sram(tile, at);
             at += std::uint64_t(rows) * cn * 4;
           }
@@ -747,9 +763,10 @@ class Generator {
           if (indices) {
             store(s.stores, tile, op.out[0], r, rows, 0, op.param1, result_at);
           } else if (reduce) {
-            store(s.stores, tile, op.out[0], r, rows, 0, 1, result_at);
+            store(s.stores, tile, op.out[0], r, rows, 0, 1, result_at, InSram::f32);
           } else {
-            store(s.stores, tile, op.out[0], r, rows, c0, cn, result_at);
+            store(s.stores, tile, op.out[0], r, rows, c0, cn, result_at,
+                  convert_after || f == SSM_VEC_CONVERT ? InSram::as_tensor : InSram::f32);
           }
           emit(tile, s);
         }
@@ -782,7 +799,7 @@ class Generator {
               m.state_in_slot ? base + m.sram.slot_bytes - align64(std::uint64_t(cn * width) * 4) : st_at;
           if (l0 == 0) load(s.loads, tile, op.in[3], sess * channels + c0, cn, 0, width, state_at);
           s.reload = l0 == 0 && steps > 0 && !m.state_in_slot;
-          load(s.loads, tile, op.in[0], sess * L + l0, len, c0, cn, base);
+          load(s.loads, tile, op.in[0], sess * L + l0, len, c0, cn, base, InSram::f32);
           Conv1dArgs ca;
           ca.channels = static_cast<std::uint32_t>(cn);
           ca.length = static_cast<std::uint32_t>(len);
@@ -810,7 +827,7 @@ class Generator {
             store(s.stores, tile, op.out[1], sess * L + l0, len, c0, cn, converted_at);
           }
           s.groups.push_back(Group{SSM_ENGINE_VECTOR, std::move(vcmds)});
-          store(s.stores, tile, op.out[0], sess * L + l0, len, c0, cn, out_at);
+          store(s.stores, tile, op.out[0], sess * L + l0, len, c0, cn, out_at, InSram::f32);
           if (l0 + len >= L) store(s.stores, tile, op.in[3], sess * channels + c0, cn, 0, width, state_at);
           emit(tile, s);
         }
@@ -872,21 +889,21 @@ class Generator {
             s.reload = steps > 0 && (m.state_in_slot ? block_start : l0 == 0);
             std::uint64_t at = base;
             const std::uint64_t x_at = at;
-            load(s.loads, tile, op.in[0], row, len, col, cn * pw, at);
+            load(s.loads, tile, op.in[0], row, len, col, cn * pw, at, InSram::f32);
             at += std::uint64_t(len * cn * pw) * 4;
             const std::uint64_t dt_at = at;  // loaded, or computed from dt_low (fused dt_proj)
-            if (op.dt_rank == 0) load(s.loads, tile, op.in[1], row, len, c0, cn, at);
+            if (op.dt_rank == 0) load(s.loads, tile, op.in[1], row, len, c0, cn, at, InSram::f32);
             at += std::uint64_t(len * cn) * 4;
             const std::uint64_t b_at = at;
-            load(s.loads, tile, op.in[3], row, len, g0 * n, gs * n, at);
+            load(s.loads, tile, op.in[3], row, len, g0 * n, gs * n, at, InSram::f32);
             at += std::uint64_t(len * gs * n) * 4;
             const std::uint64_t c_at = at;
-            load(s.loads, tile, op.in[4], row, len, g0 * n, gs * n, at);
+            load(s.loads, tile, op.in[4], row, len, g0 * n, gs * n, at, InSram::f32);
             at += std::uint64_t(len * gs * n) * 4;
             std::uint64_t z_at = 0;
             if (z) {
               z_at = at;
-              load(s.loads, tile, op.in[6], row, len, col, cn * pw, at);
+              load(s.loads, tile, op.in[6], row, len, col, cn * pw, at, InSram::f32);
               at += std::uint64_t(len * cn * pw) * 4;
             }
             const std::uint64_t out_at = at;
@@ -967,7 +984,8 @@ class Generator {
                 s.groups.push_back(Group{SSM_ENGINE_VECTOR, {}});
               s.groups.back().commands.push_back(vector_command(cv));
             }
-            store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_bits < 32 ? converted_at : out_at);
+            store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_bits < 32 ? converted_at : out_at,
+                  out_bits < 32 ? InSram::as_tensor : InSram::f32);
             if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, state_at);
             emit(tile, s);
           }

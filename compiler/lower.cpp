@@ -52,6 +52,7 @@ class Lowerer {
     mod_.precision = p;
     rows_ = std::int64_t(phase.tokens) * phase.sessions;
     pbits_ = bits_of(p);
+    abits_ = p == Precision::bf16 || p == Precision::fp16 ? 16 : 32;
   }
 
   Module run() {
@@ -214,15 +215,15 @@ class Lowerer {
   // `base` (rows x cols) plus a low-rank adapter: base + (xn · downᵀ) · upᵀ, as Zamba2 adds its
   // per-layer LoRA-style adapters to the shared block's projections. Returns the sum.
   int adapter(const std::string& tag, int xn, std::int64_t in_cols, std::int64_t rank, int base, std::int64_t cols) {
-    const int low = act(tag + "adapter_low", rows_, rank);
+    const int low = act(tag + "adapter_low", rows_, rank, abits_);
     gemm(tag + "adapter_down", V(xn), layer_weight(tag + "adapter_down", rank, in_cols, pbits_), V(low), rows_, rank,
          in_cols);
     const int low_p = act(tag + "adapter_low_p", rows_, rank, pbits_);
     vec(tag + "adapter_convert", SSM_VEC_CONVERT, {V(low)}, {V(low_p)}, rows_, rank);
-    const int delta = act(tag + "adapter_out", rows_, cols);
+    const int delta = act(tag + "adapter_out", rows_, cols, abits_);
     gemm(tag + "adapter_up", V(low_p), layer_weight(tag + "adapter_up", cols, rank, pbits_), V(delta), rows_, cols,
          rank);
-    const int sum = act(tag + "adapted", rows_, cols);
+    const int sum = act(tag + "adapted", rows_, cols, mod_.tensors[base].bits);
     vec(tag + "adapter_add", SSM_VEC_ADD, {V(base), V(delta)}, {V(sum)}, rows_, cols);
     return sum;
   }
@@ -269,7 +270,7 @@ class Lowerer {
   int add_bias(const std::string& name, int t, std::int64_t cols) {
     const int rows = act(name + "_rows", rows_, cols);
     copy(name + "_broadcast", V(weight(name, 1, cols, 32)), V(rows), rows_, 0);
-    const int out = act(name + "_out", rows_, cols);
+    const int out = act(name + "_out", rows_, cols, mod_.tensors[t].bits);
     vec(name, SSM_VEC_ADD, {V(t), V(rows)}, {V(out)}, rows_, cols);
     return out;
   }
@@ -277,12 +278,14 @@ class Lowerer {
   int mamba1(int xn) {
     const MambaShape& s = m_.mamba;
     const std::int64_t h = m_.hidden_size, i = s.d_inner, n = s.d_state, r = s.dt_rank;
-    int xz = act("xz", rows_, 2 * i);
+    int xz = act("xz", rows_, 2 * i, abits_);
     gemm("in_proj", V(xn), weight("in_proj", 2 * i, h, pbits_), V(xz), rows_, 2 * i, h);
     if (s.proj_bias) xz = add_bias("in_proj_bias", xz, 2 * i);
-    const int xc = act("xc", rows_, i);
-    const int xc_p = act("xc_p", rows_, i, pbits_);
-    conv(View{xz, 0, i}, xc, xc_p, i);
+    // The conv's output feeds the scan and x_proj: one tensor where activations are in the
+    // matrix precision, else a float32 one and a copy in the matrix precision.
+    const int xc = act("xc", rows_, i, abits_);
+    const int xc_p = abits_ == pbits_ ? xc : act("xc_p", rows_, i, pbits_);
+    conv(View{xz, 0, i}, xc, xc_p == xc ? -1 : xc_p, i);
     const int dbc = act("dbc", rows_, r + 2 * n);
     gemm("x_proj", V(xc_p), weight("x_proj", r + 2 * n, i, pbits_), V(dbc), rows_, r + 2 * n, i);
     const int dtl = act("dt_low", rows_, r, pbits_);
@@ -296,7 +299,7 @@ class Lowerer {
     } else {
       vec("dt_convert", SSM_VEC_CONVERT, {View{dbc, 0, r}}, {V(dtl)}, rows_, r);
     }
-    const int dt = act("dt", rows_, i);
+    const int dt = act("dt", rows_, i, abits_);
     gemm("dt_proj", V(dtl), weight("dt_proj", i, r, pbits_), V(dt), rows_, i, r);
     // The scan's output leaves the tile already in the matrix precision (the codegen converts
     // it in SRAM): out_proj is its only reader.
@@ -337,12 +340,12 @@ class Lowerer {
     const MambaShape& s = m_.mamba;
     const std::int64_t h = m_.hidden_size, i = s.d_inner, n = s.d_state, g = s.groups, cd = s.conv_dim();
     const std::int64_t in_size = s.in_proj_size();
-    int zxbcdt = act("zxbcdt", rows_, in_size);
+    int zxbcdt = act("zxbcdt", rows_, in_size, abits_);
     gemm("in_proj", V(xn), weight("in_proj", in_size, h, pbits_), V(zxbcdt), rows_, in_size, h);
     if (s.proj_bias) zxbcdt = add_bias("in_proj_bias", zxbcdt, in_size);
-    const int xbc = act("xbc", rows_, cd);
+    const int xbc = act("xbc", rows_, cd, abits_);
     conv(View{zxbcdt, i, cd}, xbc, -1, cd);
-    const int y = act("y", rows_, i);
+    const int y = act("y", rows_, i, abits_);
     PrimOp& sc = op(Prim::scan, "scan");
     sc.version = 2;
     sc.channels = s.heads, sc.head_dim = s.head_dim, sc.state = n, sc.groups = g;
@@ -359,7 +362,7 @@ class Lowerer {
           i, s.norm_eps, static_cast<std::uint32_t>(s.norm_group_size),
           s.norm_before_gate ? SSM_VEC_NORM_BEFORE_GATE : 0);
     } else {
-      const int zs = act("z_silu", rows_, i);
+      const int zs = act("z_silu", rows_, i, abits_);
       vec("z_silu", SSM_VEC_SILU, {View{zxbcdt, 0, i}}, {V(zs)}, rows_, i);
       vec("gate", SSM_VEC_MUL, {V(y), V(zs)}, {V(y_p)}, rows_, i);
     }
@@ -371,7 +374,7 @@ class Lowerer {
   int attention(int xn, int width, bool adapters = false) {
     const AttentionShape& a = m_.attention;
     const std::int64_t q = std::int64_t(a.heads) * a.head_dim, kv = std::int64_t(a.kv_heads) * a.head_dim;
-    int qkv = act("qkv", rows_, q + 2 * kv);
+    int qkv = act("qkv", rows_, q + 2 * kv, abits_);
     gemm("qkv_proj", V(xn), weight("qkv_proj", q + 2 * kv, width, pbits_), V(qkv), rows_, q + 2 * kv, width);
     // q, k and v adapters as one: down [3r, width], up block-diagonal [q + 2kv, 3r].
     if (adapters) qkv = adapter("", xn, width, 3 * std::int64_t(m_.zamba.adapter_rank), qkv, q + 2 * kv);
@@ -404,7 +407,7 @@ class Lowerer {
 
   int mlp(int xn, std::int64_t inner, bool gated, const std::string& tag, bool adapters = false) {
     const std::int64_t h = m_.hidden_size;
-    int up = act(tag + "up", rows_, gated ? 2 * inner : inner);
+    int up = act(tag + "up", rows_, gated ? 2 * inner : inner, abits_);
     gemm(tag + "up_proj", V(xn), weight(tag + "up_proj", gated ? 2 * inner : inner, h, pbits_), V(up), rows_,
          gated ? 2 * inner : inner, h);
     if (adapters) up = adapter(tag, xn, h, m_.zamba.adapter_rank, up, gated ? 2 * inner : inner);
@@ -420,7 +423,7 @@ class Lowerer {
     const ssm_vector_function f = m_.ffn.activation == Activation::silu   ? SSM_VEC_SILU
                                   : m_.ffn.activation == Activation::gelu ? SSM_VEC_GELU
                                                                           : SSM_VEC_RELU;
-    const int t = act(tag + "act", rows, cols);
+    const int t = act(tag + "act", rows, cols, abits_);
     vec(tag + "act", f, {a}, {V(t)}, rows, cols);
     if (b.tensor >= 0) {
       vec(tag + "gate", SSM_VEC_MUL, {V(t), b}, {V(out)}, rows, cols);
@@ -448,7 +451,7 @@ class Lowerer {
     const int gathered = act("gathered", active * per_expert, h, pbits_);
     copy("gather", V(xn), V(gathered), active * per_expert, 0);
     const std::int64_t up_rows = gated ? 2 * fe : fe;
-    const int up = act("expert_up", active * per_expert, up_rows);
+    const int up = act("expert_up", active * per_expert, up_rows, abits_);
     gemm("expert_up", V(gathered), weight("experts_up", e * up_rows, h, pbits_), V(up), per_expert, up_rows, h, 0,
          static_cast<int>(active));
     const int hidden = act("expert_hidden", active * per_expert, fe, pbits_);
@@ -543,6 +546,11 @@ class Lowerer {
   Module mod_;
   std::int64_t rows_ = 0;
   int pbits_ = 16;
+  // Bits of an activation passed between the ops of a block (a mixer's, an MLP's): the
+  // matrix precision where it is a 16-bit float, as a bf16 inference stack keeps them (the DMA
+  // converts to and from the engines' float32; arch/spec/isa.h SSM_DMA_WIDEN / NARROW); else
+  // float32. The residual stream, states, logits and routing stay float32.
+  int abits_ = 32;
   std::string prefix_;
   int layer_ = -1;
   int norm_out_ = -1, mlp_in_ = -1;
@@ -639,7 +647,7 @@ int fuse_dt_projections(Module& mod) {
     const auto g = static_cast<std::size_t>(uses.writer[t]);
     const PrimOp& proj = mod.ops[g];
     if (proj.kind != Prim::gemm || proj.repeat != 1 || proj.in.size() != 2 || proj.n != scan.channels ||
-        proj.m != std::int64_t(scan.sessions) * scan.length || !whole(mod, proj.in[0]) || mod.tensors[t].bits != 32)
+        proj.m != std::int64_t(scan.sessions) * scan.length || !whole(mod, proj.in[0]))
       continue;
     scan.in[1] = proj.in[0];
     scan.in.push_back(proj.in[1]);

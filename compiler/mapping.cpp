@@ -34,7 +34,7 @@ struct GemmBlocks {
   std::int64_t steps = 0;
   int slots = 2;  // of A and B blocks in flight
 };
-using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, Precision, int, bool, bool, int>;
+using GemmKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, int, int, int, Precision, int, bool, bool, int>;
 
 class Chooser {
  public:
@@ -81,6 +81,7 @@ class Chooser {
 
  private:
   const TensorDef& tensor(const View& v) const { return mod_.tensors.at(v.tensor); }
+  std::int64_t bits(const View& v) const { return tensor(v).bits; }
   bool in_dram(const View& v) const { return compiler::in_dram(mod_, v.tensor, plan_, module_index_); }
   // A transfer in a tile's stream of them (CostModel::dma_stream_cycles).
   double dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
@@ -142,9 +143,10 @@ class Chooser {
 
   // --- GEMM ---------------------------------------------------------------------------------
   // `residual`: none (0), a fused residual on chip (1) or in DRAM (2), loaded per C block.
-  GemmBlocks gemm_blocks(std::int64_t m, std::int64_t n, std::int64_t k, int a_bits, int b_bits, Precision p, int tiles,
-                         bool a_dram, bool c_dram, int residual) {
-    const GemmKey key = std::make_tuple(m, n, k, a_bits, b_bits, p, tiles, a_dram, c_dram, residual);
+  // C accumulates in float32 and is stored in `c_bits` (the DMA narrows a 16-bit output).
+  GemmBlocks gemm_blocks(std::int64_t m, std::int64_t n, std::int64_t k, int a_bits, int b_bits, int c_bits,
+                         Precision p, int tiles, bool a_dram, bool c_dram, int residual) {
+    const GemmKey key = std::make_tuple(m, n, k, a_bits, b_bits, c_bits, p, tiles, a_dram, c_dram, residual);
     if (auto it = gemm_memo_.find(key); it != gemm_memo_.end()) return it->second;
     // Powers of two from `lo`, and the even splits of `full` (multiples of `lo`): a block
     // that divides the dimension wastes no step on a remainder.
@@ -178,8 +180,8 @@ class Chooser {
             const double step = step_cycles(compute, load, exposed(true), steps, slots);
             // Steps overlap one's loads with the previous one's GEMM; the first loads and the
             // last GEMM do not (a single step is its loads, then its GEMM).
-            const double c_traffic =
-                dma_cycles(c, c_dram, tiles) + (residual ? dma_cycles(c, residual == 2, tiles) : 0.0);
+            const double c_traffic = dma_cycles((mb * nb * c_bits + 7) / 8, c_dram, tiles) +
+                                     (residual ? dma_cycles(c, residual == 2, tiles) : 0.0);
             const double cycles = double(steps) * step + std::min(compute, load) + exposed(true) +
                                   double(out_blocks) * c_traffic + exposed(c_dram);
             all.push_back(GemmBlocks{mb, nb, kb, cycles, steps, slots});
@@ -205,7 +207,7 @@ class Chooser {
   void gemm(const PrimOp& op, OpMapping& m) {
     const View& a = op.in[0];
     const TensorDef& w = mod_.tensors.at(op.in[1].tensor);
-    const int a_bits = tensor(a).bits, b_bits = w.bits;
+    const int a_bits = tensor(a).bits, b_bits = w.bits, c_bits = tensor(op.out[0]).bits;
     const Precision p = op.precision;
     const std::int64_t min_cols = std::max(profile_.tile.matrix.cols, 16), min_rows = 16;
     const std::int64_t parts_n = std::min<std::int64_t>(tiles_, ceil_div(op.n, min_cols));
@@ -250,9 +252,9 @@ class Chooser {
       if (!m.staged && parts_fine > parts_n) {
         const std::vector<Range> fine = split(op.n, ceil_div(ceil_div(op.n, parts_fine), 8) * 8);
         const bool a_dram = in_dram(a), c_dram = in_dram(op.out[0]);
-        const GemmBlocks wide = gemm_blocks(op.m, m.tiles[0].size(), op.k, a_bits, b_bits, p,
+        const GemmBlocks wide = gemm_blocks(op.m, m.tiles[0].size(), op.k, a_bits, b_bits, c_bits, p,
                                             static_cast<int>(m.tiles.size()), a_dram, c_dram, residual_memory(op));
-        const GemmBlocks narrow = gemm_blocks(op.m, fine[0].size(), op.k, a_bits, b_bits, p,
+        const GemmBlocks narrow = gemm_blocks(op.m, fine[0].size(), op.k, a_bits, b_bits, c_bits, p,
                                               static_cast<int>(fine.size()), a_dram, c_dram, residual_memory(op));
         if (narrow.cycles < 0.98 * wide.cycles) m.tiles = fine;
       }
@@ -266,7 +268,7 @@ class Chooser {
     // The staging copy is split over all the tiles' DMA streams.
     if (m.staged) m.stage_rows = split(op.repeat * op.m, ceil_div(op.repeat * op.m, tiles_));
     const int tiles = static_cast<int>(m.tiles.size());
-    const GemmBlocks blocks = gemm_blocks(rows.size(), cols.size(), op.k, a_bits, b_bits, p, tiles,
+    const GemmBlocks blocks = gemm_blocks(rows.size(), cols.size(), op.k, a_bits, b_bits, c_bits, p, tiles,
                                           in_dram(a) && !m.staged, in_dram(op.out[0]), residual_memory(op));
     m.m_b = blocks.mb, m.n_b = blocks.nb, m.k_b = blocks.kb;
     const std::uint64_t abytes = (blocks.mb * blocks.kb * a_bits + 7) / 8;
@@ -322,8 +324,9 @@ class Chooser {
     const std::uint64_t sums = align64(std::uint64_t(rows) * (std::uint64_t(used) + 1) * 4);
     if (resident + 2 * std::max(slot, sums) > sram_) return;
     const double phase2 = dma_cycles(rows * used * 4, false, int(ceil_div(cells, rows_per))) +
-                          cost_.vector_cycles(SSM_VEC_REDUCE_SUM, rows, used) + dma_cycles(rows * 4, c_dram, 1) +
-                          exposed(false) + exposed(c_dram) + profile_.control.interrupt_latency_cycles + dispatch();
+                          cost_.vector_cycles(SSM_VEC_REDUCE_SUM, rows, used) +
+                          dma_cycles((rows * tensor(op.out[0]).bits + 7) / 8, c_dram, 1) + exposed(false) +
+                          exposed(c_dram) + profile_.control.interrupt_latency_cycles + dispatch();
     const double cycles = phase1 + phase2;
     if (cycles >= m.cycles * 0.98) return;
     m.partition = Partition::k;
@@ -480,7 +483,10 @@ class Chooser {
                       profile_.name, op.name, op.cols, sram_));
     // Rounded down to the slots' 64-byte alignment, so the aligned slots still fit.
     const std::uint64_t budget = free / std::uint64_t(slots) & ~std::uint64_t{63};
-    m.rows_b = std::max<std::int64_t>(1, std::min<std::int64_t>(by_cols ? op.rows : per, budget / per_row(cols)));
+    // Equal row blocks (a short last block would cost a whole step's fixed part).
+    const std::int64_t tile_rows = by_cols ? op.rows : per;
+    const std::int64_t most_rows = std::max<std::int64_t>(1, std::min<std::int64_t>(tile_rows, budget / per_row(cols)));
+    m.rows_b = ceil_div(tile_rows, ceil_div(tile_rows, most_rows));
     m.cols_b = cols;
     // RoPE: a block stays inside one session (its rows are consecutive positions).
     m.row_period = f == SSM_VEC_ROPE ? mod_.phase.tokens : 0;
@@ -526,7 +532,9 @@ class Chooser {
     // Resident: the weights, bias and state of the tile's channels.
     const std::uint64_t resident = align64(std::uint64_t(per) * (2 * width + 1) * 4);
     const std::uint64_t budget = (sram_ - resident) / 2 & ~std::uint64_t{63};
-    m.length_b = std::max<std::int64_t>(1, std::min<std::int64_t>(L, budget / token_bytes));
+    // Equal token blocks: a short last block would cost a whole step's fixed part.
+    const std::int64_t longest = std::max<std::int64_t>(1, std::min<std::int64_t>(L, budget / token_bytes));
+    m.length_b = ceil_div(L, ceil_div(L, longest));
     m.partition = Partition::channels;
     m.extent = channels;
     m.tiles = split(channels, per);
@@ -545,8 +553,8 @@ class Chooser {
     // A step loads its tokens and stores the output (and its converted copy); each session
     // starts by loading the weights, bias and its state and ends by storing the state.
     const bool out_dram = in_dram(op.out[0]), state_dram = in_dram(op.in[3]);
-    const double step_dma = transfers({{m.length_b * per * 4, in_dram(op.in[0])},
-                                       {m.length_b * per * 4, out_dram},
+    const double step_dma = transfers({{m.length_b * per * tensor(op.in[0]).bits / 8, in_dram(op.in[0])},
+                                       {m.length_b * per * tensor(op.out[0]).bits / 8, out_dram},
                                        {m.length_b * per * converted_bits / 8, out_dram}},
                                       tiles);
     const std::int64_t state_bytes = per * width * 4;
@@ -691,11 +699,11 @@ class Chooser {
       const std::int64_t lbs = std::min(step_tokens, L), rows = first_channels * std::min(pb, p);
       const bool act = in_dram(op.in[0]), state_dram = in_dram(op.in[8]);
       const double step_dma = transfers(
-          {{lbs * rows * 4, act},
-           {op.dt_rank > 0 ? lbs * op.dt_rank * dt_low_bits / 8 : lbs * first_channels * 4, in_dram(op.in[1])},
-           {lbs * g * n * 4, act},
-           {lbs * g * n * 4, act},
-           {z ? lbs * rows * 4 : 0, act},
+          {{lbs * rows * bits(op.in[0]) / 8, act},
+           {lbs * (op.dt_rank > 0 ? op.dt_rank * dt_low_bits : first_channels * bits(op.in[1])) / 8, in_dram(op.in[1])},
+           {lbs * g * n * bits(op.in[3]) / 8, act},
+           {lbs * g * n * bits(op.in[4]) / 8, act},
+           {z ? lbs * rows * bits(op.in[6]) / 8 : 0, act},
            {lbs * rows * out_bits / 8, in_dram(op.out[0])}},
           tiles);
       const double weights_dma = transfers({{(op.version == 1 ? first_channels * n : first_channels) * 4, true},

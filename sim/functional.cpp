@@ -127,7 +127,30 @@ void Functional::execute(int, const ssm_command& c) {
 void Functional::dma(const ssm_dma& d) {
   const ProgramBuffer& src = program_.buffers[d.src.buffer];
   const ProgramBuffer& dst = program_.buffers[d.dst.buffer];
-  std::vector<std::byte> row(d.row_bytes);
+  std::vector<std::byte> row(d.row_bytes), converted(dma_dst_row_bytes(d));
+  const NumberType format = d.head.variant == SSM_FP16 ? NumberType::fp16 : NumberType::bf16;
+  // A row as the destination holds it: 16-bit floats widened to float32, or float32 rounded.
+  auto convert = [&]() -> const std::vector<std::byte>& {
+    if (d.head.flags & SSM_DMA_WIDEN) {
+      for (std::size_t i = 0; i < row.size() / 2; ++i) {
+        std::uint16_t bits;
+        std::memcpy(&bits, &row[2 * i], 2);
+        const float value = numerics::from_float_bits(bits, format);
+        std::memcpy(&converted[4 * i], &value, 4);
+      }
+      return converted;
+    }
+    if (d.head.flags & SSM_DMA_NARROW) {
+      for (std::size_t i = 0; i < row.size() / 4; ++i) {
+        float value;
+        std::memcpy(&value, &row[4 * i], 4);
+        const auto bits = static_cast<std::uint16_t>(numerics::float_bits(value, format));
+        std::memcpy(&converted[2 * i], &bits, 2);
+      }
+      return converted;
+    }
+    return row;
+  };
   std::vector<MemoryImage*> targets;
   if (d.head.flags & SSM_DMA_BROADCAST) {
     const std::uint64_t mask = (std::uint64_t{d.tile_mask_high} << 32) | d.tile_mask_low;
@@ -138,7 +161,8 @@ void Functional::dma(const ssm_dma& d) {
   }
   for (std::uint64_t r = 0; r < d.rows; ++r) {
     memories_.of(src).read(src.address + d.src.offset + r * d.src_stride, row.data(), row.size());
-    for (MemoryImage* t : targets) t->write(dst.address + d.dst.offset + r * d.dst_stride, row.data(), row.size());
+    const std::vector<std::byte>& out = convert();
+    for (MemoryImage* t : targets) t->write(dst.address + d.dst.offset + r * d.dst_stride, out.data(), out.size());
   }
 }
 

@@ -95,17 +95,20 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
       const DmaPath& path = *dma_paths[static_cast<std::size_t>(&c - command_base)];
       const ProgramBuffer& src = program_->buffers[c.dma.src.buffer];
       const ProgramBuffer& dst = program_->buffers[c.dma.dst.buffer];
-      const std::uint64_t bytes = path.bytes;
+      // Each side counts its own bytes (a converting DMA's SRAM side is the float32 one);
+      // the network carries the narrow side's (path.bytes).
+      const std::uint64_t read = std::uint64_t{c.dma.rows} * c.dma.row_bytes,
+                          bytes = std::uint64_t{c.dma.rows} * dma_dst_row_bytes(c.dma);
       switch (src.memory) {
         case SSM_MEM_DRAM:
-          result_.dram_read_bytes += bytes;
-          if (op) op->dram_read_bytes += bytes;
+          result_.dram_read_bytes += read;
+          if (op) op->dram_read_bytes += read;
           break;
         case SSM_MEM_GLOBAL_BUFFER:
-          result_.global_buffer_read_bytes += bytes;
+          result_.global_buffer_read_bytes += read;
           break;
         case SSM_MEM_TILE_SRAM:
-          result_.tiles[static_cast<std::size_t>(src.tile)].sram_read_bytes += bytes;
+          result_.tiles[static_cast<std::size_t>(src.tile)].sram_read_bytes += read;
           break;
       }
       if (c.head.flags & SSM_DMA_BROADCAST) {
@@ -120,7 +123,7 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
       } else {
         result_.tiles[static_cast<std::size_t>(dst.tile)].sram_write_bytes += bytes;
       }
-      result_.noc_byte_hops += static_cast<double>(bytes) * static_cast<double>(path.hops);
+      result_.noc_byte_hops += static_cast<double>(path.bytes) * static_cast<double>(path.hops);
       return;
     }
     case SSM_OP_GEMM:

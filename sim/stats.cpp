@@ -143,9 +143,9 @@ const Statistic<SimResult> kRunStatistics[] = {
 
 const Statistic<TileStats> kTileStatistics[] = {
     kept<&TileStats::sram_read_bytes>("sram_read_bytes", "bytes", "bytes read from the tile's SRAM", counted,
-                                      "DMAs from it, and every compute operand's extent read"),
+                                      "DMAs from it, and the bytes every compute operand reads"),
     kept<&TileStats::sram_write_bytes>("sram_write_bytes", "bytes", "bytes written to the tile's SRAM", counted,
-                                       "DMAs to it, and every compute operand's extent written"),
+                                       "DMAs to it, and the bytes every compute operand writes"),
 };
 
 const Statistic<EngineStats> kEngineStatistics[] = {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "arch/spec/model.hpp"
+#include "arch/spec/program.hpp"
 
 namespace ssmsoc::sim {
 
@@ -168,7 +169,7 @@ int endpoint_of(MemoryPlace place) { return place.memory == SSM_MEM_TILE_SRAM ? 
 DmaPath dma_path(const Profile& profile, const Network& network, const ssm_dma& dma, MemoryPlace src,
                  const std::vector<MemoryPlace>& destinations) {
   DmaPath path;
-  path.bytes = std::uint64_t{dma.rows} * dma.row_bytes;
+  path.bytes = dma_transfer_bytes(dma);
   auto add = [&](int resource) {
     if (std::find(path.resources.begin(), path.resources.end(), resource) == path.resources.end()) {
       path.resources.push_back(resource);

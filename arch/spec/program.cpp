@@ -119,13 +119,17 @@ const char* opcode_name(ssm_opcode opcode) {
 }
 
 ssm_command dma_command(const DmaArgs& a) {
-  ssm_command c = blank(SSM_OP_DMA, 0, flag(a.broadcast_tiles != 0, SSM_DMA_BROADCAST));
+  const bool converts = a.convert != DmaConvert::none;
+  ssm_command c =
+      blank(SSM_OP_DMA, converts ? static_cast<std::uint8_t>(a.format) : 0,
+            flag(a.broadcast_tiles != 0, SSM_DMA_BROADCAST) | flag(a.convert == DmaConvert::widen, SSM_DMA_WIDEN) |
+                flag(a.convert == DmaConvert::narrow, SSM_DMA_NARROW));
   c.dma.src = a.src;
   c.dma.dst = a.dst;
   c.dma.row_bytes = a.row_bytes;
   c.dma.rows = a.rows;
   c.dma.src_stride = a.src_stride ? a.src_stride : a.row_bytes;
-  c.dma.dst_stride = a.dst_stride ? a.dst_stride : a.row_bytes;
+  c.dma.dst_stride = a.dst_stride ? a.dst_stride : static_cast<std::uint32_t>(dma_dst_row_bytes(c.dma));
   c.dma.tile_mask_low = static_cast<std::uint32_t>(a.broadcast_tiles);
   c.dma.tile_mask_high = static_cast<std::uint32_t>(a.broadcast_tiles >> 32);
   return c;
@@ -271,7 +275,7 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
     case SSM_OP_DMA: {
       const ssm_dma& d = c.dma;
       const std::uint64_t stride = operand == 0 ? d.src_stride : d.dst_stride;
-      return d.rows == 0 ? 0 : std::uint64_t(d.rows - 1) * stride + d.row_bytes;
+      return d.rows == 0 ? 0 : std::uint64_t(d.rows - 1) * stride + (operand == 0 ? d.row_bytes : dma_dst_row_bytes(d));
     }
     case SSM_OP_GEMM: {
       const ssm_gemm& g = c.gemm;
@@ -333,6 +337,16 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
     default:
       return 0;
   }
+}
+
+std::uint64_t dma_dst_row_bytes(const ssm_dma& d) {
+  if (d.head.flags & SSM_DMA_WIDEN) return std::uint64_t{d.row_bytes} * 2;
+  if (d.head.flags & SSM_DMA_NARROW) return d.row_bytes / 2;
+  return d.row_bytes;
+}
+
+std::uint64_t dma_transfer_bytes(const ssm_dma& d) {
+  return std::uint64_t{d.rows} * std::min<std::uint64_t>(d.row_bytes, dma_dst_row_bytes(d));
 }
 
 std::uint64_t operand_bytes(const ssm_command& c, int operand) {
@@ -414,6 +428,16 @@ void validate_program(const Program& program, const std::string& source, const P
         fail(fmt::format("{}: unknown vector function {}", where(), int(c.head.variant)));
       if (op == SSM_OP_VECTOR && c.head.variant == SSM_VEC_CONVERT && precision_bits(c.vector.param1) == 0)
         fail(fmt::format("{}: convert to unknown precision {} (param1)", where(), c.vector.param1));
+      if (op == SSM_OP_DMA && (c.head.flags & (SSM_DMA_WIDEN | SSM_DMA_NARROW))) {
+        const bool widen = c.head.flags & SSM_DMA_WIDEN;
+        if (widen && (c.head.flags & SSM_DMA_NARROW)) fail(fmt::format("{}: a DMA both widens and narrows", where()));
+        if (c.head.variant != SSM_BF16 && c.head.variant != SSM_FP16)
+          fail(fmt::format("{}: a DMA converts float32 to or from bf16 or fp16, not precision {}", where(),
+                           int(c.head.variant)));
+        if (c.dma.row_bytes % (widen ? 2 : 4) != 0)
+          fail(fmt::format("{}: a {} DMA's rows of {} bytes are not whole {} values", where(),
+                           widen ? "widening" : "narrowing", c.dma.row_bytes, widen ? "16-bit" : "float32"));
+      }
       if (op == SSM_OP_DMA && (c.head.flags & SSM_DMA_BROADCAST)) {
         const std::uint16_t dst = c.dma.dst.buffer;
         if (dst >= program.buffers.size() || program.buffers[dst].memory != SSM_MEM_TILE_SRAM)
@@ -624,6 +648,9 @@ std::string command_body_text(const Program& p, const ssm_command& c) {
                                      operand_text(p, d.dst), d.rows, d.row_bytes, d.src_stride, d.dst_stride);
       if (d.head.flags & SSM_DMA_BROADCAST)
         text += fmt::format(" broadcast tiles 0x{:x}", (std::uint64_t(d.tile_mask_high) << 32) | d.tile_mask_low);
+      if (d.head.flags & (SSM_DMA_WIDEN | SSM_DMA_NARROW))
+        text += fmt::format(" {} {}", d.head.flags & SSM_DMA_WIDEN ? "widen from" : "narrow to",
+                            name_of(static_cast<Precision>(d.head.variant)));
       return text;
     }
     case SSM_OP_GEMM: {

@@ -45,12 +45,19 @@ inline ssm_ref ref(std::uint16_t buffer, std::uint32_t offset = 0) { return ssm_
 inline constexpr ssm_ref kNoOperand{SSM_NO_BUFFER, 0, 0};
 
 // Typed constructors of commands (every field named at the call site).
+enum class DmaConvert : std::uint8_t { none, widen, narrow };  // SSM_DMA_WIDEN, SSM_DMA_NARROW
 struct DmaArgs {
   ssm_ref src, dst;
-  std::uint32_t row_bytes = 0, rows = 1, src_stride = 0, dst_stride = 0;
+  std::uint32_t row_bytes = 0, rows = 1, src_stride = 0, dst_stride = 0;  // a source row's bytes
   std::uint64_t broadcast_tiles = 0;  // non-zero: write dst in each of these tiles' SRAM
+  DmaConvert convert = DmaConvert::none;
+  ssm_precision format = SSM_BF16;  // the 16-bit side of a conversion
 };
 ssm_command dma_command(const DmaArgs& args);
+// Bytes of a destination row (a source row's, halved by NARROW, doubled by WIDEN) and the
+// bytes a DMA moves across the network and the memories (the narrower side's).
+std::uint64_t dma_dst_row_bytes(const ssm_dma& dma);
+std::uint64_t dma_transfer_bytes(const ssm_dma& dma);
 
 struct GemmArgs {
   ssm_ref a, b, c;

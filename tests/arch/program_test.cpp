@@ -69,7 +69,8 @@ TEST(ProgramDecoding, RejectsBadMagicVersionAndTruncation) {
   EXPECT_EQ(decode_error(bad).rfind("p.ssmp: not an ssmsoc Program (magic 0x504d5358", 0), 0u) << decode_error(bad);
   bad = bytes;
   bad[4] = std::byte{2};  // major version 2
-  EXPECT_EQ(decode_error(bad), "p.ssmp: Program version 2.4; this build reads 1.0 to 1.4");
+  EXPECT_EQ(decode_error(bad),
+            fmt::format("p.ssmp: Program version 2.{0}; this build reads 1.0 to 1.{0}", SSM_PROGRAM_VERSION_MINOR));
   bad.assign(bytes.begin(), bytes.begin() + 100);
   EXPECT_EQ(decode_error(bad), "p.ssmp: truncated or padded: the header says " + std::to_string(bytes.size()) +
                                    " bytes, the file has 100");
@@ -118,6 +119,50 @@ TEST(ProgramDecoding, RejectsMissingSemaphoresAndBadBroadcasts) {
   p.streams[0].commands[0] = dma_command({ref(1), ref(0), 64, 1, 0, 0, 0b11});  // broadcast into DRAM
   EXPECT_EQ(decode_error(encode_program(p)),
             "p.ssmp: command 0 (stream 0, tile 0 dma): a broadcast writes tile SRAM, but dst is not a tile buffer");
+}
+
+// A converting DMA: row_bytes counts the source's bytes; WIDEN doubles a destination row,
+// NARROW halves it, and the narrow side's bytes are the ones moved. The destination's extent
+// follows the converted rows, and a conversion names bf16 or fp16 and whole values.
+TEST(ProgramDecoding, ChecksConvertingDmas) {
+  const ssm_command widen =
+      dma_command({.src = ref(0), .dst = ref(3), .row_bytes = 64, .rows = 16, .convert = DmaConvert::widen});
+  EXPECT_EQ(widen.head.flags, SSM_DMA_WIDEN);
+  EXPECT_EQ(widen.head.variant, SSM_BF16);
+  EXPECT_EQ(widen.dma.dst_stride, 128u);
+  EXPECT_EQ(dma_dst_row_bytes(widen.dma), 128u);
+  EXPECT_EQ(dma_transfer_bytes(widen.dma), 16u * 64u);
+  EXPECT_EQ(operand_extent(widen, 1), 16u * 128u);
+  const ssm_command narrow = dma_command(
+      {.src = ref(3), .dst = ref(0), .row_bytes = 128, .rows = 16, .convert = DmaConvert::narrow, .format = SSM_FP16});
+  EXPECT_EQ(narrow.head.flags, SSM_DMA_NARROW);
+  EXPECT_EQ(narrow.head.variant, SSM_FP16);
+  EXPECT_EQ(dma_dst_row_bytes(narrow.dma), 64u);
+  EXPECT_EQ(dma_transfer_bytes(narrow.dma), 16u * 64u);
+  EXPECT_EQ(operand_extent(narrow, 0), 16u * 128u);
+  EXPECT_EQ(operand_extent(narrow, 1), 16u * 64u);
+
+  Program p = test::sample_program();
+  p.streams[0].commands[0] = widen;  // 16 rows of 32 bf16 into y's 16 x 32 floats: fits exactly
+  EXPECT_EQ(decode_error(encode_program(p)), "no error");
+  EXPECT_NE(program_listing(p).find("16 x 64 B (strides 64/128) widen from bf16"), std::string::npos)
+      << program_listing(p);
+  p.streams[0].commands[0].dma.rows = 17;
+  EXPECT_EQ(decode_error(encode_program(p)),
+            "p.ssmp: command 0 (stream 0, tile 0 dma): operand dst: bytes [0, 2176) beyond buffer 3 'y' of 2048 bytes");
+  p.streams[0].commands[0] = widen;
+  p.streams[0].commands[0].head.flags |= SSM_DMA_NARROW;
+  EXPECT_EQ(decode_error(encode_program(p)), "p.ssmp: command 0 (stream 0, tile 0 dma): a DMA both widens and narrows");
+  p.streams[0].commands[0] = widen;
+  p.streams[0].commands[0].head.variant = SSM_FP32;
+  EXPECT_EQ(decode_error(encode_program(p)),
+            fmt::format("p.ssmp: command 0 (stream 0, tile 0 dma): a DMA converts float32 to or from bf16 or fp16, "
+                        "not precision {}",
+                        int(SSM_FP32)));
+  p.streams[0].commands[0] = narrow;
+  p.streams[0].commands[0].dma.row_bytes = 6;
+  EXPECT_EQ(decode_error(encode_program(p)),
+            "p.ssmp: command 0 (stream 0, tile 0 dma): a narrowing DMA's rows of 6 bytes are not whole float32 values");
 }
 
 TEST(ProgramDecoding, RejectsInconsistentSections) {
@@ -184,7 +229,10 @@ TEST(ProgramValidation, ChecksBuffersAgainstAProfile) {
 
 TEST(ProgramListing, ShowsBuffersStreamsAndCommands) {
   const std::string listing = program_listing(test::sample_program());
-  EXPECT_NE(listing.find("program v1.4: 5 buffers, 4 streams, 8 commands, 2 semaphores"), std::string::npos) << listing;
+  EXPECT_NE(listing.find(fmt::format("program v1.{}: 5 buffers, 4 streams, 8 commands, 2 semaphores",
+                                     SSM_PROGRAM_VERSION_MINOR)),
+            std::string::npos)
+      << listing;
   EXPECT_NE(listing.find("stream 1: tile 0 matrix (3 commands)"), std::string::npos);
   EXPECT_NE(listing.find("0003  gemm.bf16 m=16 n=32 k=64 a=x b=w_tile c=y b^T"), std::string::npos) << listing;
   EXPECT_NE(listing.find("0000  dma       w_in -> w_tile  32 x 128 B (strides 128/128)"), std::string::npos);

@@ -23,10 +23,12 @@ Timing run(const std::string& model, int prompt) {
   return {s["time_to_first_token"]["value"], s["decode_latency_per_token"]["value"]};
 }
 
+// TTFT is affine in the prompt (a cost per chunk plus the logits Program's fixed cost): the
+// prompt's increments from 256 to 1,024 and from 1,024 to 4,096 tokens cost in proportion.
 TEST(ContextScaling, MambaPrefillIsLinearAndDecodeIsFlat) {
   const Timing t256 = run("mamba-130m", 256), t1024 = run("mamba-130m", 1024), t4096 = run("mamba-130m", 4096);
-  EXPECT_NEAR(t1024.ttft / t256.ttft, 4.0, 0.4);
-  EXPECT_NEAR(t4096.ttft / t1024.ttft, 4.0, 0.4);
+  EXPECT_NEAR((t4096.ttft - t1024.ttft) / (t1024.ttft - t256.ttft), 4.0, 0.2);
+  EXPECT_GT(t256.ttft, 0.0);
   EXPECT_DOUBLE_EQ(t256.decode, t1024.decode);  // the state does not grow with the context
   EXPECT_DOUBLE_EQ(t1024.decode, t4096.decode);
 }

@@ -10,10 +10,10 @@ namespace ssmsoc {
 namespace {
 
 TEST(StagedActivations, FunctionalRunWithActivationsInDramMatchesTransformers) {
-  // krsna-dc with a 4 KiB global buffer: the tiny models' activations go to DRAM.
+  // krsna-dc with a 2 KiB global buffer: the tiny models' activations go to DRAM.
   const auto profile = test::write_file("dc-small-gb.yaml", R"(base: krsna-dc
-description: krsna-dc with a 4 KiB global buffer, so activations live in DRAM
-global_buffer: {size_bytes: 4 KiB, banks: 4, bytes_per_cycle_per_bank: 32}
+description: krsna-dc with a 2 KiB global buffer, so activations live in DRAM
+global_buffer: {size_bytes: 2 KiB, banks: 4, bytes_per_cycle_per_bank: 32}
 )");
   for (const std::string family : {"mamba1", "mamba2"}) {
     const std::string model = "tests/data/models/" + family;

@@ -171,17 +171,27 @@ TEST(LowerGraph, Mamba1LayerIsNormGemmConvGemmsScanGemmAdd) {
   std::vector<std::string> layer0;
   for (const PrimOp& op : m.ops)
     if (op.layer == 0) layer0.push_back(std::string(prim_name(op.kind)));
-  // norm, in_proj, conv (also writing its output in bf16 for x_proj), x_proj, dt convert,
-  // dt_proj, scan (its output converted in SRAM), out_proj, residual add.
+  // norm, in_proj, conv, x_proj, dt convert, dt_proj, scan (its output converted in SRAM),
+  // out_proj, residual add.
   const std::vector<std::string> expected = {"vector", "gemm", "conv1d", "gemm",  "vector",
                                              "gemm",   "scan", "gemm",   "vector"};
   EXPECT_EQ(layer0, expected);
   const auto conv =
       std::find_if(m.ops.begin(), m.ops.end(), [](const PrimOp& o) { return o.name == "layers.0.mamba.conv1d"; });
   ASSERT_NE(conv, m.ops.end());
-  ASSERT_EQ(conv->out.size(), 2u);
-  EXPECT_EQ(m.tensors[std::size_t(conv->out[0].tensor)].bits, 32);
-  EXPECT_EQ(m.tensors[std::size_t(conv->out[1].tensor)].bits, 16);
+  // In a bf16 run the activations between a mixer's ops are bf16: the conv's one output feeds
+  // the scan and x_proj. In an int8 run they stay float32, and the conv also writes its output
+  // in int8 for x_proj.
+  ASSERT_EQ(conv->out.size(), 1u);
+  EXPECT_EQ(m.tensors[std::size_t(conv->out[0].tensor)].bits, 16);
+  const Module int8 =
+      lower_graph(build_graph(tiny_mamba()), Phase{"prefill", 4, 1, 0, 8, true, false}, Precision::int8);
+  const auto conv8 =
+      std::find_if(int8.ops.begin(), int8.ops.end(), [](const PrimOp& o) { return o.name == "layers.0.mamba.conv1d"; });
+  ASSERT_NE(conv8, int8.ops.end());
+  ASSERT_EQ(conv8->out.size(), 2u);
+  EXPECT_EQ(int8.tensors[std::size_t(conv8->out[0].tensor)].bits, 32);
+  EXPECT_EQ(int8.tensors[std::size_t(conv8->out[1].tensor)].bits, 8);
   const auto in_proj =
       std::find_if(m.ops.begin(), m.ops.end(), [](const PrimOp& o) { return o.name == "layers.0.mamba.in_proj"; });
   ASSERT_NE(in_proj, m.ops.end());
@@ -746,6 +756,56 @@ TEST(GemmMapping, PrefillChunkReadsEachWeightByteOnce) {
       << read << " bytes read, weights " << weights << ", activation and state inputs " << inputs;
 }
 
+// In a bf16 run the activations between a mixer's ops are bf16 (the residual stream stays
+// float32): Mamba-2's in_proj output, the conv's and the scan's. The engines work in float32:
+// the DMA widens each such load into tile SRAM and narrows each store out of it. In an fp32
+// run nothing converts, and the bf16 prefill moves fewer bytes across DRAM.
+TEST(ActivationPrecision, BlockActivationsAreBf16AndTheDmaConverts) {
+  Scenario s = scenario(512, 2);
+  const Profile profile = load_profile("krsna-mobile");
+  CompileOptions bf16, fp32;
+  bf16.prefill_chunk = fp32.prefill_chunk = 512;
+  fp32.precision = "fp32";
+  Profile with_fp32 = profile;
+  with_fp32.tile.matrix.macs_per_cycle[Precision::fp32] = 128;
+  const CompileResult half = compile(shipped("mamba2-130m"), s, profile, bf16);
+  const CompileResult full = compile(shipped("mamba2-130m"), s, with_fp32, fp32);
+  const PhaseProgram& prefill = half.phases.at(0);
+  auto bits = [&](const Module& m, const std::string& name) {
+    const int t = m.tensor(name);
+    EXPECT_GE(t, 0) << name;
+    return t < 0 ? 0 : m.tensors.at(std::size_t(t)).bits;
+  };
+  for (const char* name : {"layers.0.mamba.zxbcdt", "layers.0.mamba.xbc", "layers.0.mamba.y"}) {
+    EXPECT_EQ(bits(prefill.lowered, name), 16) << name;
+    EXPECT_EQ(bits(full.phases.at(0).lowered, name), 32) << name;
+  }
+  EXPECT_EQ(bits(prefill.lowered, "layers.0.mamba.out"), 32);  // into the residual stream
+  auto conversions = [](const Program& program, std::uint8_t flag) {
+    std::uint64_t count = 0;
+    for (const ProgramStream& st : program.streams)
+      for (const ssm_command& c : st.commands)
+        if (c.head.opcode == SSM_OP_DMA && (c.head.flags & flag)) {
+          ++count;
+          const bool widen = flag == SSM_DMA_WIDEN;
+          EXPECT_EQ(program.buffers.at(widen ? c.dma.dst.buffer : c.dma.src.buffer).memory, SSM_MEM_TILE_SRAM);
+          EXPECT_NE(program.buffers.at(widen ? c.dma.src.buffer : c.dma.dst.buffer).memory, SSM_MEM_TILE_SRAM);
+          EXPECT_EQ(c.head.variant, SSM_BF16);
+        }
+    return count;
+  };
+  EXPECT_GT(conversions(prefill.program, SSM_DMA_WIDEN), 0u);
+  EXPECT_GT(conversions(prefill.program, SSM_DMA_NARROW), 0u);
+  EXPECT_EQ(conversions(full.phases.at(0).program, SSM_DMA_WIDEN), 0u);
+  EXPECT_EQ(conversions(full.phases.at(0).program, SSM_DMA_NARROW), 0u);
+  std::uint64_t half_activations = 0, full_activations = 0;
+  for (const TensorDef& t : prefill.lowered.tensors)
+    if (t.kind == TensorKind::activation) half_activations += t.bytes();
+  for (const TensorDef& t : full.phases.at(0).lowered.tensors)
+    if (t.kind == TensorKind::activation) full_activations += t.bytes();
+  EXPECT_LT(double(half_activations), 0.75 * double(full_activations));
+}
+
 // An op whose SRAM region is apart from the previous op's (place_in_sram) loads its first
 // weights before the barrier between them, while the previous op finishes: Mamba-130M's
 // decode step on krsna-dc, every op small. Regions of consecutive placed ops never overlap
@@ -834,10 +894,10 @@ TEST(FuseResidualAdds, CompileFusesByDefaultAndMovesLessData) {
   ASSERT_EQ(f.phase.tokens, 512);
   EXPECT_EQ(f.lowered.ops.size() + 2 * 24, p.lowered.ops.size());
   ASSERT_EQ(fused.memory.activation_memory.at(0), SSM_MEM_DRAM);
-  // Per layer: the residual, and dt [512 x 1536] float32 less the low-rank rows [512 x 48]
+  // Per layer: the residual, and dt [512 x 1536] bf16 less the low-rank rows [512 x 48]
   // bf16 each tile reads (once: a tile's 96 channels are one block) and the weight.
   const std::int64_t tiles = profile.tile_count;
-  const std::int64_t dt_saved = 512 * 1536 * 4 - tiles * 512 * 48 * 2 - 1536 * 48 * 2;
+  const std::int64_t dt_saved = 512 * 1536 * 2 - tiles * 512 * 48 * 2 - 1536 * 48 * 2;
   EXPECT_LE(dram_read_bytes(f.program) + 24 * (512 * 768 * 4 + dt_saved), dram_read_bytes(p.program));
 }
 

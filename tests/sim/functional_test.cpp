@@ -12,6 +12,7 @@
 #include "arch/golden/fixed_scan.hpp"
 #include "arch/golden/kernels.hpp"
 #include "arch/hf/checkpoint.hpp"
+#include "arch/numerics/numerics.hpp"
 #include "tests/sim/sim_support.hpp"
 
 namespace ssmsoc::sim {
@@ -374,6 +375,55 @@ TEST(SimFunctional, Mamba1ScanOnKrsnaMobileStaysWithinTheFixedPointError) {
   const auto expected =
       transpose(fixed::selective_scan(args, test::mobile().tile.scan).result.out, mixer.channels, kTokens);
   EXPECT_EQ(out, expected);
+}
+
+// A DMA that narrows float32 rows to bf16 (rounded to nearest even) and one that widens them
+// back: a [3 x 5] block out of a [3 x 8] float32 tensor to packed bf16 in DRAM, then into
+// SRAM as float32 at a row stride of 32 bytes. Every value is the bf16 rounding of the input;
+// the gaps between the widened rows are left as they were.
+TEST(SimFunctional, ConvertingDmasRoundToBf16AndWidenExactly) {
+  constexpr std::uint32_t kRows = 3, kCols = 8, kBlock = 5;
+  std::vector<float> x = random_input(kRows * kCols, 11);
+  x[1] = 1.0f + 1.0f / 256;  // a tie: rounds to even (1.0)
+  x[2] = 1.0f + 3.0f / 256;  // a tie: rounds to even (1 + 1/64)
+  ProgramBuilder b;
+  SimOptions options;
+  Staged s{b, options};
+  const auto src = s("x", x);
+  const auto packed = b.buffer("packed", SSM_MEM_DRAM, kRows * kBlock * 2);
+  const auto wide = s.scratch("wide", kRows * 8);
+  b.chain(0, SSM_ENGINE_DMA,
+          dma_command({.src = ref(src, 4),
+                       .dst = ref(packed),
+                       .row_bytes = kBlock * 4,
+                       .rows = kRows,
+                       .src_stride = kCols * 4,
+                       .convert = DmaConvert::narrow}));
+  b.chain(0, SSM_ENGINE_DMA,
+          dma_command({.src = ref(packed),
+                       .dst = ref(wide),
+                       .row_bytes = kBlock * 2,
+                       .rows = kRows,
+                       .dst_stride = 32,
+                       .convert = DmaConvert::widen}));
+  s.store(wide, "wide", kRows * 8);
+  options.functional = true;
+  const SimResult r = simulate_in_child(test::mobile(), b.program, options);
+  const std::vector<float> out = test::floats_of(r.memory_out.at("wide"));
+  ASSERT_EQ(out.size(), std::size_t(kRows * 8));
+  auto bf16 = [](float v) {
+    return numerics::from_float_bits(numerics::float_bits(v, NumberType::bf16), NumberType::bf16);
+  };
+  for (std::uint32_t row = 0; row < kRows; ++row)
+    for (std::uint32_t col = 0; col < kBlock; ++col) {
+      const float v = x[row * kCols + 1 + col];
+      EXPECT_EQ(out[row * 8 + col], bf16(v)) << row << "," << col;
+      EXPECT_LE(std::fabs(out[row * 8 + col] - v), std::fabs(v) / 256) << row << "," << col;
+    }
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], 1.0f + 1.0f / 64);
+  for (std::uint32_t row = 0; row < kRows; ++row)
+    for (std::uint32_t col = kBlock; col < 8; ++col) EXPECT_EQ(out[row * 8 + col], 0.0f);
 }
 
 // MoE routing on the vector unit (the functional lowering of compiler/lower.cpp): softmax

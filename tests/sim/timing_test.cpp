@@ -216,6 +216,32 @@ TEST(DmaTiming, OutstandingTransfersOverlapTheirLatency) {
   EXPECT_LT(two, serial);
 }
 
+// A converting DMA moves its narrow side's bytes: widening 2,560 bf16 values (5,120 B) from
+// DRAM into 10,240 B of float32 in SRAM takes as long as a plain 5,120-B load (krsna-mobile:
+// 114 cycles of latency, 100 of bytes), and narrowing them back to DRAM as long as a plain
+// 5,120-B store.
+TEST(DmaTiming, AConvertingDmaMovesItsNarrowSidesBytes) {
+  const Profile& p = mobile();
+  auto dma_busy = [&](DmaArgs args) {
+    test::ProgramBuilder b;
+    const std::uint16_t dram = b.buffer("activations", SSM_MEM_DRAM, 10240),
+                        sram = b.buffer("in", SSM_MEM_TILE_SRAM, 10240);
+    if (args.src.buffer == 1)
+      args.src.buffer = dram, args.dst.buffer = sram;
+    else
+      args.src.buffer = sram, args.dst.buffer = dram;
+    b.add(0, SSM_ENGINE_DMA, dma_command(args));
+    return simulate_in_child(p, b.program, {}).tiles.at(0).engines[SSM_ENGINE_DMA].busy_cycles;
+  };
+  const ssm_ref from_dram{1, 0, 0}, from_sram{2, 0, 0};
+  const std::uint64_t plain_load = dma_busy({.src = from_dram, .row_bytes = 5120});
+  EXPECT_EQ(plain_load, 214u);
+  EXPECT_EQ(dma_busy({.src = from_dram, .row_bytes = 5120, .convert = DmaConvert::widen}), plain_load);
+  EXPECT_LT(dma_busy({.src = from_dram, .row_bytes = 5120}), dma_busy({.src = from_dram, .row_bytes = 10240}));
+  const std::uint64_t plain_store = dma_busy({.src = from_sram, .row_bytes = 5120});
+  EXPECT_EQ(dma_busy({.src = from_sram, .row_bytes = 10240, .convert = DmaConvert::narrow}), plain_store);
+}
+
 // A compute engine's operands cross its tile SRAM's ports, which the DMA shares. krsna-mobile:
 // 16 banks x 16 B = 256 B/cycle per tile. An ADD of 32 x 1024 floats: 32768 / 64 lanes + 2 =
 // 514 cycles on the vector unit, but 3 x 131,072 B of operand traffic take 1,536 cycles of
