@@ -271,6 +271,31 @@ TEST(ScanMapping, GeneratedWidthsStatesAndLengthsOnEveryProfile) {
   EXPECT_GT(state_in_slot, 0);  // the one-token scans at least
 }
 
+// Mamba-2 heads that do not divide over the tiles spread as row slices: mamba2-130m's 24
+// heads of 64 rows (N = 128) at 512 tokens on krsna-mobile's 16 tiles as whole heads would run
+// 2 on 12 tiles and leave 4 idle; as 48 half-head slices, 3 on every tile, with one slice of
+// one head per step. The same heads on 8 tiles (3 each) stay whole.
+TEST(ScanMapping, HeadsThatDoNotDivideOverTheTilesSpreadAsRowSlices) {
+  const Profile mobile = load_profile("krsna-mobile");
+  const OneOp uneven = scan_op(mobile, 2, 24, 64, 128, 1, 512);
+  const OpMapping map = choose_mapping(uneven.op(), uneven.module, uneven.plan, mobile, CostModel(mobile));
+  EXPECT_EQ(map.row_slices, 2);
+  EXPECT_EQ(map.head_dim_b, 32);
+  EXPECT_EQ(map.channels_b, 1);
+  ASSERT_EQ(map.tiles.size(), 16u);
+  for (const Range& t : map.tiles) EXPECT_EQ(t.size(), 3);
+  expect_well_formed(map, mobile, 24 * map.row_slices);
+  expect_emits(uneven, map, mobile, SSM_OP_SCAN, 1);
+
+  Profile eight = mobile;
+  eight.tile_count = 8;
+  eight.grid_rows = 2, eight.grid_cols = 4;
+  const OneOp even = scan_op(eight, 2, 24, 64, 128, 1, 512);
+  const OpMapping whole = choose_mapping(even.op(), even.module, even.plan, eight, CostModel(eight));
+  EXPECT_EQ(whole.row_slices, 1);
+  EXPECT_EQ(whole.head_dim_b, 64);
+}
+
 TEST(VectorMapping, GeneratedSizesOnEveryProfile) {
   std::mt19937 rng(13);
   auto pick = [&](std::int64_t lo, std::int64_t hi) {
