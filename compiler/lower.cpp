@@ -286,9 +286,12 @@ class Lowerer {
     const int xc = act("xc", rows_, i, abits_);
     const int xc_p = abits_ == pbits_ ? xc : act("xc_p", rows_, i, pbits_);
     conv(View{xz, 0, i}, xc, xc_p == xc ? -1 : xc_p, i);
-    const int dbc = act("dbc", rows_, r + 2 * n);
+    const int dbc = act("dbc", rows_, r + 2 * n, abits_);
     gemm("x_proj", V(xc_p), weight("x_proj", r + 2 * n, i, pbits_), V(dbc), rows_, r + 2 * n, i);
-    const int dtl = act("dt_low", rows_, r, pbits_);
+    // dt's low-rank rows feed dt_proj: in the matrix precision already where the block's
+    // activations are, else converted.
+    const bool dt_low_in_dbc = !s.bcdt_norms && abits_ == pbits_;
+    const int dtl = dt_low_in_dbc ? -1 : act("dt_low", rows_, r, pbits_);
     if (s.bcdt_norms) {
       vec("dt_norm", SSM_VEC_RMSNORM, {View{dbc, 0, r}, V(weight("dt_norm", 1, r, 32))}, {V(dtl)}, rows_, r,
           s.bcdt_norm_eps);
@@ -296,11 +299,12 @@ class Lowerer {
           s.bcdt_norm_eps);
       vec("c_norm", SSM_VEC_RMSNORM, {View{dbc, r + n, n}, V(weight("c_norm", 1, n, 32))}, {View{dbc, r + n, n}}, rows_,
           n, s.bcdt_norm_eps);
-    } else {
+    } else if (!dt_low_in_dbc) {
       vec("dt_convert", SSM_VEC_CONVERT, {View{dbc, 0, r}}, {V(dtl)}, rows_, r);
     }
+    const View dt_low = dt_low_in_dbc ? View{dbc, 0, r} : V(dtl);
     const int dt = act("dt", rows_, i, abits_);
-    gemm("dt_proj", V(dtl), weight("dt_proj", i, r, pbits_), V(dt), rows_, i, r);
+    gemm("dt_proj", dt_low, weight("dt_proj", i, r, pbits_), V(dt), rows_, i, r);
     // The scan's output leaves the tile already in the matrix precision (the codegen converts
     // it in SRAM): out_proj is its only reader.
     const int y_p = act("y_p", rows_, i, pbits_);
@@ -647,7 +651,7 @@ int fuse_dt_projections(Module& mod) {
     const auto g = static_cast<std::size_t>(uses.writer[t]);
     const PrimOp& proj = mod.ops[g];
     if (proj.kind != Prim::gemm || proj.repeat != 1 || proj.in.size() != 2 || proj.n != scan.channels ||
-        proj.m != std::int64_t(scan.sessions) * scan.length || !whole(mod, proj.in[0]))
+        proj.m != std::int64_t(scan.sessions) * scan.length || proj.in[0].tensor < 0)
       continue;
     scan.in[1] = proj.in[0];
     scan.in.push_back(proj.in[1]);

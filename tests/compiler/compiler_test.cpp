@@ -171,10 +171,9 @@ TEST(LowerGraph, Mamba1LayerIsNormGemmConvGemmsScanGemmAdd) {
   std::vector<std::string> layer0;
   for (const PrimOp& op : m.ops)
     if (op.layer == 0) layer0.push_back(std::string(prim_name(op.kind)));
-  // norm, in_proj, conv, x_proj, dt convert, dt_proj, scan (its output converted in SRAM),
-  // out_proj, residual add.
-  const std::vector<std::string> expected = {"vector", "gemm", "conv1d", "gemm",  "vector",
-                                             "gemm",   "scan", "gemm",   "vector"};
+  // norm, in_proj, conv, x_proj, dt_proj (reading the first columns of x_proj's bf16 output),
+  // scan (its output converted in SRAM), out_proj, residual add.
+  const std::vector<std::string> expected = {"vector", "gemm", "conv1d", "gemm", "gemm", "scan", "gemm", "vector"};
   EXPECT_EQ(layer0, expected);
   const auto conv =
       std::find_if(m.ops.begin(), m.ops.end(), [](const PrimOp& o) { return o.name == "layers.0.mamba.conv1d"; });
@@ -927,8 +926,13 @@ TEST(FuseDtProjections, Mamba1ScansOnTheNativeUnitTakeTheirProjection) {
       if (op.kind != Prim::scan || op.dt_rank == 0) continue;
       ++with_dt;
       ASSERT_EQ(op.in.size(), 10u);
-      const TensorDef &low = m.tensors.at(op.in[1].tensor), &w = m.tensors.at(op.in[9].tensor);
-      EXPECT_EQ(low.cols, op.dt_rank);
+      // dt's low-rank rows: the first dt_rank columns of x_proj's bf16 output, or (Jamba, whose
+      // dt is normed first) a tensor of their own.
+      const View& low_view = op.in[1];
+      const TensorDef &low = m.tensors.at(low_view.tensor), &w = m.tensors.at(op.in[9].tensor);
+      EXPECT_EQ(low_view.col0, 0);
+      EXPECT_EQ(low_view.cols, op.dt_rank);
+      EXPECT_EQ(low.cols, spec.mamba.bcdt_norms ? op.dt_rank : op.dt_rank + 2 * spec.mamba.d_state);
       EXPECT_EQ(low.rows, 2 * 8);
       EXPECT_EQ(low.bits, 16);
       EXPECT_EQ(w.kind, TensorKind::weight);
