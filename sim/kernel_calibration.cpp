@@ -29,6 +29,10 @@ class Predictor {
     r.launch = text("launch");
     r.set = record.value("set", std::string());
     r.shape = record.contains("shape") ? record["shape"].dump() : "{}";
+    if (r.suite == "power") {  // a power sample (watts), not a time
+      r.not_modelled = "a power sample (arch/profiles/h100-class.yaml's energy figures derive from these)";
+      return r;
+    }
     r.measured_us = number("median_us");
     r.source = record.value("source", std::string());
     if (r.launch == "host") {
@@ -115,7 +119,13 @@ class Predictor {
       return a;
     }
     if (r.suite == "model") {
-      if (r.op != "prefill" && r.op != "decode_step") fail("op", "expected prefill or decode_step for suite model");
+      if (r.op == "prefill_torch" || r.op == "decode_step_torch") {
+        r.not_modelled =
+            "the model in plain torch ops (tens of small kernels a layer), not a deployment's fused kernels";
+        return std::nullopt;
+      }
+      if (r.op != "prefill" && r.op != "decode_step")
+        fail("op", "expected prefill or decode_step (or prefill_torch, decode_step_torch) for suite model");
       r.model = shape_text("model");
       if (r.model.empty()) fail("shape.model", "expected a workload name");
       r.tokens = static_cast<int>(std::min<std::int64_t>(dim("tokens"), 1 << 24));
@@ -131,6 +141,10 @@ class Predictor {
     if (r.suite == "ssm") {
       if (r.impl == "torch-reference") {
         r.not_modelled = "a reference made of many torch kernels, not a deployment's kernel";
+        return std::nullopt;
+      }
+      if (r.op == "mamba1_selective_scan_fwd" && r.impl == "triton-own") {
+        r.not_modelled = "the script's own sequential Triton scan, not the deployment's CUDA kernel (mamba_ssm)";
         return std::nullopt;
       }
       if (r.op == "mamba1_selective_scan_fwd") {

@@ -30,8 +30,8 @@ double sm_macs_per_s(const Profile& profile, Precision precision) {
   return double(it->second) * profile.clock_mhz * 1e6;
 }
 
-double dram_seconds(const Profile& profile, double bytes) {
-  return bytes / (profile.dram.bandwidth_gb_per_s * 1e9 * model_of(profile).dram_efficiency.value);
+double dram_seconds(const Profile& profile, double bytes, double efficiency) {
+  return bytes / (profile.dram.bandwidth_gb_per_s * 1e9 * efficiency);
 }
 
 // A GEMM: each thread block computes a (rows x cols) block of C over all of k; the blocks run
@@ -59,7 +59,8 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
       compute = gemm_seconds(profile, k);
       break;
     case KernelKind::matrix:
-      compute = k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * km.matrix_efficiency.value);
+      compute =
+          k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * km.fused_matrix_efficiency.value);
       break;
     case KernelKind::selective_scan: {
       // A thread block per scan_channels_per_block channels, in waves over the SMs; a block
@@ -73,7 +74,12 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
     case KernelKind::memory:
       break;
   }
-  return std::max({compute, dram_seconds(profile, k.bytes), k.launches * km.kernel_floor_us.value * 1e-6});
+  const bool gemm = k.kind == KernelKind::gemm;
+  const double dram = dram_seconds(profile, k.bytes, gemm ? km.gemm_dram_efficiency.value : km.dram_efficiency.value);
+  // Tensor-core kernels (GEMMs, FlashAttention, the SSD's) carry a fixed time beyond their roofline.
+  const bool tensor_core = gemm || k.kind == KernelKind::matrix;
+  const double overhead = tensor_core ? k.launches * km.gemm_overhead_us.value * 1e-6 : 0.0;
+  return std::max({compute, dram, k.launches * km.kernel_floor_us.value * 1e-6}) + overhead;
 }
 
 SimResult simulate_kernels(const Profile& profile, const std::vector<KernelCall>& kernels, std::size_t ops,

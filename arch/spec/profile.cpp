@@ -367,7 +367,8 @@ class ProfileReader {
     if (profile_.family == Family::scan_accelerator)
       fail_cross("kernels", "family", "the kernel-level model is for the incumbents (family gpu, cpu or npu)");
     MapReader k =
-        top.map("kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency", "dram_efficiency",
+        top.map("kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency",
+                            "fused_matrix_efficiency", "gemm_overhead_us", "dram_efficiency", "gemm_dram_efficiency",
                             "scan_step_ns", "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens"});
     // Rates and efficiencies divide: above 0.
     auto positive = [&](std::string_view key, double max) {
@@ -380,7 +381,11 @@ class ProfileReader {
     m.graph_gap_us = read_figure(k, "graph_gap_us", 1e4);
     m.kernel_floor_us = read_figure(k, "kernel_floor_us", 1e4);
     m.matrix_efficiency = positive("matrix_efficiency", 1);
+    m.fused_matrix_efficiency =
+        k.has("fused_matrix_efficiency") ? positive("fused_matrix_efficiency", 1) : m.matrix_efficiency;
+    if (k.has("gemm_overhead_us")) m.gemm_overhead_us = read_figure(k, "gemm_overhead_us", 1e4);
     m.dram_efficiency = positive("dram_efficiency", 1);
+    m.gemm_dram_efficiency = k.has("gemm_dram_efficiency") ? positive("gemm_dram_efficiency", 1) : m.dram_efficiency;
     m.scan_step_ns = positive("scan_step_ns", 1e6);
     m.scan_channels_per_block = static_cast<int>(k.integer("scan_channels_per_block", 1, 1 << 16));
     if (k.has("prompt_pass_tokens"))

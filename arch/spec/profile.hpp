@@ -235,7 +235,17 @@ struct KernelModel {
   Figure graph_gap_us;
   Figure kernel_floor_us;
   Figure matrix_efficiency;
+  // Tensor-core kernels other than the GEMM library's (FlashAttention, the chunked SSD's
+  // kernels): their fraction of the peak; matrix_efficiency where the profile gives none.
+  Figure fused_matrix_efficiency;
+  // A tensor-core kernel's fixed time beyond its roofline (the k loop's pipeline fill, the
+  // epilogue, split-k partials), added to each GEMM, attention and SSD kernel; 0 where the
+  // profile gives none.
+  Figure gemm_overhead_us;
   Figure dram_efficiency;
+  // The fraction of the DRAM bandwidth a GEMM streams its operands at (the GEMV kernels of
+  // decode stream weights slower than a copy); dram_efficiency where the profile gives none.
+  Figure gemm_dram_efficiency;
   Figure scan_step_ns;
   int scan_channels_per_block = 0;
   std::vector<std::pair<int, int>> gemm_blocks;  // (rows, cols) of C per thread block, the library's choices

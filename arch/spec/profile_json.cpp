@@ -125,10 +125,13 @@ json profile_to_json(const Profile& p) {
                           {"graph_gap_us", figure(k.graph_gap_us)},
                           {"kernel_floor_us", figure(k.kernel_floor_us)},
                           {"matrix_efficiency", figure(k.matrix_efficiency)},
+                          {"fused_matrix_efficiency", figure(k.fused_matrix_efficiency)},
                           {"dram_efficiency", figure(k.dram_efficiency)},
+                          {"gemm_dram_efficiency", figure(k.gemm_dram_efficiency)},
                           {"scan_step_ns", figure(k.scan_step_ns)},
                           {"scan_channels_per_block", k.scan_channels_per_block},
                           {"gemm_blocks", blocks}};
+    if (!k.gemm_overhead_us.source.empty()) out["kernels"]["gemm_overhead_us"] = figure(k.gemm_overhead_us);
   }
   out["sources"] = sources;
   return out;

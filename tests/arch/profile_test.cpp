@@ -228,8 +228,12 @@ TEST_P(ShippedProfile, LoadsWithConsistentFigures) {
   EXPECT_EQ(p.tile.scan.present, p.family == Family::scan_accelerator) << "native scan exactly on accelerators";
   for (const auto& m : f.matrix) {
     EXPECT_GT(m.peak_macs_per_s, 0);
-    // The matrix array alone at full rate must fit within the chip's power budget.
-    EXPECT_LT(m.matrix_power_at_peak_w, p.power_budget_w) << name_of(m.precision);
+    // The matrix array alone at full rate must fit within the chip's power budget, but for a
+    // GPU whose energies are all-in measurements: an H100's tensor cores at full clock exceed
+    // its 700 W (a dense bf16 GEMM runs at 1.38 GHz there, measured; h100-class's sources).
+    if (!p.kernels) {
+      EXPECT_LT(m.matrix_power_at_peak_w, p.power_budget_w) << name_of(m.precision);
+    }
   }
   EXPECT_GT(f.dram_bytes_per_s, 0);
   EXPECT_GT(f.total_area_mm2, 0);

@@ -79,6 +79,7 @@ def main():
     parser.add_argument("--ssmsoc", default="build/ssmsoc")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--points", type=int, default=9)
+    parser.add_argument("--coarse", type=int, default=5, help="points per figure of the first, joint grid")
     args = parser.parse_args()
     ranges = [parse_range(t) for t in args.fit]
     ties = dict(t.split("=", 1) for t in args.tie)
@@ -102,7 +103,7 @@ def main():
     # start can stall.
     best, values = None, None
     names = sorted(bounds)
-    points = [grid(*bounds[n][:2], bounds[n][2], 5) for n in names]
+    points = [grid(*bounds[n][:2], bounds[n][2], args.coarse) for n in names]
     for combo in itertools.product(*points):
         trial = dict(zip(names, combo))
         s = score(predict(args, full(trial), "calibration"))
