@@ -62,6 +62,7 @@ struct RunCommand {
   ModelRunOptions model;
   std::string out;    // folder for summary.json and stats.json
   std::string trace;  // Perfetto timeline per phase: FILE.PHASE.json
+  bool all_layers = false;
   // Functional mode (host/functional_driver.hpp): real data through the simulated chip. `model` is a
   // checkpoint folder; `input` holds input_ids (and gen_prompt_ids with --generate);
   // `tensors_out` receives logits (and gen_new_ids, gen_logits), as `ssmsoc golden` names them.

@@ -151,7 +151,11 @@ void add_run_command(CLI::App& app, Outcome& outcome) {
   auto* command = app.add_subcommand("run", "Compile a model and simulate prefill and decode on a profile");
   add_model_options(command, run->model);
   command->add_option("--out", run->out, "Write summary.json and stats.json to this folder");
-  command->add_option("--trace", run->trace, "Perfetto timeline of each phase (FILE.PHASE.json)");
+  command->add_option("--trace", run->trace,
+                      "Perfetto timeline of each phase (FILE.PHASE.json); simulates every layer");
+  command->add_flag("--all-layers", run->all_layers,
+                    "Simulate every layer (default: a phase whose layers repeat is timed from two of its layer "
+                    "prefixes and extrapolated)");
   command->add_flag("--functional", run->functional,
                     "Run a checkpoint folder with real data (input_ids from --input; logits to --tensors-out)");
   command->add_option("--input", run->input, "With --functional: safetensors with input_ids (and gen_prompt_ids)");

@@ -138,10 +138,14 @@ void print_figures(const host::PerformanceRun& run, std::ostream& out) {
         kernels ? std::string()
                 : fmt::format("estimate {:+.1f} %, ",
                               100 * (p.estimated_cycles_per_run / std::max<double>(1, double(p.cycles_per_run)) - 1));
+    const std::string sampled =
+        p.simulated_layers < p.layers
+            ? fmt::format(" ({} of {} layers simulated, the rest extrapolated)", p.simulated_layers, p.layers)
+            : std::string();
     out << fmt::format(
-        "  phase {:<13} {:>4} run(s) x {:>12} cycles ({}bound {:.0f} by {}, efficiency {:.2f}), {:>8} {}\n", p.phase,
+        "  phase {:<13} {:>4} run(s) x {:>12} cycles ({}bound {:.0f} by {}, efficiency {:.2f}), {:>8} {}{}\n", p.phase,
         p.runs, p.cycles_per_run, estimate, p.bound_cycles_per_run, p.bound_by, p.efficiency(), p.commands,
-        kernels ? "kernels" : "commands");
+        kernels ? "kernels" : "commands", sampled);
   }
   // The ops that keep the engines busiest in one run of prefill and of decode.
   for (const auto& p : f.phases) {
@@ -188,6 +192,7 @@ int model_run(const RunCommand& command, std::ostream& out) {
   host::PerformanceOptions options;
   options.compile = compile_options_of(command.model);
   options.trace = command.trace;
+  options.all_layers = command.all_layers;
   options.progress = progress;
   host::PerformanceRun run = host::run_performance(model, scenario, profile, options);
   progress("");

@@ -145,6 +145,107 @@ double prefill_cycles(const CompileResult& r) {
   return cycles;
 }
 
+// What times an op, to find the period of a phase's layers: everything of it but its name,
+// and of the tensors it reads and writes their shapes, widths and where they live.
+std::string timing_signature(const PrimOp& op, const OpMapping& mapping, const SramPlacement& place, const Module& mod,
+                             const MemoryPlan& plan, std::size_t index) {
+  const TiledOp t = summarize(mapping);
+  // (Not its estimate, which counts the prefetch from the op before it: the previous layer's.)
+  std::string s = fmt::format("{} {} {} {} {} {} {} {}|", static_cast<int>(op.kind), t.tiles, t.partition, t.blocks,
+                              t.steps, t.sram_bytes, place.base, place.prefetch);
+  s += fmt::format("{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}|", op.m, op.n, op.k, op.w_row0,
+                   op.repeat, static_cast<int>(op.precision), static_cast<int>(op.function), op.rows, op.cols,
+                   op.param0, op.param1, op.param2, op.flags, op.sessions, op.length, op.channels, op.head_dim,
+                   op.state, op.groups, op.width, op.version);
+  s += fmt::format("{} {} {} {} {} {} {} {} {} {} {} {}|", op.softplus, op.gate, op.skip, op.dt_rank,
+                   static_cast<int>(op.kernel), op.state_passes, op.chunk, op.heads, op.kv_heads, op.context,
+                   op.src_row0, op.dst_row0);
+  for (const auto* views : {&op.in, &op.out})
+    for (const View& v : *views) {
+      if (v.tensor < 0) {  // an input the op does without
+        s += "-;";
+        continue;
+      }
+      const TensorDef& d = mod.tensors.at(static_cast<std::size_t>(v.tensor));
+      int memory = -1;  // weights: DRAM
+      if (d.kind == TensorKind::activation) memory = plan.activation_spilled.at(index).at(std::size_t(v.tensor));
+      if (d.kind == TensorKind::state) memory = 10 + static_cast<int>(plan.states.at(d.name).memory);
+      s += fmt::format("{} {} {} {} {} {} {};", static_cast<int>(d.kind), d.rows, d.cols, d.bits, v.col0, v.cols,
+                       memory);
+    }
+  return s;
+}
+
+// Samples a phase whose decoder layers repeat (CompileOptions::sample_layers): when its ops are
+// a prologue, then layer 0's, layer 1's ... in order, then an epilogue, and layer i times as
+// layer i + period does, it gets two LayerSamples instead of a whole Program. Not when the
+// whole phase would be barely larger than the longer sample.
+void sample_layers(PhaseProgram& p, std::size_t index, const MemoryPlan& plan, const Profile& profile,
+                   const std::string& source, const CompileOptions& options) {
+  const auto& ops = p.lowered.ops;
+  std::size_t first = 0;
+  while (first < ops.size() && ops[first].layer < 0) ++first;
+  std::vector<std::size_t> begin;  // of each layer; then its end
+  std::size_t end = first;
+  for (; end < ops.size() && ops[end].layer >= 0; ++end) {
+    if (end == first || ops[end].layer != ops[end - 1].layer) {
+      if (ops[end].layer != static_cast<int>(begin.size())) return;  // layers out of order
+      begin.push_back(end);
+    }
+  }
+  for (std::size_t i = end; i < ops.size(); ++i)
+    if (ops[i].layer >= 0) return;  // layers after the epilogue began
+  const int layers = static_cast<int>(begin.size());
+  begin.push_back(end);
+  const std::vector<SramPlacement> places = place_in_sram(p.lowered, p.mappings, profile);
+  std::vector<std::string> signature(layers);
+  for (int l = 0; l < layers; ++l)
+    for (std::size_t i = begin[l]; i < begin[l + 1]; ++i)
+      signature[l] += timing_signature(ops[i], p.mappings[i], places[i], p.lowered, plan, index) + "\n";
+  int period = 0;
+  for (int candidate = 1; candidate <= layers / (kWarmupPeriods + 2) && period == 0; ++candidate) {
+    if (layers / candidate < kWarmupPeriods + averaged_periods(candidate) + 1) continue;
+    bool repeats = true;
+    // (Layer 0 may differ: it follows the prologue, and both samples run it.)
+    for (int l = 1; l + candidate < layers && repeats; ++l) repeats = signature[l] == signature[l + candidate];
+    if (repeats) period = candidate;
+  }
+  if (period == 0) return;  // too few periods: the samples would be most of the phase
+  const int rest = layers % period;
+  std::vector<LayerSample> samples;
+  for (const int periods : {kWarmupPeriods, kWarmupPeriods + averaged_periods(period)}) {
+    LayerSample sample;
+    sample.layers = periods * period + rest;
+    std::vector<std::uint32_t> full_op;  // the sample's op i is the phase's full_op[i]
+    for (std::size_t i = 0; i < first; ++i) full_op.push_back(static_cast<std::uint32_t>(i));
+    for (int l = 0; l < sample.layers; ++l) {
+      const int layer = l < periods * period ? l : layers - rest + (l - periods * period);
+      for (std::size_t i = begin[layer]; i < begin[layer + 1]; ++i) full_op.push_back(static_cast<std::uint32_t>(i));
+    }
+    for (std::size_t i = end; i < ops.size(); ++i) full_op.push_back(static_cast<std::uint32_t>(i));
+    Module mod;
+    mod.phase = p.lowered.phase;
+    mod.precision = p.lowered.precision;
+    mod.tensors = p.lowered.tensors;
+    std::vector<OpMapping> mappings;
+    for (std::uint32_t i : full_op) {
+      mod.ops.push_back(ops[i]);
+      mappings.push_back(p.mappings[i]);
+    }
+    CodegenResult g = generate_program(mod, index, plan, mappings, profile, options.fold_sync);
+    if (options.validate)
+      validate_program(g.program, fmt::format("{} ({} of {} layers)", source, sample.layers, layers), &profile);
+    sample.program = std::move(g.program);
+    sample.command_op.reserve(g.command_op.size());
+    for (std::uint32_t op : g.command_op) sample.command_op.push_back(full_op.at(op));
+    samples.push_back(std::move(sample));
+  }
+  p.samples = std::move(samples);
+  p.layers = layers;
+  p.layer_period = period;
+  p.averaged_periods = averaged_periods(period);
+}
+
 // The Programs of every phase of `r`, validated unless the options say not to.
 void generate_programs(CompileResult& r, const ModelSpec& model, const Profile& profile,
                        const CompileOptions& options) {
@@ -152,12 +253,16 @@ void generate_programs(CompileResult& r, const ModelSpec& model, const Profile& 
   r.estimated_seconds = 0;
   for (std::size_t i = 0; i < r.phases.size(); ++i) {
     PhaseProgram& p = r.phases[i];
+    r.estimated_seconds += p.estimated_cycles * p.runs / hz;
+    const std::string source = fmt::format("{} {} on {}", model.name, p.name, profile.name);
+    if (options.sample_layers && !options.functional) {
+      sample_layers(p, i, r.memory, profile, source, options);
+      if (!p.samples.empty()) continue;
+    }
     CodegenResult g = generate_program(p.lowered, i, r.memory, p.mappings, profile, options.fold_sync);
     p.program = std::move(g.program);
     p.command_op = std::move(g.command_op);
-    if (options.validate)
-      validate_program(p.program, fmt::format("{} {} on {}", model.name, p.name, profile.name), &profile);
-    r.estimated_seconds += p.estimated_cycles * p.runs / hz;
+    if (options.validate) validate_program(p.program, source, &profile);
   }
 }
 
@@ -237,6 +342,12 @@ CompileResult compile(const ModelSpec& model, const Scenario& scenario, const Pr
   return r;
 }
 
+std::size_t PhaseProgram::command_count() const {
+  if (samples.size() != 2) return program.command_count();
+  const std::size_t shorter = samples[0].program.command_count(), longer = samples[1].program.command_count();
+  return shorter + static_cast<std::size_t>(std::llround(sample_repeats() * double(longer - shorter)));
+}
+
 const std::vector<std::string>& stage_names() {
   static const std::vector<std::string> names = {"graph",   "lowered", "tiled",   "mapping",  "schedule",
                                                  "program", "memory",  "kernels", "launches", "summary"};
@@ -283,9 +394,9 @@ std::string emit(const CompileResult& r, const std::string& stage) {
     std::string out = fmt::format("model {} on {} ({}): {}\n", r.model_name, r.profile_name, name_of(r.precision),
                                   r.classification.summary);
     for (const PhaseProgram& p : r.phases)
-      out += fmt::format("{}: {} tokens x {} sessions, context {}, runs {}: {} commands, est {:.0f} cycles/run\n",
-                         p.name, p.phase.tokens, p.phase.sessions, p.phase.context, p.runs, p.program.command_count(),
-                         p.estimated_cycles);
+      out +=
+          fmt::format("{}: {} tokens x {} sessions, context {}, runs {}: {} commands, est {:.0f} cycles/run\n", p.name,
+                      p.phase.tokens, p.phase.sessions, p.phase.context, p.runs, p.command_count(), p.estimated_cycles);
     out += emit(r, "kernels") + emit(r, "memory");
     out += fmt::format("estimated total: {:.6f} s (cost model; the simulator decides)\n", r.estimated_seconds);
     return out;

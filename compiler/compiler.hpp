@@ -56,6 +56,29 @@ struct CompileOptions {
   // The tokens already in the cache when the "prefill" phase runs (-1: the mean over its
   // runs); the functional runtime compiles each chunk of an attention model at its own.
   int prefill_context = -1;
+  // Timing runs of a native chip (host/performance_run.hpp): a phase whose decoder layers
+  // repeat (every layer, or a hybrid's pattern of `period` layers) gets no whole Program but
+  // two of its layer prefixes (PhaseProgram::samples); the simulator times those and the
+  // host extrapolates, exactly for every figure that adds up layer by layer.
+  bool sample_layers = false;
+};
+
+// A Program of a phase's prologue, its first `layers` decoder layers and its epilogue
+// (CompileOptions::sample_layers): the first `period` x k layers, then the phase's last
+// layers mod `period` (which continue the pattern), so that it ends as the phase does. The
+// shorter sample has kWarmupPeriods periods: the chip settles into its steady pattern in
+// them (queues, prefetches, the firmware's backlog). The longer one adds averaged_periods
+// periods, at least kAveragedLayers layers: a steady chip may still repeat itself over a few
+// periods rather than one (the firmware's turns over its queues), and the phase's other
+// periods take the average of those.
+inline constexpr int kWarmupPeriods = 2;
+inline constexpr int kAveragedLayers = 6;
+inline int averaged_periods(int period) { return (kAveragedLayers + period - 1) / period; }
+
+struct LayerSample {
+  int layers = 0;
+  Program program;
+  std::vector<std::uint32_t> command_op;  // per command: the phase's op it runs (an index into `tiled`)
 };
 
 struct PhaseProgram {
@@ -70,6 +93,18 @@ struct PhaseProgram {
   std::vector<std::uint32_t> command_op;  // per command: its op's index in `mappings` and `tiled` (CodegenResult)
   double estimated_cycles = 0;            // cost model, one run
   Bound bound;                            // what no mapping beats, one run (phase_bound)
+  // With CompileOptions::sample_layers, a phase of `layers` decoder layers that repeat every
+  // `layer_period`: `program` stays empty and samples[0] (kWarmupPeriods periods + layers mod
+  // period) and samples[1] (`averaged_periods` more) stand for it; the whole phase is
+  // samples[0] plus sample_repeats() times the difference. Empty: `program` is the whole phase.
+  std::vector<LayerSample> samples;
+  int layers = 0, layer_period = 0, averaged_periods = 0;
+  // How many times samples[1] - samples[0] the whole phase adds to samples[0].
+  double sample_repeats() const {
+    return samples.size() == 2 ? double(layers / layer_period - kWarmupPeriods) / averaged_periods : 0;
+  }
+  // Commands of the whole phase's Program (counted from the samples when sampled).
+  std::size_t command_count() const;
 };
 
 struct KernelChoice {

@@ -42,6 +42,49 @@ std::vector<OpShare> op_shares(const compiler::PhaseProgram& phase, const sim::S
   return shares;
 }
 
+// The decoder layers of a phase's ops (one more than the last layer index).
+int layers_of(const compiler::PhaseProgram& phase) {
+  int layers = 0;
+  for (const compiler::PrimOp& op : phase.lowered.ops) layers = std::max(layers, op.layer + 1);
+  return layers;
+}
+
+// Per op of a sampled phase (PhaseProgram::samples), its statistics: those of the longer
+// sample where the op ran there (its span moved past the layers the sample skipped when it
+// comes after them); an op of a layer the sample skipped takes those of the op at its place in
+// the periods the longer sample averages over, its span moved by the periods between.
+std::vector<sim::OpStats> extrapolated_ops(const compiler::PhaseProgram& phase, const sim::SimResult& longer,
+                                           double period_cycles) {
+  const auto& ops = phase.lowered.ops;
+  const int period = phase.layer_period, layers = phase.layers, tail = layers - layers % period;
+  const int warmup = compiler::kWarmupPeriods * period, averaged = phase.averaged_periods * period;
+  std::vector<std::size_t> begin(std::size_t(layers) + 1, ops.size());  // each layer's first op; then their end
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    if (ops[i].layer >= 0) {
+      begin[std::size_t(ops[i].layer)] = std::min(begin[std::size_t(ops[i].layer)], i);
+      begin[std::size_t(layers)] = i + 1;
+    }
+  const auto moved = [&](sim::OpStats s, int periods) {
+    const auto by = static_cast<std::uint64_t>(std::llround(periods * period_cycles));
+    if (s.commands > 0) s.first_cycle += by, s.last_cycle += by;
+    return s;
+  };
+  const auto ran = [&](std::size_t i) { return i < longer.ops.size() ? longer.ops[i] : sim::OpStats{}; };
+  std::vector<sim::OpStats> out(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const int layer = ops[i].layer;
+    if (layer >= warmup + averaged && layer < tail) {
+      const int same = warmup + (layer - warmup) % averaged;
+      out[i] = moved(ran(begin[std::size_t(same)] + (i - begin[std::size_t(layer)])), (layer - same) / period);
+    } else if (layer >= tail || (layer < 0 && i >= begin[std::size_t(layers)])) {
+      out[i] = moved(ran(i), (tail - warmup - averaged) / period);
+    } else {
+      out[i] = ran(i);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
@@ -78,9 +121,11 @@ ServingFigures serving_figures(const compiler::CompileResult& compiled, const st
     engine_cycles += n * double(result.cycles) * double(result.tiles.size());
     std::size_t launches = 0;
     for (const KernelCall& k : phase.launches) launches += std::size_t(k.launches);
-    f.phases.push_back({phase.name, phase.runs, phase.launches.empty() ? phase.program.command_count() : launches,
-                        result.cycles, result.seconds, phase.estimated_cycles, phase.bound.cycles(),
-                        phase.bound.bound_by(), op_shares(phase, result)});
+    const int layers = layers_of(phase);
+    f.phases.push_back({phase.name, phase.runs, phase.launches.empty() ? phase.command_count() : launches, layers,
+                        phase.samples.empty() ? layers : phase.samples.back().layers, result.cycles, result.seconds,
+                        phase.estimated_cycles, phase.bound.cycles(), phase.bound.bound_by(),
+                        op_shares(phase, result)});
   }
   f.time_to_first_token_bound_s = std::max(prompt_compute_s, prompt_dram_bytes * dram_seconds_per_byte);
   const int batch = scenario.batch;
@@ -101,7 +146,9 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   PerformanceRun run;
   run.scenario = scenario;
   progress(fmt::format("compiling {} for {}", model.name, profile.name));
-  run.compiled = compiler::compile(model, scenario, profile, options.compile);
+  compiler::CompileOptions compile_options = options.compile;
+  compile_options.sample_layers = !options.all_layers && options.trace.empty() && !profile.kernels;
+  run.compiled = compiler::compile(model, scenario, profile, compile_options);
   if (profile.kernels) {
     // A GPU timed by its kernels (sim/kernel_model.hpp): decode replays a CUDA graph.
     if (!options.trace.empty())
@@ -115,6 +162,7 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   }
 
   std::vector<sim::SimJob> jobs;
+  std::vector<std::string> job_names;
   std::size_t commands = 0;
   for (const auto& phase : run.compiled.phases) {
     sim::SimOptions sim_options;
@@ -127,20 +175,44 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
               .stage(trace.parent_path() / (trace.stem().string() + "." + phase.name + trace.extension().string()))
               .string();
     }
-    jobs.push_back({&phase.program, sim_options});
-    commands += phase.program.command_count();
+    if (phase.samples.empty()) {
+      jobs.push_back({&phase.program, sim_options});
+      job_names.push_back(phase.name);
+      commands += phase.program.command_count();
+    }
+    for (const compiler::LayerSample& sample : phase.samples) {
+      sim_options.source = fmt::format("{} ({} of {} layers)", phase.name, sample.layers, phase.layers);
+      sim_options.command_op = &sample.command_op;
+      jobs.push_back({&sample.program, sim_options});
+      job_names.push_back(sim_options.source);
+      commands += sample.program.command_count();
+    }
   }
-  // The phases are independent simulations: one child process each.
+  // The Programs are independent simulations: one child process each.
   const int parallel =
       options.parallel > 0 ? options.parallel : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  progress(fmt::format("simulating {} phases ({} commands) in {} processes", jobs.size(), commands,
+  progress(fmt::format("simulating {} Programs ({} commands) in {} processes", jobs.size(), commands,
                        std::min<std::size_t>(jobs.size(), std::size_t(parallel))));
+  std::vector<sim::SimResult> results;
   try {
-    run.simulated = sim::simulate_in_children(profile, jobs, parallel, [&](std::size_t i) {
-      progress(fmt::format("simulated {} ({} of {})", run.compiled.phases[i].name, i + 1, jobs.size()));
+    results = sim::simulate_in_children(profile, jobs, parallel, [&](std::size_t i) {
+      progress(fmt::format("simulated {} ({} of {})", job_names[i], i + 1, jobs.size()));
     });
   } catch (const ConfigError& e) {  // e.g. a trace that could not be written: name the user's file
     throw ConfigError(run.trace_files.naming_targets(e.what()));
+  }
+  std::size_t job = 0;
+  for (const auto& phase : run.compiled.phases) {
+    if (phase.samples.empty()) {
+      run.simulated.push_back(std::move(results[job++]));
+      continue;
+    }
+    const sim::SimResult &shorter = results[job], &longer = results[job + 1];
+    job += 2;
+    sim::SimResult whole = sim::extrapolate(shorter, longer, phase.sample_repeats());
+    whole.ops =
+        extrapolated_ops(phase, longer, (double(longer.cycles) - double(shorter.cycles)) / phase.averaged_periods);
+    run.simulated.push_back(std::move(whole));
   }
   run.figures = serving_figures(run.compiled, run.simulated, scenario);
   return run;
@@ -221,6 +293,8 @@ json summary_json(const PerformanceRun& run) {
     phases.push_back({{"phase", p.phase},
                       {"runs", p.runs},
                       {"commands", p.commands},
+                      {"layers", p.layers},
+                      {"simulated_layers", p.simulated_layers},
                       {"cycles_per_run", p.cycles_per_run},
                       {"seconds_per_run", figure(p.seconds_per_run, "s")},
                       {"estimated_cycles_per_run", p.estimated_cycles_per_run},

@@ -35,6 +35,9 @@ struct PerformanceOptions {
   std::string trace;  // a Perfetto timeline per phase: DIR/STEM.PHASE.EXT for DIR/STEM.EXT
                       // (PerformanceRun::trace_files); empty: none
   int parallel = 0;   // simulations at a time (one child process each); 0: one per core
+  // Simulate every layer of every phase. Otherwise (and without a trace) a phase whose layers
+  // repeat is timed from two of its layer prefixes (compiler::CompileOptions::sample_layers).
+  bool all_layers = false;
   Progress progress;
 };
 
@@ -50,6 +53,8 @@ struct PhaseFigures {
   std::string phase;
   int runs = 0;              // how many times the runtime runs its Program
   std::size_t commands = 0;  // of its Program; a GPU timed by its kernels: its kernel launches
+  int layers = 0;            // decoder layers; with simulated_layers < layers, the rest extrapolated
+  int simulated_layers = 0;  // in the longer of the two layer samples; = layers when all ran
   std::uint64_t cycles_per_run = 0;
   double seconds_per_run = 0;
   double estimated_cycles_per_run = 0;  // the compiler's cost model

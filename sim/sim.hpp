@@ -122,6 +122,12 @@ struct SimJob {
 std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel,
                                             const std::function<void(std::size_t)>& collected = {});
 
+// A run of many equal layers from runs of two of its layer prefixes (compiler::LayerSample):
+// `shorter` plus `repeats` times what `longer` adds, for every figure that adds up over the
+// run (cycles, bytes, commands, busy cycles, energy; link by link, tile by tile). `ops` and
+// `memory_out` stay empty: the caller knows which op stands for which.
+SimResult extrapolate(const SimResult& shorter, const SimResult& longer, double repeats);
+
 // stats.json of a run (memory_out aside) and the summary `ssmsoc sim` prints: the statistics
 // declared in sim/stats.hpp (which also reads the JSON back: from_json).
 nlohmann::json to_json(const SimResult& result, const Profile& profile);

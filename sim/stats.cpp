@@ -5,7 +5,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <optional>
+#include <stdexcept>
+#include <type_traits>
 
 #include "sim/sim_internal.hpp"
 
@@ -423,6 +427,60 @@ std::string statistics_markdown() {
     out += fmt::format("| `{}{}` | {} | `{}` | {} |\n", s.field, s.per_precision ? ".<precision>" : "", s.component,
                        s.count, s.unit);
   return out;
+}
+
+SimResult extrapolate(const SimResult& shorter, const SimResult& longer, double repeats) {
+  const auto more = [&](auto a, auto b) {
+    using T = decltype(a);
+    const double value = double(a) + repeats * (double(b) - double(a));
+    if constexpr (std::is_integral_v<T>)
+      return static_cast<T>(std::llround(std::max(0.0, value)));
+    else
+      return static_cast<T>(value);
+  };
+  if (shorter.tiles.size() != longer.tiles.size() || shorter.energy.size() != longer.energy.size())
+    throw std::logic_error("extrapolate: runs of different chips");
+  SimResult r;
+  r.cycles = more(shorter.cycles, longer.cycles);
+  r.seconds = more(shorter.seconds, longer.seconds);
+  r.tiles = longer.tiles;
+  for (std::size_t t = 0; t < r.tiles.size(); ++t) {
+    const TileStats &a = shorter.tiles[t], &b = longer.tiles[t];
+    TileStats& o = r.tiles[t];
+    o.sram_read_bytes = more(a.sram_read_bytes, b.sram_read_bytes);
+    o.sram_write_bytes = more(a.sram_write_bytes, b.sram_write_bytes);
+    for (std::size_t e = 0; e < o.engines.size(); ++e) {
+      o.engines[e].commands = more(a.engines[e].commands, b.engines[e].commands);
+      o.engines[e].busy_cycles = more(a.engines[e].busy_cycles, b.engines[e].busy_cycles);
+      o.engines[e].stall_cycles = more(a.engines[e].stall_cycles, b.engines[e].stall_cycles);
+    }
+  }
+  r.dram_read_bytes = more(shorter.dram_read_bytes, longer.dram_read_bytes);
+  r.dram_write_bytes = more(shorter.dram_write_bytes, longer.dram_write_bytes);
+  r.global_buffer_read_bytes = more(shorter.global_buffer_read_bytes, longer.global_buffer_read_bytes);
+  r.global_buffer_write_bytes = more(shorter.global_buffer_write_bytes, longer.global_buffer_write_bytes);
+  r.noc_byte_hops = more(shorter.noc_byte_hops, longer.noc_byte_hops);
+  std::map<std::string, double> link_bytes;
+  for (const LinkStats& l : shorter.links) link_bytes[l.name] -= (repeats - 1) * l.bytes;
+  for (const LinkStats& l : longer.links) link_bytes[l.name] += repeats * l.bytes;
+  for (const LinkStats& l : longer.links) r.links.push_back({l.name, link_bytes[l.name]});
+  std::map<std::string, std::uint64_t> macs = shorter.macs;
+  for (const auto& [precision, count] : longer.macs) macs[precision] = more(macs[precision], count);
+  r.macs = macs;
+  r.scan_lane_steps = more(shorter.scan_lane_steps, longer.scan_lane_steps);
+  r.vector_lane_cycles = more(shorter.vector_lane_cycles, longer.vector_lane_cycles);
+  r.commands = more(shorter.commands, longer.commands);
+  r.firmware_signals = more(shorter.firmware_signals, longer.firmware_signals);
+  r.firmware_waits = more(shorter.firmware_waits, longer.firmware_waits);
+  r.firmware_wakeups = more(shorter.firmware_wakeups, longer.firmware_wakeups);
+  r.energy = longer.energy;
+  r.energy_j = 0;
+  for (std::size_t i = 0; i < r.energy.size(); ++i) {
+    r.energy[i].count = more(shorter.energy[i].count, longer.energy[i].count);
+    r.energy[i].joules = more(shorter.energy[i].joules, longer.energy[i].joules);
+    r.energy_j += r.energy[i].joules;
+  }
+  return r;
 }
 
 }  // namespace ssmsoc::sim
