@@ -160,6 +160,25 @@ class Predictor {
         return s;
       }
     }
+    if (r.suite == "deploy_kernel") {  // mamba_ssm's kernels (and the script's conv) of a Mamba-2 layer
+      if (r.op == "state_update") {
+        KernelCall k = memory(number("bytes"));
+        k.kind = KernelKind::state_update;
+        return k;
+      }
+      if (r.op == "chunk_scan") {  // the five kernels of the chunked SSD, as the kernel plan counts them
+        const double length = double(dim("L")), heads = double(dim("heads")), p = double(dim("head_dim"));
+        const double n = double(dim("d_state")), chunk = double(dim("chunk"));
+        KernelCall k;
+        k.kind = KernelKind::matrix;
+        k.flops = number("flops");
+        k.bytes = length * (2 * heads * p + 2 * n + heads) * 2 + heads * p * n * 4 +
+                  std::ceil(length / chunk) * heads * p * n * 4 * 2;
+        k.launches = 5;
+        return k;
+      }
+      return memory(number("bytes"));  // norms and the causal conv
+    }
     r.not_modelled = "no kernel of the model times this operation";
     return std::nullopt;
   }

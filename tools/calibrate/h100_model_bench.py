@@ -6,8 +6,17 @@ Suites (--suites, comma-separated; default all):
   model  mamba2-2.7b/-780m/-130m in plain torch ops, random weights: prefill (batch 1, 512 and
          2048 tokens, eager) and one-token decode steps (batch 1 and 16, eager and CUDA graph)
   power  nvidia-smi power draw: idle, bf16 GEMM loop, 2 GiB copy loop, 2.7b decode-graph loop
+  deploy the same models as a serving stack runs them, with the kernels of mamba_ssm (its Triton
+         fused add + RMSNorm, chunked SSD, gated RMSNorm and state update; importable on
+         PYTHONPATH) and this script's Triton causal conv1d (prefill and one-token update,
+         as the causal_conv1d package's): prefill at 512 and 2,048 tokens (eager, and replayed
+         from a CUDA graph: the GPU's own time) and decode steps at batch 1 and 16 (CUDA
+         graph); records `prefill` and `decode_step`, which
+         `ssmsoc calibrate` predicts with the h100-class kernel plan
+  deploy_kernels  each of those kernels alone at Mamba-2 2.7B's widths (suite `deploy_kernel`):
+         64 instances over distinct tensors replayed from one CUDA graph, per kernel
 
-  python3 tools/calibrate/h100_model_bench.py --out FILE [--suites model,power] [--reps 20]
+  python3 tools/calibrate/h100_model_bench.py --out FILE [--suites model,power,deploy] [--reps 20]
   python3 tools/calibrate/h100_model_bench.py --out /tmp/smoke.json --device cpu --tiny
 """
 
@@ -575,6 +584,241 @@ def suite_power(res, args):
         res.header["power_fields"] = sampler.fields
 
 
+# ---------------------------------------------------------------------------- deploy suite
+
+def _triton_conv():
+    """Depthwise causal conv1d + SiLU over [L, D] (prefill; x rows `stride` apart) and its
+    one-token update of a [b, D, W] state, one Triton kernel each (as causal_conv1d's)."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def conv_prefill(x, stride, w, bias, y, L, D, W: tl.constexpr, BL: tl.constexpr, BD: tl.constexpr):
+        t = tl.program_id(0) * BL + tl.arange(0, BL)
+        d = tl.program_id(1) * BD + tl.arange(0, BD)
+        dm = d < D
+        acc = tl.zeros((BL, BD), dtype=tl.float32) + tl.load(bias + d, mask=dm, other=0.0).to(tl.float32)[None, :]
+        for k in tl.static_range(W):
+            src = t - (W - 1) + k
+            m = (src[:, None] >= 0) & (t[:, None] < L) & dm[None, :]
+            xv = tl.load(x + src[:, None] * stride + d[None, :], mask=m, other=0.0).to(tl.float32)
+            acc += xv * tl.load(w + d * W + k, mask=dm, other=0.0).to(tl.float32)[None, :]
+        out = acc / (1.0 + tl.exp(-acc))
+        tl.store(y + t[:, None] * D + d[None, :], out.to(y.dtype.element_ty), mask=(t[:, None] < L) & dm[None, :])
+
+    @triton.jit
+    def conv_update(x, stride, state, w, bias, y, D, W: tl.constexpr, BD: tl.constexpr):
+        b = tl.program_id(0)
+        d = tl.program_id(1) * BD + tl.arange(0, BD)
+        dm = d < D
+        acc = tl.load(bias + d, mask=dm, other=0.0).to(tl.float32)
+        row = state + b * D * W + d * W
+        for k in tl.static_range(W - 1):
+            v = tl.load(row + k + 1, mask=dm, other=0.0)
+            tl.store(row + k, v, mask=dm)
+            acc += v.to(tl.float32) * tl.load(w + d * W + k, mask=dm, other=0.0).to(tl.float32)
+        xv = tl.load(x + b * stride + d, mask=dm, other=0.0)
+        tl.store(row + W - 1, xv, mask=dm)
+        acc += xv.to(tl.float32) * tl.load(w + d * W + W - 1, mask=dm, other=0.0).to(tl.float32)
+        tl.store(y + b * D + d, (acc / (1.0 + tl.exp(-acc))).to(y.dtype.element_ty), mask=dm)
+
+    def prefill(xBC, w, bias):  # xBC [L, D] (a column slice), w [D, W]
+        L, D = xBC.shape
+        y = torch.empty(L, D, device=xBC.device, dtype=xBC.dtype)
+        conv_prefill[(triton.cdiv(L, 32), triton.cdiv(D, 128))](xBC, xBC.stride(0), w, bias, y, L, D,
+                                                                 W=w.shape[1], BL=32, BD=128)
+        return y
+
+    def update(xBC, state, w, bias):  # xBC [b, D] (a column slice), state [b, D, W]
+        b, D = xBC.shape
+        y = torch.empty(b, D, device=xBC.device, dtype=xBC.dtype)
+        conv_update[(b, triton.cdiv(D, 256))](xBC, xBC.stride(0), state, w, bias, y, D, W=w.shape[1], BD=256)
+        return y
+
+    return prefill, update
+
+
+def deploy_kernels():
+    from mamba_ssm.ops.triton.layer_norm import rms_norm_fn
+    from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
+    from mamba_ssm.ops.triton.selective_state_update import selective_state_update
+    from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
+    conv_prefill, conv_update = _triton_conv()
+    return dict(rms_norm_fn=rms_norm_fn, rmsnorm_fn=rmsnorm_fn, state_update=selective_state_update,
+                chunk_scan=mamba_chunk_scan_combined, conv_prefill=conv_prefill, conv_update=conv_update)
+
+
+def deploy_prefill(model, k, tokens):
+    """mamba_ssm's MambaLMHeadModel forward at generation (inference_params): per layer the fused
+    residual add + RMSNorm, in_proj, causal conv1d + SiLU, the chunked SSD with its final state,
+    the gated RMSNorm, out_proj; the last token's logits."""
+    cfg = model["cfg"]
+    gn = cfg.ngroups * cfg.d_state
+    h = F.embedding(tokens[0], model["emb"])  # [L, d]
+    residual = None
+    for p in model["layers"]:
+        hn, residual = k["rms_norm_fn"](h, p["norm_w"], None, residual=residual, prenorm=True,
+                                        residual_in_fp32=True, eps=1e-5)
+        zxbcdt = F.linear(hn, p["in_w"])
+        z, xBC, dt = torch.split(zxbcdt, [cfg.d_inner, cfg.conv_dim, cfg.nheads], -1)
+        xBC = k["conv_prefill"](xBC, p["conv_w"], p["conv_b"])
+        x, B, C = torch.split(xBC, [cfg.d_inner, gn, gn], -1)
+        L = x.shape[0]
+        y, _ = k["chunk_scan"](x.reshape(1, L, cfg.nheads, cfg.headdim), dt.unsqueeze(0), -torch.exp(p["A_log"]),
+                               B.reshape(1, L, cfg.ngroups, cfg.d_state), C.reshape(1, L, cfg.ngroups, cfg.d_state),
+                               chunk_size=cfg.chunk, D=p["D"], dt_bias=p["dt_bias"], dt_softplus=True,
+                               return_final_states=True)
+        y = k["rmsnorm_fn"](y.reshape(L, cfg.d_inner), p["gnorm_w"], None, z=z, eps=1e-5,
+                            group_size=cfg.d_inner // cfg.ngroups, norm_before_gate=False)
+        h = F.linear(y, p["out_w"])
+    hn = k["rms_norm_fn"](h[-1:], model["norm_f"], None, residual=residual[-1:], prenorm=False,
+                          residual_in_fp32=True, eps=1e-5)
+    return F.linear(hn, model["emb"])
+
+
+def deploy_step(model, k, tok, conv_states, ssm_states, A_hpn, dt_bias_hp, D_hp):
+    """mamba_ssm's Mamba2.step per layer (with the causal_conv1d update), fused add + norms."""
+    cfg = model["cfg"]
+    gn = cfg.ngroups * cfg.d_state
+    h = F.embedding(tok, model["emb"])  # [b, d]
+    residual = None
+    for p, cs, ss, A, dtb, D in zip(model["layers"], conv_states, ssm_states, A_hpn, dt_bias_hp, D_hp):
+        hn, residual = k["rms_norm_fn"](h, p["norm_w"], None, residual=residual, prenorm=True,
+                                        residual_in_fp32=True, eps=1e-5)
+        zxbcdt = F.linear(hn, p["in_w"])
+        z, xBC, dt = torch.split(zxbcdt, [cfg.d_inner, cfg.conv_dim, cfg.nheads], -1)
+        xBC = k["conv_update"](xBC, cs, p["conv_w"], p["conv_b"])
+        x, B, C = torch.split(xBC, [cfg.d_inner, gn, gn], -1)
+        b = x.shape[0]
+        y = k["state_update"](ss, x.reshape(b, cfg.nheads, cfg.headdim),
+                              dt.unsqueeze(-1).expand(b, cfg.nheads, cfg.headdim), A,
+                              B.reshape(b, cfg.ngroups, cfg.d_state), C.reshape(b, cfg.ngroups, cfg.d_state), D,
+                              z=None, dt_bias=dtb, dt_softplus=True)
+        y = k["rmsnorm_fn"](y.reshape(b, cfg.d_inner), p["gnorm_w"], None, z=z, eps=1e-5,
+                            group_size=cfg.d_inner // cfg.ngroups, norm_before_gate=False)
+        h = F.linear(y, p["out_w"])
+    hn = k["rms_norm_fn"](h, model["norm_f"], None, residual=residual, prenorm=False, residual_in_fp32=True,
+                          eps=1e-5)
+    return F.linear(hn, model["emb"])
+
+
+def suite_deploy(res, args):
+    if args.device != "cuda":
+        raise RuntimeError("the deploy suite runs Triton kernels: CUDA only")
+    k = deploy_kernels()
+    models, lens, batches = MODELS, [512, 2048], [1, 16]
+    if args.tiny:
+        models, lens, batches = [("tiny", 128, 2)], [100, 128], [1, 4]
+    for name, d_model, n_layer in models:
+        cfg = Cfg(name, d_model, n_layer, **(dict(vocab=1000, chunk=64) if args.tiny else dict(vocab=50288)))
+        res.guarded("deploy", "model", {"model": name}, lambda: run_deploy(res, args, k, cfg, lens, batches))
+        gc.collect()
+        torch.cuda.empty_cache()
+        res.write()
+
+
+def run_deploy(res, args, k, cfg, lens, batches):
+    dev, reps, name = args.device, args.reps, cfg.name
+    torch.manual_seed(1)
+    model = build_model(cfg, dev, torch.bfloat16)
+    wb = weights_bytes(model)
+    for L in lens:
+        shape = dict(model=name, tokens=L, batch=1, precision="bf16")
+
+        tokens = torch.randint(0, cfg.vocab, (1, L), device=dev)
+
+        def eager():
+            st = time_reps(lambda: deploy_prefill(model, k, tokens), reps, 3, dev)
+            res.add("model", "prefill", shape, "bf16", "eager", **st, weights_bytes=wb, ssd_chunk=cfg.chunk,
+                    stack="mamba_ssm")
+
+        def graph():  # the GPU's own time: eager, the host's Triton launches bind
+            g, _ = capture_graph(lambda: deploy_prefill(model, k, tokens))
+            st = time_reps(g.replay, reps, 3, dev)
+            res.add("model", "prefill", shape, "bf16", "graph", **st, weights_bytes=wb, ssd_chunk=cfg.chunk,
+                    stack="mamba_ssm")
+        res.guarded("model", "prefill", shape, eager)
+        res.guarded("model", "prefill", dict(shape, launch="graph"), graph)
+    hp = (cfg.nheads, cfg.headdim)
+    A_hpn = [(-torch.exp(p["A_log"]))[:, None, None].expand(*hp, cfg.d_state) for p in model["layers"]]
+    dt_bias_hp = [p["dt_bias"][:, None].expand(*hp) for p in model["layers"]]
+    D_hp = [p["D"][:, None].expand(*hp) for p in model["layers"]]
+    for batch in batches:
+        # A decode step after a 2,048-token prompt (a pure SSM: the context does not matter).
+        shape = dict(model=name, tokens=2048, batch=batch, precision="bf16")
+        tok = torch.randint(0, cfg.vocab, (batch,), device=dev)
+        conv, ssm = new_states(cfg, batch, dev, torch.bfloat16)
+
+        def graph():
+            g, _ = capture_graph(lambda: deploy_step(model, k, tok, conv, ssm, A_hpn, dt_bias_hp, D_hp))
+            st = time_reps(g.replay, reps, 3, dev)
+            res.add("model", "decode_step", shape, "bf16", "graph", **st, weights_bytes=wb,
+                    state_bytes=nbytes(conv + ssm), stack="mamba_ssm")
+        res.guarded("model", "decode_step", shape, graph)
+
+
+
+def suite_deploy_kernels(res, args):
+    """Each kernel of the deploy suite's layers alone: `copies` instances over distinct tensors
+    (as a model's layers are: cold in L2) replayed from one CUDA graph; per kernel the replay
+    time / copies. Mamba-2 2.7B's widths."""
+    if args.device != "cuda":
+        raise RuntimeError("the deploy_kernels suite runs Triton kernels: CUDA only")
+    k = deploy_kernels()
+    dev, bf = "cuda", torch.bfloat16
+    cfg = Cfg("mamba2-2.7b", 2560, 64)
+    copies = 8 if args.tiny else 64
+    d, di, cd, h, P, N = cfg.d_model, cfg.d_inner, cfg.conv_dim, cfg.nheads, cfg.headdim, cfg.d_state
+
+    def timed(op, shape, make, call, **extra):
+        def body():
+            inputs = [make() for _ in range(copies)]
+            g, _ = capture_graph(lambda: [call(*x) for x in inputs])
+            st = time_reps(g.replay, args.reps, 3, dev)
+            st = {key: (round(v / copies, 3) if key.endswith("_us") else v) for key, v in st.items()}
+            res.add("deploy_kernel", op, dict(shape, copies=copies), "bf16", "graph", **st, stack="mamba_ssm", **extra)
+        res.guarded("deploy_kernel", op, shape, body)
+
+    for M in [1, 16, 512, 2048]:
+        timed("rms_norm_add", dict(M=M, D=d),
+              lambda: (torch.randn(M, d, device=dev, dtype=bf), torch.randn(M, d, device=dev),
+                       torch.ones(d, device=dev, dtype=bf)),
+              lambda x, r, w: k["rms_norm_fn"](x, w, None, residual=r, prenorm=True, residual_in_fp32=True,
+                                               eps=1e-5),
+              bytes=M * d * (2 + 4 + 2 + 4))
+        timed("gated_rms_norm", dict(M=M, D=di),
+              lambda: (torch.randn(M, di, device=dev, dtype=bf), torch.randn(M, di, device=dev, dtype=bf),
+                       torch.ones(di, device=dev, dtype=bf)),
+              lambda y, z, w: k["rmsnorm_fn"](y, w, None, z=z, eps=1e-5, group_size=di, norm_before_gate=False),
+              bytes=M * di * 2 * 3)
+    for b in [1, 16]:
+        A = (-torch.rand(h, device=dev) * 8 - 1)[:, None, None].expand(h, P, N)
+        dtb = torch.rand(h, device=dev)[:, None].expand(h, P)
+        D = torch.ones(h, device=dev)[:, None].expand(h, P)
+        timed("state_update", dict(batch=b, heads=h, head_dim=P, d_state=N),
+              lambda: (torch.zeros(b, h, P, N, device=dev), torch.randn(b, h, P, device=dev, dtype=bf),
+                       torch.rand(b, h, device=dev, dtype=bf), torch.randn(b, 1, N, device=dev, dtype=bf),
+                       torch.randn(b, 1, N, device=dev, dtype=bf)),
+              lambda st, x, dt, B, C: k["state_update"](st, x, dt.unsqueeze(-1).expand(b, h, P), A, B, C, D,
+                                                        z=None, dt_bias=dtb, dt_softplus=True),
+              bytes=b * h * P * N * 8)
+        timed("conv_update", dict(batch=b, D=cd, width=4),
+              lambda: (torch.randn(b, cd, device=dev, dtype=bf), torch.zeros(b, cd, 4, device=dev, dtype=bf),
+                       torch.randn(cd, 4, device=dev, dtype=bf), torch.randn(cd, device=dev, dtype=bf)),
+              lambda x, st, w, bias: k["conv_update"](x, st, w, bias), bytes=b * cd * (2 + 16 + 2))
+    for L in [512, 2048]:
+        timed("conv_prefill", dict(L=L, D=cd, width=4),
+              lambda: (torch.randn(L, cd, device=dev, dtype=bf), torch.randn(cd, 4, device=dev, dtype=bf),
+                       torch.randn(cd, device=dev, dtype=bf)),
+              lambda x, w, bias: k["conv_prefill"](x, w, bias), bytes=L * cd * 4)
+        timed("chunk_scan", dict(L=L, heads=h, head_dim=P, d_state=N, chunk=cfg.chunk),
+              lambda: (torch.randn(1, L, h, P, device=dev, dtype=bf), torch.randn(1, L, h, device=dev, dtype=bf),
+                       torch.randn(1, L, 1, N, device=dev, dtype=bf), torch.randn(1, L, 1, N, device=dev, dtype=bf)),
+              lambda x, dt, B, C: k["chunk_scan"](x, dt, -torch.ones(h, device=dev), B, C, chunk_size=cfg.chunk,
+                                                  D=torch.ones(h, device=dev), dt_bias=torch.zeros(h, device=dev),
+                                                  dt_softplus=True, return_final_states=True),
+              flops=2 * L * h * P * N * 2 + 2 * L * cfg.chunk * h * P)
+
 # ---------------------------------------------------------------------------- main
 
 def main():
@@ -586,7 +830,8 @@ def main():
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--tiny", action="store_true", help="tiny dims, 2 layers, no power suite")
     args = ap.parse_args()
-    suites = {"model": suite_model, "power": suite_power}
+    suites = {"model": suite_model, "power": suite_power, "deploy": suite_deploy,
+              "deploy_kernels": suite_deploy_kernels}
     args.suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     for s in args.suites:
         if s not in suites:
