@@ -98,7 +98,7 @@ class Planner {
       k.bytes = io + state_bytes / 2;
       return;
     }
-    KernelCall& k = add(index, op, KernelKind::matrix);
+    KernelCall& k = add(index, op, KernelKind::chunked_ssd);
     k.precision = mod_.precision;
     for (const Work& w : scan_work(op, ScanKernel::chunked_ssd, op.channels, op.length, profile_))
       if (w.opcode == SSM_OP_GEMM) k.flops += 2.0 * double(op.sessions) * double(w.m) * double(w.n) * double(w.k);
@@ -124,6 +124,8 @@ std::string_view kind_name(KernelKind k) {
       return "state_update";
     case KernelKind::matrix:
       return "matrix";
+    case KernelKind::chunked_ssd:
+      return "chunked_ssd";
   }
   return "?";
 }

@@ -170,7 +170,7 @@ class Predictor {
         const double length = double(dim("L")), heads = double(dim("heads")), p = double(dim("head_dim"));
         const double n = double(dim("d_state")), chunk = double(dim("chunk"));
         KernelCall k;
-        k.kind = KernelKind::matrix;
+        k.kind = KernelKind::chunked_ssd;
         k.flops = number("flops");
         k.bytes = length * (2 * heads * p + 2 * n + heads) * 2 + heads * p * n * 4 +
                   std::ceil(length / chunk) * heads * p * n * 4 * 2;

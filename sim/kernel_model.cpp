@@ -59,9 +59,12 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
       compute = gemm_seconds(profile, k);
       break;
     case KernelKind::matrix:
-      compute =
-          k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * km.fused_matrix_efficiency.value);
+    case KernelKind::chunked_ssd: {
+      const double efficiency =
+          k.kind == KernelKind::matrix ? km.fused_matrix_efficiency.value : km.ssd_matrix_efficiency.value;
+      compute = k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * efficiency);
       break;
+    }
     case KernelKind::selective_scan: {
       // A thread block per scan_channels_per_block channels, in waves over the SMs; a block
       // steps through the tokens, each step over the state.
@@ -76,9 +79,14 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
   }
   const bool gemm = k.kind == KernelKind::gemm;
   const double dram = dram_seconds(profile, k.bytes, gemm ? km.gemm_dram_efficiency.value : km.dram_efficiency.value);
-  // Tensor-core kernels (GEMMs, FlashAttention, the SSD's) carry a fixed time beyond their roofline.
-  const bool tensor_core = gemm || k.kind == KernelKind::matrix;
-  const double overhead = tensor_core ? k.launches * km.gemm_overhead_us.value * 1e-6 : 0.0;
+  // A kernel carries a fixed time beyond its roofline: a tensor-core kernel's (GEMMs,
+  // FlashAttention, the SSD's) its pipeline fill and epilogue, a memory-bound one's its first
+  // DRAM round trip and ramp (none without bytes to move).
+  const bool tensor_core = gemm || k.kind == KernelKind::matrix || k.kind == KernelKind::chunked_ssd;
+  const double overhead = k.launches * 1e-6 *
+                          (tensor_core   ? km.gemm_overhead_us.value
+                           : k.bytes > 0 ? km.memory_overhead_us.value
+                                         : 0.0);
   return std::max({compute, dram, k.launches * km.kernel_floor_us.value * 1e-6}) + overhead;
 }
 
@@ -99,7 +107,7 @@ SimResult simulate_kernels(const Profile& profile, const std::vector<KernelCall>
     const auto start = static_cast<std::uint64_t>(std::llround(seconds * hz));
     seconds += span;
     dram_bytes += k.bytes;
-    const bool matrix = k.kind == KernelKind::gemm || k.kind == KernelKind::matrix;
+    const bool matrix = k.kind == KernelKind::gemm || k.kind == KernelKind::matrix || k.kind == KernelKind::chunked_ssd;
     const double macs = matrix ? k.flops / 2 : 0;
     if (macs > 0) r.macs[std::string(name_of(k.precision))] += static_cast<std::uint64_t>(macs);
     const ssm_engine engine = matrix                         ? SSM_ENGINE_MATRIX

@@ -15,7 +15,8 @@ enum class KernelKind {
   memory,          // element-wise, norms, copies, conv1d: bound by their DRAM bytes
   selective_scan,  // Mamba-1's scan over `length` tokens of `channels` channels, state `state`
   state_update,    // one token of a scan (decode): the state read and written back
-  matrix,          // other tensor-core work of `flops` (chunked SSD, attention) against its bytes
+  matrix,          // other tensor-core work of `flops` (attention) against its bytes
+  chunked_ssd,     // Mamba-2's chunked SSD kernels: tensor-core work of `flops` against its bytes
 };
 
 struct KernelCall {

@@ -366,10 +366,10 @@ class ProfileReader {
   void read_kernels(const MapReader& top) {
     if (profile_.family == Family::scan_accelerator)
       fail_cross("kernels", "family", "the kernel-level model is for the incumbents (family gpu, cpu or npu)");
-    MapReader k =
-        top.map("kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency",
-                            "fused_matrix_efficiency", "gemm_overhead_us", "dram_efficiency", "gemm_dram_efficiency",
-                            "scan_step_ns", "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens"});
+    MapReader k = top.map("kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency",
+                                      "fused_matrix_efficiency", "gemm_overhead_us", "memory_overhead_us",
+                                      "ssd_matrix_efficiency", "dram_efficiency", "gemm_dram_efficiency",
+                                      "scan_step_ns", "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens"});
     // Rates and efficiencies divide: above 0.
     auto positive = [&](std::string_view key, double max) {
       const Figure f = read_figure(k, key, max);
@@ -384,6 +384,9 @@ class ProfileReader {
     m.fused_matrix_efficiency =
         k.has("fused_matrix_efficiency") ? positive("fused_matrix_efficiency", 1) : m.matrix_efficiency;
     if (k.has("gemm_overhead_us")) m.gemm_overhead_us = read_figure(k, "gemm_overhead_us", 1e4);
+    if (k.has("memory_overhead_us")) m.memory_overhead_us = read_figure(k, "memory_overhead_us", 1e4);
+    m.ssd_matrix_efficiency =
+        k.has("ssd_matrix_efficiency") ? positive("ssd_matrix_efficiency", 1) : m.fused_matrix_efficiency;
     m.dram_efficiency = positive("dram_efficiency", 1);
     m.gemm_dram_efficiency = k.has("gemm_dram_efficiency") ? positive("gemm_dram_efficiency", 1) : m.dram_efficiency;
     m.scan_step_ns = positive("scan_step_ns", 1e6);

@@ -242,6 +242,13 @@ struct KernelModel {
   // epilogue, split-k partials), added to each GEMM, attention and SSD kernel; 0 where the
   // profile gives none.
   Figure gemm_overhead_us;
+  // A memory-bound kernel's fixed time beyond streaming its bytes (its first DRAM round trip,
+  // its thread blocks' ramp), added to each element-wise, norm, copy, conv, scan and
+  // state-update kernel that moves bytes; 0 where the profile gives none.
+  Figure memory_overhead_us;
+  // The chunked SSD's kernels' fraction of the peak; fused_matrix_efficiency where the profile
+  // gives none.
+  Figure ssd_matrix_efficiency;
   Figure dram_efficiency;
   // The fraction of the DRAM bandwidth a GEMM streams its operands at (the GEMV kernels of
   // decode stream weights slower than a copy); dram_efficiency where the profile gives none.

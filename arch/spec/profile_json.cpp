@@ -132,6 +132,9 @@ json profile_to_json(const Profile& p) {
                           {"scan_channels_per_block", k.scan_channels_per_block},
                           {"gemm_blocks", blocks}};
     if (!k.gemm_overhead_us.source.empty()) out["kernels"]["gemm_overhead_us"] = figure(k.gemm_overhead_us);
+    if (!k.memory_overhead_us.source.empty()) out["kernels"]["memory_overhead_us"] = figure(k.memory_overhead_us);
+    if (!k.ssd_matrix_efficiency.source.empty())
+      out["kernels"]["ssd_matrix_efficiency"] = figure(k.ssd_matrix_efficiency);
   }
   out["sources"] = sources;
   return out;

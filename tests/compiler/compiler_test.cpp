@@ -997,7 +997,7 @@ TEST(PlanKernels, Mamba130mDecodeIsSevenLaunchesPerLayer) {
   const auto ssd = std::find_if(m2.phases.front().launches.begin(), m2.phases.front().launches.end(),
                                 [](const KernelCall& k) { return k.name == "layers.0.mamba.scan"; });
   ASSERT_NE(ssd, m2.phases.front().launches.end());
-  EXPECT_EQ(ssd->kind, KernelKind::matrix);
+  EXPECT_EQ(ssd->kind, KernelKind::chunked_ssd);
   EXPECT_EQ(ssd->launches, 5);
   EXPECT_GT(ssd->flops, 0);
   // A profile without kernels: Programs, no launches.

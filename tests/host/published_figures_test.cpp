@@ -51,11 +51,13 @@ TEST(MeasuredH100, TheKernelModelPredictsTheStoredRunWithinItsBounds) {
     double median, largest;
     std::size_t at_least;
   };
-  // suite/set -> bounds (the achieved figures, rounded up).
+  // suite/set -> bounds (the achieved figures, rounded up). The memory kernels' fixed time,
+  // fitted with the kernels a deployment runs (norms, conv, state updates: 1.9-4.3 us), makes
+  // torch's smallest element-wise kernels (1.2-1.7 us) up to 2.3 times as long as measured.
   const std::map<std::string, Bound> bounds = {
       {"gemm/calibration", {0.10, 0.25, 40}},        {"gemm/validation", {0.10, 0.25, 100}},
-      {"memory/calibration", {0.20, 0.90, 10}},      {"memory/validation", {0.10, 0.20, 4}},
-      {"elementwise/calibration", {0.35, 0.85, 30}}, {"ssm/calibration", {0.40, 0.75, 5}},
+      {"memory/calibration", {0.22, 0.90, 10}},      {"memory/validation", {0.10, 0.20, 4}},
+      {"elementwise/calibration", {0.25, 1.30, 30}}, {"ssm/calibration", {0.10, 0.25, 5}},
       {"launch/calibration", {0.05, 0.05, 1}},       {"attention/calibration", {0.45, 0.70, 10}},
       {"attention/validation", {0.45, 1.15, 5}}};
   const Profile profile = load_profile("h100-class");
@@ -81,9 +83,9 @@ TEST(MeasuredH100, TheKernelModelPredictsTheStoredRunWithinItsBounds) {
 }
 
 // The H100 running Mamba-2 on mamba_ssm's kernels (tools/calibrate/README.md, "The deployment
-// stack"), which the profile was not fitted to: every record is predicted, whole models
-// replayed from CUDA graphs within 35 % (decode 13-32 % low, prefill 11-28 % low), the single
-// kernels within 75 %. Eager prefills are the host's Python launches and stay unbounded.
+// stack"): every record is predicted; the whole models, which the profile was not fitted to,
+// replayed from CUDA graphs within 12 % (median 4.5 %), the single kernels (half of them fitted)
+// within 45 %. Eager prefills are the host's Python launches and stay unbounded.
 TEST(MeasuredH100, TheDeploymentStackIsPredictedWithinItsStatedBounds) {
   const Profile profile = load_profile("h100-class");
   std::size_t models = 0, kernels = 0;
@@ -95,10 +97,10 @@ TEST(MeasuredH100, TheDeploymentStackIsPredictedWithinItsStatedBounds) {
       EXPECT_GT(r.predicted_us, 0);
       if (r.launch != "graph") continue;
       if (r.suite == "model") {
-        EXPECT_LE(std::abs(r.error()), 0.35);
+        EXPECT_LE(std::abs(r.error()), 0.12);
         ++models;
       } else {
-        EXPECT_LE(std::abs(r.error()), 0.75);
+        EXPECT_LE(std::abs(r.error()), 0.45);
         ++kernels;
       }
     }

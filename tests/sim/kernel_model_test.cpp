@@ -23,6 +23,8 @@ double dram_s(double bytes) {
 }
 
 double floor_s() { return h100().kernels->kernel_floor_us.value * 1e-6; }
+// A memory-bound kernel that moves bytes adds memory_overhead_us.
+double memory_overhead_s() { return h100().kernels->memory_overhead_us.value * 1e-6; }
 
 // A GEMM streams its operands at gemm_dram_efficiency and adds gemm_overhead_us.
 double gemm_dram_s(double bytes) {
@@ -40,17 +42,36 @@ KernelCall gemm(std::int64_t m, std::int64_t n, std::int64_t k) {
   return g;
 }
 
-TEST(KernelModel, MemoryKernelsTakeTheirBytesAtTheDramEfficiencyOrTheFloor) {
+TEST(KernelModel, MemoryKernelsTakeTheirBytesAtTheDramEfficiencyOrTheFloorPlusTheirFixedTime) {
   ASSERT_TRUE(h100().kernels);
+  EXPECT_GT(memory_overhead_s(), 0);
   KernelCall k;
   k.kind = KernelKind::memory;
   for (const double bytes : {1e3, 1e6, 1e8, 4e9}) {
     k.bytes = bytes;
-    EXPECT_DOUBLE_EQ(kernel_seconds(h100(), k), std::max(floor_s(), dram_s(bytes))) << bytes;
+    EXPECT_DOUBLE_EQ(kernel_seconds(h100(), k), std::max(floor_s(), dram_s(bytes)) + memory_overhead_s()) << bytes;
   }
+  k.bytes = 0;  // nothing to stream (a launch-path test kernel): the floor alone
+  EXPECT_DOUBLE_EQ(kernel_seconds(h100(), k), floor_s());
   k.kind = KernelKind::state_update;  // bound by its state's bytes too
   k.bytes = 5e7;
-  EXPECT_DOUBLE_EQ(kernel_seconds(h100(), k), dram_s(5e7));
+  EXPECT_DOUBLE_EQ(kernel_seconds(h100(), k), dram_s(5e7) + memory_overhead_s());
+}
+
+// The chunked SSD's kernels run at ssd_matrix_efficiency of the tensor cores, attention's at
+// fused_matrix_efficiency; both add gemm_overhead_us per launch.
+TEST(KernelModel, TheChunkedSsdAndAttentionHaveTheirOwnTensorCoreEfficiency) {
+  const Profile& p = h100();
+  const KernelModel& km = *p.kernels;
+  EXPECT_NE(km.ssd_matrix_efficiency.value, km.fused_matrix_efficiency.value);
+  const double peak = double(p.tile.matrix.macs_per_cycle.at(Precision::bf16)) * p.clock_mhz * 1e6 * p.tile_count;
+  KernelCall k;
+  k.precision = Precision::bf16;
+  k.flops = 2e11, k.bytes = 1e6, k.launches = 5;
+  k.kind = KernelKind::chunked_ssd;
+  EXPECT_NEAR(kernel_seconds(p, k), 1e11 / (peak * km.ssd_matrix_efficiency.value) + 5 * overhead_s(), 1e-12);
+  k.kind = KernelKind::matrix;
+  EXPECT_NEAR(kernel_seconds(p, k), 1e11 / (peak * km.fused_matrix_efficiency.value) + 5 * overhead_s(), 1e-12);
 }
 
 TEST(KernelModel, AGemmRunsInWavesOfItsBestBlockOrStreamsItsWeights) {
@@ -96,9 +117,9 @@ TEST(KernelModel, ASelectiveScanStepsThroughItsTokensInWavesOfBlocks) {
   s.bytes = 1e6;  // small: the recurrence binds
   const double blocks = std::ceil(5120.0 / km.scan_channels_per_block);
   const double expected = std::ceil(blocks / p.tile_count) * 2048 * 16 * km.scan_step_ns.value * 1e-9;
-  EXPECT_DOUBLE_EQ(kernel_seconds(p, s), std::max(expected, floor_s()));
+  EXPECT_DOUBLE_EQ(kernel_seconds(p, s), std::max(expected, floor_s()) + memory_overhead_s());
   s.length = 4096;  // twice the tokens, twice the time
-  EXPECT_NEAR(kernel_seconds(p, s), 2 * std::max(expected, floor_s()), 1e-12);
+  EXPECT_NEAR(kernel_seconds(p, s), 2 * std::max(expected, floor_s()) + memory_overhead_s(), 1e-12);
 }
 
 TEST(KernelModel, APhaseAddsTheLaunchGapsOrTheGraphsGaps) {

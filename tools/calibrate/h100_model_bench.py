@@ -770,13 +770,15 @@ def suite_deploy_kernels(res, args):
     copies = 8 if args.tiny else 64
     d, di, cd, h, P, N = cfg.d_model, cfg.d_inner, cfg.conv_dim, cfg.nheads, cfg.headdim, cfg.d_state
 
-    def timed(op, shape, make, call, **extra):
+    def timed(op, shape, make, call, calibrates, **extra):
         def body():
             inputs = [make() for _ in range(copies)]
             g, _ = capture_graph(lambda: [call(*x) for x in inputs])
             st = time_reps(g.replay, args.reps, 3, dev)
             st = {key: (round(v / copies, 3) if key.endswith("_us") else v) for key, v in st.items()}
             res.add("deploy_kernel", op, dict(shape, copies=copies), "bf16", "graph", **st, stack="mamba_ssm", **extra)
+            # The smallest and largest shape of each kernel calibrate, the ones between validate.
+            res.measurements[-1]["set"] = "calibration" if calibrates else "validation"
         res.guarded("deploy_kernel", op, shape, body)
 
     for M in [1, 16, 512, 2048]:
@@ -785,12 +787,12 @@ def suite_deploy_kernels(res, args):
                        torch.ones(d, device=dev, dtype=bf)),
               lambda x, r, w: k["rms_norm_fn"](x, w, None, residual=r, prenorm=True, residual_in_fp32=True,
                                                eps=1e-5),
-              bytes=M * d * (2 + 4 + 2 + 4))
+              M in (1, 2048), bytes=M * d * (2 + 4 + 2 + 4))
         timed("gated_rms_norm", dict(M=M, D=di),
               lambda: (torch.randn(M, di, device=dev, dtype=bf), torch.randn(M, di, device=dev, dtype=bf),
                        torch.ones(di, device=dev, dtype=bf)),
               lambda y, z, w: k["rmsnorm_fn"](y, w, None, z=z, eps=1e-5, group_size=di, norm_before_gate=False),
-              bytes=M * di * 2 * 3)
+              M in (1, 2048), bytes=M * di * 2 * 3)
     for b in [1, 16]:
         A = (-torch.rand(h, device=dev) * 8 - 1)[:, None, None].expand(h, P, N)
         dtb = torch.rand(h, device=dev)[:, None].expand(h, P)
@@ -801,23 +803,23 @@ def suite_deploy_kernels(res, args):
                        torch.randn(b, 1, N, device=dev, dtype=bf)),
               lambda st, x, dt, B, C: k["state_update"](st, x, dt.unsqueeze(-1).expand(b, h, P), A, B, C, D,
                                                         z=None, dt_bias=dtb, dt_softplus=True),
-              bytes=b * h * P * N * 8)
+              b == 1, bytes=b * h * P * N * 8)
         timed("conv_update", dict(batch=b, D=cd, width=4),
               lambda: (torch.randn(b, cd, device=dev, dtype=bf), torch.zeros(b, cd, 4, device=dev, dtype=bf),
                        torch.randn(cd, 4, device=dev, dtype=bf), torch.randn(cd, device=dev, dtype=bf)),
-              lambda x, st, w, bias: k["conv_update"](x, st, w, bias), bytes=b * cd * (2 + 16 + 2))
+              lambda x, st, w, bias: k["conv_update"](x, st, w, bias), b == 1, bytes=b * cd * (2 + 16 + 2))
     for L in [512, 2048]:
         timed("conv_prefill", dict(L=L, D=cd, width=4),
               lambda: (torch.randn(L, cd, device=dev, dtype=bf), torch.randn(cd, 4, device=dev, dtype=bf),
                        torch.randn(cd, device=dev, dtype=bf)),
-              lambda x, w, bias: k["conv_prefill"](x, w, bias), bytes=L * cd * 4)
+              lambda x, w, bias: k["conv_prefill"](x, w, bias), L == 2048, bytes=L * cd * 4)
         timed("chunk_scan", dict(L=L, heads=h, head_dim=P, d_state=N, chunk=cfg.chunk),
               lambda: (torch.randn(1, L, h, P, device=dev, dtype=bf), torch.randn(1, L, h, device=dev, dtype=bf),
                        torch.randn(1, L, 1, N, device=dev, dtype=bf), torch.randn(1, L, 1, N, device=dev, dtype=bf)),
               lambda x, dt, B, C: k["chunk_scan"](x, dt, -torch.ones(h, device=dev), B, C, chunk_size=cfg.chunk,
                                                   D=torch.ones(h, device=dev), dt_bias=torch.zeros(h, device=dev),
                                                   dt_softplus=True, return_final_states=True),
-              flops=2 * L * h * P * N * 2 + 2 * L * cfg.chunk * h * P)
+              L == 2048, flops=2 * L * h * P * N * 2 + 2 * L * cfg.chunk * h * P)
 
 # ---------------------------------------------------------------------------- main
 
