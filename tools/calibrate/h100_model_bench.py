@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 
 MODELS = [("mamba2-2.7b", 2560, 64), ("mamba2-780m", 1536, 48), ("mamba2-130m", 768, 24)]
+# More of the shipped workloads' widths, for the deploy suite's --models.
+WIDTHS = {name: (d, n) for name, d, n in MODELS + [("mamba2-1.3b", 2048, 48), ("mamba2-370m", 1024, 48)]}
 GEMM_N, COPY_BYTES = 8192, 2 << 30  # power-suite loads
 KEEP = {}  # the mamba2-2.7b batch-1 decode graph, reused by the power suite
 METHOD = (
@@ -707,6 +709,12 @@ def suite_deploy(res, args):
         raise RuntimeError("the deploy suite runs Triton kernels: CUDA only")
     k = deploy_kernels()
     models, lens, batches = MODELS, [512, 2048], [1, 16]
+    if args.models:
+        models = [(name, WIDTHS[name][0], WIDTHS[name][1]) for name in args.models.split(",")]
+    if args.lens:
+        lens = [int(x) for x in args.lens.split(",")]
+    if args.batches:
+        batches = [int(x) for x in args.batches.split(",")]
     if args.tiny:
         models, lens, batches = [("tiny", 128, 2)], [100, 128], [1, 4]
     for name, d_model, n_layer in models:
@@ -831,6 +839,9 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--tiny", action="store_true", help="tiny dims, 2 layers, no power suite")
+    ap.add_argument("--models", default="", help="deploy suite: comma-separated names of WIDTHS (default the three)")
+    ap.add_argument("--lens", default="", help="deploy suite: prompt lengths (default 512,2048)")
+    ap.add_argument("--batches", default="", help="deploy suite: decode batches (default 1,16)")
     args = ap.parse_args()
     suites = {"model": suite_model, "power": suite_power, "deploy": suite_deploy,
               "deploy_kernels": suite_deploy_kernels}
