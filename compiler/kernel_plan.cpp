@@ -64,7 +64,9 @@ class Planner {
       case Prim::scan:
         return scan(index, op);
       case Prim::attention: {
-        KernelCall& k = add(index, op, KernelKind::matrix);
+        KernelCall& k = add(index, op, KernelKind::attention);
+        k.batch = std::int64_t(op.sessions) * op.heads, k.length = op.length, k.m = op.context, k.k = op.head_dim;
+        k.causal = op.length > 1;
         const double kv = double(op.context) + double(op.length);
         // Causal: the prompt's queries see half the square of their own tokens.
         const double keys = op.length > 1 ? double(op.context) + double(op.length) / 2 : kv;
@@ -122,10 +124,10 @@ std::string_view kind_name(KernelKind k) {
       return "selective_scan";
     case KernelKind::state_update:
       return "state_update";
-    case KernelKind::matrix:
-      return "matrix";
     case KernelKind::chunked_ssd:
       return "chunked_ssd";
+    case KernelKind::attention:
+      return "attention";
   }
   return "?";
 }

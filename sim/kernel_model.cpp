@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <queue>
 #include <stdexcept>
+#include <vector>
 
 #include "arch/spec/engine_cycles.hpp"
 #include "sim/sim_internal.hpp"
@@ -49,6 +52,38 @@ double gemm_seconds(const Profile& profile, const KernelCall& g) {
   return best;
 }
 
+// FlashAttention's thread blocks: kAttentionQueryBlock queries of one head each, a causal
+// block seeing the keys up to its last query; in waves over the SMs, the longest first (a
+// block's time: attention_block_us plus its MACs at the SM's rate x attention_efficiency).
+constexpr int kAttentionQueryBlock = 128;
+
+double attention_blocks_seconds(const Profile& profile, const KernelCall& k) {
+  const KernelModel& km = model_of(profile);
+  const double sm_rate = sm_macs_per_s(profile, k.precision) * km.attention_efficiency.value;
+  const std::int64_t blocks = (k.length + kAttentionQueryBlock - 1) / kAttentionQueryBlock;
+  std::vector<double> block_s;  // one head's
+  for (std::int64_t i = 0; i < blocks; ++i) {
+    const double rows = double(std::min<std::int64_t>(kAttentionQueryBlock, k.length - i * kAttentionQueryBlock));
+    const double keys =
+        double(k.m) +
+        (k.causal ? double(std::min<std::int64_t>(k.length, (i + 1) * kAttentionQueryBlock)) : double(k.length));
+    block_s.push_back(km.attention_block_us.value * 1e-6 + 2.0 * rows * keys * double(k.k) / sm_rate);
+  }
+  std::sort(block_s.begin(), block_s.end(), std::greater<>());
+  // Every head has the same blocks: hand them out longest first, each to the least busy SM.
+  std::priority_queue<double, std::vector<double>, std::greater<>> sms;
+  for (int s = 0; s < profile.tile_count; ++s) sms.push(0);
+  for (const double b : block_s)
+    for (std::int64_t h = 0; h < k.batch; ++h) {
+      const double least = sms.top();
+      sms.pop();
+      sms.push(least + b);
+    }
+  double busiest = 0;
+  while (!sms.empty()) busiest = sms.top(), sms.pop();
+  return busiest;
+}
+
 }  // namespace
 
 double kernel_seconds(const Profile& profile, const KernelCall& k) {
@@ -58,13 +93,10 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
     case KernelKind::gemm:
       compute = gemm_seconds(profile, k);
       break;
-    case KernelKind::matrix:
-    case KernelKind::chunked_ssd: {
-      const double efficiency =
-          k.kind == KernelKind::matrix ? km.fused_matrix_efficiency.value : km.ssd_matrix_efficiency.value;
-      compute = k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * efficiency);
+    case KernelKind::chunked_ssd:
+      compute =
+          k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * km.ssd_matrix_efficiency.value);
       break;
-    }
     case KernelKind::selective_scan: {
       // A thread block per scan_channels_per_block channels, in waves over the SMs; a block
       // steps through the tokens, each step over the state.
@@ -73,6 +105,16 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
           ceil_div(blocks, profile.tile_count) * double(k.length) * double(k.state) * km.scan_step_ns.value * 1e-9;
       break;
     }
+    case KernelKind::attention:
+      if (!km.attention_block_us.source.empty()) {
+        // The blocks' waves, or their fixed time and the keys and values streamed (decode).
+        const double stream =
+            km.attention_block_us.value * 1e-6 + dram_seconds(profile, k.bytes, km.dram_efficiency.value);
+        return std::max({attention_blocks_seconds(profile, k), stream, k.launches * km.kernel_floor_us.value * 1e-6});
+      }
+      compute =
+          k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * km.fused_matrix_efficiency.value);
+      break;
     case KernelKind::state_update:
     case KernelKind::memory:
       break;
@@ -82,7 +124,7 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
   // A kernel carries a fixed time beyond its roofline: a tensor-core kernel's (GEMMs,
   // FlashAttention, the SSD's) its pipeline fill and epilogue, a memory-bound one's its first
   // DRAM round trip and ramp (none without bytes to move).
-  const bool tensor_core = gemm || k.kind == KernelKind::matrix || k.kind == KernelKind::chunked_ssd;
+  const bool tensor_core = gemm || k.kind == KernelKind::chunked_ssd || k.kind == KernelKind::attention;
   const double overhead = k.launches * 1e-6 *
                           (tensor_core   ? km.gemm_overhead_us.value
                            : k.bytes > 0 ? km.memory_overhead_us.value
@@ -107,7 +149,8 @@ SimResult simulate_kernels(const Profile& profile, const std::vector<KernelCall>
     const auto start = static_cast<std::uint64_t>(std::llround(seconds * hz));
     seconds += span;
     dram_bytes += k.bytes;
-    const bool matrix = k.kind == KernelKind::gemm || k.kind == KernelKind::matrix || k.kind == KernelKind::chunked_ssd;
+    const bool matrix =
+        k.kind == KernelKind::gemm || k.kind == KernelKind::chunked_ssd || k.kind == KernelKind::attention;
     const double macs = matrix ? k.flops / 2 : 0;
     if (macs > 0) r.macs[std::string(name_of(k.precision))] += static_cast<std::uint64_t>(macs);
     const ssm_engine engine = matrix                         ? SSM_ENGINE_MATRIX

@@ -15,8 +15,9 @@ enum class KernelKind {
   memory,          // element-wise, norms, copies, conv1d: bound by their DRAM bytes
   selective_scan,  // Mamba-1's scan over `length` tokens of `channels` channels, state `state`
   state_update,    // one token of a scan (decode): the state read and written back
-  matrix,          // other tensor-core work of `flops` (attention) against its bytes
   chunked_ssd,     // Mamba-2's chunked SSD kernels: tensor-core work of `flops` against its bytes
+  attention,       // FlashAttention: `batch` (sessions x query heads) x `length` queries of head dim `k`
+                   // over the `m` cached keys and their own (causal: each sees those before it)
 };
 
 struct KernelCall {
@@ -26,9 +27,10 @@ struct KernelCall {
   Precision precision = Precision::bf16;  // of the tensor-core work
   std::int64_t batch = 1, m = 0, n = 0, k = 0;
   std::int64_t channels = 0, length = 0, state = 0;
-  double flops = 0;  // tensor-core work: a GEMM's 2 batch m n k, the matrix kernels' own
-  double bytes = 0;  // DRAM bytes read and written
-  int launches = 1;  // kernels the stack launches for it (the chunked SSD: 5)
+  double flops = 0;     // tensor-core work: a GEMM's 2 batch m n k, the matrix kernels' own
+  double bytes = 0;     // DRAM bytes read and written
+  int launches = 1;     // kernels the stack launches for it (the chunked SSD: 5)
+  bool causal = false;  // attention
 };
 
 }  // namespace ssmsoc

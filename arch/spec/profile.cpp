@@ -366,10 +366,11 @@ class ProfileReader {
   void read_kernels(const MapReader& top) {
     if (profile_.family == Family::scan_accelerator)
       fail_cross("kernels", "family", "the kernel-level model is for the incumbents (family gpu, cpu or npu)");
-    MapReader k = top.map("kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency",
-                                      "fused_matrix_efficiency", "gemm_overhead_us", "memory_overhead_us",
-                                      "ssd_matrix_efficiency", "dram_efficiency", "gemm_dram_efficiency",
-                                      "scan_step_ns", "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens"});
+    MapReader k = top.map(
+        "kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency", "fused_matrix_efficiency",
+                    "gemm_overhead_us", "memory_overhead_us", "ssd_matrix_efficiency", "attention_efficiency",
+                    "attention_block_us", "dram_efficiency", "gemm_dram_efficiency", "scan_step_ns",
+                    "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens"});
     // Rates and efficiencies divide: above 0.
     auto positive = [&](std::string_view key, double max) {
       const Figure f = read_figure(k, key, max);
@@ -387,6 +388,13 @@ class ProfileReader {
     if (k.has("memory_overhead_us")) m.memory_overhead_us = read_figure(k, "memory_overhead_us", 1e4);
     m.ssd_matrix_efficiency =
         k.has("ssd_matrix_efficiency") ? positive("ssd_matrix_efficiency", 1) : m.fused_matrix_efficiency;
+    if (k.has("attention_efficiency") != k.has("attention_block_us"))
+      k.fail(k.has("attention_efficiency") ? "attention_efficiency" : "attention_block_us",
+             "attention_efficiency and attention_block_us come together (the wave model of FlashAttention)");
+    if (k.has("attention_efficiency")) {
+      m.attention_efficiency = positive("attention_efficiency", 1);
+      m.attention_block_us = read_figure(k, "attention_block_us", 1e4);
+    }
     m.dram_efficiency = positive("dram_efficiency", 1);
     m.gemm_dram_efficiency = k.has("gemm_dram_efficiency") ? positive("gemm_dram_efficiency", 1) : m.dram_efficiency;
     m.scan_step_ns = positive("scan_step_ns", 1e6);

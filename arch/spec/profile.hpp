@@ -249,6 +249,12 @@ struct KernelModel {
   // The chunked SSD's kernels' fraction of the peak; fused_matrix_efficiency where the profile
   // gives none.
   Figure ssd_matrix_efficiency;
+  // FlashAttention as thread blocks of kAttentionQueryBlock queries of one head, in waves over
+  // the SMs (largest first), each `attention_block_us` of fixed time plus its MACs at the SM's
+  // rate x `attention_efficiency`; a decode step's blocks stream their keys and values. Absent
+  // (source empty): attention is tensor-core work at fused_matrix_efficiency.
+  Figure attention_efficiency;
+  Figure attention_block_us;
   Figure dram_efficiency;
   // The fraction of the DRAM bandwidth a GEMM streams its operands at (the GEMV kernels of
   // decode stream weights slower than a copy); dram_efficiency where the profile gives none.

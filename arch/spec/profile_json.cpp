@@ -135,6 +135,10 @@ json profile_to_json(const Profile& p) {
     if (!k.memory_overhead_us.source.empty()) out["kernels"]["memory_overhead_us"] = figure(k.memory_overhead_us);
     if (!k.ssd_matrix_efficiency.source.empty())
       out["kernels"]["ssd_matrix_efficiency"] = figure(k.ssd_matrix_efficiency);
+    if (!k.attention_efficiency.source.empty()) {
+      out["kernels"]["attention_efficiency"] = figure(k.attention_efficiency);
+      out["kernels"]["attention_block_us"] = figure(k.attention_block_us);
+    }
   }
   out["sources"] = sources;
   return out;

@@ -24,7 +24,7 @@ TEST(KernelCalibration, EachRecordIsPredictedByTheKernelItTimes) {
   const Profile p = load_profile("h100-class");
   const KernelModel& km = *p.kernels;
   const std::vector<CalibrationRow> rows = predict_measurements(p, kSample);
-  ASSERT_EQ(rows.size(), 11u);
+  ASSERT_EQ(rows.size(), 12u);
   auto gemm = [](std::int64_t m, std::int64_t n, std::int64_t k, double bytes) {
     KernelCall g;
     g.kind = KernelKind::gemm;
@@ -50,8 +50,9 @@ TEST(KernelCalibration, EachRecordIsPredictedByTheKernelItTimes) {
   EXPECT_EQ(rows[3].predicted_us, 0);
   EXPECT_NE(rows[4].not_modelled.find("several"), std::string::npos);  // rmsnorm as torch ops
   EXPECT_TRUE(rows[5].not_modelled.empty());
-  KernelCall attention;
-  attention.kind = KernelKind::matrix;
+  KernelCall attention;  // 32 heads x 64 causal blocks of 128 queries
+  attention.kind = KernelKind::attention;
+  attention.batch = 32, attention.length = 8192, attention.m = 0, attention.k = 64, attention.causal = true;
   attention.flops = 274877906944.0;
   attention.bytes = 83886080;
   EXPECT_DOUBLE_EQ(rows[6].predicted_us, kernel_seconds(p, attention) * 1e6 + km.graph_gap_us.value);
@@ -64,6 +65,8 @@ TEST(KernelCalibration, EachRecordIsPredictedByTheKernelItTimes) {
   // A one-element kernel launched eagerly: the launch gap.
   EXPECT_DOUBLE_EQ(rows[9].predicted_us, std::max(km.kernel_floor_us.value, km.launch_gap_us.value));
   EXPECT_FALSE(rows[10].not_modelled.empty());  // a host round trip
+  // PyTorch's FlashAttention-2 backend: the model times the fastest backend (cuDNN's here).
+  EXPECT_NE(rows[11].not_modelled.find("FlashAttention-2"), std::string::npos);
 }
 
 TEST(KernelCalibration, BrokenFilesAreRejectedWithTheRecordAndField) {

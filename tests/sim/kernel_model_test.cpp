@@ -58,8 +58,9 @@ TEST(KernelModel, MemoryKernelsTakeTheirBytesAtTheDramEfficiencyOrTheFloorPlusTh
   EXPECT_DOUBLE_EQ(kernel_seconds(h100(), k), dram_s(5e7) + memory_overhead_s());
 }
 
-// The chunked SSD's kernels run at ssd_matrix_efficiency of the tensor cores, attention's at
-// fused_matrix_efficiency; both add gemm_overhead_us per launch.
+// The chunked SSD's kernels run at ssd_matrix_efficiency of the tensor cores and add
+// gemm_overhead_us per launch; attention on a profile without the wave figures (mi300-class)
+// runs at fused_matrix_efficiency.
 TEST(KernelModel, TheChunkedSsdAndAttentionHaveTheirOwnTensorCoreEfficiency) {
   const Profile& p = h100();
   const KernelModel& km = *p.kernels;
@@ -70,8 +71,37 @@ TEST(KernelModel, TheChunkedSsdAndAttentionHaveTheirOwnTensorCoreEfficiency) {
   k.flops = 2e11, k.bytes = 1e6, k.launches = 5;
   k.kind = KernelKind::chunked_ssd;
   EXPECT_NEAR(kernel_seconds(p, k), 1e11 / (peak * km.ssd_matrix_efficiency.value) + 5 * overhead_s(), 1e-12);
-  k.kind = KernelKind::matrix;
-  EXPECT_NEAR(kernel_seconds(p, k), 1e11 / (peak * km.fused_matrix_efficiency.value) + 5 * overhead_s(), 1e-12);
+  const Profile mi300 = load_profile("mi300-class");
+  const KernelModel& mk = *mi300.kernels;
+  ASSERT_TRUE(mk.attention_block_us.source.empty());
+  const double mi300_peak =
+      double(mi300.tile.matrix.macs_per_cycle.at(Precision::bf16)) * mi300.clock_mhz * 1e6 * mi300.tile_count;
+  k.kind = KernelKind::attention, k.launches = 1;
+  EXPECT_NEAR(kernel_seconds(mi300, k),
+              1e11 / (mi300_peak * mk.fused_matrix_efficiency.value) + mk.gemm_overhead_us.value * 1e-6, 1e-12);
+}
+
+// FlashAttention's blocks of 128 queries in waves over the SMs: one causal head of 256 tokens is
+// two blocks on two SMs, the second seeing all 256 keys; a decode step's blocks stream the keys
+// and values behind their fixed time.
+TEST(KernelModel, AttentionRunsItsQueryBlocksInWavesOrStreamsItsKeys) {
+  const Profile& p = h100();
+  const KernelModel& km = *p.kernels;
+  ASSERT_FALSE(km.attention_block_us.source.empty());
+  const double sm_rate =
+      double(p.tile.matrix.macs_per_cycle.at(Precision::bf16)) * p.clock_mhz * 1e6 * km.attention_efficiency.value;
+  const double block_s = km.attention_block_us.value * 1e-6;
+  KernelCall a;
+  a.kind = KernelKind::attention;
+  a.precision = Precision::bf16;
+  a.batch = 1, a.length = 256, a.m = 0, a.k = 64, a.causal = true;
+  a.bytes = 4.0 * 256 * 64 * 2;
+  EXPECT_NEAR(kernel_seconds(p, a), block_s + 2.0 * 128 * 256 * 64 / sm_rate, 1e-12);
+  a.batch = 2 * p.tile_count;  // four blocks an SM: two long, two short, on each
+  EXPECT_NEAR(kernel_seconds(p, a), 4 * block_s + 2.0 * 128 * (128 + 256) * 64 * 2 / sm_rate, 1e-12);
+  a.batch = 32, a.length = 1, a.m = 8191, a.causal = false;  // a decode step: its keys and values stream
+  a.bytes = 2.0 * 8 * 8192 * 64 * 2;
+  EXPECT_NEAR(kernel_seconds(p, a), block_s + dram_s(a.bytes), 1e-12);
 }
 
 TEST(KernelModel, AGemmRunsInWavesOfItsBestBlockOrStreamsItsWeights) {
