@@ -15,6 +15,8 @@ Suites (--suites, comma-separated; default all):
          `ssmsoc calibrate` predicts with the h100-class kernel plan
   deploy_kernels  each of those kernels alone at Mamba-2 2.7B's widths (suite `deploy_kernel`):
          64 instances over distinct tensors replayed from one CUDA graph, per kernel
+  deploy_power  nvidia-smi power draw while the 2.7B runs on those kernels from graphs (decode at
+         batch 1 and 16, a 2,048-token prefill; suite `power`), and idle
 
   python3 tools/calibrate/h100_model_bench.py --out FILE [--suites model,power,deploy] [--reps 20]
   python3 tools/calibrate/h100_model_bench.py --out /tmp/smoke.json --device cpu --tiny
@@ -829,6 +831,56 @@ def suite_deploy_kernels(res, args):
                                                   dt_softplus=True, return_final_states=True),
               L == 2048, flops=2 * L * h * P * N * 2 + 2 * L * cfg.chunk * h * P)
 
+
+def suite_deploy_power(res, args):
+    """nvidia-smi power draw while Mamba-2 2.7B runs on the deploy suite's kernels, replayed from
+    CUDA graphs back to back: a decode step at batch 1 and 16, a 2,048-token prefill; and idle."""
+    if args.device != "cuda":
+        raise RuntimeError("the deploy_power suite runs Triton kernels: CUDA only")
+    k = deploy_kernels()
+    phase_s, win_s, bf = 4.0, 3.0, torch.bfloat16
+    cfg = Cfg("mamba2-2.7b", 2560, 64, vocab=50288)
+    torch.manual_seed(1)
+    model = build_model(cfg, "cuda", bf)
+    hp = (cfg.nheads, cfg.headdim)
+    A_hpn = [(-torch.exp(p["A_log"]))[:, None, None].expand(*hp, cfg.d_state) for p in model["layers"]]
+    dt_bias_hp = [p["dt_bias"][:, None].expand(*hp) for p in model["layers"]]
+    D_hp = [p["D"][:, None].expand(*hp) for p in model["layers"]]
+    sampler = PowerSampler()
+
+    def phase(op, shape, fn):
+        t0, t1, st, iters = run_loop(fn, phase_s)
+        res.add("power", op, shape, "bf16", "graph", **st, iters_per_rep=iters, **sampler.window(t1, win_s),
+                phase_s=round(t1 - t0, 2), weights_bytes=weights_bytes(model), stack="mamba_ssm")
+
+    def decode(batch):
+        def body():
+            tok = torch.randint(0, cfg.vocab, (batch,), device="cuda")
+            conv, ssm = new_states(cfg, batch, "cuda", bf)
+            g, _ = capture_graph(lambda: deploy_step(model, k, tok, conv, ssm, A_hpn, dt_bias_hp, D_hp))
+            phase("power_decode_step", dict(model=cfg.name, tokens=2048, batch=batch, precision="bf16"), g.replay)
+        return body
+
+    def prefill():
+        tokens = torch.randint(0, cfg.vocab, (1, 2048), device="cuda")
+        g, _ = capture_graph(lambda: deploy_prefill(model, k, tokens))
+        phase("power_prefill", dict(model=cfg.name, tokens=2048, batch=1, precision="bf16"), g.replay)
+
+    try:
+        time.sleep(1.0)
+        torch.cuda.synchronize()
+        t0 = time.monotonic()
+        time.sleep(phase_s)
+        t1 = time.monotonic()
+        res.add("power", "power_idle", {}, "none", "eager", **sampler.window(t1, win_s), phase_s=round(t1 - t0, 2))
+        for op, body in [("power_decode_step", decode(1)), ("power_decode_step", decode(16)),
+                         ("power_prefill", prefill)]:
+            res.guarded("power", op, {}, body)
+            torch.cuda.empty_cache()
+    finally:
+        sampler.stop()
+        res.header["power_fields"] = sampler.fields
+
 # ---------------------------------------------------------------------------- main
 
 def main():
@@ -844,7 +896,7 @@ def main():
     ap.add_argument("--batches", default="", help="deploy suite: decode batches (default 1,16)")
     args = ap.parse_args()
     suites = {"model": suite_model, "power": suite_power, "deploy": suite_deploy,
-              "deploy_kernels": suite_deploy_kernels}
+              "deploy_kernels": suite_deploy_kernels, "deploy_power": suite_deploy_power}
     args.suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     for s in args.suites:
         if s not in suites:
