@@ -70,18 +70,24 @@ double attention_blocks_seconds(const Profile& profile, const KernelCall& k) {
     block_s.push_back(km.attention_block_us.value * 1e-6 + 2.0 * rows * keys * double(k.k) / sm_rate);
   }
   std::sort(block_s.begin(), block_s.end(), std::greater<>());
-  // Every head has the same blocks: hand them out longest first, each to the least busy SM.
+  // Every head has the same blocks: hand them out longest first, each to the least busy SM; a
+  // whole round of equal blocks (one per SM) adds the same to every SM, so only the rest of a
+  // round goes block by block (many sessions' heads stay cheap to time).
+  const std::int64_t sm_count = profile.tile_count;
+  double rounds_s = 0;  // what whole rounds add to every SM
   std::priority_queue<double, std::vector<double>, std::greater<>> sms;
-  for (int s = 0; s < profile.tile_count; ++s) sms.push(0);
-  for (const double b : block_s)
-    for (std::int64_t h = 0; h < k.batch; ++h) {
+  for (std::int64_t s = 0; s < sm_count; ++s) sms.push(0);
+  for (const double b : block_s) {
+    rounds_s += double(k.batch / sm_count) * b;
+    for (std::int64_t h = 0; h < k.batch % sm_count; ++h) {
       const double least = sms.top();
       sms.pop();
       sms.push(least + b);
     }
+  }
   double busiest = 0;
   while (!sms.empty()) busiest = sms.top(), sms.pop();
-  return busiest;
+  return rounds_s + busiest;
 }
 
 }  // namespace

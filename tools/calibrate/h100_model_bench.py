@@ -531,6 +531,16 @@ def run_loop(fn, seconds):
     return t_start, time.monotonic(), stats_us([s.elapsed_time(e) * 1e3 / k for s, e in marks]), k
 
 
+def measure_idle(res, sampler, phase_s, win_s):
+    """The board at rest for `phase_s`, after a second to settle: record power_idle."""
+    time.sleep(1.0)
+    torch.cuda.synchronize()
+    t0 = time.monotonic()
+    time.sleep(phase_s)
+    t1 = time.monotonic()
+    res.add("power", "power_idle", {}, "none", "eager", **sampler.window(t1, win_s), phase_s=round(t1 - t0, 2))
+
+
 def suite_power(res, args):
     phase_s, win_s, bf16 = 4.0, 3.0, torch.bfloat16
     sampler = PowerSampler()
@@ -571,13 +581,7 @@ def suite_power(res, args):
               lambda t: {"steps_per_s": round(1.0 / t, 1), "weights_bytes": weights_bytes(model)})
 
     try:
-        time.sleep(1.0)
-        torch.cuda.synchronize()
-        t0 = time.monotonic()
-        time.sleep(phase_s)
-        t1 = time.monotonic()
-        res.add("power", "power_idle", {}, "none", "eager", **sampler.window(t1, win_s),
-                phase_s=round(t1 - t0, 2))
+        measure_idle(res, sampler, phase_s, win_s)
         for op, body in [("power_gemm", gemm), ("power_copy", copy), ("power_decode", decode)]:
             res.guarded("power", op, {}, body)
             torch.cuda.empty_cache()
@@ -680,6 +684,16 @@ def deploy_prefill(model, k, tokens):
     return F.linear(hn, model["emb"])
 
 
+def step_operands(model):
+    """Per layer the state update's A [h, p, n], dt bias and D [h, p] as views, A = -exp(A_log)
+    computed once (as vLLM stores it; mamba_ssm's module recomputes it each step)."""
+    cfg = model["cfg"]
+    hp = (cfg.nheads, cfg.headdim)
+    return ([(-torch.exp(p["A_log"]))[:, None, None].expand(*hp, cfg.d_state) for p in model["layers"]],
+            [p["dt_bias"][:, None].expand(*hp) for p in model["layers"]],
+            [p["D"][:, None].expand(*hp) for p in model["layers"]])
+
+
 def deploy_step(model, k, tok, conv_states, ssm_states, A_hpn, dt_bias_hp, D_hp):
     """mamba_ssm's Mamba2.step per layer (with the causal_conv1d update), fused add + norms."""
     cfg = model["cfg"]
@@ -749,10 +763,7 @@ def run_deploy(res, args, k, cfg, lens, batches):
                     stack="mamba_ssm")
         res.guarded("model", "prefill", shape, eager)
         res.guarded("model", "prefill", dict(shape, launch="graph"), graph)
-    hp = (cfg.nheads, cfg.headdim)
-    A_hpn = [(-torch.exp(p["A_log"]))[:, None, None].expand(*hp, cfg.d_state) for p in model["layers"]]
-    dt_bias_hp = [p["dt_bias"][:, None].expand(*hp) for p in model["layers"]]
-    D_hp = [p["D"][:, None].expand(*hp) for p in model["layers"]]
+    A_hpn, dt_bias_hp, D_hp = step_operands(model)
     for batch in batches:
         # A decode step after a 2,048-token prompt (a pure SSM: the context does not matter).
         shape = dict(model=name, tokens=2048, batch=batch, precision="bf16")
@@ -842,10 +853,7 @@ def suite_deploy_power(res, args):
     cfg = Cfg("mamba2-2.7b", 2560, 64, vocab=50288)
     torch.manual_seed(1)
     model = build_model(cfg, "cuda", bf)
-    hp = (cfg.nheads, cfg.headdim)
-    A_hpn = [(-torch.exp(p["A_log"]))[:, None, None].expand(*hp, cfg.d_state) for p in model["layers"]]
-    dt_bias_hp = [p["dt_bias"][:, None].expand(*hp) for p in model["layers"]]
-    D_hp = [p["D"][:, None].expand(*hp) for p in model["layers"]]
+    A_hpn, dt_bias_hp, D_hp = step_operands(model)
     sampler = PowerSampler()
 
     def phase(op, shape, fn):
@@ -867,12 +875,7 @@ def suite_deploy_power(res, args):
         phase("power_prefill", dict(model=cfg.name, tokens=2048, batch=1, precision="bf16"), g.replay)
 
     try:
-        time.sleep(1.0)
-        torch.cuda.synchronize()
-        t0 = time.monotonic()
-        time.sleep(phase_s)
-        t1 = time.monotonic()
-        res.add("power", "power_idle", {}, "none", "eager", **sampler.window(t1, win_s), phase_s=round(t1 - t0, 2))
+        measure_idle(res, sampler, phase_s, win_s)
         for op, body in [("power_decode_step", decode(1)), ("power_decode_step", decode(16)),
                          ("power_prefill", prefill)]:
             res.guarded("power", op, {}, body)
