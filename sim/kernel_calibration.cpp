@@ -121,6 +121,7 @@ class Predictor {
       KernelCall a;
       a.kind = KernelKind::attention;
       a.batch = dim("batch") * dim("heads"), a.length = dim("q_len"), a.m = dim("kv_len") - a.length;
+      if (a.m < 0) fail("shape.kv_len", "expected at least q_len (the keys include the queries')");
       a.k = dim("head_dim");
       const json& causal = field(field(*record_, "shape", "shape"), "causal", "shape.causal");
       if (!causal.is_boolean()) fail("shape.causal", "expected true or false");

@@ -85,6 +85,26 @@ TEST(RunCommand, PrintsTheServingFiguresAndWritesThemWithUnits) {
   EXPECT_NE(run.out.find("mamba.in_proj"), std::string::npos) << run.out;
 }
 
+// A phase of repeating layers is timed from two layer samples, and the run says so; --all-layers
+// simulates every layer, to the same figures.
+TEST(RunCommand, SamplesRepeatingLayersUnlessAllLayersAreAskedFor) {
+  const fs::path sampled = test::temp_dir() / "sampled", whole = test::temp_dir() / "whole";
+  const auto a = test::run_ssmsoc("run " + kSmall + " --out " + sampled.string());
+  const auto b = test::run_ssmsoc("run " + kSmall + " --all-layers --out " + whole.string());
+  ASSERT_EQ(a.status, 0) << a.err;
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_NE(a.out.find("of 24 layers simulated, the rest extrapolated"), std::string::npos) << a.out;
+  EXPECT_EQ(b.out.find("layers simulated"), std::string::npos) << b.out;
+  const auto s = nlohmann::json::parse(test::slurp(sampled / "summary.json"));
+  const auto w = nlohmann::json::parse(test::slurp(whole / "summary.json"));
+  EXPECT_LT(s["phases"][0]["simulated_layers"].get<int>(), 24);
+  EXPECT_EQ(w["phases"][0]["simulated_layers"], 24);
+  for (const char* figure : {"time_to_first_token", "decode_latency_per_token", "energy"})
+    EXPECT_NEAR(s[figure]["value"].get<double>(), w[figure]["value"].get<double>(),
+                0.005 * w[figure]["value"].get<double>())
+        << figure;
+}
+
 TEST(RunCommand, IsDeterministic) {
   const fs::path a = test::temp_dir() / "a", b = test::temp_dir() / "b";
   ASSERT_EQ(test::run_ssmsoc("run " + kSmall + " --out " + a.string()).status, 0);

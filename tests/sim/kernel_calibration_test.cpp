@@ -99,6 +99,15 @@ TEST(KernelCalibration, BrokenFilesAreRejectedWithTheRecordAndField) {
   const auto bad_launch = write("bad-launch.json", R"({"measurements": [{"suite": "launch", "op": "x",
       "launch": "sometimes", "median_us": 1}]})");
   EXPECT_EQ(error_of(bad_launch), bad_launch.string() + ": measurements[0].launch: expected eager, graph or host");
+  // Attention: its keys include its queries, and `causal` is a boolean.
+  const std::string attention = R"({"measurements": [{"suite": "attention", "op": "sdpa_prefill", "launch": "graph",
+      "median_us": 1, "flops": 1, "bytes": 1, "shape": {"batch": 1, "heads": 8, "head_dim": 64, "backend": "cudnn", )";
+  const auto few_keys = write("few-keys.json", attention + R"("q_len": 512, "kv_len": 256, "causal": true}}]})");
+  EXPECT_EQ(
+      error_of(few_keys),
+      few_keys.string() + ": measurements[0].shape.kv_len: expected at least q_len (the keys include the queries')");
+  const auto causal_text = write("causal-text.json", attention + R"("q_len": 512, "kv_len": 512, "causal": "yes"}}]})");
+  EXPECT_EQ(error_of(causal_text), causal_text.string() + ": measurements[0].shape.causal: expected true or false");
   // A profile without kernels: has nothing to predict with.
   try {
     predict_measurements(load_profile("krsna-mobile"), kSample);
