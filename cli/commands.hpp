@@ -74,6 +74,14 @@ struct RunCommand {
 // --functional, host::run_functional's deviations from the golden model.
 int model_run(const RunCommand& command, std::ostream& out);
 
+// `reproduce`: the published accelerators' points (workloads/validation/*.yaml) against their
+// papers (host/reproduction.hpp); exit status 1 when a point falls outside its tolerance.
+struct ReproduceCommand {
+  std::vector<std::string> specs;  // spec files or folders; empty: workloads/validation/
+  std::string out;                 // folder for reproduction.json
+};
+int reproduce(const ReproduceCommand& command, std::ostream& out);
+
 // `compare`: models side by side on profiles, at the scenario's batch and a serving batch.
 struct CompareCommand {
   ModelRunOptions scenario;                   // profile and model unused: the lists below

@@ -200,6 +200,15 @@ void add_compare_command(CLI::App& app, Outcome& outcome) {
   command->callback([compare, &outcome] { outcome.status = cli::compare(*compare, outcome.out); });
 }
 
+void add_reproduce_command(CLI::App& app, Outcome& outcome) {
+  auto reproduce = std::make_shared<cli::ReproduceCommand>();
+  auto* command = app.add_subcommand(
+      "reproduce", "Run the published SSM accelerators' reported points on their profiles, each against the paper");
+  command->add_option("specs", reproduce->specs, "Reproduction specs or folders (default: workloads/validation)");
+  command->add_option("--out", reproduce->out, "Write reproduction.json to this folder");
+  command->callback([reproduce, &outcome] { outcome.status = cli::reproduce(*reproduce, outcome.out); });
+}
+
 void add_cosim_command(CLI::App& app, Outcome& outcome) {
   auto cosim = std::make_shared<cli::CosimCommand>();
   auto* command = app.add_subcommand(
@@ -274,6 +283,7 @@ void add_commands(CLI::App& app, Outcome& outcome) {
   add_run_command(app, outcome);
   add_compare_command(app, outcome);
   add_calibrate_command(app, outcome);
+  add_reproduce_command(app, outcome);
   add_cosim_command(app, outcome);
   add_disasm_command(app, outcome);
   add_sim_command(app, outcome);

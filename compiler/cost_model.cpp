@@ -371,6 +371,15 @@ double dram_bytes_per_cycle(const Profile& profile) {
                          : memory_delivery_bytes_per_cycle(profile, SSM_MEM_DRAM);
 }
 
+// The share of a tensor's bytes (at its lowered width) that crosses DRAM: a GPU timed by its
+// kernels keeps a scan's SSM state at `kernels.state_bits` between tokens, and with units in
+// its memory a decode step's state never crosses the bus.
+double crossing_share(const Profile& profile, const PrimOp& op, const TensorDef& t) {
+  if (!profile.kernels || op.kind != Prim::scan || t.kind != TensorKind::state) return 1;
+  if (profile.kernels->pim && op.length == 1) return 0;
+  return profile.kernels->state_bits / double(t.bits);
+}
+
 }  // namespace
 
 Bound op_bound(const PrimOp& op, const Module& module, std::size_t module_index, const MemoryPlan& plan,
@@ -423,7 +432,8 @@ Bound op_bound(const PrimOp& op, const Module& module, std::size_t module_index,
       if (!in_dram(module, v.tensor, plan, module_index)) continue;
       // A scan's or conv's state is read and written back.
       const bool updated = t.kind == TensorKind::state && (op.kind == Prim::scan || op.kind == Prim::conv1d);
-      b.dram_bytes += compulsory_bytes(op, module, v) * (updated ? 2 : 1);
+      b.dram_bytes += static_cast<std::uint64_t>(double(compulsory_bytes(op, module, v)) * (updated ? 2 : 1) *
+                                                 crossing_share(profile, op, t));
     }
   b.dram_cycles = double(b.dram_bytes) / dram_bytes_per_cycle(profile);
   return b;
@@ -446,7 +456,8 @@ Bound phase_bound(const Module& module, std::size_t module_index, const MemoryPl
                              (op.kind == Prim::gemm && t.kind == TensorKind::weight);
         if (!partial && counted[std::size_t(v.tensor)]) continue;
         if (!partial) counted[std::size_t(v.tensor)] = true;
-        const std::uint64_t bytes = partial ? compulsory_bytes(op, module, v) : t.bytes();
+        const auto bytes = static_cast<std::uint64_t>(double(partial ? compulsory_bytes(op, module, v) : t.bytes()) *
+                                                      crossing_share(profile, op, t));
         // A state is read and written back; a weight is read.
         (t.kind == TensorKind::state ? b.state_bytes : b.weight_bytes) += bytes;
         b.dram_bytes += bytes * (t.kind == TensorKind::state && !partial ? 2 : 1);

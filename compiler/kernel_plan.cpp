@@ -81,11 +81,17 @@ class Planner {
   void scan(int index, const PrimOp& op) {
     const double p = op.version == 2 ? double(op.head_dim) : 1.0;
     const double rows = double(op.sessions) * double(op.channels) * p;  // state rows
-    const double state_bytes = rows * double(op.state) * 4 * 2;         // float32, read and written
+    const KernelModel& km = *profile_.kernels;
+    const double state_bytes = rows * double(op.state) * km.state_bits / 8 * 2;  // read and written
     if (op.length == 1) {
       KernelCall& k = add(index, op, KernelKind::state_update);
       k.channels = std::int64_t(rows), k.length = 1, k.state = op.state;
-      k.bytes = state_bytes + moved(op) - elements(op.in[8]) * elem_;
+      // The token's operands and output; the state too, unless it stays in the memory's units.
+      k.bytes = moved(op) - elements(op.in[8]) * elem_;
+      if (km.pim)
+        k.memory_bytes = rows * double(op.state) * km.pim->state_bits / 8;
+      else
+        k.bytes += state_bytes;
       return;
     }
     // x, z in and y out (rows each), dt (one per channel or head), B and C, in the model's

@@ -122,6 +122,13 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
           k.flops / 2 / (sm_macs_per_s(profile, k.precision) * profile.tile_count * km.fused_matrix_efficiency.value);
       break;
     case KernelKind::state_update:
+      if (km.pim) {
+        // In the memory: every unit streams its banks' share of the states (and writes the
+        // new ones to a paired bank meanwhile).
+        const PimUnits& u = *km.pim;
+        compute = k.memory_bytes / (double(u.units) * u.clock_mhz * 1e6 * u.bytes_per_cycle * u.efficiency.value);
+      }
+      break;
     case KernelKind::memory:
       break;
   }

@@ -27,10 +27,11 @@ struct KernelCall {
   Precision precision = Precision::bf16;  // of the tensor-core work
   std::int64_t batch = 1, m = 0, n = 0, k = 0;
   std::int64_t channels = 0, length = 0, state = 0;
-  double flops = 0;     // tensor-core work: a GEMM's 2 batch m n k, the matrix kernels' own
-  double bytes = 0;     // DRAM bytes read and written
-  int launches = 1;     // kernels the stack launches for it (the chunked SSD: 5)
-  bool causal = false;  // attention
+  double flops = 0;         // tensor-core work: a GEMM's 2 batch m n k, the matrix kernels' own
+  double bytes = 0;         // DRAM bytes read and written
+  double memory_bytes = 0;  // state bytes the memory's own units read (profile kernels.pim)
+  int launches = 1;         // kernels the stack launches for it (the chunked SSD: 5)
+  bool causal = false;      // attention
 };
 
 }  // namespace ssmsoc

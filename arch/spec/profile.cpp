@@ -19,7 +19,7 @@ const std::vector<std::string_view>& scan_mode_names() { static const std::vecto
 const std::vector<std::string_view>& number_type_names() { static const std::vector<std::string_view> v{"fixed", "fp32", "bf16", "fp16"}; return v; }
 const std::vector<std::string_view>& approx_method_names() { static const std::vector<std::string_view> v{"exact", "piecewise-linear", "shift-biased"}; return v; }
 const std::vector<std::string_view>& fused_op_names() { static const std::vector<std::string_view> v{"delta_softplus", "d_skip", "silu_gate"}; return v; }
-const std::vector<std::string_view>& dram_technology_names() { static const std::vector<std::string_view> v{"lpddr4x", "lpddr5", "lpddr5x", "ddr4", "ddr5", "gddr6", "gddr6x", "hbm2e", "hbm3", "hbm3e"}; return v; }
+const std::vector<std::string_view>& dram_technology_names() { static const std::vector<std::string_view> v{"lpddr4x", "lpddr5", "lpddr5x", "ddr4", "ddr5", "gddr6", "gddr6x", "hbm2e", "hbm3", "hbm3e", "ddr3", "lpddr4"}; return v; }
 const std::vector<std::string_view>& vector_function_names() { static const std::vector<std::string_view> v{"add", "mul", "fma", "max", "relu", "exp", "log", "sigmoid", "silu", "gelu", "softplus", "rsqrt", "recip", "reduce_sum", "reduce_max", "convert"}; return v; }
 // clang-format on
 
@@ -78,14 +78,19 @@ fs::path profile_directory() {
   return SSMSOC_SOURCE_PROFILE_DIR;
 }
 
-std::vector<fs::path> shipped_profile_files() {
+namespace {
+std::vector<fs::path> profile_files_in(const fs::path& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(profile_directory(), ec))
+  for (const auto& entry : fs::directory_iterator(dir, ec))
     if (entry.is_regular_file() && entry.path().extension() == ".yaml") files.push_back(entry.path());
   std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return a.stem() < b.stem(); });
   return files;
 }
+}  // namespace
+
+std::vector<fs::path> shipped_profile_files() { return profile_files_in(profile_directory()); }
+std::vector<fs::path> published_profile_files() { return profile_files_in(profile_directory() / "published"); }
 
 namespace {
 
@@ -370,7 +375,7 @@ class ProfileReader {
         "kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency", "fused_matrix_efficiency",
                     "gemm_overhead_us", "memory_overhead_us", "ssd_matrix_efficiency", "attention_efficiency",
                     "attention_block_us", "dram_efficiency", "gemm_dram_efficiency", "scan_step_ns",
-                    "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens"});
+                    "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens", "state_bits", "pim"});
     // Rates and efficiencies divide: above 0.
     auto positive = [&](std::string_view key, double max) {
       const Figure f = read_figure(k, key, max);
@@ -401,6 +406,18 @@ class ProfileReader {
     m.scan_channels_per_block = static_cast<int>(k.integer("scan_channels_per_block", 1, 1 << 16));
     if (k.has("prompt_pass_tokens"))
       m.prompt_pass_tokens = static_cast<int>(k.integer("prompt_pass_tokens", 1, 1 << 20));
+    if (k.has("state_bits")) m.state_bits = k.number("state_bits", 1, 64);
+    if (k.has("pim")) {
+      const MapReader pim = k.map("pim", {"units", "clock_mhz", "bytes_per_cycle", "efficiency", "state_bits"});
+      PimUnits u;
+      u.units = static_cast<int>(pim.integer("units", 1, 1 << 20));
+      u.clock_mhz = pim.number("clock_mhz", 0, 1e5);
+      u.bytes_per_cycle = static_cast<int>(pim.integer("bytes_per_cycle", 1, 4096));
+      u.efficiency = read_figure(pim, "efficiency", 1);
+      if (u.efficiency.value <= 0) pim.map("efficiency", {"value", "source"}).fail("value", "expected a value above 0");
+      u.state_bits = pim.number("state_bits", 1, 64);
+      m.pim = u;
+    }
     const ConfigNode& blocks = k.required("gemm_blocks", "a list of [rows, cols] pairs");
     const std::string path = k.child_path("gemm_blocks");
     if (blocks.kind != ConfigNode::Kind::sequence || blocks.items.empty())
@@ -565,10 +582,11 @@ Profile load_profile(std::string_view name_or_path) {
     if (!fs::is_regular_file(arg)) throw ConfigError(fmt::format("{}: no such profile file", arg));
     return load_profile_file(arg);
   }
-  const fs::path file = profile_directory() / (arg + ".yaml");
-  if (fs::is_regular_file(file)) return load_profile_file(file);
+  for (const fs::path& dir : {profile_directory(), profile_directory() / "published"})
+    if (const fs::path file = dir / (arg + ".yaml"); fs::is_regular_file(file)) return load_profile_file(file);
   std::vector<std::string> known;
   for (const auto& f : shipped_profile_files()) known.push_back(f.stem().string());
+  for (const auto& f : published_profile_files()) known.push_back(f.stem().string());
   std::string suggestion = closest_match(arg, known);
   std::string list;
   for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;

@@ -26,7 +26,7 @@ enum class ScanMode { mamba1, mamba2 };
 enum class NumberType { fixed, fp32, bf16, fp16 };
 enum class ApproxMethod { exact, piecewise_linear, shift_biased };
 enum class FusedOp { delta_softplus, d_skip, silu_gate };
-enum class DramTechnology { lpddr4x, lpddr5, lpddr5x, ddr4, ddr5, gddr6, gddr6x, hbm2e, hbm3, hbm3e };
+enum class DramTechnology { lpddr4x, lpddr5, lpddr5x, ddr4, ddr5, gddr6, gddr6x, hbm2e, hbm3, hbm3e, ddr3, lpddr4 };
 enum class VectorFunction {
   add,
   mul,
@@ -230,6 +230,17 @@ const std::vector<FigureField<Area>>& area_figure_fields();
 // replayed graph (decode: a CUDA graph, a CPU thread pool's barrier, an NPU graph's op
 // boundary). The Mamba-1 selective scan runs one block per `scan_channels_per_block` channels,
 // `scan_step_ns` per token and state element of a block.
+// Processing units in the DRAM (HBM-PIM, as Pimba): a decode step's state updates run in the
+// memory's banks, each unit streaming its banks' states at `bytes_per_cycle`; only the
+// token's operands (x, dt, B, C in, y out) cross the bus to the GPU.
+struct PimUnits {
+  int units = 0;
+  double clock_mhz = 0;
+  int bytes_per_cycle = 0;  // state bytes a unit reads per cycle (its write goes to another bank)
+  Figure efficiency;        // of that peak the units reach (row activations and precharges between bursts)
+  double state_bits = 0;    // bits per state element in the memory (MX8: 8 + shared exponents)
+};
+
 struct KernelModel {
   Figure launch_gap_us;
   Figure graph_gap_us;
@@ -265,6 +276,10 @@ struct KernelModel {
   // Tokens of the prompt per pass of the runtime (a graph compiled for a fixed prompt length, as
   // Qualcomm's Genie runs 128); 0: the whole prompt at once.
   int prompt_pass_tokens = 0;
+  // Bits per SSM state element between tokens, as the stack keeps the states (32: float32;
+  // 16: the model's precision, mamba_ssm's default cache dtype).
+  double state_bits = 32;
+  std::optional<PimUnits> pim;  // state updates in the memory
 };
 
 struct Profile {
@@ -295,8 +310,12 @@ std::filesystem::path profile_directory();
 // Shipped profile files, sorted by name.
 std::vector<std::filesystem::path> shipped_profile_files();
 
-// Loads a profile by name (looked up in profile_directory()) or by path (anything with a
-// '/' or ending in .yaml). Throws ConfigError with a one-line message on any problem.
+// Profiles of published accelerators (profile_directory()/published), sorted by name: loadable
+// by name like the shipped ones, but not among them (workloads/validation reproduces them).
+std::vector<std::filesystem::path> published_profile_files();
+
+// Loads a profile by name (looked up in profile_directory(), then its published/ folder) or by
+// path (anything with a '/' or ending in .yaml). Throws ConfigError with a one-line message on any problem.
 Profile load_profile(std::string_view name_or_path);
 Profile load_profile_file(const std::filesystem::path& file);
 
