@@ -19,7 +19,8 @@ constexpr std::uint64_t kSegmentBytes = std::uint64_t{1} << 31;  // ssm_ref offs
 struct Xfer {
   ssm_ref src, dst;
   std::uint32_t row_bytes = 0, rows = 1, src_stride = 0, dst_stride = 0;  // a source row's bytes
-  DmaConvert convert = DmaConvert::none;  // a 16-bit activation to or from float32 in SRAM
+  DmaConvert convert = DmaConvert::none;  // a narrow activation or state to or from float32 in SRAM
+  Precision format = Precision::fp32;     // the narrow side's format when it converts
 };
 struct Group {
   ssm_engine engine;
@@ -210,10 +211,20 @@ class Generator {
 
   // How the tile SRAM holds a view's elements: as the tensor does (GEMM operands: the matrix
   // precision), or float32 for the scan, conv and vector engines, which the DMA converts a
-  // 16-bit activation to on the way in and from on the way out (SSM_DMA_WIDEN / NARROW).
+  // 16-bit activation or a narrow SSM state (tile.scan.state_storage) to on the way in and from
+  // on the way out (SSM_DMA_WIDEN / NARROW).
   enum class InSram { as_tensor, f32 };
   DmaConvert conversion(const TensorDef& t, InSram in_sram, DmaConvert direction) const {
-    return in_sram == InSram::f32 && t.bits == 16 ? direction : DmaConvert::none;
+    const bool narrow_state = t.kind == TensorKind::state && t.bits < 32;
+    return in_sram == InSram::f32 && (t.bits == 16 || narrow_state) ? direction : DmaConvert::none;
+  }
+  // The narrow side's format of a converting transfer.
+  Precision narrow_format(const TensorDef& t) const {
+    return t.kind == TensorKind::state ? mod_.state_storage : mod_.precision;
+  }
+  // Bytes of `cols` elements of `t` as the tile SRAM holds them.
+  static std::uint32_t sram_row_bytes(const TensorDef& t, DmaConvert convert, std::int64_t cols) {
+    return static_cast<std::uint32_t>(convert == DmaConvert::none ? row_bytes(t, cols) : cols * 4);
   }
 
   // Loads rows x cols of a view into tile SRAM at `at`, packed (dst stride = row bytes).
@@ -222,23 +233,22 @@ class Generator {
     const TensorDef& t = tensor(v);
     const DmaConvert convert = conversion(t, in_sram, DmaConvert::widen);
     const std::uint32_t rb = static_cast<std::uint32_t>(row_bytes(t, cols));
-    const std::uint32_t sram_rb = convert == DmaConvert::none ? rb : static_cast<std::uint32_t>(cols * 4);
+    const std::uint32_t sram_rb = sram_row_bytes(t, convert, cols);
     const std::uint32_t stride = static_cast<std::uint32_t>(row_bytes(t, t.cols));
     shared_pieces(v, row, rows, col, cols, [&](ssm_ref src, std::int64_t first, std::int64_t n) {
       out.push_back(Xfer{src, sram(tile, at + std::uint64_t(first - row) * sram_rb), rb, static_cast<std::uint32_t>(n),
-                         stride, sram_rb, convert});
+                         stride, sram_rb, convert, narrow_format(t)});
     });
   }
   void store(std::vector<Xfer>& out, int tile, const View& v, std::int64_t row, std::int64_t rows, std::int64_t col,
              std::int64_t cols, std::uint64_t at, InSram in_sram = InSram::as_tensor) const {
     const TensorDef& t = tensor(v);
     const DmaConvert convert = conversion(t, in_sram, DmaConvert::narrow);
-    const std::uint32_t rb = static_cast<std::uint32_t>(row_bytes(t, cols));
-    const std::uint32_t sram_rb = convert == DmaConvert::none ? rb : static_cast<std::uint32_t>(cols * 4);
+    const std::uint32_t sram_rb = sram_row_bytes(t, convert, cols);
     const std::uint32_t stride = static_cast<std::uint32_t>(row_bytes(t, t.cols));
     shared_pieces(v, row, rows, col, cols, [&](ssm_ref dst, std::int64_t first, std::int64_t n) {
       out.push_back(Xfer{sram(tile, at + std::uint64_t(first - row) * sram_rb), dst, sram_rb,
-                         static_cast<std::uint32_t>(n), sram_rb, stride, convert});
+                         static_cast<std::uint32_t>(n), sram_rb, stride, convert, narrow_format(t)});
     });
   }
   static ssm_ref sram(int tile, std::uint64_t at) {
@@ -254,7 +264,7 @@ class Generator {
 
   ssm_command dma(const Xfer& x) const {
     return dma_command(DmaArgs{x.src, x.dst, x.row_bytes, x.rows, x.src_stride, x.dst_stride, 0, x.convert,
-                               static_cast<ssm_precision>(mod_.precision)});
+                               static_cast<ssm_precision>(x.convert == DmaConvert::none ? mod_.precision : x.format)});
   }
 
   void flush_stores(int t) {
@@ -883,7 +893,7 @@ class Generator {
             }
             const std::uint64_t state_at = m.state_in_slot ? base + state_in_slot_at : st_at;
             const std::int64_t state_row = (sess * channels + c0) * p + p0;
-            if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * pw, 0, n, state_at);
+            if (l0 == 0) load(s.loads, tile, op.in[8], state_row, cn * pw, 0, n, state_at, InSram::f32);
             // Refilling the resident region waits for the steps that use it: per block, or
             // per (session, block) when the state is resident.
             s.reload = steps > 0 && (m.state_in_slot ? block_start : l0 == 0);
@@ -986,7 +996,7 @@ class Generator {
             }
             store(s.stores, tile, op.out[0], row, len, col, cn * pw, out_bits < 32 ? converted_at : out_at,
                   out_bits < 32 ? InSram::as_tensor : InSram::f32);
-            if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, state_at);
+            if (l0 + len >= L) store(s.stores, tile, op.in[8], state_row, cn * pw, 0, n, state_at, InSram::f32);
             emit(tile, s);
           }
       }

@@ -84,7 +84,8 @@ void lower_and_map(CompileResult& r, const PhasePlan& plan, const Scenario& scen
     p.name = plan.phases[i].name;
     p.phase = plan.phases[i];
     p.runs = plan.runs[i];
-    p.lowered = lower_graph(r.graph, plan.phases[i], r.precision);
+    p.lowered = lower_graph(r.graph, plan.phases[i], r.precision,
+                            profile.tile.scan.present ? profile.tile.scan.state_storage : Precision::fp32);
     if (options.fuse) fuse_residual_adds(p.lowered);
     select_scan_kernels(p.lowered, profile);
     if (options.fuse) fuse_dt_projections(p.lowered);
@@ -226,6 +227,7 @@ void sample_layers(PhaseProgram& p, std::size_t index, const MemoryPlan& plan, c
     Module mod;
     mod.phase = p.lowered.phase;
     mod.precision = p.lowered.precision;
+    mod.state_storage = p.lowered.state_storage;
     mod.tensors = p.lowered.tensors;
     std::vector<OpMapping> mappings;
     for (std::uint32_t i : full_op) {

@@ -47,9 +47,10 @@ namespace {
 
 class Lowerer {
  public:
-  Lowerer(const Graph& g, const Phase& phase, Precision p) : g_(g), m_(g.model) {
+  Lowerer(const Graph& g, const Phase& phase, Precision p, Precision state_storage) : g_(g), m_(g.model) {
     mod_.phase = phase;
     mod_.precision = p;
+    mod_.state_storage = state_storage;
     rows_ = std::int64_t(phase.tokens) * phase.sessions;
     pbits_ = bits_of(p);
     abits_ = p == Precision::bf16 || p == Precision::fp16 ? 16 : 32;
@@ -320,7 +321,7 @@ class Lowerer {
              V(weight("D", 1, i, 32)),
              View{xz, i, i},
              V(weight("dt_bias", 1, i, 32)),
-             V(state("ssm_state", i, n))};
+             V(state("ssm_state", i, n, bits_of(mod_.state_storage)))};
     sc.out = {V(y_p)};
     const int out = act("out", rows_, h);
     gemm("out_proj", V(y_p), weight("out_proj", h, i, pbits_), V(out), rows_, h, i);
@@ -356,9 +357,15 @@ class Lowerer {
     sc.softplus = sc.skip = true;
     sc.gate = false;  // the gate is in the gated RMSNorm below
     sc.chunk = s.chunk_size > 0 ? s.chunk_size : 256;
-    sc.in = {View{xbc, 0, i},     View{zxbcdt, i + cd, s.heads},        V(weight("A", 1, s.heads, 32)),
-             View{xbc, i, g * n}, View{xbc, i + g * n, g * n},          V(weight("D", 1, s.heads, 32)),
-             View{-1, 0, 0},      V(weight("dt_bias", 1, s.heads, 32)), V(state("ssm_state", s.heads * s.head_dim, n))};
+    sc.in = {View{xbc, 0, i},
+             View{zxbcdt, i + cd, s.heads},
+             V(weight("A", 1, s.heads, 32)),
+             View{xbc, i, g * n},
+             View{xbc, i + g * n, g * n},
+             V(weight("D", 1, s.heads, 32)),
+             View{-1, 0, 0},
+             V(weight("dt_bias", 1, s.heads, 32)),
+             V(state("ssm_state", s.heads * s.head_dim, n, bits_of(mod_.state_storage)))};
     sc.out = {V(y)};
     const int y_p = act("y_p", rows_, i, pbits_);
     if (s.gated_norm) {
@@ -564,8 +571,8 @@ class Lowerer {
 
 }  // namespace
 
-Module lower_graph(const Graph& graph, const Phase& phase, Precision precision) {
-  return Lowerer(graph, phase, precision).run();
+Module lower_graph(const Graph& graph, const Phase& phase, Precision precision, Precision state_storage) {
+  return Lowerer(graph, phase, precision, state_storage).run();
 }
 
 namespace {

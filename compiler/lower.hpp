@@ -99,6 +99,7 @@ struct Phase {
 struct Module {
   Phase phase;
   Precision precision = Precision::bf16;
+  Precision state_storage = Precision::fp32;  // the SSM states' format in memory
   std::vector<TensorDef> tensors;
   std::vector<PrimOp> ops;
   int tensor(const std::string& name) const;  // -1 if absent
@@ -123,7 +124,9 @@ Precision choose_precision(const Profile& profile, const std::string& requested)
 //   vector add x + mo -> x'
 // Scan ops carry what the model needs (softplus, gate, D skip) whatever fuses them, and
 // come out with kernel = native; select_scan_kernels decides.
-Module lower_graph(const Graph& graph, const Phase& phase, Precision precision);
+// `state_storage`: the SSM states' format in memory (Profile's tile.scan.state_storage).
+Module lower_graph(const Graph& graph, const Phase& phase, Precision precision,
+                   Precision state_storage = Precision::fp32);
 
 // Fusion of a GEMM with the residual add that consumes its output: ADD(R, GEMM(A, W)) becomes
 // GEMM(A, W, R), whose accumulators start from R, where the GEMM's float32 output feeds that

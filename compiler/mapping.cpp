@@ -711,7 +711,7 @@ class Chooser {
                                             {first_channels * 4, true},
                                             {std::int64_t(scan_dt_weight_bytes(op, mod_, first_channels)), true}},
                                            tiles);
-      const double state_dma = dma_cycles(rows * n * 4, state_dram, tiles);  // a load, or a store
+      const double state_dma = dma_cycles(rows * n * bits(op.in[8]) / 8, state_dram, tiles);  // a load, or a store
       // The first loads include A, D and the dt bias (DRAM).
       const double load_wait = exposed(true), store_wait = exposed(in_dram(op.out[0]) || state_dram);
       if (c.state_in_slot) {

@@ -129,13 +129,16 @@ void Functional::dma(const ssm_dma& d) {
   const ProgramBuffer& dst = program_.buffers[d.dst.buffer];
   std::vector<std::byte> row(d.row_bytes), converted(dma_dst_row_bytes(d));
   const NumberType format = d.head.variant == SSM_FP16 ? NumberType::fp16 : NumberType::bf16;
-  // A row as the destination holds it: 16-bit floats widened to float32, or float32 rounded.
+  const bool fp8 = d.head.variant == SSM_FP8;
+  const std::size_t narrow = fp8 ? 1 : 2;  // bytes of a narrow value
+  // A row as the destination holds it: narrow floats widened to float32, or float32 rounded.
   auto convert = [&]() -> const std::vector<std::byte>& {
     if (d.head.flags & SSM_DMA_WIDEN) {
-      for (std::size_t i = 0; i < row.size() / 2; ++i) {
-        std::uint16_t bits;
-        std::memcpy(&bits, &row[2 * i], 2);
-        const float value = numerics::from_float_bits(bits, format);
+      for (std::size_t i = 0; i < row.size() / narrow; ++i) {
+        std::uint16_t bits = 0;
+        std::memcpy(&bits, &row[narrow * i], narrow);  // little-endian: an fp8 byte is the low byte
+        const float value = fp8 ? numerics::from_fp8_e4m3_bits(static_cast<std::uint8_t>(bits))
+                                : numerics::from_float_bits(bits, format);
         std::memcpy(&converted[4 * i], &value, 4);
       }
       return converted;
@@ -144,8 +147,9 @@ void Functional::dma(const ssm_dma& d) {
       for (std::size_t i = 0; i < row.size() / 4; ++i) {
         float value;
         std::memcpy(&value, &row[4 * i], 4);
-        const auto bits = static_cast<std::uint16_t>(numerics::float_bits(value, format));
-        std::memcpy(&converted[2 * i], &bits, 2);
+        const auto bits = fp8 ? std::uint16_t{numerics::fp8_e4m3_bits(value)}
+                              : static_cast<std::uint16_t>(numerics::float_bits(value, format));
+        std::memcpy(&converted[narrow * i], &bits, narrow);
       }
       return converted;
     }

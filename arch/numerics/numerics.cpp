@@ -182,6 +182,36 @@ float from_float_bits(std::int64_t bits, NumberType type) {
   throw std::invalid_argument("from_float_bits: fixed is not a float format");
 }
 
+float from_fp8_e4m3_bits(std::uint8_t bits) {
+  const float sign = bits & 0x80 ? -1.0f : 1.0f;
+  const int exponent = (bits >> 3) & 0xF, mantissa = bits & 0x7;
+  if (exponent == 0xF && mantissa == 0x7) return std::numeric_limits<float>::quiet_NaN();
+  if (exponent == 0) return sign * std::ldexp(float(mantissa), -9);  // subnormal: m / 8 * 2^-6
+  return sign * std::ldexp(float(8 + mantissa), exponent - 10);      // (1 + m / 8) * 2^(e - 7)
+}
+
+std::uint8_t fp8_e4m3_bits(float x) {
+  if (std::isnan(x)) return 0x7F;
+  const std::uint8_t sign = std::signbit(x) ? 0x80 : 0;
+  const float a = std::fabs(x);
+  if (a >= 448.0f) return sign | 0x7E;  // saturate (also infinities)
+  // The spacing of e4m3 values around a: 2^(e - 3) for normals (e >= -6), 2^-9 below.
+  int e = 0;
+  std::frexp(a, &e);  // a = f * 2^e, f in [0.5, 1): the unbiased exponent is e - 1
+  const int quantum_exp = std::max(e - 1, -6) - 3;
+  const float scaled = std::ldexp(a, -quantum_exp);  // a in units of the spacing, exact
+  const float rounded = std::nearbyint(scaled);      // ties to even (the default rounding mode)
+  const float value = std::ldexp(rounded, quantum_exp);
+  if (value >= 448.0f) return sign | 0x7E;
+  if (value == 0) return sign;
+  int ve = 0;
+  std::frexp(value, &ve);
+  if (ve - 1 < -6) return sign | static_cast<std::uint8_t>(std::lround(std::ldexp(value, 9)));  // subnormal
+  const int biased = ve - 1 + 7;
+  const int mantissa = static_cast<int>(std::lround(std::ldexp(value, -(ve - 1)) * 8)) - 8;
+  return sign | static_cast<std::uint8_t>(biased << 3 | mantissa);
+}
+
 // ---------------------------------------------------------------------------------------
 
 std::string_view function_name(Function function) {

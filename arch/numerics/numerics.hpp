@@ -68,6 +68,10 @@ float round_to(float x, NumberType type);
 // The IEEE bit pattern of a float-format value (fp32: 32 bits; bf16, fp16: 16 bits).
 std::int64_t float_bits(float x, NumberType type);
 float from_float_bits(std::int64_t bits, NumberType type);
+// FP8 E4M3 (OCP 8-bit floating point: bias 7, no infinities, 0x7F/0xFF NaN, largest 448):
+// x rounded to nearest even, saturated to +-448 (NaN stays NaN); and back to float (exact).
+std::uint8_t fp8_e4m3_bits(float x);
+float from_fp8_e4m3_bits(std::uint8_t bits);
 
 // ---------------------------------------------------------------------------------------
 // Function approximations. The scan unit evaluates exp on x <= 0 (x = dt*A with A < 0),

@@ -19,8 +19,8 @@
 #define SSM_PROGRAM_MAGIC 0x504D5353u /* "SSMP" */
 #define SSM_PROGRAM_VERSION_MAJOR 1u
 /* 1.1: vector param2 (RoPE head dims), softmax input scale; 1.2: vector TOPK_MASK, ROW_B
- * flags; 1.3: TOPK_BIAS; 1.4: sync points in engine commands; 1.5: DMA WIDEN, NARROW */
-#define SSM_PROGRAM_VERSION_MINOR 5u
+ * flags; 1.3: TOPK_BIAS; 1.4: sync points in engine commands; 1.5: DMA WIDEN, NARROW; 1.6: their FP8 E4M3 */
+#define SSM_PROGRAM_VERSION_MINOR 6u
 #define SSM_MAX_SEMAPHORES 4096u
 #define SSM_NO_BUFFER 0xFFFFu /* an absent optional operand */
 
@@ -116,11 +116,12 @@ typedef struct {
 #define SSM_SYNC_WORD 26u
 
 #define SSM_DMA_BROADCAST 0x01u /* write dst to every tile in tile_mask (dst is a tile buffer) */
-/* Format conversion on the way, variant the 16-bit format (SSM_BF16 or SSM_FP16): WIDEN reads
- * rows of 16-bit floats and writes them as float32 (each destination row twice row_bytes);
- * NARROW reads float32 rows and writes them rounded to nearest even (each destination row
- * half of row_bytes). row_bytes counts a source row's bytes; the narrow side's bytes are
- * those that cross the network and the memories (since 1.5). */
+/* Format conversion on the way, variant the narrow format (SSM_BF16 or SSM_FP16; SSM_FP8, OCP
+ * FP8 E4M3, since 1.6): WIDEN reads rows of narrow floats and writes them as float32 (each
+ * destination row 2 or 4 times row_bytes); NARROW reads float32 rows and writes them rounded
+ * to nearest even (each destination row half or a quarter of row_bytes; E4M3 saturates at
+ * +-448). row_bytes counts a source row's bytes; the narrow side's bytes are those that cross
+ * the network and the memories (since 1.5). */
 #define SSM_DMA_WIDEN 0x02u
 #define SSM_DMA_NARROW 0x04u
 typedef struct {

@@ -298,7 +298,7 @@ class ProfileReader {
     }
     MapReader scan(node, tile.child_path("scan"),
                    {"present", "lanes", "max_state", "pipeline_depth", "modes", "data_format", "state_format",
-                    "exp_approx", "fused_ops", "softplus_approx", "silu_approx"});
+                    "exp_approx", "fused_ops", "softplus_approx", "silu_approx", "state_storage"});
     s.lanes = static_cast<int>(scan.integer("lanes", 1, 4096));
     s.max_state = static_cast<int>(scan.integer("max_state", 1, 65536));
     s.pipeline_depth = static_cast<int>(scan.integer("pipeline_depth", 1, 256));
@@ -309,6 +309,12 @@ class ProfileReader {
       fail_cross("tile.scan.state_format", "tile.scan.data_format",
                  fmt::format("the state ({} bits) must be at least as wide as the data ({} bits)",
                              s.state_format.total_bits(), s.data_format.total_bits()));
+    if (scan.has("state_storage")) {
+      s.state_storage = read_enum<Precision>(scan, "state_storage");
+      if (s.state_storage != Precision::fp32 && s.state_storage != Precision::bf16 &&
+          s.state_storage != Precision::fp16 && s.state_storage != Precision::fp8)
+        scan.fail("state_storage", "expected fp32, bf16, fp16 or fp8 (the formats the DMA converts)");
+    }
     s.exp_approx = read_approximation(scan, "exp_approx", true);
     s.fused_ops = read_enum_list<FusedOp>(scan, "fused_ops", true);
     s.softplus_approx = fused_approximation(scan, "softplus_approx", FusedOp::delta_softplus);

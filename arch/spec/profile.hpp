@@ -115,6 +115,9 @@ struct ScanUnit {
   std::vector<FusedOp> fused_ops;
   std::optional<Approximation> softplus_approx;  // iff delta_softplus is fused
   std::optional<Approximation> silu_approx;      // iff silu_gate is fused
+  // How the SSM state is kept in memory between chunks and tokens: float32, or narrower,
+  // which the DMA converts to and from the unit's float32 (SSM_DMA_WIDEN / NARROW).
+  Precision state_storage = Precision::fp32;
 
   bool fuses(FusedOp op) const;
   bool supports(ScanMode mode) const;

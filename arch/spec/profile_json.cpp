@@ -58,6 +58,7 @@ json scan_unit(const ScanUnit& s) {
   j["fused_ops"] = names(s.fused_ops);
   if (s.softplus_approx) j["softplus_approx"] = approximation(*s.softplus_approx);
   if (s.silu_approx) j["silu_approx"] = approximation(*s.silu_approx);
+  if (s.state_storage != Precision::fp32) j["state_storage"] = name_of(s.state_storage);
   return j;
 }
 
@@ -139,6 +140,14 @@ json profile_to_json(const Profile& p) {
       out["kernels"]["attention_efficiency"] = figure(k.attention_efficiency);
       out["kernels"]["attention_block_us"] = figure(k.attention_block_us);
     }
+    if (k.prompt_pass_tokens > 0) out["kernels"]["prompt_pass_tokens"] = k.prompt_pass_tokens;
+    if (k.state_bits != 32) out["kernels"]["state_bits"] = k.state_bits;
+    if (k.pim)
+      out["kernels"]["pim"] = json{{"units", k.pim->units},
+                                   {"clock_mhz", k.pim->clock_mhz},
+                                   {"bytes_per_cycle", k.pim->bytes_per_cycle},
+                                   {"efficiency", figure(k.pim->efficiency)},
+                                   {"state_bits", k.pim->state_bits}};
   }
   out["sources"] = sources;
   return out;

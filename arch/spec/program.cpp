@@ -340,8 +340,9 @@ std::uint64_t operand_extent(const ssm_command& c, int operand) {
 }
 
 std::uint64_t dma_dst_row_bytes(const ssm_dma& d) {
-  if (d.head.flags & SSM_DMA_WIDEN) return std::uint64_t{d.row_bytes} * 2;
-  if (d.head.flags & SSM_DMA_NARROW) return d.row_bytes / 2;
+  const std::uint64_t ratio = d.head.variant == SSM_FP8 ? 4 : 2;  // float32 to the narrow format
+  if (d.head.flags & SSM_DMA_WIDEN) return std::uint64_t{d.row_bytes} * ratio;
+  if (d.head.flags & SSM_DMA_NARROW) return d.row_bytes / ratio;
   return d.row_bytes;
 }
 
@@ -431,10 +432,11 @@ void validate_program(const Program& program, const std::string& source, const P
       if (op == SSM_OP_DMA && (c.head.flags & (SSM_DMA_WIDEN | SSM_DMA_NARROW))) {
         const bool widen = c.head.flags & SSM_DMA_WIDEN;
         if (widen && (c.head.flags & SSM_DMA_NARROW)) fail(fmt::format("{}: a DMA both widens and narrows", where()));
-        if (c.head.variant != SSM_BF16 && c.head.variant != SSM_FP16)
-          fail(fmt::format("{}: a DMA converts float32 to or from bf16 or fp16, not precision {}", where(),
+        if (c.head.variant != SSM_BF16 && c.head.variant != SSM_FP16 && c.head.variant != SSM_FP8)
+          fail(fmt::format("{}: a DMA converts float32 to or from bf16, fp16 or fp8, not precision {}", where(),
                            int(c.head.variant)));
-        if (c.dma.row_bytes % (widen ? 2 : 4) != 0)
+        const unsigned narrow_bytes = c.head.variant == SSM_FP8 ? 1 : 2;
+        if (c.dma.row_bytes % (widen ? narrow_bytes : 4) != 0)
           fail(fmt::format("{}: a {} DMA's rows of {} bytes are not whole {} values", where(),
                            widen ? "widening" : "narrowing", c.dma.row_bytes, widen ? "16-bit" : "float32"));
       }

@@ -51,11 +51,12 @@ struct DmaArgs {
   std::uint32_t row_bytes = 0, rows = 1, src_stride = 0, dst_stride = 0;  // a source row's bytes
   std::uint64_t broadcast_tiles = 0;  // non-zero: write dst in each of these tiles' SRAM
   DmaConvert convert = DmaConvert::none;
-  ssm_precision format = SSM_BF16;  // the 16-bit side of a conversion
+  ssm_precision format = SSM_BF16;  // the narrow side of a conversion (bf16, fp16 or fp8)
 };
 ssm_command dma_command(const DmaArgs& args);
-// Bytes of a destination row (a source row's, halved by NARROW, doubled by WIDEN) and the
-// bytes a DMA moves across the network and the memories (the narrower side's).
+// Bytes of a destination row (a source row's, divided by NARROW, multiplied by WIDEN: 2 for a
+// 16-bit format, 4 for fp8) and the bytes a DMA moves across the network and the memories (the
+// narrower side's).
 std::uint64_t dma_dst_row_bytes(const ssm_dma& dma);
 std::uint64_t dma_transfer_bytes(const ssm_dma& dma);
 

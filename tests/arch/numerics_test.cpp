@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
+#include <random>
+
 #include <cmath>
 #include <limits>
 
@@ -246,6 +250,43 @@ TEST(Approximations, FloatVariantsFollowTheSameConstruction) {
   EXPECT_NEAR(approximate_float(Function::exp, pwl, -1.0f, NumberType::fp32), std::exp(-1.0), 0.0079);
   EXPECT_EQ(approximate_float(Function::exp, {ApproxMethod::shift_biased, 0}, -std::log(2.0f), NumberType::bf16), 0.5f);
   EXPECT_EQ(approximate_float(Function::exp, {ApproxMethod::exact, 0}, -1.0f, NumberType::fp32), std::exp(-1.0f));
+}
+
+// FP8 E4M3: every finite pattern survives the round trip, and random floats go to the
+// nearest finite value (ties to the even mantissa), saturating at +-448.
+TEST(Fp8E4m3, RoundTripsEveryPatternAndRoundsToTheNearestEven) {
+  std::vector<std::pair<float, std::uint8_t>> finite;  // (value, bits) of every finite pattern
+  for (int b = 0; b < 256; ++b) {
+    const auto bits = static_cast<std::uint8_t>(b);
+    const float v = from_fp8_e4m3_bits(bits);
+    if ((b & 0x7F) == 0x7F) {
+      EXPECT_TRUE(std::isnan(v)) << b;
+      continue;
+    }
+    EXPECT_EQ(fp8_e4m3_bits(v), bits) << b << " " << v;
+    finite.emplace_back(v, bits);
+  }
+  EXPECT_EQ(from_fp8_e4m3_bits(0x7E), 448.0f);
+  EXPECT_EQ(from_fp8_e4m3_bits(0x01), std::ldexp(1.0f, -9));
+  EXPECT_EQ(fp8_e4m3_bits(1e6f), 0x7E);
+  EXPECT_EQ(fp8_e4m3_bits(-1e6f), 0xFE);
+  EXPECT_EQ(fp8_e4m3_bits(std::numeric_limits<float>::quiet_NaN()) & 0x7F, 0x7F);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> exponent(-12, 10);
+  for (int i = 0; i < 20000; ++i) {
+    const float x = (rng() & 1 ? -1.0f : 1.0f) * std::exp2(exponent(rng));
+    if (std::fabs(x) >= 448) continue;
+    float best = 0;
+    std::uint8_t best_bits = 0;
+    float best_error = INFINITY;
+    for (const auto& [v, bits] : finite) {
+      if (std::signbit(v) != std::signbit(x)) continue;
+      const float error = std::fabs(v - x);
+      if (error < best_error || (error == best_error && (bits & 1) == 0))
+        best = v, best_bits = bits, best_error = error;
+    }
+    EXPECT_EQ(fp8_e4m3_bits(x), best_bits) << x << " nearest " << best;
+  }
 }
 
 }  // namespace

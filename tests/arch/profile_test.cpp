@@ -249,6 +249,46 @@ TEST_P(ShippedProfile, JsonIsALoadableProfileThatRoundTrips) {
 
 INSTANTIATE_TEST_SUITE_P(All, ShippedProfile, ::testing::ValuesIn(shipped_names()), test::param_name);
 
+// The published designs (arch/profiles/published): loadable by name, not among the shipped
+// ones, and their JSON keeps what only they use (the state's storage, the units in memory).
+class PublishedProfile : public ::testing::TestWithParam<std::string> {};
+
+std::vector<std::string> published_names() {
+  std::vector<std::string> names;
+  for (const auto& f : published_profile_files()) names.push_back(f.stem().string());
+  return names;
+}
+
+TEST_P(PublishedProfile, LoadsByNameAndItsJsonRoundTripsEveryField) {
+  const Profile p = load_profile(GetParam());
+  EXPECT_EQ(p.file.parent_path().filename(), "published");
+  for (const auto& shipped : shipped_names()) EXPECT_NE(shipped, GetParam());
+  const nlohmann::ordered_json json = profile_to_json(p);
+  const Profile copy = load_profile(write_profile(GetParam() + "-roundtrip", json.dump(2)).string());
+  EXPECT_EQ(profile_to_json(copy), json);
+  EXPECT_EQ(copy.tile.scan.state_storage, p.tile.scan.state_storage);
+  EXPECT_EQ(copy.kernels.has_value(), p.kernels.has_value());
+  if (p.kernels) {
+    EXPECT_EQ(copy.kernels->state_bits, p.kernels->state_bits);
+    EXPECT_EQ(copy.kernels->prompt_pass_tokens, p.kernels->prompt_pass_tokens);
+    ASSERT_EQ(copy.kernels->pim.has_value(), p.kernels->pim.has_value());
+    if (p.kernels->pim) {
+      EXPECT_EQ(copy.kernels->pim->units, p.kernels->pim->units);
+      EXPECT_EQ(copy.kernels->pim->efficiency.value, p.kernels->pim->efficiency.value);
+      EXPECT_EQ(copy.kernels->pim->state_bits, p.kernels->pim->state_bits);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, PublishedProfile, ::testing::ValuesIn(published_names()), test::param_name);
+
+TEST(PublishedProfiles, TheFourDesignsAreThere) {
+  EXPECT_EQ(published_names(),
+            (std::vector<std::string>{"a100-80gb", "fastmamba-vc709", "lightmamba-vck190", "pimba-a100"}));
+  EXPECT_EQ(load_profile("lightmamba-vck190").tile.scan.state_storage, Precision::fp8);
+  EXPECT_TRUE(load_profile("pimba-a100").kernels->pim.has_value());
+}
+
 // Peak rates that vendors publish, reproduced from the profiles' per-tile figures.
 TEST(ShippedProfiles, ReproduceDatasheetPeaks) {
   auto peak_flop = [](const char* name, Precision p) {

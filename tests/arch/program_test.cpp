@@ -156,13 +156,28 @@ TEST(ProgramDecoding, ChecksConvertingDmas) {
   p.streams[0].commands[0] = widen;
   p.streams[0].commands[0].head.variant = SSM_FP32;
   EXPECT_EQ(decode_error(encode_program(p)),
-            fmt::format("p.ssmp: command 0 (stream 0, tile 0 dma): a DMA converts float32 to or from bf16 or fp16, "
-                        "not precision {}",
+            fmt::format("p.ssmp: command 0 (stream 0, tile 0 dma): a DMA converts float32 to or from bf16, fp16 or "
+                        "fp8, not precision {}",
                         int(SSM_FP32)));
   p.streams[0].commands[0] = narrow;
   p.streams[0].commands[0].dma.row_bytes = 6;
   EXPECT_EQ(decode_error(encode_program(p)),
             "p.ssmp: command 0 (stream 0, tile 0 dma): a narrowing DMA's rows of 6 bytes are not whole float32 values");
+
+  // FP8 (an SSM state kept in 8 bits): a quarter of float32's bytes each way.
+  const ssm_command widen8 = dma_command(
+      {.src = ref(0), .dst = ref(3), .row_bytes = 32, .rows = 16, .convert = DmaConvert::widen, .format = SSM_FP8});
+  EXPECT_EQ(widen8.head.variant, SSM_FP8);
+  EXPECT_EQ(dma_dst_row_bytes(widen8.dma), 128u);
+  EXPECT_EQ(widen8.dma.dst_stride, 128u);
+  EXPECT_EQ(dma_transfer_bytes(widen8.dma), 16u * 32u);
+  const ssm_command narrow8 = dma_command(
+      {.src = ref(3), .dst = ref(0), .row_bytes = 128, .rows = 16, .convert = DmaConvert::narrow, .format = SSM_FP8});
+  EXPECT_EQ(dma_dst_row_bytes(narrow8.dma), 32u);
+  EXPECT_EQ(dma_transfer_bytes(narrow8.dma), 16u * 32u);
+  p.streams[0].commands[0] = widen8;  // 16 rows of 32 fp8 into y's 16 x 32 floats
+  EXPECT_EQ(decode_error(encode_program(p)), "no error");
+  EXPECT_NE(program_listing(p).find("widen from fp8"), std::string::npos) << program_listing(p);
 }
 
 TEST(ProgramDecoding, RejectsInconsistentSections) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -92,6 +94,36 @@ TEST(FunctionalDriver, ChunkedPrefillCarriesTheStates) {
   EXPECT_EQ(r.runs[0].phase, "prefill");
   EXPECT_EQ(r.runs[2].phase, "prefill-rest");
   test::expect_close(r.logits, golden.forward(1, 16, first), 1e-4, 1e-4, "chunked logits");
+}
+
+// A state kept narrow between chunks (tile.scan.state_storage) is rounded at each chunk's end,
+// exactly as the golden model's state would be: the run deviates from float32's by about the
+// format's rounding, grows with the rounding (fp8 more than bf16), and a one-chunk prompt, whose
+// state never leaves the unit, equals float32's run.
+TEST(FunctionalDriver, ANarrowStateStorageRoundsTheCarriedStateOnly) {
+  const std::string dir = kModels + "mamba2";
+  const HfCheckpoint ck = load_hf_checkpoint(dir);
+  const SafetensorsFile ref = read_safetensors(dir + "/reference.safetensors");
+  const std::vector<std::int64_t> ids = ref.tensors.at("input_ids").to_i64();
+  const std::vector<std::int64_t> first(ids.begin(), ids.begin() + 16);
+  auto dc_with = [](const char* format) {
+    return load_profile(test::write_file(fmt::format("dc-{}.yaml", format),
+                                         fmt::format("base: krsna-dc\ndescription: krsna-dc, states in {}\n"
+                                                     "tile: {{scan: {{state_storage: {}}}}}\n",
+                                                     format, format))
+                            .string());
+  };
+  const auto wide = host::FunctionalDriver(ck, load_profile("krsna-dc"), host::DriverOptions{6}).forward(1, 16, first);
+  const auto bf16 = host::FunctionalDriver(ck, dc_with("bf16"), host::DriverOptions{6}).forward(1, 16, first);
+  const auto fp8 = host::FunctionalDriver(ck, dc_with("fp8"), host::DriverOptions{6}).forward(1, 16, first);
+  const double e_bf16 = max_abs_error(bf16.logits, wide.logits), e_fp8 = max_abs_error(fp8.logits, wide.logits);
+  EXPECT_GT(e_bf16, 0);
+  EXPECT_GT(e_fp8, e_bf16);
+  EXPECT_LT(e_fp8, 0.5);
+  const std::vector<std::int64_t> short_prompt(ids.begin(), ids.begin() + 6);
+  EXPECT_EQ(
+      host::FunctionalDriver(ck, dc_with("fp8"), host::DriverOptions{6}).forward(1, 6, short_prompt).logits,
+      host::FunctionalDriver(ck, load_profile("krsna-dc"), host::DriverOptions{6}).forward(1, 6, short_prompt).logits);
 }
 
 // With attention layers, each chunk runs at its own context (the keys in the cache, the RoPE

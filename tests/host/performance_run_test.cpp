@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <fstream>
 #include <numeric>
+#include <random>
 
 #include "arch/golden/safetensors.hpp"
 #include "arch/golden/seeded_random.hpp"
@@ -422,6 +423,48 @@ TEST(FunctionalRun, TotalsThePhasesAndComparesWithTheGoldenModel) {
   EXPECT_EQ(summary["generated_tokens"], 3);
   EXPECT_EQ(summary["simulated_time"]["value"], run.seconds);
   EXPECT_EQ(summary["phases"][1]["runs"], 2);
+}
+
+}  // namespace
+}  // namespace ssmsoc
+
+namespace ssmsoc {
+namespace {
+
+// tile.scan.state_storage: an SSM state kept in fp8 or bf16 between tokens moves a quarter or
+// half of float32's bytes; nothing else of a decode step changes. Mamba-2 130M on krsna-mobile
+// at random batches: the decode step's DRAM bytes fall by exactly the states' saved bytes, read
+// and written, and the memory plan's state per session shrinks alike.
+TEST(PerformanceRun, ANarrowStateStorageMovesOnlyTheStatesFewerBytes) {
+  const compiler::ModelSpec model = compiler::load_model("workloads/models/mamba2-130m.yaml");
+  std::mt19937 rng(5);
+  for (const char* format : {"fp8", "bf16"}) {
+    const auto file = test::write_file(fmt::format("mobile-{}.yaml", format),
+                                       fmt::format("base: krsna-mobile\ndescription: krsna-mobile, states in {}\n"
+                                                   "tile: {{scan: {{state_storage: {}}}}}\n",
+                                                   format, format));
+    const Profile narrow = load_profile(file.string());
+    const double bytes_per_element = std::string(format) == "fp8" ? 1 : 2;
+    compiler::Scenario s;
+    s.prompt_tokens = 16;
+    s.generate_tokens = 3;
+    s.batch = 1 + int(rng() % 8);
+    host::PerformanceOptions every_layer;
+    every_layer.all_layers = true;
+    const auto wide_run = host::run_performance(model, s, load_profile("krsna-mobile"), every_layer);
+    const auto narrow_run = host::run_performance(model, s, narrow, every_layer);
+    auto decode_bytes = [](const host::PerformanceRun& r) {
+      const sim::SimResult& d = r.simulated.back();
+      return double(d.dram_read_bytes + d.dram_write_bytes);
+    };
+    const double elements = double(s.batch) * 24 * 24 * 64 * 128;  // layers x heads x head_dim x N
+    EXPECT_EQ(decode_bytes(wide_run) - decode_bytes(narrow_run), elements * (4 - bytes_per_element) * 2) << format;
+    EXPECT_EQ(double(wide_run.compiled.memory.ssm_state_bytes_per_session -
+                     narrow_run.compiled.memory.ssm_state_bytes_per_session),
+              24 * 24 * 64 * 128 * (4 - bytes_per_element))
+        << format;
+    EXPECT_LT(narrow_run.figures.decode_latency_s, wide_run.figures.decode_latency_s) << format;
+  }
 }
 
 }  // namespace

@@ -426,6 +426,48 @@ TEST(SimFunctional, ConvertingDmasRoundToBf16AndWidenExactly) {
     for (std::uint32_t col = kBlock; col < 8; ++col) EXPECT_EQ(out[row * 8 + col], 0.0f);
 }
 
+// FP8 E4M3 (an SSM state kept narrow, tile.scan.state_storage): NARROW rounds each float32 to
+// its nearest E4M3 value, a quarter of the bytes, and WIDEN gives those values back exactly.
+TEST(SimFunctional, ConvertingDmasRoundToFp8AndWidenExactly) {
+  constexpr std::uint32_t kRows = 4, kCols = 16;
+  std::vector<float> x = random_input(kRows * kCols, 12);
+  x[0] = 1000.0f;           // saturates at 448
+  x[1] = 1.0f + 1.0f / 16;  // a tie between 1 and 1 + 1/8: to even (1.0)
+  ProgramBuilder b;
+  SimOptions options;
+  Staged s{b, options};
+  const auto src = s("x", x);
+  const auto packed = b.buffer("packed", SSM_MEM_DRAM, kRows * kCols);
+  const auto wide = s.scratch("wide", kRows * kCols);
+  b.chain(0, SSM_ENGINE_DMA,
+          dma_command({.src = ref(src),
+                       .dst = ref(packed),
+                       .row_bytes = kCols * 4,
+                       .rows = kRows,
+                       .convert = DmaConvert::narrow,
+                       .format = SSM_FP8}));
+  b.chain(0, SSM_ENGINE_DMA,
+          dma_command({.src = ref(packed),
+                       .dst = ref(wide),
+                       .row_bytes = kCols,
+                       .rows = kRows,
+                       .convert = DmaConvert::widen,
+                       .format = SSM_FP8}));
+  s.store(wide, "wide", kRows * kCols);
+  options.functional = true;
+  const SimResult r = simulate_in_child(test::mobile(), b.program, options);
+  const std::vector<float> out = test::floats_of(r.memory_out.at("wide"));
+  ASSERT_EQ(out.size(), std::size_t(kRows * kCols));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i], numerics::from_fp8_e4m3_bits(numerics::fp8_e4m3_bits(x[i]))) << i;
+    if (std::fabs(x[i]) < 448 && std::fabs(x[i]) > 1.0f / 64) {
+      EXPECT_LE(std::fabs(out[i] - x[i]), std::fabs(x[i]) / 16) << i;  // 3 mantissa bits, rounded
+    }
+  }
+  EXPECT_EQ(out[0], 448.0f);
+  EXPECT_EQ(out[1], 1.0f);
+}
+
 // MoE routing on the vector unit (the functional lowering of compiler/lower.cpp): softmax
 // over the experts, TOPK_MASK (the k largest kept, ties to the lowest expert), then an
 // expert's output weighted per row (MUL, FMA with ROW_B): the weights of golden::route_topk.
