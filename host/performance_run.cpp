@@ -150,13 +150,15 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   compile_options.sample_layers = !options.all_layers && options.trace.empty() && !profile.kernels;
   run.compiled = compiler::compile(model, scenario, profile, compile_options);
   if (profile.kernels) {
-    // A GPU timed by its kernels (sim/kernel_model.hpp): decode replays a CUDA graph.
+    // An incumbent timed by its kernels (sim/kernel_model.hpp): a GPU replays every phase from a
+    // CUDA graph, as a serving stack captures them; a CPU's or NPU's runtime replays decode and
+    // runs the prompt op by op.
     if (!options.trace.empty())
       throw ConfigError(
           fmt::format("--trace: {} is timed by its kernels (kernels:), which draw no timeline", profile.name));
     for (const auto& phase : run.compiled.phases)
-      run.simulated.push_back(
-          sim::simulate_kernels(profile, phase.launches, phase.tiled.size(), phase.name == "decode"));
+      run.simulated.push_back(sim::simulate_kernels(profile, phase.launches, phase.tiled.size(),
+                                                    phase.name == "decode" || profile.family == Family::gpu));
     run.figures = serving_figures(run.compiled, run.simulated, scenario);
     return run;
   }

@@ -42,9 +42,8 @@ class Predictor {
     if (r.launch != "eager" && r.launch != "graph") fail("launch", "expected eager, graph or host");
     const std::optional<KernelCall> kernel = kernel_of(r);
     if (!kernel) return r;
-    const KernelModel& km = *profile_.kernels;
-    const double device = kernel_seconds(profile_, *kernel) * 1e6;
-    r.predicted_us = r.launch == "graph" ? device + km.graph_gap_us.value : std::max(device, km.launch_gap_us.value);
+    r.predicted_us =
+        launch_span_seconds(profile_, *kernel, kernel_seconds(profile_, *kernel), r.launch == "graph") * 1e6;
     return r;
   }
 

@@ -145,22 +145,44 @@ double kernel_seconds(const Profile& profile, const KernelCall& k) {
   return std::max({compute, dram, k.launches * km.kernel_floor_us.value * 1e-6}) + overhead;
 }
 
+double host_issue_seconds(const Profile& profile, const KernelCall& k) {
+  const KernelModel& km = model_of(profile);
+  const Figure& gap = k.kind == KernelKind::gemm          ? km.gemm_launch_gap_us
+                      : k.kind == KernelKind::chunked_ssd ? km.ssd_launch_gap_us
+                                                          : km.launch_gap_us;
+  return k.launches * gap.value * 1e-6;
+}
+
+double launch_span_seconds(const Profile& profile, const KernelCall& k, double device, bool graph) {
+  // A graph's kernels follow each other with the graph's gap; launched one by one, a stream of
+  // the same kernel runs at the slower of the host issuing it and the device running it.
+  if (graph) return device + k.launches * model_of(profile).graph_gap_us.value * 1e-6;
+  return std::max(device, host_issue_seconds(profile, k));
+}
+
 SimResult simulate_kernels(const Profile& profile, const std::vector<KernelCall>& kernels, std::size_t ops,
                            bool graph) {
-  const KernelModel& km = model_of(profile);
+  model_of(profile);  // a profile without kernels: is an error even for a phase without kernels
   const double hz = profile.clock_mhz * 1e6;
   SimResult r;
   r.tiles.resize(1);  // the GPU as one: an engine's busy cycles are its kernels' time
   r.ops.resize(ops);
-  double seconds = 0, dram_bytes = 0;
+  // Launched one by one on a GPU, the host issues each kernel into the stream's queue and runs
+  // ahead of the device: a kernel starts once issued and once the one before it has ended. A
+  // CPU's or NPU's runtime runs its ops itself: each takes at least its per-op overhead.
+  const bool queued = !graph && profile.family == Family::gpu;
+  double seconds = 0, issued = 0, dram_bytes = 0;
   for (const KernelCall& k : kernels) {
     const double device = kernel_seconds(profile, k);
-    // Launched one by one, the host issues a kernel every launch gap at best; a graph's kernels
-    // follow each other with the graph's gap.
-    const double span = graph ? device + k.launches * km.graph_gap_us.value * 1e-6
-                              : std::max(device, k.launches * km.launch_gap_us.value * 1e-6);
-    const auto start = static_cast<std::uint64_t>(std::llround(seconds * hz));
-    seconds += span;
+    double begin = seconds;
+    if (queued) {
+      issued += host_issue_seconds(profile, k);
+      begin = std::max(issued, seconds);
+      seconds = begin + device;
+    } else {
+      seconds += launch_span_seconds(profile, k, device, graph);
+    }
+    const auto start = static_cast<std::uint64_t>(std::llround(begin * hz));
     dram_bytes += k.bytes;
     const bool matrix =
         k.kind == KernelKind::gemm || k.kind == KernelKind::chunked_ssd || k.kind == KernelKind::attention;

@@ -19,8 +19,19 @@ namespace ssmsoc::sim {
 // A kernel's time on the device, from its start to its end (launch gaps apart).
 double kernel_seconds(const Profile& profile, const KernelCall& kernel);
 
-// A phase of `ops` compiler ops run as `kernels`: launched one by one (a kernel shorter than
-// the launch gap waits for the host), or replayed from a CUDA graph (`graph`: each kernel
+// The host's time to issue a kernel eagerly: launch_gap_us per launch (a GEMM's
+// gemm_launch_gap_us, the chunked SSD's ssd_launch_gap_us: the library's dispatch and the
+// stack's Python wrapper cost more host time).
+double host_issue_seconds(const Profile& profile, const KernelCall& kernel);
+// The time per kernel of a stream of the same kernel (what a microbenchmark measures): `device`
+// (kernel_seconds) and the graph's gap (`graph`), or, launched one by one, the slower of the
+// device and the host issuing it.
+double launch_span_seconds(const Profile& profile, const KernelCall& kernel, double device, bool graph);
+
+// A phase of `ops` compiler ops run as `kernels`: launched one by one (on a GPU the host issues
+// them into the stream's queue, running ahead of the device, and a kernel starts when issued and
+// the one before it has ended; a CPU's or NPU's runtime takes at least its per-op overhead for
+// each), or replayed from a CUDA graph (`graph`: each kernel
 // followed by the graph's gap). The result's cycles are at the profile's clock; DRAM bytes,
 // MACs, energy (MACs, DRAM bytes, leakage over the time) and per-op statistics (the op's
 // kernels' time as busy cycles of one tile: GEMM and other tensor-core kernels on its matrix

@@ -377,11 +377,26 @@ class ProfileReader {
   void read_kernels(const MapReader& top) {
     if (profile_.family == Family::scan_accelerator)
       fail_cross("kernels", "family", "the kernel-level model is for the incumbents (family gpu, cpu or npu)");
-    MapReader k = top.map(
-        "kernels", {"launch_gap_us", "graph_gap_us", "kernel_floor_us", "matrix_efficiency", "fused_matrix_efficiency",
-                    "gemm_overhead_us", "memory_overhead_us", "ssd_matrix_efficiency", "attention_efficiency",
-                    "attention_block_us", "dram_efficiency", "gemm_dram_efficiency", "scan_step_ns",
-                    "scan_channels_per_block", "gemm_blocks", "prompt_pass_tokens", "state_bits", "pim"});
+    MapReader k = top.map("kernels", {"launch_gap_us",
+                                      "gemm_launch_gap_us",
+                                      "ssd_launch_gap_us",
+                                      "graph_gap_us",
+                                      "kernel_floor_us",
+                                      "matrix_efficiency",
+                                      "fused_matrix_efficiency",
+                                      "gemm_overhead_us",
+                                      "memory_overhead_us",
+                                      "ssd_matrix_efficiency",
+                                      "attention_efficiency",
+                                      "attention_block_us",
+                                      "dram_efficiency",
+                                      "gemm_dram_efficiency",
+                                      "scan_step_ns",
+                                      "scan_channels_per_block",
+                                      "gemm_blocks",
+                                      "prompt_pass_tokens",
+                                      "state_bits",
+                                      "pim"});
     // Rates and efficiencies divide: above 0.
     auto positive = [&](std::string_view key, double max) {
       const Figure f = read_figure(k, key, max);
@@ -390,6 +405,8 @@ class ProfileReader {
     };
     KernelModel m;
     m.launch_gap_us = read_figure(k, "launch_gap_us", 1e4);
+    m.gemm_launch_gap_us = k.has("gemm_launch_gap_us") ? read_figure(k, "gemm_launch_gap_us", 1e4) : m.launch_gap_us;
+    m.ssd_launch_gap_us = k.has("ssd_launch_gap_us") ? read_figure(k, "ssd_launch_gap_us", 1e5) : m.launch_gap_us;
     m.graph_gap_us = read_figure(k, "graph_gap_us", 1e4);
     m.kernel_floor_us = read_figure(k, "kernel_floor_us", 1e4);
     m.matrix_efficiency = positive("matrix_efficiency", 1);

@@ -246,6 +246,12 @@ struct PimUnits {
 
 struct KernelModel {
   Figure launch_gap_us;
+  // The host's time to issue one GEMM eagerly (the library's dispatch: PyTorch's F.linear);
+  // launch_gap_us where the profile gives none.
+  Figure gemm_launch_gap_us;
+  // The host's time per launch of the chunked SSD's kernels run eagerly (mamba_ssm's Python
+  // wrapper around its Triton kernels); launch_gap_us where the profile gives none.
+  Figure ssd_launch_gap_us;
   Figure graph_gap_us;
   Figure kernel_floor_us;
   Figure matrix_efficiency;

@@ -123,6 +123,8 @@ json profile_to_json(const Profile& p) {
     json blocks = json::array();
     for (const auto& [rows, cols] : k.gemm_blocks) blocks.push_back(json::array({rows, cols}));
     out["kernels"] = json{{"launch_gap_us", figure(k.launch_gap_us)},
+                          {"gemm_launch_gap_us", figure(k.gemm_launch_gap_us)},
+                          {"ssd_launch_gap_us", figure(k.ssd_launch_gap_us)},
                           {"graph_gap_us", figure(k.graph_gap_us)},
                           {"kernel_floor_us", figure(k.kernel_floor_us)},
                           {"matrix_efficiency", figure(k.matrix_efficiency)},

@@ -152,6 +152,50 @@ TEST(KernelModel, ASelectiveScanStepsThroughItsTokensInWavesOfBlocks) {
   EXPECT_NEAR(kernel_seconds(p, s), 2 * std::max(expected, floor_s()) + memory_overhead_s(), 1e-12);
 }
 
+// Eager on a GPU: many kernels the host issues slower than the device runs them take the host's
+// time; kernels longer than their issue take the device's; a CPU's runtime adds no run-ahead.
+TEST(KernelModel, AnEagerPhaseTakesTheSlowerOfTheHostIssuingAndTheDeviceRunning) {
+  const Profile& p = h100();
+  const KernelModel& km = *p.kernels;
+  std::mt19937 rng(9);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<KernelCall> kernels;
+    double host = 0, device = 0;
+    const int n = 1 + int(rng() % 40);
+    for (int i = 0; i < n; ++i) {
+      KernelCall k;
+      k.kind = KernelKind::memory;
+      k.bytes = double(rng() % 2 ? 1 : 1u << (rng() % 28));
+      k.op = 0;
+      kernels.push_back(k);
+      host += km.launch_gap_us.value * 1e-6;
+      device += kernel_seconds(p, k);
+    }
+    const double eager = simulate_kernels(p, kernels, 1, false).seconds;
+    EXPECT_GE(eager, std::max(host, device) - 1e-12);
+    EXPECT_LE(eager, host + device + 1e-12);
+  }
+  // n equal kernels: the first issued, then one every max(gap, device), the last running.
+  for (const double bytes : {1.0, double(1u << 26)}) {
+    KernelCall k;
+    k.kind = KernelKind::memory;
+    k.bytes = bytes;
+    k.op = 0;
+    const double gap = km.launch_gap_us.value * 1e-6, d = kernel_seconds(p, k);
+    const std::vector<KernelCall> seven(7, k);
+    EXPECT_NEAR(simulate_kernels(p, seven, 1, false).seconds, gap + d + 6 * std::max(gap, d), 1e-12) << bytes;
+  }
+  // A CPU's runtime: each op takes at least its overhead, one after the other.
+  const Profile xeon = load_profile("xeon-amx-class");
+  KernelCall tiny;
+  tiny.kind = KernelKind::memory;
+  tiny.bytes = 1;
+  tiny.op = 0;
+  const std::vector<KernelCall> three(3, tiny);
+  EXPECT_NEAR(simulate_kernels(xeon, three, 1, false).seconds,
+              3 * std::max(kernel_seconds(xeon, tiny), xeon.kernels->launch_gap_us.value * 1e-6), 1e-12);
+}
+
 TEST(KernelModel, APhaseAddsTheLaunchGapsOrTheGraphsGaps) {
   const Profile& p = h100();
   const KernelModel& km = *p.kernels;
@@ -165,8 +209,16 @@ TEST(KernelModel, APhaseAddsTheLaunchGapsOrTheGraphsGaps) {
   const SimResult eager = simulate_kernels(p, kernels, 2, false);
   const SimResult graph = simulate_kernels(p, kernels, 2, true);
   const double t_tiny = kernel_seconds(p, tiny), t_big = kernel_seconds(p, big);
-  // Launched one by one, a kernel shorter than the host's launch gap waits for it.
-  EXPECT_NEAR(eager.seconds, 2 * std::max(t_tiny, km.launch_gap_us.value * 1e-6) + t_big, 1e-12);
+  // Launched one by one, the host issues each kernel (a GEMM at its own, longer gap) ahead of
+  // the device; a kernel starts once issued and once the one before it has ended.
+  const double gap = km.launch_gap_us.value * 1e-6, gemm_gap = km.gemm_launch_gap_us.value * 1e-6;
+  ASSERT_GT(gemm_gap, gap);
+  const double end1 = gap + t_tiny;
+  const double end2 = std::max(gap + gemm_gap, end1) + t_big;
+  const double end3 = std::max(2 * gap + gemm_gap, end2) + t_tiny;
+  EXPECT_NEAR(eager.seconds, end3, 1e-12);
+  EXPECT_GT(t_big, 2 * gap);  // the big GEMM hides the last tiny kernel's issue
+  EXPECT_NEAR(eager.seconds, gap + gemm_gap + t_big + t_tiny, 1e-12);
   EXPECT_NEAR(graph.seconds, 2 * t_tiny + t_big + 3 * km.graph_gap_us.value * 1e-6, 1e-12);
   EXPECT_EQ(eager.dram_read_bytes, std::uint64_t(2 + big.bytes));
   ASSERT_EQ(eager.ops.size(), 2u);
