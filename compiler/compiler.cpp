@@ -224,11 +224,8 @@ void sample_layers(PhaseProgram& p, std::size_t index, const MemoryPlan& plan, c
       for (std::size_t i = begin[layer]; i < begin[layer + 1]; ++i) full_op.push_back(static_cast<std::uint32_t>(i));
     }
     for (std::size_t i = end; i < ops.size(); ++i) full_op.push_back(static_cast<std::uint32_t>(i));
-    Module mod;
-    mod.phase = p.lowered.phase;
-    mod.precision = p.lowered.precision;
-    mod.state_storage = p.lowered.state_storage;
-    mod.tensors = p.lowered.tensors;
+    Module mod = p.lowered;  // every field of the phase's module, then the sample's ops
+    mod.ops.clear();
     std::vector<OpMapping> mappings;
     for (std::uint32_t i : full_op) {
       mod.ops.push_back(ops[i]);

@@ -25,9 +25,6 @@ json batch_json(const ServingFigures& f, int batch) {
               {"total_time", figure(f.total_s, "s")}};
 }
 
-// Four significant digits, without an exponent in the table's range (20260, not 2.026e+04).
-std::string readable(double v) { return std::abs(v) >= 1e4 ? fmt::format("{:.0f}", v) : fmt::format("{:.4g}", v); }
-
 std::string timing_of(const ComparisonRow& r) { return r.kernel_timed ? "kernels" : "tiles"; }
 
 // A CSV field: quoted (inner quotes doubled) when it holds a separator, a quote or a line break.

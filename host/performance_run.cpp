@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -86,6 +87,10 @@ std::vector<sim::OpStats> extrapolated_ops(const compiler::PhaseProgram& phase, 
 }
 
 }  // namespace
+
+std::string readable(double value) {
+  return std::abs(value) >= 1e4 ? fmt::format("{:.0f}", value) : fmt::format("{:.4g}", value);
+}
 
 json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
 

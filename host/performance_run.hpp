@@ -120,6 +120,9 @@ std::vector<sim::CalibrationRow> predict_measurements(const Profile& profile, co
 
 // {"value": value, "unit": unit}: how every figure of the JSON outputs is written.
 nlohmann::ordered_json figure(double value, const char* unit);
+// How the tables print a figure: four significant digits, without an exponent in their range
+// (20260, not 2.026e+04).
+std::string readable(double value);
 
 // summary.json: the scenario, every serving figure with its unit, the utilization per
 // engine, the scan kernel chosen per phase and the runs, commands and cycles per phase.

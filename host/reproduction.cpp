@@ -7,6 +7,7 @@
 #include <map>
 #include <tuple>
 
+#include "arch/spec/config_tree.hpp"
 #include "arch/spec/profile.hpp"
 
 namespace ssmsoc::host {
@@ -18,15 +19,11 @@ namespace {
 
 constexpr double kReproducedTolerance = 0.25;  // the bar a published point is held to
 
-// Four significant digits, without an exponent in the table's range.
-std::string readable(double v) { return std::abs(v) >= 1e4 ? fmt::format("{:.0f}", v) : fmt::format("{:.4g}", v); }
-
 ReproductionPoint read_point(const ConfigNode& node, const std::string& path, const std::string& default_profile) {
   const MapReader r(node, path,
                     {"name", "profile", "baseline", "model", "prompt", "generate", "batch", "precision", "measure",
                      "paper", "source", "tolerance", "gap"});
   ReproductionPoint p;
-  p.pos = node.pos;
   p.name = r.string("name");
   p.profile = r.has("profile") ? r.string("profile") : default_profile;
   if (p.profile.empty()) r.fail_here("expected a `profile` here or at the top of the file");
@@ -53,8 +50,8 @@ ReproductionPoint read_point(const ConfigNode& node, const std::string& path, co
                                    measure_names()[static_cast<std::size_t>(p.measure)]));
   // The names resolve now, so a misspelt one fails before any point runs.
   try {
-    load_profile(p.profile);
-    if (!p.baseline.empty()) load_profile(p.baseline);
+    compiler::choose_precision(load_profile(p.profile), p.precision);
+    if (!p.baseline.empty()) compiler::choose_precision(load_profile(p.baseline), p.precision);
     compiler::load_workload(p.model, "model");
   } catch (const ConfigError& e) {
     throw ConfigError(node.pos, path, e.what());

@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "arch/spec/config_tree.hpp"
 #include "compiler/compiler.hpp"
 #include "host/performance_run.hpp"
 
@@ -47,7 +46,6 @@ struct ReproductionPoint {
   std::string source;       // where in the paper ("Table 3")
   double tolerance = 0.25;  // |predicted / paper - 1| that still counts as reproduced
   std::string gap;          // why, when the tolerance is wider than 25 %
-  SourcePos pos;            // the point's place in the spec
 };
 
 // The unit of a point's value: its measure's, or "x" (a ratio to its baseline).

@@ -126,6 +126,8 @@ TEST(Reproduction, ABadSpecNamesItsPlaceBeforeAnythingRuns) {
       {"  - {name: p, model: mamba-130m, prompt: 8, generate: 4, measure: tokens, paper: 1, source: T1}\n",
        "decode_tokens_per_s"},  // the choices are listed
       {"  - " + point + ", paper: -3}\n", "paper"},
+      {"  - " + point + ", precision: int3}\n", "unknown precision \"int3\""},
+      {"  - " + point + ", precision: fp64}\n", "krsna-mobile has no fp64 matrix unit"},
       {"  []\n", "points"},
   };
   for (const Case& c : cases) {
