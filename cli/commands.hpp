@@ -82,6 +82,21 @@ struct ReproduceCommand {
 };
 int reproduce(const ReproduceCommand& command, std::ostream& out);
 
+// `sweep`: a design-space sweep (host/sweep.hpp) into a SQLite database; --status reports it
+// without running, --merge copies other shards' rows in. A design point that cannot run a
+// workload (weights beyond its DRAM, ...) is a row with its error, not a failed sweep.
+struct SweepCommand {
+  std::string spec;
+  std::string db;     // default: SPEC's stem + .db in the working directory
+  std::string shard;  // "k/N"
+  int jobs = 0;       // simulations at a time; 0: one per core
+  bool status = false;
+  std::vector<std::string> merge;
+  std::string export_file;  // .csv or .json: every row of both tiers
+  std::string pareto;       // .json: the simulated Pareto front
+};
+int sweep(const SweepCommand& command, std::ostream& out);
+
 // `compare`: models side by side on profiles, at the scenario's batch and a serving batch.
 struct CompareCommand {
   ModelRunOptions scenario;                   // profile and model unused: the lists below

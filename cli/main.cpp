@@ -200,6 +200,22 @@ void add_compare_command(CLI::App& app, Outcome& outcome) {
   command->callback([compare, &outcome] { outcome.status = cli::compare(*compare, outcome.out); });
 }
 
+void add_sweep_command(CLI::App& app, Outcome& outcome) {
+  auto sweep = std::make_shared<cli::SweepCommand>();
+  CLI::App* command = app.add_subcommand(
+      "sweep", "Design-space sweep: the cost model screens every point, the SystemC model confirms the candidates");
+  command->add_option("spec", sweep->spec, "Sweep spec YAML (workloads/sweeps)")->required();
+  command->add_option("--db", sweep->db, "SQLite results file (default: the spec's name + .db here); resumes");
+  command->add_option("--shard", sweep->shard, "Run shard k of N (k/N, from 0), e.g. a job array's task");
+  command->add_option("--jobs", sweep->jobs, "Simulations at a time (default: one per core)")
+      ->check(CLI::Range(1, 4096));
+  command->add_flag("--status", sweep->status, "Report the database's rows for the spec; run nothing");
+  command->add_option("--merge", sweep->merge, "Copy the rows of these shards' databases into --db; run nothing");
+  command->add_option("--export", sweep->export_file, "Write every row to a .csv or .json file");
+  command->add_option("--pareto", sweep->pareto, "Write the simulated Pareto front to a .json file");
+  command->callback([sweep, &outcome] { outcome.status = cli::sweep(*sweep, outcome.out); });
+}
+
 void add_reproduce_command(CLI::App& app, Outcome& outcome) {
   auto reproduce = std::make_shared<cli::ReproduceCommand>();
   auto* command = app.add_subcommand(
@@ -284,6 +300,7 @@ void add_commands(CLI::App& app, Outcome& outcome) {
   add_compare_command(app, outcome);
   add_calibrate_command(app, outcome);
   add_reproduce_command(app, outcome);
+  add_sweep_command(app, outcome);
   add_cosim_command(app, outcome);
   add_disasm_command(app, outcome);
   add_sim_command(app, outcome);

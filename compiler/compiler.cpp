@@ -250,9 +250,10 @@ void generate_programs(CompileResult& r, const ModelSpec& model, const Profile& 
                        const CompileOptions& options) {
   const double hz = profile.clock_mhz * 1e6;
   r.estimated_seconds = 0;
+  for (const PhaseProgram& p : r.phases) r.estimated_seconds += p.estimated_cycles * p.runs / hz;
+  if (!options.programs) return;
   for (std::size_t i = 0; i < r.phases.size(); ++i) {
     PhaseProgram& p = r.phases[i];
-    r.estimated_seconds += p.estimated_cycles * p.runs / hz;
     const std::string source = fmt::format("{} {} on {}", model.name, p.name, profile.name);
     if (options.sample_layers && !options.functional) {
       sample_layers(p, i, r.memory, profile, source, options);

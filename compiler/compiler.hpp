@@ -47,6 +47,8 @@ struct CompileOptions {
   bool validate = true;   // validate_program on every Program (with the profile)
   bool fold_sync = true;  // fold WAIT/SIGNAL commands into the engine commands' sync points
   bool fuse = true;       // fuse_residual_adds, fuse_dt_projections (false: every op as lowered, to measure fusion)
+  // false: no Programs, only the mappings and the cost model's estimates (a sweep's screening).
+  bool programs = true;
   // For functional execution (host/functional_driver.hpp): every prefill phase computes the logits of
   // all its tokens (no "logits" phase), the host writes the token embeddings into the
   // "input_embeddings" state buffer, and "decode" is compiled at `decode_context` (tokens

@@ -599,14 +599,27 @@ Profile load_profile_file(const fs::path& file) {
   return profile;
 }
 
-Profile load_profile(std::string_view name_or_path) {
+Profile load_profile(std::string_view name_or_path) { return load_profile_file(profile_file(name_or_path)); }
+
+Profile load_profile_with(std::string_view name_or_path, const ConfigNode& overlay, const std::string& name) {
+  const fs::path file = profile_file(name_or_path);
+  Profile profile;
+  profile.name = name;
+  profile.file = file;
+  std::vector<fs::path> chain{fs::weakly_canonical(file)};
+  ConfigNode tree = merge_config(resolve(file, chain, profile.bases), overlay);
+  ProfileReader(profile).read(tree);
+  return profile;
+}
+
+fs::path profile_file(std::string_view name_or_path) {
   const std::string arg(name_or_path);
   if (arg.find('/') != std::string::npos || fs::path(arg).extension() == ".yaml") {
     if (!fs::is_regular_file(arg)) throw ConfigError(fmt::format("{}: no such profile file", arg));
-    return load_profile_file(arg);
+    return arg;
   }
   for (const fs::path& dir : {profile_directory(), profile_directory() / "published"})
-    if (const fs::path file = dir / (arg + ".yaml"); fs::is_regular_file(file)) return load_profile_file(file);
+    if (const fs::path file = dir / (arg + ".yaml"); fs::is_regular_file(file)) return file;
   std::vector<std::string> known;
   for (const auto& f : shipped_profile_files()) known.push_back(f.stem().string());
   for (const auto& f : published_profile_files()) known.push_back(f.stem().string());

@@ -327,6 +327,12 @@ std::vector<std::filesystem::path> published_profile_files();
 // path (anything with a '/' or ending in .yaml). Throws ConfigError with a one-line message on any problem.
 Profile load_profile(std::string_view name_or_path);
 Profile load_profile_file(const std::filesystem::path& file);
+// The file load_profile reads for a name or path (the same errors).
+std::filesystem::path profile_file(std::string_view name_or_path);
+// A variant of a profile (a sweep's design point): its resolved tree (bases merged) with
+// `overlay` merged over it (config_tree.hpp's merge_config), then read and validated as a
+// file is; errors name the overlay's place. `name`: the variant's.
+Profile load_profile_with(std::string_view name_or_path, const ConfigNode& overlay, const std::string& name);
 
 // Figures that follow from a profile; arch/README.md gives each formula.
 struct PrecisionFigures {

@@ -1,0 +1,147 @@
+// `ssmsoc sweep`: a design-space sweep (host/sweep.hpp): the cost model screens every point,
+// the SystemC model confirms the candidates, every result a row of a SQLite database.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "arch/spec/config_tree.hpp"
+#include "arch/spec/output_file.hpp"
+#include "cli/commands.hpp"
+#include "host/sweep.hpp"
+
+namespace ssmsoc::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string number(double v) { return std::isnan(v) ? "-" : fmt::format("{:.4g}", v); }
+
+json value_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
+
+// Every row of both tiers, as CSV or JSON (by the file's extension).
+std::string export_rows(const host::SweepSpec& spec, const host::SweepDatabase& db, const fs::path& file) {
+  const auto& names = host::metric_names();
+  const bool csv = file.extension() == ".csv";
+  std::string text;
+  json rows = json::array();
+  if (csv) {
+    text = "tier,point,workload,values";
+    for (const auto& n : names) text += fmt::format(",{}", n);
+    text += ",error\n";
+  }
+  for (const host::Tier tier : {host::Tier::estimate, host::Tier::simulation})
+    for (const host::SweepRow& r : db.rows(spec, tier)) {
+      const char* t = tier == host::Tier::estimate ? "estimate" : "simulation";
+      if (csv) {
+        std::string quoted = r.values, error = r.error;
+        for (std::string* s : {&quoted, &error}) {
+          std::string q = "\"";
+          for (const char c : *s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+          *s = q + "\"";
+        }
+        text += fmt::format("{},{},{},{}", t, r.point, r.workload, quoted);
+        for (const double m : r.metrics) text += "," + (std::isnan(m) ? std::string() : fmt::format("{}", m));
+        text += "," + error + "\n";
+      } else {
+        json j{{"tier", t}, {"point", r.point}, {"workload", r.workload}, {"values", json::parse(r.values)}};
+        for (std::size_t m = 0; m < names.size(); ++m) j[std::string(names[m])] = value_or_null(r.metrics[m]);
+        j["error"] = r.error;
+        j["code_version"] = r.code_version;
+        rows.push_back(std::move(j));
+      }
+    }
+  return csv ? text : json{{"spec", spec.name}, {"spec_hash", spec.hash}, {"rows", rows}}.dump(2) + "\n";
+}
+
+json front_json(const host::SweepSpec& spec, const std::vector<host::PointResult>& front) {
+  json points = json::array();
+  for (const host::PointResult& p : front) {
+    json o = json::object();
+    for (std::size_t k = 0; k < spec.objectives.size(); ++k)
+      o[std::string(host::metric_names()[std::size_t(spec.objectives[k])])] = value_or_null(p.objectives[k]);
+    points.push_back({{"point", p.point}, {"values", json::parse(p.values)}, {"objectives", o}});
+  }
+  return {{"spec", spec.name}, {"spec_hash", spec.hash}, {"tier", "simulation"}, {"front", points}};
+}
+
+std::string front_table(const host::SweepSpec& spec, const std::vector<host::PointResult>& front) {
+  std::string out = fmt::format("{:>6}", "point");
+  for (const host::Metric m : spec.objectives) out += fmt::format("  {:>20}", host::metric_names()[std::size_t(m)]);
+  out += "  values\n";
+  for (const host::PointResult& p : front) {
+    out += fmt::format("{:>6}", p.point);
+    for (const double v : p.objectives) out += fmt::format("  {:>20}", number(v));
+    out += "  " + p.values + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+int sweep(const SweepCommand& command, std::ostream& out) {
+  // Everything the user gave is checked before the database is opened.
+  const host::SweepSpec spec = host::load_sweep_spec(command.spec);
+  host::SweepOptions options;
+  if (!command.shard.empty()) {
+    int k = -1, n = 0;
+    char tail = 0;
+    if (std::sscanf(command.shard.c_str(), "%d/%d%c", &k, &n, &tail) != 2 || n < 1 || k < 0 || k >= n)
+      throw ConfigError(fmt::format("--shard {}: expected k/N with 0 <= k < N", command.shard));
+    options.shard = k, options.shards = n;
+  }
+  const fs::path export_file = command.export_file;
+  if (!export_file.empty() && export_file.extension() != ".csv" && export_file.extension() != ".json")
+    throw ConfigError(fmt::format("--export {}: expected a .csv or .json file", command.export_file));
+  if (!command.pareto.empty() && fs::path(command.pareto).extension() != ".json")
+    throw ConfigError(fmt::format("--pareto {}: expected a .json file", command.pareto));
+  for (const std::string& other : command.merge)
+    if (!fs::is_regular_file(other)) throw ConfigError(fmt::format("--merge {}: no such sweep database", other));
+  const fs::path db_file =
+      command.db.empty() ? fs::path(fs::path(command.spec).stem().string() + ".db") : fs::path(command.db);
+  host::SweepDatabase db(db_file);
+  if (!command.merge.empty()) {
+    for (const std::string& other : command.merge)
+      out << fmt::format("merged {} rows of {} into {}\n", db.merge(other), other, db_file.string());
+  } else if (!command.status) {
+    options.parallel = command.jobs;
+    options.code_version = SSMSOC_VERSION;
+    options.progress = [](const std::string& line) {
+      if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    };
+    const host::SweepSummary s = host::run_sweep(spec, db, options);
+    options.progress("");
+    out << fmt::format("sweep {}: {} points; {} estimated and {} simulated now, {} rows reused ({})\n", spec.name,
+                       s.points, s.estimated, s.simulated, s.reused, db_file.string());
+    for (std::size_t k = 0; k < spec.objectives.size(); ++k)
+      out << fmt::format("  {:<22} cost model vs SystemC: rank correlation {}, median error {}\n",
+                         host::metric_names()[std::size_t(spec.objectives[k])], number(s.rank_correlation[k]),
+                         std::isnan(s.median_error[k]) ? "-" : fmt::format("{:.1f} %", 100 * s.median_error[k]));
+  }
+  const std::size_t points = host::design_points(spec).size();
+  for (const host::Tier tier : {host::Tier::estimate, host::Tier::simulation}) {
+    const auto rows = db.rows(spec, tier);
+    std::size_t failed = 0;
+    for (const host::SweepRow& r : rows) failed += r.error.empty() ? 0 : 1;
+    out << fmt::format("  {:<10} {} of {} rows ({} points x {} workloads){}\n",
+                       tier == host::Tier::estimate ? "estimated" : "simulated", rows.size(),
+                       points * spec.workloads.size(), points, spec.workloads.size(),
+                       failed ? fmt::format(", {} failed: the design does not take the workload (--export "
+                                            "gives each error)",
+                                            failed)
+                              : "");
+  }
+  const std::vector<host::PointResult> front = host::simulated_front(spec, db);
+  out << fmt::format("Pareto front of the simulated points ({}):\n", front.size()) << front_table(spec, front);
+  OutputFiles outputs;
+  if (!command.export_file.empty()) outputs.add(command.export_file).write(export_rows(spec, db, command.export_file));
+  if (!command.pareto.empty()) outputs.add(command.pareto).write(front_json(spec, front).dump(2) + "\n");
+  outputs.commit();
+  return 0;
+}
+
+}  // namespace ssmsoc::cli

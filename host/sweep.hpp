@@ -1,0 +1,157 @@
+// Design-space sweeps (`ssmsoc sweep`): a spec names a base profile, axes over its key paths,
+// workloads and objectives; its design points are screened by the compiler's cost model and
+// the candidates (the cost model's Pareto front and a seeded sample) confirmed by the SystemC
+// model; every result is a row of a SQLite database, so a killed sweep resumes with nothing
+// lost or repeated, and shards of one spec (--shard k/N) merge row by row.
+//
+//   SweepSpec spec = load_sweep_spec("workloads/sweeps/krsna-mobile-sram.yaml");
+//   SweepDatabase db("sram.db");
+//   run_sweep(spec, db, SweepOptions{});
+//   db.pareto(spec)  // the simulated Pareto front
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "arch/spec/config_tree.hpp"
+#include "arch/spec/profile.hpp"
+#include "compiler/model.hpp"
+
+struct sqlite3;
+
+namespace ssmsoc::host {
+
+// One axis: profile key paths ("tile.sram.size_bytes"; several when tied, as an SRAM's bytes
+// and its area) and the values they take together, each a YAML scalar as a profile file would
+// hold it (with its place in the spec, for errors): values[i][k] for keys[k].
+struct SweepAxis {
+  std::vector<std::string> keys;
+  std::vector<SourcePos> key_places;  // of each key in the spec
+  std::vector<std::vector<ConfigNode>> values;
+};
+
+struct SweepWorkload {
+  std::string model;  // a workload name (workloads/models) or path
+  compiler::Scenario scenario;
+  double weight = 1;  // of its figures in the point's objectives (a weighted mean)
+};
+
+// What a point is judged by; each from one performance run of each workload.
+enum class Metric {
+  time_to_first_token,  // s, lower is better
+  decode_latency,       // s per decode step
+  decode_tokens_per_s,  // higher is better
+  tokens_per_joule,     // decode tokens per joule, higher is better
+  energy_per_token,     // J per decoded token
+  average_power,        // W over the whole run
+  area,                 // mm2 of the chip (the profile's area figures)
+};
+const std::vector<std::string_view>& metric_names();
+bool higher_is_better(Metric metric);
+
+enum class Strategy { grid, random, latin_hypercube };
+
+struct SweepSpec {
+  std::filesystem::path file;
+  std::string name;
+  std::string base;  // profile name or path
+  std::vector<SweepAxis> axes;
+  std::vector<SweepWorkload> workloads;
+  std::vector<Metric> objectives;
+  Strategy strategy = Strategy::grid;
+  int samples = 0;  // random and latin_hypercube: points drawn
+  std::uint64_t seed = 1;
+  int confirm_sample = 0;  // points beyond the estimated front the SystemC model also runs
+  std::string hash;        // of the spec file's bytes (rows of another spec are not reused)
+};
+// Strict YAML (sweeps/README in workloads/ lists the keys); errors name file:line:column.
+SweepSpec load_sweep_spec(const std::filesystem::path& file);
+
+// The design points, each the index of its value on every axis: the grid's every
+// combination (the last axis fastest), or `samples` points drawn with `seed`: uniformly
+// (random) or one per stratum of every axis (latin_hypercube: each axis's values split into
+// `samples` equal strata, each stratum used once, the axes' strata paired at random).
+std::vector<std::vector<int>> design_points(const SweepSpec& spec);
+
+// The profile of a design point: the base with each axis's value at its key path.
+Profile point_profile(const SweepSpec& spec, const std::vector<int>& point);
+
+// The points of `costs` (lower is better in every column) no other point dominates, in
+// index order.
+std::vector<std::size_t> pareto_front(const std::vector<std::vector<double>>& costs);
+
+// One row: a design point on one workload, from one tier.
+enum class Tier { estimate, simulation };
+struct SweepRow {
+  int point = 0;
+  int workload = 0;
+  Tier tier = Tier::estimate;
+  std::string values;           // the point's axis values, as JSON {"key": value}
+  std::vector<double> metrics;  // by Metric, NaN where not computed
+  std::string error;            // the point's error (then no metrics)
+  std::string code_version;
+};
+
+// The results of sweeps in a SQLite file (WAL): one row per (spec hash, point, workload,
+// tier). Rows are written as each point finishes and a row that is there is never computed
+// again.
+class SweepDatabase {
+ public:
+  explicit SweepDatabase(const std::filesystem::path& file);
+  ~SweepDatabase();
+  SweepDatabase(const SweepDatabase&) = delete;
+  SweepDatabase& operator=(const SweepDatabase&) = delete;
+
+  bool has(const SweepSpec& spec, int point, int workload, Tier tier) const;
+  void insert(const SweepSpec& spec, const SweepRow& row);
+  std::vector<SweepRow> rows(const SweepSpec& spec, Tier tier) const;
+  // Copies every row of `other` this one lacks (shards of a sweep into one file).
+  std::size_t merge(const std::filesystem::path& other);
+  const std::filesystem::path& file() const { return file_; }
+
+ private:
+  std::filesystem::path file_;
+  sqlite3* db_ = nullptr;
+};
+
+struct SweepOptions {
+  int shard = 0, shards = 1;  // run the points with index % shards == shard
+  int parallel = 0;           // points at a time, one child process each; 0: one per core
+  std::string code_version;
+  std::function<void(const std::string&)> progress;
+};
+
+struct SweepSummary {
+  int points = 0;     // of the spec (all shards)
+  int estimated = 0;  // rows computed now by the cost model
+  int simulated = 0;  // rows computed now by the SystemC model
+  int reused = 0;     // rows already in the database
+  // The two tiers on the points both ran: Spearman's rank correlation of each objective and
+  // the median relative error of the estimate (NaN with fewer than two points).
+  std::vector<double> rank_correlation, median_error;
+};
+
+// Screens this shard's points with the cost model, then confirms with the SystemC model the
+// estimated Pareto front's points and `confirm_sample` others drawn with the seed. Points run
+// in child processes, `parallel` at a time, each writing its rows itself (SQLite's WAL
+// serialises the writers).
+SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOptions& options);
+
+// A point's objective values: each metric's weighted mean over the workloads (NaN when a
+// workload's row is missing or failed).
+struct PointResult {
+  int point = 0;
+  std::string values;
+  std::vector<double> objectives;  // in spec.objectives order
+};
+std::vector<PointResult> point_results(const SweepSpec& spec, const std::vector<SweepRow>& rows);
+// The Pareto front of the simulated points (every point complete on every workload).
+std::vector<PointResult> simulated_front(const SweepSpec& spec, const SweepDatabase& db);
+
+// Spearman's rank correlation of two equally long series (average ranks for ties).
+double rank_correlation(const std::vector<double>& a, const std::vector<double>& b);
+
+}  // namespace ssmsoc::host

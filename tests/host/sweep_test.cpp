@@ -1,0 +1,323 @@
+// host/sweep: a spec's mistakes named at their place; the design points of each strategy; the
+// Pareto front against its definition on random sets; the two tiers' rows in SQLite, resumed
+// without repeats, sharded and merged; the estimate tier equal to the compiler's estimate.
+#include "host/sweep.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <random>
+#include <set>
+
+#include "compiler/compiler.hpp"
+#include "tests/support.hpp"
+
+namespace ssmsoc::host {
+namespace {
+
+// A small sweep of krsna-wear on a short Mamba-1 prompt: fast enough to simulate.
+std::string spec_text(const std::string& axes, const std::string& extra = "") {
+  return "name: t\nbase: krsna-wear\naxes:\n" + axes +
+         "workloads:\n  - {model: mamba-130m, prompt: 32, generate: 3}\n"
+         "objectives: [time_to_first_token, energy_per_token, area]\n" +
+         extra;
+}
+const std::string kTwoAxes =
+    "  - key: dram.bandwidth_gb_per_s\n    values: [8, 32]\n"
+    "  - keys: [tile.sram.size_bytes, area_mm2.sram.value]\n    values: [[128 KiB, 0.06], [256 KiB, 0.12]]\n";
+
+SweepSpec spec_of(const std::string& text, const std::string& name = "sweep.yaml") {
+  return load_sweep_spec(test::write_file(name, text));
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    spec_of(text, "bad.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SweepSpec, ReadsAxesWorkloadsObjectivesAndSearch) {
+  const SweepSpec s =
+      spec_of(spec_text("  - key: dram.bandwidth_gb_per_s\n    range: {from: 4, to: 64, count: 5, scale: log}\n"
+                        "  - key: tile.scan.lanes\n    range: {from: 16, to: 64, count: 3, integer: true}\n",
+                        "search: {strategy: latin_hypercube, samples: 7, seed: 3}\nconfirm: {sample: 2}\n"));
+  ASSERT_EQ(s.axes.size(), 2u);
+  ASSERT_EQ(s.axes[0].values.size(), 5u);
+  const double expected[] = {4, 8, 16, 32, 64};  // log spacing
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(std::stod(s.axes[0].values[std::size_t(i)][0].scalar), expected[i], 1e-9);
+  EXPECT_EQ(s.axes[1].values[1][0].scalar, "40");
+  EXPECT_EQ(s.strategy, Strategy::latin_hypercube);
+  EXPECT_EQ(s.samples, 7);
+  EXPECT_EQ(s.seed, 3u);
+  EXPECT_EQ(s.confirm_sample, 2);
+  ASSERT_EQ(s.objectives.size(), 3u);
+  EXPECT_EQ(s.objectives[2], Metric::area);
+  EXPECT_EQ(s.workloads[0].scenario.prompt_tokens, 32);
+}
+
+TEST(SweepSpec, BadInputNamesItsPlace) {
+  const std::string axes = "  - key: dram.bandwidth_gb_per_s\n    values: [8, 32]\n";
+  // A misspelt profile key, a value the profile rejects, tied values of the wrong length.
+  EXPECT_NE(error_of(spec_text("  - key: tile.sram.size_byte\n    values: [128 KiB]\n"))
+                .find("bad.yaml:4:10: tile.sram.size_byte: unknown key (did you mean 'size_bytes'?)"),
+            std::string::npos);
+  EXPECT_NE(error_of(spec_text("  - key: tile.sram.size_bytes\n    values: [128 KiB, -5]\n"))
+                .find("bad.yaml:5:23: tile.sram.size_bytes: expected a size in bytes"),
+            std::string::npos);
+  EXPECT_NE(error_of(spec_text("  - keys: [tile.sram.size_bytes, area_mm2.sram.value]\n    values: [[128 KiB]]\n"))
+                .find("axes[0].values: expected lists of 2 values, one per key"),
+            std::string::npos);
+  EXPECT_NE(error_of(spec_text(axes + axes)).find("dram.bandwidth_gb_per_s is already on an axis"), std::string::npos);
+  EXPECT_NE(error_of(spec_text(axes, "search: {strategy: grid, samples: 3}\n")).find("search.samples"),
+            std::string::npos);
+  EXPECT_NE(error_of(spec_text(axes, "search: {strategy: random}\n")).find("search.samples"), std::string::npos);
+  EXPECT_NE(error_of(spec_text(axes, "serch: {strategy: random}\n")).find("unknown key"), std::string::npos);
+  EXPECT_NE(error_of(spec_text("  - key: dram.bandwidth_gb_per_s\n    range: {from: 0, to: 4, count: 3, "
+                               "scale: log}\n"))
+                .find("a log range needs from and to above 0"),
+            std::string::npos);
+  std::string text = spec_text(axes);
+  text.replace(text.find("mamba-130m"), 10, "mamba-13m");
+  EXPECT_NE(error_of(text).find("bad.yaml:7:13: workloads[0].model: the workload mamba-13m: no such"),
+            std::string::npos);
+  text = spec_text(axes);
+  text.replace(text.find("energy_per_token"), 16, "joules");
+  EXPECT_NE(error_of(text).find("objectives[1]: expected one of time_to_first_token"), std::string::npos);
+  // 10 axes of 4 values: more than a grid takes.
+  std::string big;
+  const char* keys[] = {"clock_mhz",
+                        "dram.bandwidth_gb_per_s",
+                        "tile.scan.lanes",
+                        "tile.sram.size_bytes",
+                        "global_buffer.size_bytes",
+                        "tile.dma.outstanding_transfers",
+                        "noc.link_bytes_per_cycle",
+                        "control.dispatch_latency_cycles",
+                        "control.interrupt_latency_cycles",
+                        "dram.latency_ns"};
+  const char* values[] = {"[200, 300, 400, 500]",
+                          "[8, 16, 32, 64]",
+                          "[8, 16, 32, 64]",
+                          "[64 KiB, 128 KiB, 256 KiB, 512 KiB]",
+                          "[256 KiB, 512 KiB, 1 MiB, 2 MiB]",
+                          "[1, 2, 4, 8]",
+                          "[8, 16, 32, 64]",
+                          "[10, 20, 30, 40]",
+                          "[10, 20, 30, 40]",
+                          "[50, 60, 70, 80]"};
+  for (int i = 0; i < 10; ++i) big += fmt::format("  - key: {}\n    values: {}\n", keys[i], values[i]);
+  EXPECT_NE(error_of(spec_text(big)).find("more than 1000000"), std::string::npos) << error_of(spec_text(big));
+}
+
+TEST(SweepPoints, GridTakesEveryCombinationLastAxisFastest) {
+  const SweepSpec s = spec_of(spec_text(kTwoAxes));
+  const auto points = design_points(s);
+  ASSERT_EQ(points.size(), 4u);
+  EXPECT_EQ(points[0], (std::vector<int>{0, 0}));
+  EXPECT_EQ(points[1], (std::vector<int>{0, 1}));
+  EXPECT_EQ(points[2], (std::vector<int>{1, 0}));
+  const Profile p = point_profile(s, points[1]);
+  EXPECT_EQ(p.tile.sram.size_bytes, 256 * 1024);
+  EXPECT_DOUBLE_EQ(p.area.sram.value, 0.12);
+  EXPECT_DOUBLE_EQ(p.dram.bandwidth_gb_per_s, 8);
+  EXPECT_EQ(load_profile("krsna-wear").tile.scan.lanes, p.tile.scan.lanes);  // the rest is the base's
+}
+
+TEST(SweepPoints, LatinHypercubeUsesEveryStratumOnceAndIsSeeded) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int n = 2 + int(rng() % 9);
+    std::string values = "[";
+    for (int v = 0; v < n; ++v) values += fmt::format("{}{}", v ? ", " : "", 8 + v);
+    values += "]";
+    const std::string axes = fmt::format(
+        "  - key: dram.bandwidth_gb_per_s\n    values: {}\n  - key: tile.scan.lanes\n    values: {}\n", values, values);
+    const auto seed = rng() % 1000;
+    const SweepSpec lhs = spec_of(
+        spec_text(axes, fmt::format("search: {{strategy: latin_hypercube, samples: {}, seed: {}}}\n", n, seed)));
+    const auto points = design_points(lhs);
+    ASSERT_EQ(points.size(), std::size_t(n));
+    for (int axis = 0; axis < 2; ++axis) {
+      std::set<int> used;
+      for (const auto& p : points) used.insert(p[std::size_t(axis)]);
+      EXPECT_EQ(used.size(), std::size_t(n)) << "axis " << axis << ", " << n << " samples";
+    }
+    EXPECT_EQ(design_points(lhs), points);  // the same seed, the same points
+    SweepSpec other = lhs;
+    other.seed = seed + 1;
+    if (n > 3) {
+      EXPECT_NE(design_points(other), points);
+    }
+    other.strategy = Strategy::random;
+    for (const auto& p : design_points(other))
+      for (const int i : p) EXPECT_TRUE(i >= 0 && i < n);
+  }
+}
+
+TEST(SweepPareto, FrontIsExactlyTheUndominatedPoints) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::size_t n = 1 + rng() % 30, dims = 1 + rng() % 3;
+    std::vector<std::vector<double>> costs(n, std::vector<double>(dims));
+    for (auto& c : costs)
+      for (double& x : c) x = double(rng() % 5);  // small values: ties and duplicates
+    const std::vector<std::size_t> front = pareto_front(costs);
+    for (std::size_t i = 0; i < n; ++i) {
+      bool dominated = false;
+      for (std::size_t j = 0; j < n; ++j) {
+        bool all = true, one = false;
+        for (std::size_t k = 0; k < dims; ++k)
+          all = all && costs[j][k] <= costs[i][k], one = one || costs[j][k] < costs[i][k];
+        dominated = dominated || (all && one);
+      }
+      EXPECT_EQ(std::find(front.begin(), front.end(), i) != front.end(), !dominated);
+    }
+    EXPECT_TRUE(std::is_sorted(front.begin(), front.end()));
+    EXPECT_FALSE(front.empty());
+  }
+}
+
+TEST(SweepPareto, RankCorrelation) {
+  EXPECT_DOUBLE_EQ(rank_correlation({1, 2, 3, 4}, {10, 20, 30, 400}), 1.0);
+  EXPECT_DOUBLE_EQ(rank_correlation({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
+  EXPECT_NEAR(rank_correlation({1, 2, 3}, {1, 3, 2}), 0.5, 1e-12);
+  EXPECT_TRUE(std::isnan(rank_correlation({1}, {1})));
+  EXPECT_TRUE(std::isnan(rank_correlation({1, 1}, {1, 2})));  // no spread
+}
+
+TEST(SweepDatabase, RowsRoundTripAndMergeWithoutRepeats) {
+  const auto dir = test::fresh_folder("sweep-db");
+  const SweepSpec s = spec_of(spec_text(kTwoAxes));
+  SweepRow row;
+  row.point = 3, row.workload = 0, row.tier = Tier::simulation, row.values = "{\"x\":1}";
+  row.metrics = {0.5, std::nan(""), 2, 3, 4, 5, 6};
+  row.code_version = "v";
+  {
+    SweepDatabase a(dir / "a.db");
+    EXPECT_FALSE(a.has(s, 3, 0, Tier::simulation));
+    a.insert(s, row);
+    a.insert(s, row);  // once only
+    EXPECT_TRUE(a.has(s, 3, 0, Tier::simulation));
+    EXPECT_FALSE(a.has(s, 3, 0, Tier::estimate));
+    const auto rows = a.rows(s, Tier::simulation);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_DOUBLE_EQ(rows[0].metrics[0], 0.5);
+    EXPECT_TRUE(std::isnan(rows[0].metrics[1]));
+    EXPECT_EQ(rows[0].values, row.values);
+  }
+  SweepDatabase b(dir / "b.db");
+  row.point = 4;
+  b.insert(s, row);
+  EXPECT_EQ(b.merge(dir / "a.db"), 1u);
+  EXPECT_EQ(b.merge(dir / "a.db"), 0u);
+  EXPECT_EQ(b.rows(s, Tier::simulation).size(), 2u);
+  EXPECT_THROW(b.merge(dir / "missing.db"), ConfigError);
+}
+
+std::string dump(const std::vector<SweepRow>& rows) {
+  std::string out;
+  for (const SweepRow& r : rows) {
+    out += fmt::format("{} {} {} {}", r.point, r.workload, r.values, r.error);
+    for (const double m : r.metrics) out += fmt::format(" {}", m);
+    out += "\n";
+  }
+  return out;
+}
+
+TEST(SweepRun, TiersResumeShardAndMerge) {
+  const auto dir = test::fresh_folder("sweep-run");
+  const SweepSpec s = spec_of(spec_text(kTwoAxes, "confirm: {sample: 1}\n"));
+  SweepOptions o;
+  o.parallel = 2;
+  SweepDatabase db(dir / "all.db");
+  const SweepSummary first = run_sweep(s, db, o);
+  EXPECT_EQ(first.points, 4);
+  EXPECT_EQ(first.estimated, 4);
+  const auto estimated = db.rows(s, Tier::estimate), simulated = db.rows(s, Tier::simulation);
+  ASSERT_EQ(estimated.size(), 4u);
+  EXPECT_EQ(first.simulated, int(simulated.size()));
+  // The estimated front (time to first token and area: energy has no estimate) is simulated,
+  // and one point more.
+  std::vector<std::vector<double>> costs;
+  for (const SweepRow& r : estimated) {
+    EXPECT_EQ(r.error, "");
+    EXPECT_TRUE(std::isnan(r.metrics[std::size_t(Metric::energy_per_token)]));
+    costs.push_back({r.metrics[std::size_t(Metric::time_to_first_token)], r.metrics[std::size_t(Metric::area)]});
+  }
+  const std::vector<std::size_t> front = pareto_front(costs);
+  EXPECT_EQ(simulated.size(), std::min<std::size_t>(4, front.size() + 1));
+  for (const std::size_t f : front)
+    EXPECT_TRUE(std::any_of(simulated.begin(), simulated.end(), [&](const SweepRow& r) { return r.point == int(f); }));
+  for (const SweepRow& r : simulated) {
+    EXPECT_GT(r.metrics[std::size_t(Metric::energy_per_token)], 0);
+    EXPECT_GT(r.metrics[std::size_t(Metric::time_to_first_token)], 0);
+  }
+  // The estimate is the compiler's for that design.
+  compiler::CompileOptions co;
+  co.programs = false;
+  const compiler::CompileResult c =
+      compiler::compile(compiler::load_workload("mamba-130m"), s.workloads[0].scenario, point_profile(s, {1, 0}), co);
+  double ttft = 0;
+  for (const auto& p : c.phases)
+    if (p.name != "decode") ttft += p.estimated_cycles * p.runs / (point_profile(s, {1, 0}).clock_mhz * 1e6);
+  EXPECT_NEAR(estimated[2].metrics[std::size_t(Metric::time_to_first_token)], ttft, 1e-12);
+  EXPECT_DOUBLE_EQ(estimated[2].metrics[std::size_t(Metric::area)],
+                   derive_figures(point_profile(s, {1, 0})).total_area_mm2);
+
+  // A second run computes nothing; the front is the simulated one.
+  const SweepSummary again = run_sweep(s, db, o);
+  EXPECT_EQ(again.estimated + again.simulated, 0);
+  EXPECT_EQ(again.reused, int(estimated.size() + simulated.size()));
+  EXPECT_EQ(dump(db.rows(s, Tier::simulation)), dump(simulated));
+  EXPECT_FALSE(simulated_front(s, db).empty());
+
+  // Two shards merged hold every estimate row, equal to the whole run's (deterministic).
+  for (int k = 0; k < 2; ++k) {
+    SweepDatabase shard(dir / fmt::format("shard{}.db", k));
+    o.shard = k, o.shards = 2;
+    run_sweep(s, shard, o);
+  }
+  SweepDatabase merged(dir / "merged.db");
+  merged.merge(dir / "shard0.db");
+  merged.merge(dir / "shard1.db");
+  EXPECT_EQ(dump(merged.rows(s, Tier::estimate)), dump(estimated));
+  o.shard = 2;
+  EXPECT_THROW(run_sweep(s, merged, o), ConfigError);
+}
+
+TEST(SweepRun, APointThatFailsIsARowWithItsError) {
+  // 64 MiB of DRAM does not hold the model's weights: the point fails, the other runs.
+  const auto dir = test::fresh_folder("sweep-fail");
+  const SweepSpec s =
+      spec_of(spec_text("  - key: dram.capacity_bytes\n    values: [64 MiB, 4 GiB]\n", "confirm: {sample: 1}\n"));
+  SweepDatabase db(dir / "f.db");
+  SweepOptions o;
+  o.parallel = 1;
+  run_sweep(s, db, o);
+  const auto rows = db.rows(s, Tier::estimate);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(rows[0].error.find("dram.capacity_bytes"), std::string::npos) << rows[0].error;
+  EXPECT_EQ(rows[1].error, "");
+  const auto results = point_results(s, rows);
+  EXPECT_TRUE(std::isnan(results[0].objectives[0]));
+  EXPECT_FALSE(std::isnan(results[1].objectives[0]));
+}
+
+TEST(SweepSpec, EveryShippedSpecLoads) {
+  std::size_t specs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("workloads/sweeps")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++specs;
+    const SweepSpec s = load_sweep_spec(entry.path());
+    EXPECT_FALSE(design_points(s).empty()) << entry.path();
+  }
+  EXPECT_GE(specs, 3u);
+}
+
+}  // namespace
+}  // namespace ssmsoc::host
