@@ -117,6 +117,13 @@ int sweep(const SweepCommand& command, std::ostream& out) {
     options.progress("");
     out << fmt::format("sweep {}: {} points; {} estimated and {} simulated now, {} rows reused ({})\n", spec.name,
                        s.points, s.estimated, s.simulated, s.reused, db_file.string());
+    auto rate = [](int rows, double seconds) {
+      return rows > 0 && seconds > 0 ? fmt::format(" in {:.2f} s ({:.1f} rows/s, {:.0f} per hour)", seconds,
+                                                   rows / seconds, 3600 * rows / seconds)
+                                     : std::string();
+    };
+    out << fmt::format("  screening {} rows{}; SystemC {} rows{}\n", s.estimated, rate(s.estimated, s.estimate_seconds),
+                       s.simulated, rate(s.simulated, s.simulation_seconds));
     for (std::size_t k = 0; k < spec.objectives.size(); ++k)
       out << fmt::format("  {:<22} cost model vs SystemC: rank correlation {}, median error {}\n",
                          host::metric_names()[std::size_t(spec.objectives[k])], number(s.rank_correlation[k]),

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -27,13 +28,13 @@ using nlohmann::json;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr std::size_t kMetrics = 7;
+constexpr std::size_t kMetrics = 8;
 constexpr std::size_t kMaxGridPoints = 1000000;
 
 // The database column of each metric (its unit in the name).
 const char* const kMetricColumns[kMetrics] = {
     "time_to_first_token_s", "decode_latency_s", "decode_tokens_per_s", "tokens_per_joule", "energy_per_token_j",
-    "average_power_w",       "area_mm2"};
+    "average_power_w",       "area_mm2",         "idle_power_w"};
 
 std::string read_bytes(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -197,8 +198,17 @@ double metric_of(Metric m, const ServingFigures& f, double area) {
       return f.average_power_w;
     case Metric::area:
       return area;
+    case Metric::idle_power:
+      break;  // the profile's (profile_metrics)
   }
   return kNaN;
+}
+
+// The metrics a profile gives by itself, into both tiers' rows.
+void profile_metrics(std::vector<double>& m, const Profile& profile) {
+  const ProfileFigures f = derive_figures(profile);
+  m[std::size_t(Metric::area)] = f.total_area_mm2;
+  m[std::size_t(Metric::idle_power)] = f.idle_power_w;
 }
 
 // The cost model's figures of a point: the time metrics from the phases' estimates and the
@@ -215,7 +225,7 @@ std::vector<double> estimate_metrics(const compiler::CompileResult& r, const com
     m[std::size_t(Metric::decode_latency)] = decode;
     m[std::size_t(Metric::decode_tokens_per_s)] = scenario.batch / decode;
   }
-  m[std::size_t(Metric::area)] = derive_figures(profile).total_area_mm2;
+  profile_metrics(m, profile);
   return m;
 }
 
@@ -272,21 +282,56 @@ double median(std::vector<double> v) {
 }  // namespace
 
 const std::vector<std::string_view>& metric_names() {
-  static const std::vector<std::string_view> names = {"time_to_first_token",
-                                                      "decode_latency",
-                                                      "decode_tokens_per_s",
-                                                      "tokens_per_joule",
-                                                      "energy_per_token",
-                                                      "average_power",
-                                                      "area"};
+  static const std::vector<std::string_view> names = {
+      "time_to_first_token", "decode_latency", "decode_tokens_per_s", "tokens_per_joule", "energy_per_token",
+      "average_power",       "area",           "idle_power"};
   return names;
 }
 
 bool higher_is_better(Metric m) { return m == Metric::decode_tokens_per_s || m == Metric::tokens_per_joule; }
 
+namespace {
+
+// constraints: [{metric: M, max: X}, {metric: M, min: Y}, ...]; one on a profile figure (area,
+// idle power) that no design point meets is refused.
+void read_constraints(const MapReader& r, SweepSpec& spec) {
+  const ConfigNode& list = r.required("constraints", "a list of constraints");
+  if (list.kind != ConfigNode::Kind::sequence)
+    r.fail("constraints", "expected a list of {metric, max} or {metric, min}");
+  for (std::size_t i = 0; i < list.items.size(); ++i) {
+    const MapReader c(list.items[i], fmt::format("constraints[{}]", i), {"metric", "min", "max"});
+    SweepConstraint k;
+    k.metric = static_cast<Metric>(c.choice("metric", metric_names()));
+    if (!c.has("min") && !c.has("max")) c.fail_here("expected min: or max: (or both)");
+    if (c.has("min")) k.min = c.number("min", -1e300, 1e300);
+    if (c.has("max")) k.max = c.number("max", -1e300, 1e300);
+    if (k.min > k.max) c.fail("min", fmt::format("min {} is above max {}: no value meets both", k.min, k.max));
+    if (k.metric == Metric::area || k.metric == Metric::idle_power) {
+      const std::vector<std::vector<int>> points = design_points(spec);
+      const std::size_t step = std::max<std::size_t>(1, points.size() / kConstraintCheckPoints);
+      double lowest = std::numeric_limits<double>::infinity(), highest = -lowest;
+      bool met = false;
+      for (std::size_t p = 0; p < points.size() && !met; p += step) {
+        std::vector<double> m(kMetrics, kNaN);
+        profile_metrics(m, point_profile(spec, points[p]));
+        const double v = m[std::size_t(k.metric)];
+        lowest = std::min(lowest, v), highest = std::max(highest, v);
+        met = k.admits(v);
+      }
+      if (!met)
+        c.fail_here(fmt::format("no design point meets it: its {} spans {:.4g} to {:.4g}",
+                                metric_names()[std::size_t(k.metric)], lowest, highest));
+    }
+    spec.constraints.push_back(k);
+  }
+}
+
+}  // namespace
+
 SweepSpec load_sweep_spec(const fs::path& file) {
   const ConfigNode root = parse_yaml_file(file);
-  const MapReader r(root, "", {"name", "description", "base", "axes", "workloads", "objectives", "search", "confirm"});
+  const MapReader r(
+      root, "", {"name", "description", "base", "axes", "workloads", "objectives", "constraints", "search", "confirm"});
   SweepSpec spec;
   spec.file = file;
   spec.hash = fnv1a_hex(read_bytes(file));
@@ -366,6 +411,7 @@ SweepSpec load_sweep_spec(const fs::path& file) {
     const MapReader c = r.map("confirm", {"sample"});
     spec.confirm_sample = static_cast<int>(c.integer("sample", 0, 1000000));
   }
+  if (r.has("constraints")) read_constraints(r, spec);
   return spec;
 }
 
@@ -559,6 +605,14 @@ std::vector<PointResult> point_results(const SweepSpec& spec, const std::vector<
         p.objectives[k] += w * r.metrics.at(std::size_t(spec.objectives[k]));
     }
     if (failed || seen.size() != spec.workloads.size()) std::fill(p.objectives.begin(), p.objectives.end(), kNaN);
+    // The constraints on the weighted means of their metrics, where the rows have them.
+    for (const SweepConstraint& c : spec.constraints) {
+      double mean = 0;
+      for (std::size_t k = i; k < j; ++k)
+        mean += spec.workloads.at(std::size_t(rows[k].workload)).weight / (total_weight > 0 ? total_weight : 1.0) *
+                rows[k].metrics.at(std::size_t(c.metric));
+      p.feasible = p.feasible && (failed || seen.size() != spec.workloads.size() || c.admits(mean));
+    }
     out.push_back(std::move(p));
     i = j;
   }
@@ -576,6 +630,7 @@ std::vector<std::size_t> front_of(const SweepSpec& spec, const std::vector<Point
     for (std::size_t k = 0; k < p.objectives.size(); ++k) column[k] = column[k] || !std::isnan(p.objectives[k]);
   std::vector<std::vector<double>> costs;
   for (std::size_t i = 0; i < points.size(); ++i) {
+    if (!points[i].feasible) continue;
     std::vector<double> c;
     bool complete = true;
     for (std::size_t k = 0; k < spec.objectives.size(); ++k) {
@@ -641,6 +696,7 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
           const PerformanceRun run = run_performance(models[std::size_t(w)], scenario, profile, o);
           const double area = derive_figures(profile).total_area_mm2;
           for (std::size_t m = 0; m < kMetrics; ++m) row.metrics[m] = metric_of(Metric(m), run.figures, area);
+          profile_metrics(row.metrics, profile);
         }
       } catch (const std::exception& e) {
         row.error = e.what();
@@ -663,6 +719,8 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
     std::size_t next = 0, done = 0;
     int running = 0;
     const char* what = tier == Tier::estimate ? "estimated" : "simulated";
+    const auto start = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
     while (done < todo.size()) {
       while (running < parallel && next < todo.size()) {
         const int index = todo[next++];
@@ -690,8 +748,12 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
         throw std::runtime_error(fmt::format("sweep: a worker stopped ({}); its rows are not written, the others stand",
                                              WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
                                                                : "signal " + std::to_string(WTERMSIG(status))));
-      say(fmt::format("{} {} of {} points", what, done, todo.size()));
+      const double rate = double(done) / std::max(1e-9, elapsed());
+      const auto eta = static_cast<long>(double(todo.size() - done) / rate);
+      say(fmt::format("{} {} of {} points, {:.1f} points/s, ETA {}:{:02}:{:02}", what, done, todo.size(), rate,
+                      eta / 3600, eta / 60 % 60, eta % 60));
     }
+    (tier == Tier::estimate ? summary.estimate_seconds : summary.simulation_seconds) += elapsed();
   };
 
   evaluate_all(mine, Tier::estimate);

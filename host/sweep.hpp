@@ -10,9 +10,11 @@
 //   db.pareto(spec)  // the simulated Pareto front
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -48,11 +50,20 @@ enum class Metric {
   energy_per_token,     // J per decoded token
   average_power,        // W over the whole run
   area,                 // mm2 of the chip (the profile's area figures)
+  idle_power,           // W the chip draws doing nothing (the profile's leakage)
 };
 const std::vector<std::string_view>& metric_names();
 bool higher_is_better(Metric metric);
 
 enum class Strategy { grid, random, latin_hypercube };
+
+// A bound on a metric that a point must keep to be a candidate: `max` (or `min`) of its
+// weighted mean over the workloads (NaN: no such bound).
+struct SweepConstraint {
+  Metric metric = Metric::area;
+  double min = std::numeric_limits<double>::quiet_NaN(), max = std::numeric_limits<double>::quiet_NaN();
+  bool admits(double value) const { return std::isnan(value) || !(value < min || value > max); }
+};
 
 struct SweepSpec {
   std::filesystem::path file;
@@ -61,13 +72,17 @@ struct SweepSpec {
   std::vector<SweepAxis> axes;
   std::vector<SweepWorkload> workloads;
   std::vector<Metric> objectives;
+  std::vector<SweepConstraint> constraints;
   Strategy strategy = Strategy::grid;
   int samples = 0;  // random and latin_hypercube: points drawn
   std::uint64_t seed = 1;
   int confirm_sample = 0;  // points beyond the estimated front the SystemC model also runs
   std::string hash;        // of the spec file's bytes (rows of another spec are not reused)
 };
-// Strict YAML (sweeps/README in workloads/ lists the keys); errors name file:line:column.
+// Strict YAML (sweeps/README in workloads/ lists the keys); errors name file:line:column. A
+// constraint on the area or the idle power (the profile's own figures) that no design point
+// meets is an error (checked on up to kConstraintCheckPoints of the points).
+inline constexpr std::size_t kConstraintCheckPoints = 1000;
 SweepSpec load_sweep_spec(const std::filesystem::path& file);
 
 // The design points, each the index of its value on every axis: the grid's every
@@ -125,10 +140,11 @@ struct SweepOptions {
 };
 
 struct SweepSummary {
-  int points = 0;     // of the spec (all shards)
-  int estimated = 0;  // rows computed now by the cost model
-  int simulated = 0;  // rows computed now by the SystemC model
-  int reused = 0;     // rows already in the database
+  int points = 0;                                       // of the spec (all shards)
+  int estimated = 0;                                    // rows computed now by the cost model
+  int simulated = 0;                                    // rows computed now by the SystemC model
+  int reused = 0;                                       // rows already in the database
+  double estimate_seconds = 0, simulation_seconds = 0;  // wall time of each tier's computed rows
   // The two tiers on the points both ran: Spearman's rank correlation of each objective and
   // the median relative error of the estimate (NaN with fewer than two points).
   std::vector<double> rank_correlation, median_error;
@@ -146,9 +162,11 @@ struct PointResult {
   int point = 0;
   std::string values;
   std::vector<double> objectives;  // in spec.objectives order
+  bool feasible = true;            // keeps every constraint whose metric the rows have
 };
 std::vector<PointResult> point_results(const SweepSpec& spec, const std::vector<SweepRow>& rows);
-// The Pareto front of the simulated points (every point complete on every workload).
+// The Pareto front of the simulated points (every point complete on every workload and
+// feasible).
 std::vector<PointResult> simulated_front(const SweepSpec& spec, const SweepDatabase& db);
 
 // Spearman's rank correlation of two equally long series (average ranks for ties).

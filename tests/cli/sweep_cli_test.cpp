@@ -1,10 +1,15 @@
 // `ssmsoc sweep`: a run prints the tiers' agreement and the simulated front and writes its
-// exports; a second run reuses every row; --status runs nothing; shards merge; bad input is
-// one line on stderr, exit 1, and no database.
+// exports; a second run reuses every row; --status runs nothing; shards merge; a sweep killed
+// mid-way and resumed ends with an uninterrupted run's rows; bad input is one line on stderr,
+// exit 1, and no database.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -86,6 +91,57 @@ TEST(SweepCommand, BadInputIsOneLineAndNoDatabase) {
   EXPECT_NE(test::run_ssmsoc(fmt::format("sweep {} --db {}", bad.string(), (dir / "x.db").string()))
                 .err.find("cli-sweep-bad.yaml:6:10: dram.capacity_byte: unknown key"),
             std::string::npos);
+}
+
+// Rows of a database so far, by `--status` (a second connection while the sweep writes).
+int estimated_rows(const std::string& spec, const std::string& db) {
+  const auto status = test::run_ssmsoc(fmt::format("sweep {} --db {} --status", spec, db));
+  const auto at = status.out.find("estimated  ");
+  return at == std::string::npos ? 0 : std::stoi(status.out.substr(at + 11));
+}
+
+TEST(SweepCommand, KilledMidwayAndResumedEndsWithTheUninterruptedRows) {
+  const auto spec = test::write_file("cli-sweep-kill.yaml", R"(name: kill
+base: krsna-wear
+axes:
+  - key: dram.bandwidth_gb_per_s
+    range: {from: 4, to: 64, count: 8, scale: log}
+  - key: clock_mhz
+    values: [300, 400, 500]
+workloads:
+  - {model: mamba-130m, prompt: 32, generate: 3}
+objectives: [time_to_first_token, decode_latency]
+confirm: {sample: 2}
+)");
+  const fs::path dir = test::fresh_folder("sweep-kill");
+  const std::string whole = (dir / "whole.db").string(), killed = (dir / "killed.db").string();
+  ASSERT_EQ(
+      test::run_ssmsoc(fmt::format("sweep {} --db {} --export {}", spec.string(), whole, (dir / "whole.json").string()))
+          .status,
+      0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);  // its workers with it, to kill them all
+    const std::string command =
+        fmt::format("{} sweep {} --db {} --jobs 1 >/dev/null 2>&1", SSMSOC_SSMSOC_BINARY, spec.string(), killed);
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  int rows = 0;
+  for (int tries = 0; tries < 2000 && rows < 3; ++tries) rows = estimated_rows(spec.string(), killed);
+  kill(-pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) || rows == 24);
+  const int before = estimated_rows(spec.string(), killed);
+  EXPECT_GE(before, 3);
+  EXPECT_LT(before, 24);  // killed before the screening ended
+  const auto resumed = test::run_ssmsoc(
+      fmt::format("sweep {} --db {} --export {}", spec.string(), killed, (dir / "resumed.json").string()));
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find(fmt::format("{} estimated", 24 - before)), std::string::npos) << resumed.out;
+  EXPECT_EQ(test::slurp(dir / "resumed.json"), test::slurp(dir / "whole.json"));
 }
 
 }  // namespace

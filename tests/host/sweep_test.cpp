@@ -28,6 +28,13 @@ const std::string kTwoAxes =
     "  - key: dram.bandwidth_gb_per_s\n    values: [8, 32]\n"
     "  - keys: [tile.sram.size_bytes, area_mm2.sram.value]\n    values: [[128 KiB, 0.06], [256 KiB, 0.12]]\n";
 
+// The area of the sweep's 128 KiB points (area_mm2.sram 0.06 per tile), as text.
+std::string derive_figures_text() {
+  Profile p = load_profile("krsna-wear");
+  const double base = derive_figures(p).total_area_mm2;
+  return fmt::format("{}", base - p.tile_count * (p.area.sram.value - 0.06) + 1e-9);
+}
+
 SweepSpec spec_of(const std::string& text, const std::string& name = "sweep.yaml") {
   return load_sweep_spec(test::write_file(name, text));
 }
@@ -306,6 +313,37 @@ TEST(SweepRun, APointThatFailsIsARowWithItsError) {
   const auto results = point_results(s, rows);
   EXPECT_TRUE(std::isnan(results[0].objectives[0]));
   EXPECT_FALSE(std::isnan(results[1].objectives[0]));
+}
+
+TEST(SweepSpec, ConstraintsThatNoPointMeetsAreRefused) {
+  const std::string area = derive_figures_text();
+  EXPECT_NE(error_of(spec_text(kTwoAxes, "constraints:\n  - {metric: area, max: 0.5}\n"))
+                .find("bad.yaml:12:5: constraints[0]: no design point meets it: its area spans 2.76 to 3"),
+            std::string::npos)
+      << error_of(spec_text(kTwoAxes, "constraints:\n  - {metric: area, max: 0.5}\n"));
+  EXPECT_NE(error_of(spec_text(kTwoAxes, "constraints:\n  - {metric: average_power, min: 3, max: 2}\n"))
+                .find("min 3 is above max 2"),
+            std::string::npos);
+  EXPECT_NE(error_of(spec_text(kTwoAxes, "constraints:\n  - {metric: area}\n")).find("expected min: or max:"),
+            std::string::npos);
+  // Met by some point: accepted.
+  EXPECT_EQ(error_of(spec_text(kTwoAxes, "constraints:\n  - {metric: area, max: " + area + "}\n")), "");
+}
+
+TEST(SweepRun, ConstraintsKeepPointsOffTheFronts) {
+  // The larger SRAM's area is over the bound: only the 128 KiB points may be on a front.
+  const auto dir = test::fresh_folder("sweep-constraint");
+  const SweepSpec s = spec_of(spec_text(kTwoAxes, "constraints:\n  - {metric: area, max: " + derive_figures_text() +
+                                                      "}\n  - {metric: average_power, max: 1000}\n"));
+  SweepDatabase db(dir / "c.db");
+  SweepOptions o;
+  o.parallel = 2;
+  run_sweep(s, db, o);
+  const auto front = simulated_front(s, db);
+  ASSERT_FALSE(front.empty());
+  for (const PointResult& p : front) EXPECT_NE(p.values.find("128 KiB"), std::string::npos) << p.values;
+  for (const PointResult& p : point_results(s, db.rows(s, Tier::estimate)))
+    EXPECT_EQ(p.feasible, p.values.find("128 KiB") != std::string::npos) << p.values;
 }
 
 TEST(SweepSpec, EveryShippedSpecLoads) {
