@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arch/golden/fixed_scan.hpp"
 #include "compiler/compiler.hpp"
 #include "host/performance_run.hpp"
 
@@ -28,13 +29,13 @@ using nlohmann::json;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr std::size_t kMetrics = 8;
+constexpr std::size_t kMetrics = 9;
 constexpr std::size_t kMaxGridPoints = 1000000;
 
 // The database column of each metric (its unit in the name).
 const char* const kMetricColumns[kMetrics] = {
     "time_to_first_token_s", "decode_latency_s", "decode_tokens_per_s", "tokens_per_joule", "energy_per_token_j",
-    "average_power_w",       "area_mm2",         "idle_power_w"};
+    "average_power_w",       "area_mm2",         "idle_power_w",        "scan_error"};
 
 std::string read_bytes(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -199,20 +200,35 @@ double metric_of(Metric m, const ServingFigures& f, double area) {
     case Metric::area:
       return area;
     case Metric::idle_power:
+    case Metric::scan_error:
       break;  // the profile's (profile_metrics)
   }
   return kNaN;
 }
 
-// The metrics a profile gives by itself, into both tiers' rows.
-void profile_metrics(std::vector<double>& m, const Profile& profile) {
+// The metrics a profile gives by itself, into both tiers' rows; the scan unit's error (for a
+// workload of SSM generation `generation`) only when `scan_error`, being the slowest.
+void profile_metrics(std::vector<double>& m, const Profile& profile, int generation = 0, bool scan_error = false) {
   const ProfileFigures f = derive_figures(profile);
   m[std::size_t(Metric::area)] = f.total_area_mm2;
   m[std::size_t(Metric::idle_power)] = f.idle_power_w;
+  const ScanUnit& unit = profile.tile.scan;
+  if (!scan_error || !unit.present || generation == 0) return;
+  const ScanMode mode = generation == 1 ? ScanMode::mamba1 : ScanMode::mamba2;
+  if (!unit.supports(mode)) return;
+  m[std::size_t(Metric::scan_error)] =
+      generation == 1 ? fixed::selective_scan_error(profile.name, unit, fixed::kErrorTableSeed).out_rel
+                      : fixed::ssd_error(profile.name, unit, fixed::kErrorTableSeed).out_rel;
 }
 
-// The cost model's figures of a point: the time metrics from the phases' estimates and the
-// area; energy has no estimate (NaN).
+bool uses(const SweepSpec& spec, Metric m) {
+  return std::find(spec.objectives.begin(), spec.objectives.end(), m) != spec.objectives.end() ||
+         std::any_of(spec.constraints.begin(), spec.constraints.end(),
+                     [&](const SweepConstraint& c) { return c.metric == m; });
+}
+
+// The cost model's figures of a point: the time metrics from the phases' estimates; energy
+// has no estimate (NaN); the profile's own figures are added by the caller.
 std::vector<double> estimate_metrics(const compiler::CompileResult& r, const compiler::Scenario& scenario,
                                      const Profile& profile) {
   std::vector<double> m(kMetrics, kNaN);
@@ -225,7 +241,6 @@ std::vector<double> estimate_metrics(const compiler::CompileResult& r, const com
     m[std::size_t(Metric::decode_latency)] = decode;
     m[std::size_t(Metric::decode_tokens_per_s)] = scenario.batch / decode;
   }
-  profile_metrics(m, profile);
   return m;
 }
 
@@ -284,7 +299,7 @@ double median(std::vector<double> v) {
 const std::vector<std::string_view>& metric_names() {
   static const std::vector<std::string_view> names = {
       "time_to_first_token", "decode_latency", "decode_tokens_per_s", "tokens_per_joule", "energy_per_token",
-      "average_power",       "area",           "idle_power"};
+      "average_power",       "area",           "idle_power",          "scan_error"};
   return names;
 }
 
@@ -670,7 +685,12 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
     if (options.progress) options.progress(m);
   };
   std::vector<compiler::ModelSpec> models;
-  for (const SweepWorkload& w : spec.workloads) models.push_back(compiler::load_workload(w.model));
+  std::vector<int> generation;  // of each workload's SSM layers (0: none)
+  for (const SweepWorkload& w : spec.workloads) {
+    models.push_back(compiler::load_workload(w.model));
+    generation.push_back(compiler::recognize_architecture(compiler::build_graph(models.back())).ssm_generation);
+  }
+  const bool scan_error = uses(spec, Metric::scan_error);
 
   // One point's rows on every workload, into `into` (a child's own connection).
   auto evaluate = [&](SweepDatabase& into, int index, Tier tier) {
@@ -696,8 +716,8 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
           const PerformanceRun run = run_performance(models[std::size_t(w)], scenario, profile, o);
           const double area = derive_figures(profile).total_area_mm2;
           for (std::size_t m = 0; m < kMetrics; ++m) row.metrics[m] = metric_of(Metric(m), run.figures, area);
-          profile_metrics(row.metrics, profile);
         }
+        profile_metrics(row.metrics, profile, generation[std::size_t(w)], scan_error);
       } catch (const std::exception& e) {
         row.error = e.what();
       }

@@ -51,6 +51,8 @@ enum class Metric {
   average_power,        // W over the whole run
   area,                 // mm2 of the chip (the profile's area figures)
   idle_power,           // W the chip draws doing nothing (the profile's leakage)
+  scan_error,           // the scan unit's largest output error relative to the float golden kernel on
+                        // realistic operands of the workload's scan (arch/NUMERICS.md); NaN without a unit
 };
 const std::vector<std::string_view>& metric_names();
 bool higher_is_better(Metric metric);

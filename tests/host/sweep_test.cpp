@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "arch/golden/fixed_scan.hpp"
 #include "compiler/compiler.hpp"
 #include "tests/support.hpp"
 
@@ -344,6 +345,29 @@ TEST(SweepRun, ConstraintsKeepPointsOffTheFronts) {
   for (const PointResult& p : front) EXPECT_NE(p.values.find("128 KiB"), std::string::npos) << p.values;
   for (const PointResult& p : point_results(s, db.rows(s, Tier::estimate)))
     EXPECT_EQ(p.feasible, p.values.find("128 KiB") != std::string::npos) << p.values;
+}
+
+TEST(SweepRun, ScanErrorIsTheUnitsErrorOnRealisticOperands) {
+  const auto dir = test::fresh_folder("sweep-numerics");
+  const SweepSpec s = spec_of(
+      "name: n\nbase: krsna-wear\naxes:\n  - key: tile.scan.data_format.frac_bits\n    values: [6, 12]\n"
+      "workloads:\n  - {model: mamba-130m, prompt: 16, generate: 2}\nobjectives: [scan_error, time_to_first_token]\n");
+  SweepDatabase db(dir / "n.db");
+  SweepOptions o;
+  o.parallel = 2;
+  run_sweep(s, db, o);
+  const auto rows = db.rows(s, Tier::estimate);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const SweepRow& r : rows) {
+    const Profile p = point_profile(s, {r.point});
+    EXPECT_DOUBLE_EQ(r.metrics[std::size_t(Metric::scan_error)],
+                     fixed::selective_scan_error(p.name, p.tile.scan, fixed::kErrorTableSeed).out_rel);
+  }
+  // Six fraction bits lose the small dt: a larger error than twelve.
+  EXPECT_GT(rows[0].metrics[std::size_t(Metric::scan_error)], rows[1].metrics[std::size_t(Metric::scan_error)]);
+  for (const SweepRow& r : db.rows(s, Tier::simulation))
+    EXPECT_EQ(r.metrics[std::size_t(Metric::scan_error)],
+              rows[std::size_t(r.point)].metrics[std::size_t(Metric::scan_error)]);
 }
 
 TEST(SweepSpec, EveryShippedSpecLoads) {
