@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "arch/spec/config_tree.hpp"
 #include "arch/spec/output_file.hpp"
@@ -129,7 +130,13 @@ int sweep(const SweepCommand& command, std::ostream& out) {
                          host::metric_names()[std::size_t(spec.objectives[k])], number(s.rank_correlation[k]),
                          std::isnan(s.median_error[k]) ? "-" : fmt::format("{:.1f} %", 100 * s.median_error[k]));
   }
-  const std::size_t points = host::design_points(spec).size();
+  // nsga2 lists no points: those it evaluated.
+  std::size_t points = host::design_points(spec).size();
+  if (spec.strategy == host::Strategy::nsga2) {
+    std::set<host::PointId> found;
+    for (const host::SweepRow& r : db.rows(spec, host::Tier::estimate)) found.insert(r.point);
+    points = found.size();
+  }
   for (const host::Tier tier : {host::Tier::estimate, host::Tier::simulation}) {
     const auto rows = db.rows(spec, tier);
     std::size_t failed = 0;

@@ -2,12 +2,17 @@
 
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <pagmo/algorithms/nsga2.hpp>
+#include <pagmo/bfe.hpp>
+#include <pagmo/population.hpp>
+#include <pagmo/problem.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -103,7 +108,7 @@ ConfigNode overlay_of(const std::vector<Setting>& settings) {
 // A uniform double in [0, 1) from the generator's bits (the same on every standard library).
 double unit(std::mt19937_64& rng) { return double(rng() >> 11) * 0x1.0p-53; }
 
-std::string values_json(const SweepSpec& spec, const std::vector<int>& point) {
+std::string values_json(const SweepSpec& spec, const std::vector<int>& point) {  // axis indices
   json j = json::object();
   for (std::size_t a = 0; a < spec.axes.size(); ++a)
     for (std::size_t k = 0; k < spec.axes[a].keys.size(); ++k) {
@@ -322,7 +327,10 @@ void read_constraints(const MapReader& r, SweepSpec& spec) {
     if (c.has("max")) k.max = c.number("max", -1e300, 1e300);
     if (k.min > k.max) c.fail("min", fmt::format("min {} is above max {}: no value meets both", k.min, k.max));
     if (k.metric == Metric::area || k.metric == Metric::idle_power) {
-      const std::vector<std::vector<int>> points = design_points(spec);
+      SweepSpec sampled = spec;  // nsga2 lists no points: a random sample of the space
+      if (spec.strategy == Strategy::nsga2)
+        sampled.strategy = Strategy::random, sampled.samples = int(kConstraintCheckPoints);
+      const std::vector<PointId> points = design_points(sampled);
       const std::size_t step = std::max<std::size_t>(1, points.size() / kConstraintCheckPoints);
       double lowest = std::numeric_limits<double>::infinity(), highest = -lowest;
       bool met = false;
@@ -406,22 +414,39 @@ SweepSpec load_sweep_spec(const fs::path& file) {
   }
 
   if (r.has("search")) {
-    const MapReader s = r.map("search", {"strategy", "samples", "seed"});
-    spec.strategy = static_cast<Strategy>(s.choice("strategy", {"grid", "random", "latin_hypercube"}));
-    if (spec.strategy != Strategy::grid)
+    const MapReader s = r.map("search", {"strategy", "samples", "seed", "population", "generations"});
+    spec.strategy = static_cast<Strategy>(s.choice("strategy", {"grid", "random", "latin_hypercube", "nsga2"}));
+    const bool sampled = spec.strategy == Strategy::random || spec.strategy == Strategy::latin_hypercube;
+    if (sampled)
       spec.samples = static_cast<int>(s.integer("samples", 1, 1000000));
     else if (s.has("samples"))
-      s.fail("samples", "a grid takes every combination; samples are for random and latin_hypercube");
+      s.fail("samples",
+             "samples are for random and latin_hypercube (a grid takes every combination; nsga2 a "
+             "population over generations)");
+    if (spec.strategy == Strategy::nsga2) {
+      spec.population = static_cast<int>(s.integer("population", 8, 100000));
+      if (spec.population % 4 != 0) s.fail("population", "NSGA-II takes a population that is a multiple of 4");
+      spec.generations = static_cast<int>(s.integer("generations", 1, 100000));
+      if (spec.objectives.size() < 2) r.fail("objectives", "nsga2 searches on two objectives or more");
+      for (std::size_t k = 0; k < spec.objectives.size(); ++k)
+        if (!screened(spec.objectives[k]))
+          r.fail("objectives", fmt::format("nsga2 searches on the cost model's figures, and {} has no estimate "
+                                           "(energy and power come from the SystemC model alone)",
+                                           metric_names()[std::size_t(spec.objectives[k])]));
+    } else {
+      for (const char* key : {"population", "generations"})
+        if (s.has(key)) s.fail(key, "population and generations are for nsga2");
+    }
     if (s.has("seed")) spec.seed = static_cast<std::uint64_t>(s.integer("seed", 0, std::int64_t{1} << 62));
   }
-  if (spec.strategy == Strategy::grid) {
-    double n = 1;
-    for (const SweepAxis& a : spec.axes) n *= double(a.values.size());
-    if (n > double(kMaxGridPoints))
-      r.fail("axes", fmt::format("the grid has {:.0f} points, more than {}; search with random or latin_hypercube "
-                                 "samples instead",
-                                 n, kMaxGridPoints));
-  }
+  double combinations = 1;
+  for (const SweepAxis& a : spec.axes) combinations *= double(a.values.size());
+  if (spec.strategy == Strategy::grid && combinations > double(kMaxGridPoints))
+    r.fail("axes", fmt::format("the grid has {:.0f} points, more than {}; search with random, latin_hypercube or "
+                               "nsga2 instead",
+                               combinations, kMaxGridPoints));
+  if (combinations > 0x1p62)
+    r.fail("axes", fmt::format("{:.3g} combinations: more than a point id holds", combinations));
   if (r.has("confirm")) {
     const MapReader c = r.map("confirm", {"sample"});
     spec.confirm_sample = static_cast<int>(c.integer("sample", 0, 1000000));
@@ -430,22 +455,39 @@ SweepSpec load_sweep_spec(const fs::path& file) {
   return spec;
 }
 
-std::vector<std::vector<int>> design_points(const SweepSpec& spec) {
-  std::vector<std::vector<int>> points;
-  const std::size_t axes = spec.axes.size();
-  if (spec.strategy == Strategy::grid) {
-    std::vector<int> index(axes, 0);
-    for (;;) {
-      points.push_back(index);
-      std::size_t a = axes;
-      while (a > 0 && ++index[a - 1] == int(spec.axes[a - 1].values.size())) index[--a] = 0;
-      if (a == 0) break;
-    }
-    return points;
+bool screened(Metric m) {
+  return m != Metric::tokens_per_joule && m != Metric::energy_per_token && m != Metric::average_power;
+}
+
+PointId point_id(const SweepSpec& spec, const std::vector<int>& indices) {
+  PointId id = 0;
+  for (std::size_t a = 0; a < spec.axes.size(); ++a) id = id * PointId(spec.axes[a].values.size()) + indices.at(a);
+  return id;
+}
+
+std::vector<int> point_indices(const SweepSpec& spec, PointId id) {
+  std::vector<int> indices(spec.axes.size());
+  for (std::size_t a = spec.axes.size(); a-- > 0;) {
+    const auto n = PointId(spec.axes[a].values.size());
+    indices[a] = static_cast<int>(id % n);
+    id /= n;
   }
+  return indices;
+}
+
+std::vector<PointId> design_points(const SweepSpec& spec) {
+  std::vector<PointId> ids;
+  if (spec.strategy == Strategy::nsga2) return ids;
+  if (spec.strategy == Strategy::grid) {
+    PointId n = 1;
+    for (const SweepAxis& a : spec.axes) n *= PointId(a.values.size());
+    for (PointId i = 0; i < n; ++i) ids.push_back(i);
+    return ids;
+  }
+  const std::size_t axes = spec.axes.size();
   std::mt19937_64 rng(spec.seed);
   const int n = spec.samples;
-  points.assign(std::size_t(n), std::vector<int>(axes, 0));
+  std::vector<std::vector<int>> points(std::size_t(n), std::vector<int>(axes, 0));
   for (std::size_t a = 0; a < axes; ++a) {
     const int values = static_cast<int>(spec.axes[a].values.size());
     std::vector<int> strata(static_cast<std::size_t>(n));
@@ -456,10 +498,14 @@ std::vector<std::vector<int>> design_points(const SweepSpec& spec) {
       points[std::size_t(i)][a] = std::min(values - 1, static_cast<int>(u * values));
     }
   }
-  return points;
+  std::set<PointId> seen;
+  for (const auto& p : points)
+    if (seen.insert(point_id(spec, p)).second) ids.push_back(point_id(spec, p));
+  return ids;
 }
 
-Profile point_profile(const SweepSpec& spec, const std::vector<int>& point) {
+Profile point_profile(const SweepSpec& spec, PointId id) {
+  const std::vector<int> point = point_indices(spec, id);
   std::vector<Setting> settings;
   for (std::size_t a = 0; a < spec.axes.size(); ++a) add_settings(settings, spec.axes[a], std::size_t(point.at(a)));
   return load_profile_with(spec.base, overlay_of(settings), spec.name);
@@ -533,7 +579,7 @@ SweepDatabase::SweepDatabase(const fs::path& file) : file_(file) {
 
 SweepDatabase::~SweepDatabase() { sqlite3_close(db_); }
 
-bool SweepDatabase::has(const SweepSpec& spec, int point, int workload, Tier tier) const {
+bool SweepDatabase::has(const SweepSpec& spec, PointId point, int workload, Tier tier) const {
   Statement s(db_, "SELECT 1 FROM results WHERE spec_hash = ? AND point = ? AND workload = ? AND tier = ?", file_);
   s.text(1, spec.hash), s.integer(2, point), s.integer(3, workload), s.text(4, tier_name(tier));
   return s.step();
@@ -570,7 +616,7 @@ std::vector<SweepRow> SweepDatabase::rows(const SweepSpec& spec, Tier tier) cons
   std::vector<SweepRow> out;
   while (s.step()) {
     SweepRow r;
-    r.point = static_cast<int>(s.column_integer(0));
+    r.point = s.column_integer(0);
     r.workload = static_cast<int>(s.column_integer(1));
     r.tier = tier;
     r.values = s.column_text(2);
@@ -672,15 +718,49 @@ std::vector<PointResult> simulated_front(const SweepSpec& spec, const SweepDatab
   return out;
 }
 
+namespace {
+
+// NSGA-II's view of a sweep (pagmo user-defined problem and batch evaluator): the decision
+// vector is the point's index on every axis (all integer), the fitness its objectives from
+// the screening tier, lower is better; a point that fails or breaks a constraint gets
+// kInfeasible in every objective. Both only hold a pointer to the sweep's batch function.
+constexpr double kInfeasible = 1e30;
+using BatchFitness = std::function<pagmo::vector_double(const pagmo::vector_double&)>;
+
+struct SweepProblem {
+  const BatchFitness* batch = nullptr;
+  pagmo::vector_double lower, upper;
+  pagmo::vector_double::size_type objectives = 2;
+  pagmo::vector_double fitness(const pagmo::vector_double& x) const { return (*batch)(x); }
+  std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const { return {lower, upper}; }
+  pagmo::vector_double::size_type get_nobj() const { return objectives; }
+  pagmo::vector_double::size_type get_nix() const { return lower.size(); }
+  pagmo::thread_safety get_thread_safety() const { return pagmo::thread_safety::none; }
+};
+
+struct SweepBatch {
+  const BatchFitness* batch = nullptr;
+  pagmo::vector_double operator()(const pagmo::problem&, const pagmo::vector_double& dvs) const {
+    return (*batch)(dvs);
+  }
+  pagmo::thread_safety get_thread_safety() const { return pagmo::thread_safety::none; }
+};
+
+}  // namespace
+
 SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOptions& options) {
   if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
     throw ConfigError(fmt::format("--shard {}/{}: expected k/N with 0 <= k < N", options.shard, options.shards));
-  const std::vector<std::vector<int>> points = design_points(spec);
+  const bool evolve = spec.strategy == Strategy::nsga2;
+  if (evolve && options.shards > 1)
+    throw ConfigError(
+        fmt::format("{}: --shard splits a listed set of points; nsga2 evolves one population", spec.file.string()));
+  const std::vector<PointId> listed = design_points(spec);
   SweepSummary summary;
-  summary.points = static_cast<int>(points.size());
-  std::vector<int> mine;
-  for (int i = 0; i < int(points.size()); ++i)
-    if (i % options.shards == options.shard) mine.push_back(i);
+  summary.points = static_cast<std::int64_t>(listed.size());
+  std::vector<PointId> mine;
+  for (std::size_t k = 0; k < listed.size(); ++k)
+    if (int(k % std::size_t(options.shards)) == options.shard) mine.push_back(listed[k]);
   auto say = [&](const std::string& m) {
     if (options.progress) options.progress(m);
   };
@@ -693,18 +773,18 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
   const bool scan_error = uses(spec, Metric::scan_error);
 
   // One point's rows on every workload, into `into` (a child's own connection).
-  auto evaluate = [&](SweepDatabase& into, int index, Tier tier) {
-    const std::vector<int>& point = points[std::size_t(index)];
+  auto evaluate = [&](SweepDatabase& into, PointId id, Tier tier) {
+    const std::vector<int> point = point_indices(spec, id);
     for (int w = 0; w < int(spec.workloads.size()); ++w) {
-      if (into.has(spec, index, w, tier)) continue;
+      if (into.has(spec, id, w, tier)) continue;
       SweepRow row;
-      row.point = index, row.workload = w, row.tier = tier;
+      row.point = id, row.workload = w, row.tier = tier;
       row.values = values_json(spec, point);
       row.code_version = options.code_version;
       row.metrics.assign(kMetrics, kNaN);
       const compiler::Scenario& scenario = spec.workloads[std::size_t(w)].scenario;
       try {
-        const Profile profile = point_profile(spec, point);
+        const Profile profile = point_profile(spec, id);
         if (tier == Tier::estimate) {
           compiler::CompileOptions o;
           o.programs = false;
@@ -727,14 +807,14 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
   // The points' rows not yet there, `parallel` child processes at a time.
   const int parallel =
       options.parallel > 0 ? options.parallel : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  auto evaluate_all = [&](const std::vector<int>& indices, Tier tier) {
-    std::vector<int> todo;
-    for (const int index : indices) {
+  auto evaluate_all = [&](const std::vector<PointId>& ids, Tier tier) {
+    std::vector<PointId> todo;
+    for (const PointId id : ids) {
       int missing = 0;
-      for (int w = 0; w < int(spec.workloads.size()); ++w) missing += db.has(spec, index, w, tier) ? 0 : 1;
+      for (int w = 0; w < int(spec.workloads.size()); ++w) missing += db.has(spec, id, w, tier) ? 0 : 1;
       summary.reused += int(spec.workloads.size()) - missing;
       (tier == Tier::estimate ? summary.estimated : summary.simulated) += missing;
-      if (missing > 0) todo.push_back(index);
+      if (missing > 0 && std::find(todo.begin(), todo.end(), id) == todo.end()) todo.push_back(id);
     }
     std::size_t next = 0, done = 0;
     int running = 0;
@@ -743,17 +823,17 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
     while (done < todo.size()) {
       while (running < parallel && next < todo.size()) {
-        const int index = todo[next++];
+        const PointId id = todo[next++];
         std::fflush(nullptr);
         const pid_t pid = fork();
         if (pid < 0) throw std::runtime_error("sweep: fork failed");
         if (pid == 0) {
           int status = 0;
           try {
-            SweepDatabase mine_db(db.file());  // never the parent's connection across fork
-            evaluate(mine_db, index, tier);
+            SweepDatabase own(db.file());  // never the parent's connection across fork
+            evaluate(own, id, tier);
           } catch (const std::exception& e) {
-            std::fprintf(stderr, "sweep: point %d: %s\n", index, e.what());
+            std::fprintf(stderr, "sweep: point %lld: %s\n", static_cast<long long>(id), e.what());
             status = 1;
           }
           _exit(status);
@@ -776,18 +856,60 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
     (tier == Tier::estimate ? summary.estimate_seconds : summary.simulation_seconds) += elapsed();
   };
 
-  evaluate_all(mine, Tier::estimate);
+  if (evolve) {
+    // The population's points are screened in batches (each a generation's children) by the
+    // same workers; a resumed search finds its points in the database.
+    const BatchFitness batch = [&](const pagmo::vector_double& dvs) {
+      const std::size_t dims = spec.axes.size(), n = dvs.size() / dims;
+      std::vector<PointId> ids;
+      for (std::size_t i = 0; i < n; ++i) {
+        std::vector<int> indices(dims);
+        for (std::size_t a = 0; a < dims; ++a) indices[a] = static_cast<int>(std::lround(dvs[i * dims + a]));
+        ids.push_back(point_id(spec, indices));
+      }
+      evaluate_all(ids, Tier::estimate);
+      std::map<PointId, PointResult> results;
+      for (PointResult& p : point_results(spec, db.rows(spec, Tier::estimate))) results[p.point] = std::move(p);
+      pagmo::vector_double f;
+      for (const PointId id : ids) {
+        const PointResult& p = results.at(id);
+        for (std::size_t k = 0; k < spec.objectives.size(); ++k) {
+          const double v = p.objectives[k];
+          f.push_back(!p.feasible || std::isnan(v) ? kInfeasible : higher_is_better(spec.objectives[k]) ? -v : v);
+        }
+      }
+      return f;
+    };
+    SweepProblem problem;
+    problem.batch = &batch;
+    problem.objectives = spec.objectives.size();
+    for (const SweepAxis& a : spec.axes)
+      problem.lower.push_back(0), problem.upper.push_back(double(a.values.size() - 1));
+    const pagmo::bfe evaluator{SweepBatch{&batch}};
+    pagmo::population population(pagmo::problem{problem}, evaluator, std::size_t(spec.population),
+                                 static_cast<unsigned>(spec.seed));
+    pagmo::nsga2 nsga2(static_cast<unsigned>(spec.generations), 0.95, 10., 0.01, 50., static_cast<unsigned>(spec.seed));
+    nsga2.set_bfe(evaluator);
+    population = nsga2.evolve(population);
+    std::set<PointId> found;
+    for (const SweepRow& r : db.rows(spec, Tier::estimate)) found.insert(r.point);
+    mine.assign(found.begin(), found.end());
+    summary.points = static_cast<std::int64_t>(mine.size());
+  } else {
+    evaluate_all(mine, Tier::estimate);
+  }
   // The candidates: the estimated front of this shard's points, and a seeded sample of the rest.
+  const std::set<PointId> own(mine.begin(), mine.end());
   std::vector<PointResult> estimated;
   for (PointResult& p : point_results(spec, db.rows(spec, Tier::estimate)))
-    if (p.point % options.shards == options.shard) estimated.push_back(std::move(p));
-  std::vector<int> confirm;
+    if (own.count(p.point)) estimated.push_back(std::move(p));
+  std::vector<PointId> confirm;
   for (std::size_t i : front_of(spec, estimated)) confirm.push_back(estimated[i].point);
-  std::vector<int> rest;
-  for (const int i : mine)
-    if (std::find(confirm.begin(), confirm.end(), i) == confirm.end()) rest.push_back(i);
+  std::vector<PointId> rest;
+  for (const PointId id : mine)
+    if (std::find(confirm.begin(), confirm.end(), id) == confirm.end()) rest.push_back(id);
   std::mt19937_64 rng(spec.seed ^ 0x5eed);
-  for (int i = int(rest.size()) - 1; i > 0; --i) std::swap(rest[std::size_t(i)], rest[rng() % std::uint64_t(i + 1)]);
+  for (std::size_t i = rest.size(); i > 1; --i) std::swap(rest[i - 1], rest[rng() % i]);
   rest.resize(std::min(rest.size(), std::size_t(spec.confirm_sample)));
   confirm.insert(confirm.end(), rest.begin(), rest.end());
   std::sort(confirm.begin(), confirm.end());

@@ -57,7 +57,12 @@ enum class Metric {
 const std::vector<std::string_view>& metric_names();
 bool higher_is_better(Metric metric);
 
-enum class Strategy { grid, random, latin_hypercube };
+// grid, random and latin_hypercube list their points first; nsga2 finds its own, evolving a
+// population on the cost model's figures (pagmo's NSGA-II).
+enum class Strategy { grid, random, latin_hypercube, nsga2 };
+
+// A design point's id: its grid index (the last axis fastest), whatever found it.
+using PointId = std::int64_t;
 
 // A bound on a metric that a point must keep to be a candidate: `max` (or `min`) of its
 // weighted mean over the workloads (NaN: no such bound).
@@ -76,7 +81,8 @@ struct SweepSpec {
   std::vector<Metric> objectives;
   std::vector<SweepConstraint> constraints;
   Strategy strategy = Strategy::grid;
-  int samples = 0;  // random and latin_hypercube: points drawn
+  int samples = 0;                      // random and latin_hypercube: points drawn
+  int population = 0, generations = 0;  // nsga2
   std::uint64_t seed = 1;
   int confirm_sample = 0;  // points beyond the estimated front the SystemC model also runs
   std::string hash;        // of the spec file's bytes (rows of another spec are not reused)
@@ -87,14 +93,19 @@ struct SweepSpec {
 inline constexpr std::size_t kConstraintCheckPoints = 1000;
 SweepSpec load_sweep_spec(const std::filesystem::path& file);
 
-// The design points, each the index of its value on every axis: the grid's every
-// combination (the last axis fastest), or `samples` points drawn with `seed`: uniformly
-// (random) or one per stratum of every axis (latin_hypercube: each axis's values split into
-// `samples` equal strata, each stratum used once, the axes' strata paired at random).
-std::vector<std::vector<int>> design_points(const SweepSpec& spec);
+// The design points' ids: the grid's every combination, or `samples` points drawn with
+// `seed`: uniformly (random) or one per stratum of every axis (latin_hypercube: each axis's
+// values split into `samples` equal strata, each stratum used once, the axes' strata paired
+// at random); a combination drawn twice is one point. nsga2: none (the search finds them).
+std::vector<PointId> design_points(const SweepSpec& spec);
+// A point's index on every axis, and back.
+std::vector<int> point_indices(const SweepSpec& spec, PointId id);
+PointId point_id(const SweepSpec& spec, const std::vector<int>& indices);
+// Whether the cost model gives the metric (the screening tier, and what nsga2 searches on).
+bool screened(Metric metric);
 
 // The profile of a design point: the base with each axis's value at its key path.
-Profile point_profile(const SweepSpec& spec, const std::vector<int>& point);
+Profile point_profile(const SweepSpec& spec, PointId point);
 
 // The points of `costs` (lower is better in every column) no other point dominates, in
 // index order.
@@ -103,7 +114,7 @@ std::vector<std::size_t> pareto_front(const std::vector<std::vector<double>>& co
 // One row: a design point on one workload, from one tier.
 enum class Tier { estimate, simulation };
 struct SweepRow {
-  int point = 0;
+  PointId point = 0;
   int workload = 0;
   Tier tier = Tier::estimate;
   std::string values;           // the point's axis values, as JSON {"key": value}
@@ -122,7 +133,7 @@ class SweepDatabase {
   SweepDatabase(const SweepDatabase&) = delete;
   SweepDatabase& operator=(const SweepDatabase&) = delete;
 
-  bool has(const SweepSpec& spec, int point, int workload, Tier tier) const;
+  bool has(const SweepSpec& spec, PointId point, int workload, Tier tier) const;
   void insert(const SweepSpec& spec, const SweepRow& row);
   std::vector<SweepRow> rows(const SweepSpec& spec, Tier tier) const;
   // Copies every row of `other` this one lacks (shards of a sweep into one file).
@@ -135,14 +146,14 @@ class SweepDatabase {
 };
 
 struct SweepOptions {
-  int shard = 0, shards = 1;  // run the points with index % shards == shard
+  int shard = 0, shards = 1;  // run the listed points at positions k with k % shards == shard
   int parallel = 0;           // points at a time, one child process each; 0: one per core
   std::string code_version;
   std::function<void(const std::string&)> progress;
 };
 
 struct SweepSummary {
-  int points = 0;                                       // of the spec (all shards)
+  std::int64_t points = 0;                              // of the spec (all shards; nsga2: those the search evaluated)
   int estimated = 0;                                    // rows computed now by the cost model
   int simulated = 0;                                    // rows computed now by the SystemC model
   int reused = 0;                                       // rows already in the database
@@ -161,7 +172,7 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
 // A point's objective values: each metric's weighted mean over the workloads (NaN when a
 // workload's row is missing or failed).
 struct PointResult {
-  int point = 0;
+  PointId point = 0;
   std::string values;
   std::vector<double> objectives;  // in spec.objectives order
   bool feasible = true;            // keeps every constraint whose metric the rows have

@@ -126,9 +126,10 @@ TEST(SweepPoints, GridTakesEveryCombinationLastAxisFastest) {
   const SweepSpec s = spec_of(spec_text(kTwoAxes));
   const auto points = design_points(s);
   ASSERT_EQ(points.size(), 4u);
-  EXPECT_EQ(points[0], (std::vector<int>{0, 0}));
-  EXPECT_EQ(points[1], (std::vector<int>{0, 1}));
-  EXPECT_EQ(points[2], (std::vector<int>{1, 0}));
+  EXPECT_EQ(point_indices(s, points[0]), (std::vector<int>{0, 0}));
+  EXPECT_EQ(point_indices(s, points[1]), (std::vector<int>{0, 1}));
+  EXPECT_EQ(point_indices(s, points[2]), (std::vector<int>{1, 0}));
+  for (const PointId p : points) EXPECT_EQ(point_id(s, point_indices(s, p)), p);
   const Profile p = point_profile(s, points[1]);
   EXPECT_EQ(p.tile.sram.size_bytes, 256 * 1024);
   EXPECT_DOUBLE_EQ(p.area.sram.value, 0.12);
@@ -152,7 +153,7 @@ TEST(SweepPoints, LatinHypercubeUsesEveryStratumOnceAndIsSeeded) {
     ASSERT_EQ(points.size(), std::size_t(n));
     for (int axis = 0; axis < 2; ++axis) {
       std::set<int> used;
-      for (const auto& p : points) used.insert(p[std::size_t(axis)]);
+      for (const PointId p : points) used.insert(point_indices(lhs, p)[std::size_t(axis)]);
       EXPECT_EQ(used.size(), std::size_t(n)) << "axis " << axis << ", " << n << " samples";
     }
     EXPECT_EQ(design_points(lhs), points);  // the same seed, the same points
@@ -162,8 +163,8 @@ TEST(SweepPoints, LatinHypercubeUsesEveryStratumOnceAndIsSeeded) {
       EXPECT_NE(design_points(other), points);
     }
     other.strategy = Strategy::random;
-    for (const auto& p : design_points(other))
-      for (const int i : p) EXPECT_TRUE(i >= 0 && i < n);
+    for (const PointId p : design_points(other))
+      for (const int i : point_indices(other, p)) EXPECT_TRUE(i >= 0 && i < n);
   }
 }
 
@@ -268,14 +269,15 @@ TEST(SweepRun, TiersResumeShardAndMerge) {
   // The estimate is the compiler's for that design.
   compiler::CompileOptions co;
   co.programs = false;
-  const compiler::CompileResult c =
-      compiler::compile(compiler::load_workload("mamba-130m"), s.workloads[0].scenario, point_profile(s, {1, 0}), co);
+  const compiler::CompileResult c = compiler::compile(compiler::load_workload("mamba-130m"), s.workloads[0].scenario,
+                                                      point_profile(s, point_id(s, {1, 0})), co);
   double ttft = 0;
   for (const auto& p : c.phases)
-    if (p.name != "decode") ttft += p.estimated_cycles * p.runs / (point_profile(s, {1, 0}).clock_mhz * 1e6);
+    if (p.name != "decode")
+      ttft += p.estimated_cycles * p.runs / (point_profile(s, point_id(s, {1, 0})).clock_mhz * 1e6);
   EXPECT_NEAR(estimated[2].metrics[std::size_t(Metric::time_to_first_token)], ttft, 1e-12);
   EXPECT_DOUBLE_EQ(estimated[2].metrics[std::size_t(Metric::area)],
-                   derive_figures(point_profile(s, {1, 0})).total_area_mm2);
+                   derive_figures(point_profile(s, point_id(s, {1, 0}))).total_area_mm2);
 
   // A second run computes nothing; the front is the simulated one.
   const SweepSummary again = run_sweep(s, db, o);
@@ -359,7 +361,7 @@ TEST(SweepRun, ScanErrorIsTheUnitsErrorOnRealisticOperands) {
   const auto rows = db.rows(s, Tier::estimate);
   ASSERT_EQ(rows.size(), 2u);
   for (const SweepRow& r : rows) {
-    const Profile p = point_profile(s, {r.point});
+    const Profile p = point_profile(s, r.point);
     EXPECT_DOUBLE_EQ(r.metrics[std::size_t(Metric::scan_error)],
                      fixed::selective_scan_error(p.name, p.tile.scan, fixed::kErrorTableSeed).out_rel);
   }
@@ -368,6 +370,62 @@ TEST(SweepRun, ScanErrorIsTheUnitsErrorOnRealisticOperands) {
   for (const SweepRow& r : db.rows(s, Tier::simulation))
     EXPECT_EQ(r.metrics[std::size_t(Metric::scan_error)],
               rows[std::size_t(r.point)].metrics[std::size_t(Metric::scan_error)]);
+}
+
+const std::string kNsga2Axes =
+    "  - key: dram.bandwidth_gb_per_s\n    range: {from: 4, to: 64, count: 9, scale: log}\n"
+    "  - keys: [tile.sram.size_bytes, area_mm2.sram.value]\n"
+    "    values: [[64 KiB, 0.03], [128 KiB, 0.06], [256 KiB, 0.12], [512 KiB, 0.24]]\n"
+    "  - key: clock_mhz\n    values: [200, 300, 400, 500, 600]\n";
+
+std::string nsga2_spec(const std::string& search, const std::string& objectives = "[time_to_first_token, area]") {
+  std::string text = spec_text(kNsga2Axes, "search: " + search + "\n");
+  text.replace(text.find("[time_to_first_token, energy_per_token, area]"), 45, objectives);
+  return text;
+}
+
+TEST(SweepNsga2, EvolvesOnTheScreeningTierDeterministicallyAndResumes) {
+  const auto dir = test::fresh_folder("sweep-nsga2");
+  const SweepSpec s = spec_of(nsga2_spec("{strategy: nsga2, population: 8, generations: 4, seed: 3}"));
+  EXPECT_TRUE(design_points(s).empty());
+  SweepOptions o;
+  o.parallel = 2;
+  std::string first;
+  for (const char* name : {"a.db", "b.db"}) {
+    SweepDatabase db(dir / name);
+    const SweepSummary summary = run_sweep(s, db, o);
+    const auto estimated = db.rows(s, Tier::estimate);
+    // At most the population at each generation and the start, each point once.
+    EXPECT_LE(estimated.size(), 8u * 5u);
+    EXPECT_EQ(summary.points, std::int64_t(estimated.size()));
+    EXPECT_GE(estimated.size(), 8u / 2);
+    std::set<PointId> ids;
+    for (const SweepRow& r : estimated) EXPECT_TRUE(ids.insert(r.point).second);
+    // The simulated front holds only points the search evaluated.
+    for (const PointResult& p : simulated_front(s, db)) EXPECT_TRUE(ids.count(p.point));
+    const std::string rows = dump(estimated) + dump(db.rows(s, Tier::simulation));
+    if (first.empty()) first = rows;
+    EXPECT_EQ(rows, first);  // the same seed, the same search
+  }
+  SweepDatabase db(dir / "a.db");
+  const SweepSummary again = run_sweep(s, db, o);
+  EXPECT_EQ(again.estimated + again.simulated, 0);
+  o.shards = 2;
+  EXPECT_THROW(run_sweep(s, db, o), ConfigError);
+}
+
+TEST(SweepNsga2, BadSearchesAreRefused) {
+  EXPECT_NE(error_of(nsga2_spec("{strategy: nsga2, population: 10, generations: 2}")).find("multiple of 4"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(nsga2_spec("{strategy: nsga2, population: 8, generations: 2}", "[area]")).find("two objectives or more"),
+      std::string::npos);
+  EXPECT_NE(error_of(nsga2_spec("{strategy: nsga2, population: 8, generations: 2}", "[area, tokens_per_joule]"))
+                .find("tokens_per_joule has no estimate"),
+            std::string::npos);
+  EXPECT_NE(error_of(nsga2_spec("{strategy: nsga2, population: 8}")).find("search.generations"), std::string::npos);
+  EXPECT_NE(error_of(nsga2_spec("{strategy: grid, population: 8}")).find("population and generations are for nsga2"),
+            std::string::npos);
 }
 
 TEST(SweepSpec, EveryShippedSpecLoads) {
