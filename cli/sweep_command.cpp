@@ -3,10 +3,15 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <mpi.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <sstream>
 
 #include "arch/spec/config_tree.hpp"
 #include "arch/spec/output_file.hpp"
@@ -82,9 +87,94 @@ std::string front_table(const host::SweepSpec& spec, const std::vector<host::Poi
   return out;
 }
 
+// Under mpirun (OpenMPI's or a PMI launcher's variables): the ranks share the sweep. Rank 0
+// reads the database and hands out the points still missing, each rank computes its share
+// into a part file beside it (`DB.rankR`, kept if the run is killed, merged on the next),
+// and rank 0 merges the parts: the screening first, then the candidates chosen on every
+// screened point, as one process would, so the database ends the same.
+bool under_mpi() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE"); }
+
+host::SweepSummary share_sweep(const host::SweepSpec& spec, host::SweepDatabase* db, const fs::path& db_file,
+                               const host::SweepOptions& options, int rank, int size);
+
+// The points of `ids` at positions k with k % size == rank, after rank 0's list is broadcast.
+std::vector<host::PointId> share_of(std::vector<host::PointId> ids, int rank, int size) {
+  long long n = static_cast<long long>(ids.size());
+  MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+  ids.resize(std::size_t(n));
+  MPI_Bcast(ids.data(), int(n), MPI_INT64_T, 0, MPI_COMM_WORLD);
+  std::vector<host::PointId> mine;
+  for (std::size_t k = 0; k < ids.size(); ++k)
+    if (int(k % std::size_t(size)) == rank) mine.push_back(ids[k]);
+  return mine;
+}
+
+// `db`: rank 0's (the others have none).
+host::SweepSummary run_with_mpi(const host::SweepSpec& spec, host::SweepDatabase* db, const fs::path& db_file,
+                                const host::SweepOptions& options, int rank, int size) {
+  // A rank that fails mid-way would leave the others waiting at a barrier: all stop.
+  try {
+    return share_sweep(spec, db, db_file, options, rank, size);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ssmsoc: rank %d: %s\n", rank, e.what());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    throw;
+  }
+}
+
+host::SweepSummary share_sweep(const host::SweepSpec& spec, host::SweepDatabase* db, const fs::path& db_file,
+                               const host::SweepOptions& options, int rank, int size) {
+  auto part = [&](int r) { return fs::path(db_file.string() + fmt::format(".rank{}", r)); };
+  auto merge_parts = [&] {
+    for (int r = 0; r < size; ++r)
+      if (fs::is_regular_file(part(r))) db->merge(part(r));
+  };
+  host::SweepSummary summary;
+  const std::vector<host::PointId> listed = host::design_points(spec);
+  summary.points = std::int64_t(listed.size());
+  std::vector<host::PointId> todo;
+  if (rank == 0) {
+    merge_parts();  // a killed run's rows
+    todo = host::missing_points(spec, *db, listed, host::Tier::estimate);
+  }
+  {
+    const std::vector<host::PointId> mine = share_of(todo, rank, size);  // after rank 0's first merge
+    host::SweepDatabase own(part(rank));
+    host::evaluate_points(spec, own, mine, host::Tier::estimate, options, summary);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank == 0) {
+    merge_parts();
+    todo = host::missing_points(spec, *db, host::confirmation_points(spec, *db, listed), host::Tier::simulation);
+  }
+  {
+    const std::vector<host::PointId> mine = share_of(todo, rank, size);
+    host::SweepDatabase own(part(rank));
+    host::evaluate_points(spec, own, mine, host::Tier::simulation, options, summary);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  int counts[3] = {summary.estimated, summary.simulated, summary.reused}, totals[3] = {};
+  double seconds[2] = {summary.estimate_seconds, summary.simulation_seconds}, longest[2] = {};
+  MPI_Reduce(counts, totals, 3, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);
+  MPI_Reduce(seconds, longest, 2, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+  summary.estimated = totals[0], summary.simulated = totals[1], summary.reused = totals[2];
+  summary.estimate_seconds = longest[0], summary.simulation_seconds = longest[1];
+  if (rank == 0) {
+    merge_parts();
+    for (int r = 0; r < size; ++r) {
+      std::error_code ignored;
+      for (const char* tail : {"", "-wal", "-shm"}) fs::remove(part(r).string() + tail, ignored);
+    }
+  }
+  if (rank == 0) host::tier_agreement(spec, *db, summary);
+  return summary;
+}
+
 }  // namespace
 
-int sweep(const SweepCommand& command, std::ostream& out) {
+namespace {
+
+int sweep_on(const SweepCommand& command, std::ostream& out, int rank, int size) {
   // Everything the user gave is checked before the database is opened.
   const host::SweepSpec spec = host::load_sweep_spec(command.spec);
   host::SweepOptions options;
@@ -104,7 +194,20 @@ int sweep(const SweepCommand& command, std::ostream& out) {
     if (!fs::is_regular_file(other)) throw ConfigError(fmt::format("--merge {}: no such sweep database", other));
   const fs::path db_file =
       command.db.empty() ? fs::path(fs::path(command.spec).stem().string() + ".db") : fs::path(command.db);
-  host::SweepDatabase db(db_file);
+  if (size > 1 && (options.shards > 1 || spec.strategy == host::Strategy::nsga2))
+    throw ConfigError(
+        fmt::format("{}: under mpirun the ranks share the points; {}", command.spec,
+                    options.shards > 1 ? "--shard is for separate jobs" : "nsga2 evolves one population"));
+  // Under mpirun only rank 0 opens the database; the others write their part files.
+  std::optional<host::SweepDatabase> main_db;
+  if (rank == 0) main_db.emplace(db_file);
+  if (rank != 0) {
+    options.parallel = command.jobs;
+    options.code_version = SSMSOC_VERSION;
+    run_with_mpi(spec, nullptr, db_file, options, rank, size);
+    return 0;
+  }
+  host::SweepDatabase& db = *main_db;
   if (!command.merge.empty()) {
     for (const std::string& other : command.merge)
       out << fmt::format("merged {} rows of {} into {}\n", db.merge(other), other, db_file.string());
@@ -114,7 +217,8 @@ int sweep(const SweepCommand& command, std::ostream& out) {
     options.progress = [](const std::string& line) {
       if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r\033[K%s", line.c_str());
     };
-    const host::SweepSummary s = host::run_sweep(spec, db, options);
+    const host::SweepSummary s =
+        size > 1 ? run_with_mpi(spec, &db, db_file, options, rank, size) : host::run_sweep(spec, db, options);
     options.progress("");
     out << fmt::format("sweep {}: {} points; {} estimated and {} simulated now, {} rows reused ({})\n", spec.name,
                        s.points, s.estimated, s.simulated, s.reused, db_file.string());
@@ -156,6 +260,34 @@ int sweep(const SweepCommand& command, std::ostream& out) {
   if (!command.pareto.empty()) outputs.add(command.pareto).write(front_json(spec, front).dump(2) + "\n");
   outputs.commit();
   return 0;
+}
+
+}  // namespace
+
+int sweep(const SweepCommand& command, std::ostream& out) {
+  // Under mpirun every rank runs this; rank 0 alone prints and writes.
+  int rank = 0, size = 1;
+  struct MpiSession {
+    bool on = false;
+    ~MpiSession() {
+      if (on) MPI_Finalize();
+    }
+  } mpi;
+  if (under_mpi() && !command.status && command.merge.empty()) {
+    setenv("OMPI_MCA_mpi_warn_on_fork", "0", 0);  // the workers are forked; they never call MPI
+    MPI_Init(nullptr, nullptr);
+    mpi.on = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+  }
+  std::ostringstream discarded;
+  std::ostream& print = rank == 0 ? out : discarded;
+  try {
+    return sweep_on(command, print, rank, size);
+  } catch (const std::exception& e) {
+    if (rank == 0) throw;
+    return 1;  // rank 0 says it
+  }
 }
 
 }  // namespace ssmsoc::cli

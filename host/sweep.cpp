@@ -718,52 +718,8 @@ std::vector<PointResult> simulated_front(const SweepSpec& spec, const SweepDatab
   return out;
 }
 
-namespace {
-
-// NSGA-II's view of a sweep (pagmo user-defined problem and batch evaluator): the decision
-// vector is the point's index on every axis (all integer), the fitness its objectives from
-// the screening tier, lower is better; a point that fails or breaks a constraint gets
-// kInfeasible in every objective. Both only hold a pointer to the sweep's batch function.
-constexpr double kInfeasible = 1e30;
-using BatchFitness = std::function<pagmo::vector_double(const pagmo::vector_double&)>;
-
-struct SweepProblem {
-  const BatchFitness* batch = nullptr;
-  pagmo::vector_double lower, upper;
-  pagmo::vector_double::size_type objectives = 2;
-  pagmo::vector_double fitness(const pagmo::vector_double& x) const { return (*batch)(x); }
-  std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const { return {lower, upper}; }
-  pagmo::vector_double::size_type get_nobj() const { return objectives; }
-  pagmo::vector_double::size_type get_nix() const { return lower.size(); }
-  pagmo::thread_safety get_thread_safety() const { return pagmo::thread_safety::none; }
-};
-
-struct SweepBatch {
-  const BatchFitness* batch = nullptr;
-  pagmo::vector_double operator()(const pagmo::problem&, const pagmo::vector_double& dvs) const {
-    return (*batch)(dvs);
-  }
-  pagmo::thread_safety get_thread_safety() const { return pagmo::thread_safety::none; }
-};
-
-}  // namespace
-
-SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOptions& options) {
-  if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
-    throw ConfigError(fmt::format("--shard {}/{}: expected k/N with 0 <= k < N", options.shard, options.shards));
-  const bool evolve = spec.strategy == Strategy::nsga2;
-  if (evolve && options.shards > 1)
-    throw ConfigError(
-        fmt::format("{}: --shard splits a listed set of points; nsga2 evolves one population", spec.file.string()));
-  const std::vector<PointId> listed = design_points(spec);
-  SweepSummary summary;
-  summary.points = static_cast<std::int64_t>(listed.size());
-  std::vector<PointId> mine;
-  for (std::size_t k = 0; k < listed.size(); ++k)
-    if (int(k % std::size_t(options.shards)) == options.shard) mine.push_back(listed[k]);
-  auto say = [&](const std::string& m) {
-    if (options.progress) options.progress(m);
-  };
+void evaluate_points(const SweepSpec& spec, SweepDatabase& db, const std::vector<PointId>& ids, Tier tier,
+                     const SweepOptions& options, SweepSummary& summary) {
   std::vector<compiler::ModelSpec> models;
   std::vector<int> generation;  // of each workload's SSM layers (0: none)
   for (const SweepWorkload& w : spec.workloads) {
@@ -771,9 +727,8 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
     generation.push_back(compiler::recognize_architecture(compiler::build_graph(models.back())).ssm_generation);
   }
   const bool scan_error = uses(spec, Metric::scan_error);
-
   // One point's rows on every workload, into `into` (a child's own connection).
-  auto evaluate = [&](SweepDatabase& into, PointId id, Tier tier) {
+  auto evaluate = [&](SweepDatabase& into, PointId id) {
     const std::vector<int> point = point_indices(spec, id);
     for (int w = 0; w < int(spec.workloads.size()); ++w) {
       if (into.has(spec, id, w, tier)) continue;
@@ -804,130 +759,199 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
       into.insert(spec, row);
     }
   };
-  // The points' rows not yet there, `parallel` child processes at a time.
+  std::vector<PointId> todo;
+  for (const PointId id : ids) {
+    int missing = 0;
+    for (int w = 0; w < int(spec.workloads.size()); ++w) missing += db.has(spec, id, w, tier) ? 0 : 1;
+    summary.reused += int(spec.workloads.size()) - missing;
+    (tier == Tier::estimate ? summary.estimated : summary.simulated) += missing;
+    if (missing > 0 && std::find(todo.begin(), todo.end(), id) == todo.end()) todo.push_back(id);
+  }
+  // `parallel` child processes at a time, each writing its own rows.
   const int parallel =
       options.parallel > 0 ? options.parallel : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  auto evaluate_all = [&](const std::vector<PointId>& ids, Tier tier) {
-    std::vector<PointId> todo;
-    for (const PointId id : ids) {
-      int missing = 0;
-      for (int w = 0; w < int(spec.workloads.size()); ++w) missing += db.has(spec, id, w, tier) ? 0 : 1;
-      summary.reused += int(spec.workloads.size()) - missing;
-      (tier == Tier::estimate ? summary.estimated : summary.simulated) += missing;
-      if (missing > 0 && std::find(todo.begin(), todo.end(), id) == todo.end()) todo.push_back(id);
-    }
-    std::size_t next = 0, done = 0;
-    int running = 0;
-    const char* what = tier == Tier::estimate ? "estimated" : "simulated";
-    const auto start = std::chrono::steady_clock::now();
-    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-    while (done < todo.size()) {
-      while (running < parallel && next < todo.size()) {
-        const PointId id = todo[next++];
-        std::fflush(nullptr);
-        const pid_t pid = fork();
-        if (pid < 0) throw std::runtime_error("sweep: fork failed");
-        if (pid == 0) {
-          int status = 0;
-          try {
-            SweepDatabase own(db.file());  // never the parent's connection across fork
-            evaluate(own, id, tier);
-          } catch (const std::exception& e) {
-            std::fprintf(stderr, "sweep: point %lld: %s\n", static_cast<long long>(id), e.what());
-            status = 1;
-          }
-          _exit(status);
+  std::size_t next = 0, done = 0;
+  int running = 0;
+  const char* what = tier == Tier::estimate ? "estimated" : "simulated";
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  while (done < todo.size()) {
+    while (running < parallel && next < todo.size()) {
+      const PointId id = todo[next++];
+      std::fflush(nullptr);
+      const pid_t pid = fork();
+      if (pid < 0) throw std::runtime_error("sweep: fork failed");
+      if (pid == 0) {
+        int status = 0;
+        try {
+          SweepDatabase own(db.file());  // never the parent's connection across fork
+          evaluate(own, id);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "sweep: point %lld: %s\n", static_cast<long long>(id), e.what());
+          status = 1;
         }
-        ++running;
+        _exit(status);
       }
-      int status = 0;
-      if (wait(&status) < 0) throw std::runtime_error("sweep: wait failed");
-      --running;
-      ++done;
-      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw std::runtime_error(fmt::format("sweep: a worker stopped ({}); its rows are not written, the others stand",
-                                             WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                                               : "signal " + std::to_string(WTERMSIG(status))));
-      const double rate = double(done) / std::max(1e-9, elapsed());
-      const auto eta = static_cast<long>(double(todo.size() - done) / rate);
-      say(fmt::format("{} {} of {} points, {:.1f} points/s, ETA {}:{:02}:{:02}", what, done, todo.size(), rate,
-                      eta / 3600, eta / 60 % 60, eta % 60));
+      ++running;
     }
-    (tier == Tier::estimate ? summary.estimate_seconds : summary.simulation_seconds) += elapsed();
-  };
-
-  if (evolve) {
-    // The population's points are screened in batches (each a generation's children) by the
-    // same workers; a resumed search finds its points in the database.
-    const BatchFitness batch = [&](const pagmo::vector_double& dvs) {
-      const std::size_t dims = spec.axes.size(), n = dvs.size() / dims;
-      std::vector<PointId> ids;
-      for (std::size_t i = 0; i < n; ++i) {
-        std::vector<int> indices(dims);
-        for (std::size_t a = 0; a < dims; ++a) indices[a] = static_cast<int>(std::lround(dvs[i * dims + a]));
-        ids.push_back(point_id(spec, indices));
-      }
-      evaluate_all(ids, Tier::estimate);
-      std::map<PointId, PointResult> results;
-      for (PointResult& p : point_results(spec, db.rows(spec, Tier::estimate))) results[p.point] = std::move(p);
-      pagmo::vector_double f;
-      for (const PointId id : ids) {
-        const PointResult& p = results.at(id);
-        for (std::size_t k = 0; k < spec.objectives.size(); ++k) {
-          const double v = p.objectives[k];
-          f.push_back(!p.feasible || std::isnan(v) ? kInfeasible : higher_is_better(spec.objectives[k]) ? -v : v);
-        }
-      }
-      return f;
-    };
-    SweepProblem problem;
-    problem.batch = &batch;
-    problem.objectives = spec.objectives.size();
-    for (const SweepAxis& a : spec.axes)
-      problem.lower.push_back(0), problem.upper.push_back(double(a.values.size() - 1));
-    const pagmo::bfe evaluator{SweepBatch{&batch}};
-    pagmo::population population(pagmo::problem{problem}, evaluator, std::size_t(spec.population),
-                                 static_cast<unsigned>(spec.seed));
-    pagmo::nsga2 nsga2(static_cast<unsigned>(spec.generations), 0.95, 10., 0.01, 50., static_cast<unsigned>(spec.seed));
-    nsga2.set_bfe(evaluator);
-    population = nsga2.evolve(population);
-    std::set<PointId> found;
-    for (const SweepRow& r : db.rows(spec, Tier::estimate)) found.insert(r.point);
-    mine.assign(found.begin(), found.end());
-    summary.points = static_cast<std::int64_t>(mine.size());
-  } else {
-    evaluate_all(mine, Tier::estimate);
+    int status = 0;
+    if (wait(&status) < 0) throw std::runtime_error("sweep: wait failed");
+    --running;
+    ++done;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      throw std::runtime_error(fmt::format("sweep: a worker stopped ({}); its rows are not written, the others stand",
+                                           WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                                             : "signal " + std::to_string(WTERMSIG(status))));
+    const double rate = double(done) / std::max(1e-9, elapsed());
+    const auto eta = static_cast<long>(double(todo.size() - done) / rate);
+    if (options.progress)
+      options.progress(fmt::format("{} {} of {} points, {:.1f} points/s, ETA {}:{:02}:{:02}", what, done, todo.size(),
+                                   rate, eta / 3600, eta / 60 % 60, eta % 60));
   }
-  // The candidates: the estimated front of this shard's points, and a seeded sample of the rest.
-  const std::set<PointId> own(mine.begin(), mine.end());
+  (tier == Tier::estimate ? summary.estimate_seconds : summary.simulation_seconds) += elapsed();
+}
+
+std::vector<PointId> missing_points(const SweepSpec& spec, const SweepDatabase& db, const std::vector<PointId>& ids,
+                                    Tier tier) {
+  std::vector<PointId> out;
+  for (const PointId id : ids)
+    for (int w = 0; w < int(spec.workloads.size()); ++w)
+      if (!db.has(spec, id, w, tier)) {
+        out.push_back(id);
+        break;
+      }
+  return out;
+}
+
+std::vector<PointId> confirmation_points(const SweepSpec& spec, const SweepDatabase& db,
+                                         const std::vector<PointId>& ids) {
+  const std::set<PointId> own(ids.begin(), ids.end());
   std::vector<PointResult> estimated;
   for (PointResult& p : point_results(spec, db.rows(spec, Tier::estimate)))
     if (own.count(p.point)) estimated.push_back(std::move(p));
   std::vector<PointId> confirm;
   for (std::size_t i : front_of(spec, estimated)) confirm.push_back(estimated[i].point);
   std::vector<PointId> rest;
-  for (const PointId id : mine)
+  for (const PointId id : ids)
     if (std::find(confirm.begin(), confirm.end(), id) == confirm.end()) rest.push_back(id);
   std::mt19937_64 rng(spec.seed ^ 0x5eed);
   for (std::size_t i = rest.size(); i > 1; --i) std::swap(rest[i - 1], rest[rng() % i]);
   rest.resize(std::min(rest.size(), std::size_t(spec.confirm_sample)));
   confirm.insert(confirm.end(), rest.begin(), rest.end());
   std::sort(confirm.begin(), confirm.end());
-  evaluate_all(confirm, Tier::simulation);
+  return confirm;
+}
 
-  // The tiers' agreement on the points both have.
+void tier_agreement(const SweepSpec& spec, const SweepDatabase& db, SweepSummary& summary) {
+  std::map<PointId, PointResult> estimated;
+  for (PointResult& p : point_results(spec, db.rows(spec, Tier::estimate))) estimated[p.point] = std::move(p);
   const std::vector<PointResult> simulated = point_results(spec, db.rows(spec, Tier::simulation));
+  summary.rank_correlation.clear(), summary.median_error.clear();
   for (std::size_t k = 0; k < spec.objectives.size(); ++k) {
     std::vector<double> a, b, errors;
-    for (const PointResult& s : simulated)
-      for (const PointResult& e : estimated)
-        if (e.point == s.point && !std::isnan(e.objectives[k]) && !std::isnan(s.objectives[k])) {
-          a.push_back(e.objectives[k]), b.push_back(s.objectives[k]);
-          if (s.objectives[k] != 0) errors.push_back(std::abs(e.objectives[k] / s.objectives[k] - 1));
-        }
+    for (const PointResult& s : simulated) {
+      const auto e = estimated.find(s.point);
+      if (e == estimated.end() || std::isnan(e->second.objectives[k]) || std::isnan(s.objectives[k])) continue;
+      a.push_back(e->second.objectives[k]), b.push_back(s.objectives[k]);
+      if (s.objectives[k] != 0) errors.push_back(std::abs(e->second.objectives[k] / s.objectives[k] - 1));
+    }
     summary.rank_correlation.push_back(rank_correlation(a, b));
     summary.median_error.push_back(median(errors));
   }
+}
+
+namespace {
+
+// NSGA-II's view of a sweep (pagmo user-defined problem and batch evaluator): the decision
+// vector is the point's index on every axis (all integer), the fitness its objectives from
+// the screening tier, lower is better; a point that fails or breaks a constraint gets
+// kInfeasible in every objective. Both only hold a pointer to the sweep's batch function.
+constexpr double kInfeasible = 1e30;
+using BatchFitness = std::function<pagmo::vector_double(const pagmo::vector_double&)>;
+
+struct SweepProblem {
+  const BatchFitness* batch = nullptr;
+  pagmo::vector_double lower, upper;
+  pagmo::vector_double::size_type objectives = 2;
+  pagmo::vector_double fitness(const pagmo::vector_double& x) const { return (*batch)(x); }
+  std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const { return {lower, upper}; }
+  pagmo::vector_double::size_type get_nobj() const { return objectives; }
+  pagmo::vector_double::size_type get_nix() const { return lower.size(); }
+  pagmo::thread_safety get_thread_safety() const { return pagmo::thread_safety::none; }
+};
+
+struct SweepBatch {
+  const BatchFitness* batch = nullptr;
+  pagmo::vector_double operator()(const pagmo::problem&, const pagmo::vector_double& dvs) const {
+    return (*batch)(dvs);
+  }
+  pagmo::thread_safety get_thread_safety() const { return pagmo::thread_safety::none; }
+};
+
+// The points an NSGA-II search evaluates (screened), from the start population through its
+// generations; every point it found, in id order.
+std::vector<PointId> evolve(const SweepSpec& spec, SweepDatabase& db, const SweepOptions& options,
+                            SweepSummary& summary) {
+  // Each batch (the start population, then each generation's children) is screened by the
+  // workers; a resumed search finds its points in the database.
+  const BatchFitness batch = [&](const pagmo::vector_double& dvs) {
+    const std::size_t dims = spec.axes.size(), n = dvs.size() / dims;
+    std::vector<PointId> ids;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<int> indices(dims);
+      for (std::size_t a = 0; a < dims; ++a) indices[a] = static_cast<int>(std::lround(dvs[i * dims + a]));
+      ids.push_back(point_id(spec, indices));
+    }
+    evaluate_points(spec, db, ids, Tier::estimate, options, summary);
+    std::map<PointId, PointResult> results;
+    for (PointResult& p : point_results(spec, db.rows(spec, Tier::estimate))) results[p.point] = std::move(p);
+    pagmo::vector_double f;
+    for (const PointId id : ids) {
+      const PointResult& p = results.at(id);
+      for (std::size_t k = 0; k < spec.objectives.size(); ++k) {
+        const double v = p.objectives[k];
+        f.push_back(!p.feasible || std::isnan(v) ? kInfeasible : higher_is_better(spec.objectives[k]) ? -v : v);
+      }
+    }
+    return f;
+  };
+  SweepProblem problem;
+  problem.batch = &batch;
+  problem.objectives = spec.objectives.size();
+  for (const SweepAxis& a : spec.axes) problem.lower.push_back(0), problem.upper.push_back(double(a.values.size() - 1));
+  const pagmo::bfe evaluator{SweepBatch{&batch}};
+  pagmo::population population(pagmo::problem{problem}, evaluator, std::size_t(spec.population),
+                               static_cast<unsigned>(spec.seed));
+  pagmo::nsga2 nsga2(static_cast<unsigned>(spec.generations), 0.95, 10., 0.01, 50., static_cast<unsigned>(spec.seed));
+  nsga2.set_bfe(evaluator);
+  population = nsga2.evolve(population);
+  std::set<PointId> found;
+  for (const SweepRow& r : db.rows(spec, Tier::estimate)) found.insert(r.point);
+  return {found.begin(), found.end()};
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOptions& options) {
+  if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
+    throw ConfigError(fmt::format("--shard {}/{}: expected k/N with 0 <= k < N", options.shard, options.shards));
+  SweepSummary summary;
+  std::vector<PointId> mine;
+  if (spec.strategy == Strategy::nsga2) {
+    if (options.shards > 1)
+      throw ConfigError(
+          fmt::format("{}: --shard splits a listed set of points; nsga2 evolves one population", spec.file.string()));
+    mine = evolve(spec, db, options, summary);
+    summary.points = static_cast<std::int64_t>(mine.size());
+  } else {
+    const std::vector<PointId> listed = design_points(spec);
+    summary.points = static_cast<std::int64_t>(listed.size());
+    for (std::size_t k = 0; k < listed.size(); ++k)
+      if (int(k % std::size_t(options.shards)) == options.shard) mine.push_back(listed[k]);
+    evaluate_points(spec, db, mine, Tier::estimate, options, summary);
+  }
+  evaluate_points(spec, db, confirmation_points(spec, db, mine), Tier::simulation, options, summary);
+  tier_agreement(spec, db, summary);
   return summary;
 }
 

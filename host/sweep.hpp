@@ -163,6 +163,20 @@ struct SweepSummary {
   std::vector<double> rank_correlation, median_error;
 };
 
+// The steps run_sweep is made of, for a driver that spreads a sweep over processes (mpirun):
+// the rows of `ids` that `db` lacks for `tier`, computed by forked workers (counted into
+// `summary`); the points of `ids` that lack a row; the points the SystemC tier confirms
+// among the screened `ids` (the estimated front and `confirm_sample` others drawn with the
+// seed, in id order); each objective's agreement between the tiers over every point `db`
+// has in both.
+void evaluate_points(const SweepSpec& spec, SweepDatabase& db, const std::vector<PointId>& ids, Tier tier,
+                     const SweepOptions& options, SweepSummary& summary);
+std::vector<PointId> missing_points(const SweepSpec& spec, const SweepDatabase& db, const std::vector<PointId>& ids,
+                                    Tier tier);
+std::vector<PointId> confirmation_points(const SweepSpec& spec, const SweepDatabase& db,
+                                         const std::vector<PointId>& ids);
+void tier_agreement(const SweepSpec& spec, const SweepDatabase& db, SweepSummary& summary);
+
 // Screens this shard's points with the cost model, then confirms with the SystemC model the
 // estimated Pareto front's points and `confirm_sample` others drawn with the seed. Points run
 // in child processes, `parallel` at a time, each writing its rows itself (SQLite's WAL

@@ -12,6 +12,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang-format
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev
   verilator zlib1g-dev libbenchmark-dev libopenblas-dev libsqlite3-dev libpagmo-dev
+  libopenmpi-dev openmpi-bin  # sweeps under mpirun
   libsystemc-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   clang-14 libclang-rt-14-dev  # the fuzz targets (libFuzzer; scripts/fuzz.sh)
 )

@@ -1,6 +1,7 @@
 // `ssmsoc sweep`: a run prints the tiers' agreement and the simulated front and writes its
 // exports; a second run reuses every row; --status runs nothing; shards merge; a sweep killed
-// mid-way and resumed ends with an uninterrupted run's rows; bad input is one line on stderr,
+// mid-way and resumed ends with an uninterrupted run's rows; mpirun's ranks end with the
+// single process's database; bad input is one line on stderr,
 // exit 1, and no database.
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "tests/support.hpp"
@@ -142,6 +144,26 @@ confirm: {sample: 2}
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_NE(resumed.out.find(fmt::format("{} estimated", 24 - before)), std::string::npos) << resumed.out;
   EXPECT_EQ(test::slurp(dir / "resumed.json"), test::slurp(dir / "whole.json"));
+}
+
+TEST(SweepCommand, MpirunGivesTheSingleProcessDatabase) {
+  const auto spec = test::write_file("cli-sweep-mpi.yaml", kSpec);
+  const fs::path dir = test::fresh_folder("sweep-mpi");
+  const auto single = test::run_ssmsoc(fmt::format("sweep {} --db {} --export {}", spec.string(),
+                                                   (dir / "one.db").string(), (dir / "one.json").string()));
+  ASSERT_EQ(single.status, 0) << single.err;
+  const std::string command = fmt::format(
+      "timeout 300 mpirun --allow-run-as-root --oversubscribe -np 4 {} sweep {} --jobs 1 --db {} --export {} >{} 2>{}",
+      SSMSOC_SSMSOC_BINARY, spec.string(), (dir / "four.db").string(), (dir / "four.json").string(),
+      (dir / "out.txt").string(), (dir / "err.txt").string());
+  ASSERT_EQ(std::system(command.c_str()), 0) << test::slurp(dir / "err.txt");
+  EXPECT_EQ(test::slurp(dir / "four.json"), test::slurp(dir / "one.json"));
+  const std::string out = test::slurp(dir / "out.txt");
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), std::count(single.out.begin(), single.out.end(), '\n'))
+      << out;  // rank 0 alone prints
+  EXPECT_NE(out.find("sweep cli: 4 points; 4 estimated"), std::string::npos) << out;
+  // The ranks' part files are merged and gone.
+  for (const std::string& name : test::entries(dir)) EXPECT_EQ(name.find(".rank"), std::string::npos) << name;
 }
 
 }  // namespace
