@@ -64,7 +64,13 @@ std::string export_rows(const host::SweepSpec& spec, const host::SweepDatabase& 
   return csv ? text : json{{"spec", spec.name}, {"spec_hash", spec.hash}, {"rows", rows}}.dump(2) + "\n";
 }
 
-json front_json(const host::SweepSpec& spec, const std::vector<host::PointResult>& front) {
+json front_json(const host::SweepSpec& spec, const std::vector<host::PointResult>& front,
+                const host::SweepSummary& agreement) {
+  json tiers = json::object();
+  for (std::size_t k = 0; k < spec.objectives.size(); ++k)
+    tiers[std::string(host::metric_names()[std::size_t(spec.objectives[k])])] = {
+        {"rank_correlation", value_or_null(agreement.rank_correlation[k])},
+        {"median_relative_error", value_or_null(agreement.median_error[k])}};
   json points = json::array();
   for (const host::PointResult& p : front) {
     json o = json::object();
@@ -72,7 +78,11 @@ json front_json(const host::SweepSpec& spec, const std::vector<host::PointResult
       o[std::string(host::metric_names()[std::size_t(spec.objectives[k])])] = value_or_null(p.objectives[k]);
     points.push_back({{"point", p.point}, {"values", json::parse(p.values)}, {"objectives", o}});
   }
-  return {{"spec", spec.name}, {"spec_hash", spec.hash}, {"tier", "simulation"}, {"front", points}};
+  return {{"spec", spec.name},
+          {"spec_hash", spec.hash},
+          {"tier", "simulation"},
+          {"front", points},
+          {"cost_model_vs_systemc", tiers}};
 }
 
 std::string front_table(const host::SweepSpec& spec, const std::vector<host::PointResult>& front) {
@@ -229,11 +239,15 @@ int sweep_on(const SweepCommand& command, std::ostream& out, int rank, int size)
     };
     out << fmt::format("  screening {} rows{}; SystemC {} rows{}\n", s.estimated, rate(s.estimated, s.estimate_seconds),
                        s.simulated, rate(s.simulated, s.simulation_seconds));
-    for (std::size_t k = 0; k < spec.objectives.size(); ++k)
-      out << fmt::format("  {:<22} cost model vs SystemC: rank correlation {}, median error {}\n",
-                         host::metric_names()[std::size_t(spec.objectives[k])], number(s.rank_correlation[k]),
-                         std::isnan(s.median_error[k]) ? "-" : fmt::format("{:.1f} %", 100 * s.median_error[k]));
   }
+  // The tiers' agreement over every point both ran (after a run, a merge or for --status).
+  host::SweepSummary agreement;
+  host::tier_agreement(spec, db, agreement);
+  for (std::size_t k = 0; k < spec.objectives.size(); ++k)
+    out << fmt::format(
+        "  {:<22} cost model vs SystemC: rank correlation {}, median error {}\n",
+        host::metric_names()[std::size_t(spec.objectives[k])], number(agreement.rank_correlation[k]),
+        std::isnan(agreement.median_error[k]) ? "-" : fmt::format("{:.1f} %", 100 * agreement.median_error[k]));
   // nsga2 lists no points: those it evaluated.
   std::size_t points = host::design_points(spec).size();
   if (spec.strategy == host::Strategy::nsga2) {
@@ -257,7 +271,7 @@ int sweep_on(const SweepCommand& command, std::ostream& out, int rank, int size)
   out << fmt::format("Pareto front of the simulated points ({}):\n", front.size()) << front_table(spec, front);
   OutputFiles outputs;
   if (!command.export_file.empty()) outputs.add(command.export_file).write(export_rows(spec, db, command.export_file));
-  if (!command.pareto.empty()) outputs.add(command.pareto).write(front_json(spec, front).dump(2) + "\n");
+  if (!command.pareto.empty()) outputs.add(command.pareto).write(front_json(spec, front, agreement).dump(2) + "\n");
   outputs.commit();
   return 0;
 }

@@ -50,6 +50,11 @@ TEST(SweepCommand, RunsResumesExportsAndMerges) {
   EXPECT_NE(csv.find("dram.capacity_bytes"), std::string::npos);  // the failed points' error
   const auto front = nlohmann::json::parse(test::slurp(dir / "front.json"));
   ASSERT_FALSE(front["front"].empty());
+  // The tiers' agreement is kept with the front: the estimate's error on the simulated points.
+  const auto& ttft = front["cost_model_vs_systemc"]["time_to_first_token"];
+  EXPECT_GT(ttft["median_relative_error"].get<double>(), 0);
+  EXPECT_LT(ttft["median_relative_error"].get<double>(), 0.2);
+  EXPECT_TRUE(front["cost_model_vs_systemc"]["tokens_per_joule"]["median_relative_error"].is_null());
   for (const auto& p : front["front"]) {
     EXPECT_EQ(p["values"]["dram.capacity_bytes"], "2 GiB");  // the failed points are on no front
     EXPECT_GT(p["objectives"]["tokens_per_joule"].get<double>(), 0);
