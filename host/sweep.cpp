@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -34,13 +35,28 @@ using nlohmann::json;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr std::size_t kMetrics = 9;
 constexpr std::size_t kMaxGridPoints = 1000000;
 
-// The database column of each metric (its unit in the name).
-const char* const kMetricColumns[kMetrics] = {
-    "time_to_first_token_s", "decode_latency_s", "decode_tokens_per_s", "tokens_per_joule", "energy_per_token_j",
-    "average_power_w",       "area_mm2",         "idle_power_w",        "scan_error"};
+// Each metric, in Metric order: its name in specs, its database column (the unit in the
+// name), whether higher is better and whether the cost model gives it (the screening tier).
+struct MetricInfo {
+  std::string_view name;
+  const char* column;
+  bool higher_is_better, screened;
+};
+constexpr MetricInfo kMetricInfo[] = {
+    {"time_to_first_token", "time_to_first_token_s", false, true},
+    {"decode_latency", "decode_latency_s", false, true},
+    {"decode_tokens_per_s", "decode_tokens_per_s", true, true},
+    {"tokens_per_joule", "tokens_per_joule", true, false},
+    {"energy_per_token", "energy_per_token_j", false, false},
+    {"average_power", "average_power_w", false, false},
+    {"area", "area_mm2", false, true},
+    {"idle_power", "idle_power_w", false, true},
+    {"scan_error", "scan_error", false, true},
+};
+constexpr std::size_t kMetrics = std::size(kMetricInfo);
+static_assert(kMetrics == std::size_t(Metric::scan_error) + 1, "a MetricInfo per Metric");
 
 std::string read_bytes(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -302,13 +318,15 @@ double median(std::vector<double> v) {
 }  // namespace
 
 const std::vector<std::string_view>& metric_names() {
-  static const std::vector<std::string_view> names = {
-      "time_to_first_token", "decode_latency", "decode_tokens_per_s", "tokens_per_joule", "energy_per_token",
-      "average_power",       "area",           "idle_power",          "scan_error"};
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> v;
+    for (const MetricInfo& m : kMetricInfo) v.push_back(m.name);
+    return v;
+  }();
   return names;
 }
 
-bool higher_is_better(Metric m) { return m == Metric::decode_tokens_per_s || m == Metric::tokens_per_joule; }
+bool higher_is_better(Metric m) { return kMetricInfo[std::size_t(m)].higher_is_better; }
 
 namespace {
 
@@ -455,9 +473,7 @@ SweepSpec load_sweep_spec(const fs::path& file) {
   return spec;
 }
 
-bool screened(Metric m) {
-  return m != Metric::tokens_per_joule && m != Metric::energy_per_token && m != Metric::average_power;
-}
+bool screened(Metric m) { return kMetricInfo[std::size_t(m)].screened; }
 
 PointId point_id(const SweepSpec& spec, const std::vector<int>& indices) {
   PointId id = 0;
@@ -567,7 +583,7 @@ SweepDatabase::SweepDatabase(const fs::path& file) : file_(file) {
   sqlite3_busy_timeout(db_, 10000);
   exec(db_, "PRAGMA journal_mode=WAL", file_);
   std::string columns;
-  for (const char* c : kMetricColumns) columns += fmt::format(", {} REAL", c);
+  for (const MetricInfo& m : kMetricInfo) columns += fmt::format(", {} REAL", m.column);
   exec(db_,
        fmt::format("CREATE TABLE IF NOT EXISTS results (spec_hash TEXT NOT NULL, spec_name TEXT NOT NULL, point "
                    "INTEGER NOT NULL, workload INTEGER NOT NULL, tier TEXT NOT NULL, point_values TEXT NOT NULL{}, "
@@ -587,7 +603,7 @@ bool SweepDatabase::has(const SweepSpec& spec, PointId point, int workload, Tier
 
 void SweepDatabase::insert(const SweepSpec& spec, const SweepRow& row) {
   std::string names, marks;
-  for (const char* c : kMetricColumns) names += fmt::format(", {}", c), marks += ", ?";
+  for (const MetricInfo& m : kMetricInfo) names += fmt::format(", {}", m.column), marks += ", ?";
   Statement s(db_,
               fmt::format("INSERT OR IGNORE INTO results (spec_hash, spec_name, point, workload, tier, point_values{}, "
                           "error, code_version) VALUES (?, ?, ?, ?, ?, ?{}, ?, ?)",
@@ -604,7 +620,7 @@ void SweepDatabase::insert(const SweepSpec& spec, const SweepRow& row) {
 
 std::vector<SweepRow> SweepDatabase::rows(const SweepSpec& spec, Tier tier) const {
   std::string names;
-  for (const char* c : kMetricColumns) names += fmt::format(", {}", c);
+  for (const MetricInfo& m : kMetricInfo) names += fmt::format(", {}", m.column);
   Statement s(
       db_,
       fmt::format("SELECT point, workload, point_values{}, error, code_version FROM results WHERE spec_hash = ? "
