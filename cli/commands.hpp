@@ -89,7 +89,7 @@ struct SweepCommand {
   std::string spec;
   std::string db;     // default: SPEC's stem + .db in the working directory
   std::string shard;  // "k/N"
-  int jobs = 0;       // simulations at a time; 0: one per core
+  int jobs = 0;       // design points at a time; 0: one per core
   bool status = false;
   std::vector<std::string> merge;
   std::string export_file;  // .csv or .json: every row of both tiers

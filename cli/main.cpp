@@ -205,9 +205,9 @@ void add_sweep_command(CLI::App& app, Outcome& outcome) {
   CLI::App* command = app.add_subcommand(
       "sweep", "Design-space sweep: the cost model screens every point, the SystemC model confirms the candidates");
   command->add_option("spec", sweep->spec, "Sweep spec YAML (workloads/sweeps)")->required();
-  command->add_option("--db", sweep->db, "SQLite results file (default: the spec's name + .db here); resumes");
+  command->add_option("--db", sweep->db, "SQLite results file (default: the spec file's stem + .db here); resumes");
   command->add_option("--shard", sweep->shard, "Run shard k of N (k/N, from 0), e.g. a job array's task");
-  command->add_option("--jobs", sweep->jobs, "Simulations at a time (default: one per core)")
+  command->add_option("--jobs", sweep->jobs, "Design points at a time, a child process each (default: one per core)")
       ->check(CLI::Range(1, 4096));
   command->add_flag("--status", sweep->status, "Report the database's rows for the spec; run nothing");
   command->add_option("--merge", sweep->merge, "Copy the rows of these shards' databases into --db; run nothing");
