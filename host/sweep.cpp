@@ -756,7 +756,9 @@ void evaluate_points(const SweepSpec& spec, SweepDatabase& db, const std::vector
       const compiler::Scenario& scenario = spec.workloads[std::size_t(w)].scenario;
       try {
         const Profile profile = point_profile(spec, id);
-        if (tier == Tier::estimate) {
+        // An incumbent timed by its kernels has no tile model to estimate: its kernel model,
+        // in process and fast, is both tiers.
+        if (tier == Tier::estimate && !profile.kernels) {
           compiler::CompileOptions o;
           o.programs = false;
           row.metrics =

@@ -428,6 +428,30 @@ TEST(SweepNsga2, BadSearchesAreRefused) {
             std::string::npos);
 }
 
+TEST(SweepRun, AnIncumbentIsScreenedByItsKernelModel) {
+  // h100-class has no tile model: its kernel model is both tiers, so the screening ranks its
+  // variants by what the confirmation then shows.
+  const auto dir = test::fresh_folder("sweep-gpu");
+  const SweepSpec s = spec_of(
+      "name: g\nbase: h100-class\naxes:\n  - key: dram.bandwidth_gb_per_s\n    values: [2000, 3350, 4800]\n"
+      "workloads:\n  - {model: mamba2-130m, prompt: 256, generate: 8}\n"
+      "objectives: [time_to_first_token, decode_latency]\nconfirm: {sample: 2}\n");
+  SweepDatabase db(dir / "g.db");
+  SweepOptions o;
+  o.parallel = 2;
+  run_sweep(s, db, o);
+  const auto estimated = db.rows(s, Tier::estimate), simulated = db.rows(s, Tier::simulation);
+  ASSERT_EQ(estimated.size(), 3u);
+  ASSERT_EQ(simulated.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_GT(estimated[i].metrics[std::size_t(Metric::decode_latency)], 0);
+    EXPECT_EQ(dump({estimated[i]}), dump({simulated[i]}));
+  }
+  // More HBM bandwidth, a faster decode step.
+  EXPECT_GT(estimated[0].metrics[std::size_t(Metric::decode_latency)],
+            estimated[2].metrics[std::size_t(Metric::decode_latency)]);
+}
+
 TEST(SweepSpec, EveryShippedSpecLoads) {
   std::size_t specs = 0;
   for (const auto& entry : std::filesystem::directory_iterator("workloads/sweeps")) {
