@@ -404,7 +404,7 @@ SweepSpec load_sweep_spec(const fs::path& file) {
     r.fail("workloads", "expected a non-empty list");
   for (std::size_t i = 0; i < workloads.items.size(); ++i) {
     const MapReader w(workloads.items[i], fmt::format("workloads[{}]", i),
-                      {"model", "prompt", "generate", "batch", "weight"});
+                      {"model", "scenario", "prompt", "generate", "batch", "weight"});
     SweepWorkload wl;
     wl.model = w.string("model");
     try {
@@ -412,10 +412,24 @@ SweepSpec load_sweep_spec(const fs::path& file) {
     } catch (const ConfigError& e) {
       throw ConfigError(w.node().find("model")->pos, w.child_path("model"), e.what());
     }
+    // A scenario (workloads/scenarios, by name or path) or prompt: and generate:; either's
+    // numbers overridden by the keys given.
+    if (w.has("scenario")) {
+      const std::string name = w.string("scenario");
+      const fs::path shipped =
+          profile_directory().parent_path().parent_path() / "workloads" / "scenarios" / (name + ".yaml");
+      const fs::path path = fs::exists(name) ? fs::path(name) : shipped;
+      if (!fs::is_regular_file(path))
+        w.fail("scenario", fmt::format("no scenario file or name '{}' (see workloads/scenarios)", name));
+      wl.scenario = compiler::load_scenario(path);
+    } else {
+      wl.scenario.prompt_tokens = static_cast<int>(w.integer("prompt", 1, 1 << 20));
+      wl.scenario.generate_tokens = 0;
+    }
+    if (w.has("prompt")) wl.scenario.prompt_tokens = static_cast<int>(w.integer("prompt", 1, 1 << 20));
+    if (w.has("generate")) wl.scenario.generate_tokens = static_cast<int>(w.integer("generate", 0, 1 << 20));
+    if (w.has("batch")) wl.scenario.batch = static_cast<int>(w.integer("batch", 1, 4096));
     wl.scenario.name = fmt::format("{}[{}]", spec.name, i);
-    wl.scenario.prompt_tokens = static_cast<int>(w.integer("prompt", 1, 1 << 20));
-    wl.scenario.generate_tokens = w.has("generate") ? static_cast<int>(w.integer("generate", 0, 1 << 20)) : 0;
-    wl.scenario.batch = w.has("batch") ? static_cast<int>(w.integer("batch", 1, 4096)) : 1;
     wl.weight = w.has("weight") ? w.number("weight", 0, 1e9) : 1.0;
     spec.workloads.push_back(std::move(wl));
   }

@@ -68,6 +68,23 @@ TEST(SweepSpec, ReadsAxesWorkloadsObjectivesAndSearch) {
   EXPECT_EQ(s.workloads[0].scenario.prompt_tokens, 32);
 }
 
+TEST(SweepSpec, AWorkloadTakesAShippedScenarioAndOverridesIt) {
+  std::string text = spec_text(kTwoAxes);
+  text.replace(text.find("{model: mamba-130m, prompt: 32, generate: 3}"), 44,
+               "{model: mamba-130m, scenario: edge-short}\n  - {model: mamba-130m, scenario: edge-short, batch: 4, "
+               "generate: 8}");
+  const SweepSpec s = spec_of(text);
+  const compiler::Scenario edge = compiler::load_scenario("workloads/scenarios/edge-short.yaml");
+  ASSERT_EQ(s.workloads.size(), 2u);
+  EXPECT_EQ(s.workloads[0].scenario.prompt_tokens, edge.prompt_tokens);
+  EXPECT_EQ(s.workloads[0].scenario.generate_tokens, edge.generate_tokens);
+  EXPECT_EQ(s.workloads[1].scenario.prompt_tokens, edge.prompt_tokens);
+  EXPECT_EQ(s.workloads[1].scenario.generate_tokens, 8);
+  EXPECT_EQ(s.workloads[1].scenario.batch, 4);
+  text.replace(text.find("scenario: edge-short}"), 21, "scenario: edge-shrt}");
+  EXPECT_NE(error_of(text).find("workloads[0].scenario: no scenario file or name 'edge-shrt'"), std::string::npos);
+}
+
 TEST(SweepSpec, BadInputNamesItsPlace) {
   const std::string axes = "  - key: dram.bandwidth_gb_per_s\n    values: [8, 32]\n";
   // A misspelt profile key, a value the profile rejects, tied values of the wrong length.
