@@ -112,7 +112,13 @@ bool first_invalid_utf8(const std::string& text, int& line, int& column, unsigne
     std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
     bool valid = length > 0 && i + length <= text.size();
     for (std::size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
-    if (valid && length == 2) valid = c >= 0xC2;  // no overlong encodings
+    // No overlong encodings, no surrogates, nothing past U+10FFFF (as a JSON library checks).
+    if (valid && length == 2) valid = c >= 0xC2;
+    if (valid && length >= 3) {
+      const auto second = static_cast<unsigned char>(text[i + 1]);
+      valid = !(c == 0xE0 && second < 0xA0) && !(c == 0xED && second > 0x9F) && !(c == 0xF0 && second < 0x90) &&
+              !(c == 0xF4 && second > 0x8F) && c <= 0xF4;
+    }
     if (!valid) {
       byte = c;
       return true;

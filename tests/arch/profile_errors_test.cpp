@@ -61,10 +61,11 @@ INSTANTIATE_TEST_SUITE_P(AllKinds, BadProfile, ::testing::ValuesIn(bad_profile_n
 TEST(BadProfileSet, CoversEveryKindOfMistake) {
   // One file at least per kind the loader must reject.
   const auto names = bad_profile_names();
-  for (const char* kind : {"syntax-error", "wrong-type-integer", "wrong-type-mapping", "unknown-key-top",
-                           "unknown-key-nested", "out-of-range-zero", "out-of-range-negative-energy",
-                           "cross-banks-divide", "cross-tiles-exceed-grid", "missing-base", "loop-a", "loop-self",
-                           "duplicate-key", "missing-description", "syntax-alias-bomb", "syntax-invalid-unicode"})
+  for (const char* kind :
+       {"syntax-error", "wrong-type-integer", "wrong-type-mapping", "unknown-key-top", "unknown-key-nested",
+        "out-of-range-zero", "out-of-range-negative-energy", "cross-banks-divide", "cross-tiles-exceed-grid",
+        "missing-base", "loop-a", "loop-self", "duplicate-key", "missing-description", "syntax-alias-bomb",
+        "syntax-invalid-unicode", "syntax-overlong-utf8", "syntax-surrogate-utf8"})
     EXPECT_NE(std::find(names.begin(), names.end(), kind), names.end()) << kind;
 }
 
