@@ -204,10 +204,10 @@ int sweep_on(const SweepCommand& command, std::ostream& out, int rank, int size)
     if (!fs::is_regular_file(other)) throw ConfigError(fmt::format("--merge {}: no such sweep database", other));
   const fs::path db_file =
       command.db.empty() ? fs::path(fs::path(command.spec).stem().string() + ".db") : fs::path(command.db);
-  if (size > 1 && (options.shards > 1 || host::evolutionary(spec.strategy)))
-    throw ConfigError(fmt::format(
-        "{}: under mpirun the ranks share the points; {}", command.spec,
-        options.shards > 1 ? "--shard is for separate jobs" : "an evolutionary search evolves one population"));
+  if (size > 1 && (options.shards > 1 || spec.strategy == host::Strategy::nsga2))
+    throw ConfigError(
+        fmt::format("{}: under mpirun the ranks share the points; {}", command.spec,
+                    options.shards > 1 ? "--shard is for separate jobs" : "nsga2 evolves one population"));
   // Under mpirun only rank 0 opens the database; the others write their part files.
   std::optional<host::SweepDatabase> main_db;
   if (rank == 0) main_db.emplace(db_file);
@@ -250,7 +250,7 @@ int sweep_on(const SweepCommand& command, std::ostream& out, int rank, int size)
         std::isnan(agreement.median_error[k]) ? "-" : fmt::format("{:.1f} %", 100 * agreement.median_error[k]));
   // nsga2 lists no points: those it evaluated.
   std::size_t points = host::design_points(spec).size();
-  if (host::evolutionary(spec.strategy)) {
+  if (spec.strategy == host::Strategy::nsga2) {
     std::set<host::PointId> found;
     for (const host::SweepRow& r : db.rows(spec, host::Tier::estimate)) found.insert(r.point);
     points = found.size();

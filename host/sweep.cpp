@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <sqlite3.h>
-#include <pagmo/algorithms/moead.hpp>
 #include <pagmo/algorithms/nsga2.hpp>
 #include <pagmo/bfe.hpp>
 #include <pagmo/population.hpp>
@@ -347,7 +346,7 @@ void read_constraints(const MapReader& r, SweepSpec& spec) {
     if (k.min > k.max) c.fail("min", fmt::format("min {} is above max {}: no value meets both", k.min, k.max));
     if (k.metric == Metric::area || k.metric == Metric::idle_power) {
       SweepSpec sampled = spec;  // nsga2 lists no points: a random sample of the space
-      if (evolutionary(spec.strategy))
+      if (spec.strategy == Strategy::nsga2)
         sampled.strategy = Strategy::random, sampled.samples = int(kConstraintCheckPoints);
       const std::vector<PointId> points = design_points(sampled);
       const std::size_t step = std::max<std::size_t>(1, points.size() / kConstraintCheckPoints);
@@ -448,8 +447,7 @@ SweepSpec load_sweep_spec(const fs::path& file) {
 
   if (r.has("search")) {
     const MapReader s = r.map("search", {"strategy", "samples", "seed", "population", "generations"});
-    spec.strategy =
-        static_cast<Strategy>(s.choice("strategy", {"grid", "random", "latin_hypercube", "nsga2", "moead"}));
+    spec.strategy = static_cast<Strategy>(s.choice("strategy", {"grid", "random", "latin_hypercube", "nsga2"}));
     const bool sampled = spec.strategy == Strategy::random || spec.strategy == Strategy::latin_hypercube;
     if (sampled)
       spec.samples = static_cast<int>(s.integer("samples", 1, 1000000));
@@ -457,21 +455,19 @@ SweepSpec load_sweep_spec(const fs::path& file) {
       s.fail("samples",
              "samples are for random and latin_hypercube (a grid takes every combination; nsga2 a "
              "population over generations)");
-    if (evolutionary(spec.strategy)) {
+    if (spec.strategy == Strategy::nsga2) {
       spec.population = static_cast<int>(s.integer("population", 8, 100000));
-      if (spec.strategy == Strategy::nsga2 && spec.population % 4 != 0)
-        s.fail("population", "NSGA-II takes a population that is a multiple of 4");
+      if (spec.population % 4 != 0) s.fail("population", "NSGA-II takes a population that is a multiple of 4");
       spec.generations = static_cast<int>(s.integer("generations", 1, 100000));
-      const std::string_view name = spec.strategy == Strategy::nsga2 ? "nsga2" : "moead";
-      if (spec.objectives.size() < 2) r.fail("objectives", fmt::format("{} searches on two objectives or more", name));
+      if (spec.objectives.size() < 2) r.fail("objectives", "nsga2 searches on two objectives or more");
       for (std::size_t k = 0; k < spec.objectives.size(); ++k)
         if (!screened(spec.objectives[k]))
-          r.fail("objectives", fmt::format("{} searches on the cost model's figures, and {} has no estimate "
+          r.fail("objectives", fmt::format("nsga2 searches on the cost model's figures, and {} has no estimate "
                                            "(energy and power come from the SystemC model alone)",
-                                           name, metric_names()[std::size_t(spec.objectives[k])]));
+                                           metric_names()[std::size_t(spec.objectives[k])]));
     } else {
       for (const char* key : {"population", "generations"})
-        if (s.has(key)) s.fail(key, "population and generations are for nsga2 and moead");
+        if (s.has(key)) s.fail(key, "population and generations are for nsga2");
     }
     if (s.has("seed")) spec.seed = static_cast<std::uint64_t>(s.integer("seed", 0, std::int64_t{1} << 62));
   }
@@ -511,7 +507,7 @@ std::vector<int> point_indices(const SweepSpec& spec, PointId id) {
 
 std::vector<PointId> design_points(const SweepSpec& spec) {
   std::vector<PointId> ids;
-  if (evolutionary(spec.strategy)) return ids;
+  if (spec.strategy == Strategy::nsga2) return ids;
   if (spec.strategy == Strategy::grid) {
     PointId n = 1;
     for (const SweepAxis& a : spec.axes) n *= PointId(a.values.size());
@@ -909,11 +905,10 @@ struct SweepProblem {
   const BatchFitness* batch = nullptr;
   pagmo::vector_double lower, upper;
   pagmo::vector_double::size_type objectives = 2;
-  bool integer = true;  // MOEA/D's differential evolution works on reals: they are rounded
   pagmo::vector_double fitness(const pagmo::vector_double& x) const { return (*batch)(x); }
   std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const { return {lower, upper}; }
   pagmo::vector_double::size_type get_nobj() const { return objectives; }
-  pagmo::vector_double::size_type get_nix() const { return integer ? lower.size() : 0; }
+  pagmo::vector_double::size_type get_nix() const { return lower.size(); }
   pagmo::thread_safety get_thread_safety() const { return pagmo::thread_safety::none; }
 };
 
@@ -953,25 +948,15 @@ std::vector<PointId> evolve(const SweepSpec& spec, SweepDatabase& db, const Swee
     return f;
   };
   SweepProblem problem;
-  problem.integer = spec.strategy == Strategy::nsga2;
   problem.batch = &batch;
   problem.objectives = spec.objectives.size();
   for (const SweepAxis& a : spec.axes) problem.lower.push_back(0), problem.upper.push_back(double(a.values.size() - 1));
   const pagmo::bfe evaluator{SweepBatch{&batch}};
   pagmo::population population(pagmo::problem{problem}, evaluator, std::size_t(spec.population),
                                static_cast<unsigned>(spec.seed));
-  if (spec.strategy == Strategy::nsga2) {
-    pagmo::nsga2 nsga2(static_cast<unsigned>(spec.generations), 0.95, 10., 0.01, 50., static_cast<unsigned>(spec.seed));
-    nsga2.set_bfe(evaluator);
-    population = nsga2.evolve(population);
-  } else {
-    // One individual at a time (MOEA/D takes no batch evaluator); weights by a low-discrepancy
-    // sequence, for any population size.
-    const pagmo::moead moead(static_cast<unsigned>(spec.generations), "low discrepancy", "tchebycheff",
-                             std::min<std::size_t>(20, std::size_t(spec.population) - 1), 1.0, 0.5, 20., 0.9, 2u, true,
-                             static_cast<unsigned>(spec.seed));
-    population = moead.evolve(population);
-  }
+  pagmo::nsga2 nsga2(static_cast<unsigned>(spec.generations), 0.95, 10., 0.01, 50., static_cast<unsigned>(spec.seed));
+  nsga2.set_bfe(evaluator);
+  population = nsga2.evolve(population);
   std::set<PointId> found;
   for (const SweepRow& r : db.rows(spec, Tier::estimate)) found.insert(r.point);
   return {found.begin(), found.end()};
@@ -984,12 +969,10 @@ SweepSummary run_sweep(const SweepSpec& spec, SweepDatabase& db, const SweepOpti
     throw ConfigError(fmt::format("--shard {}/{}: expected k/N with 0 <= k < N", options.shard, options.shards));
   SweepSummary summary;
   std::vector<PointId> mine;
-  if (evolutionary(spec.strategy)) {
+  if (spec.strategy == Strategy::nsga2) {
     if (options.shards > 1)
       throw ConfigError(
-          fmt::format("{}: --shard splits a listed set of points; an evolutionary search evolves one "
-                      "population",
-                      spec.file.string()));
+          fmt::format("{}: --shard splits a listed set of points; nsga2 evolves one population", spec.file.string()));
     mine = evolve(spec, db, options, summary);
     summary.points = static_cast<std::int64_t>(mine.size());
   } else {

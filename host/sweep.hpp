@@ -57,10 +57,9 @@ enum class Metric {
 const std::vector<std::string_view>& metric_names();
 bool higher_is_better(Metric metric);
 
-// grid, random and latin_hypercube list their points first; nsga2 and moead find their own,
-// evolving a population on the cost model's figures (pagmo's NSGA-II and MOEA/D-DE).
-enum class Strategy { grid, random, latin_hypercube, nsga2, moead };
-inline bool evolutionary(Strategy s) { return s == Strategy::nsga2 || s == Strategy::moead; }
+// grid, random and latin_hypercube list their points first; nsga2 finds its own, evolving a
+// population on the cost model's figures (pagmo's NSGA-II).
+enum class Strategy { grid, random, latin_hypercube, nsga2 };
 
 // A design point's id: its grid index (the last axis fastest), whatever found it.
 using PointId = std::int64_t;
@@ -83,7 +82,7 @@ struct SweepSpec {
   std::vector<SweepConstraint> constraints;
   Strategy strategy = Strategy::grid;
   int samples = 0;                      // random and latin_hypercube: points drawn
-  int population = 0, generations = 0;  // nsga2, moead
+  int population = 0, generations = 0;  // nsga2
   std::uint64_t seed = 1;
   int confirm_sample = 0;  // points beyond the estimated front the SystemC model also runs
   std::string hash;        // of the spec file's bytes (rows of another spec are not reused)

@@ -431,28 +431,6 @@ TEST(SweepNsga2, EvolvesOnTheScreeningTierDeterministicallyAndResumes) {
   EXPECT_THROW(run_sweep(s, db, o), ConfigError);
 }
 
-TEST(SweepMoead, EvolvesDeterministicallyOnAnyPopulationSize) {
-  const auto dir = test::fresh_folder("sweep-moead");
-  const SweepSpec s = spec_of(nsga2_spec("{strategy: moead, population: 10, generations: 3, seed: 5}"));
-  SweepOptions o;
-  o.parallel = 2;
-  std::string first;
-  for (const char* name : {"a.db", "b.db"}) {
-    SweepDatabase db(dir / name);
-    run_sweep(s, db, o);
-    const auto estimated = db.rows(s, Tier::estimate);
-    EXPECT_LE(estimated.size(), 10u * 4u);
-    EXPECT_GE(estimated.size(), 5u);
-    EXPECT_FALSE(simulated_front(s, db).empty());
-    const std::string rows = dump(estimated) + dump(db.rows(s, Tier::simulation));
-    if (first.empty()) first = rows;
-    EXPECT_EQ(rows, first);
-  }
-  EXPECT_NE(error_of(nsga2_spec("{strategy: moead, population: 8, generations: 2}", "[area, energy_per_token]"))
-                .find("moead searches on the cost model's figures, and energy_per_token has no estimate"),
-            std::string::npos);
-}
-
 TEST(SweepNsga2, BadSearchesAreRefused) {
   EXPECT_NE(error_of(nsga2_spec("{strategy: nsga2, population: 10, generations: 2}")).find("multiple of 4"),
             std::string::npos);
@@ -463,8 +441,7 @@ TEST(SweepNsga2, BadSearchesAreRefused) {
                 .find("tokens_per_joule has no estimate"),
             std::string::npos);
   EXPECT_NE(error_of(nsga2_spec("{strategy: nsga2, population: 8}")).find("search.generations"), std::string::npos);
-  EXPECT_NE(error_of(nsga2_spec("{strategy: grid, population: 8}"))
-                .find("population and generations are for nsga2 and moead"),
+  EXPECT_NE(error_of(nsga2_spec("{strategy: grid, population: 8}")).find("population and generations are for nsga2"),
             std::string::npos);
 }
 
