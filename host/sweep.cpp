@@ -204,7 +204,8 @@ void add_settings(std::vector<Setting>& settings, const SweepAxis& axis, std::si
     settings.push_back(Setting{axis.keys[k], axis.key_places[k], &axis.values.at(v)[k]});
 }
 
-double metric_of(Metric m, const ServingFigures& f, double area) {
+// A run's figure for metric `m`; the profile's own (profile_metrics) are NaN here.
+double metric_of(Metric m, const ServingFigures& f) {
   switch (m) {
     case Metric::time_to_first_token:
       return f.time_to_first_token_s;
@@ -219,10 +220,9 @@ double metric_of(Metric m, const ServingFigures& f, double area) {
     case Metric::average_power:
       return f.average_power_w;
     case Metric::area:
-      return area;
     case Metric::idle_power:
     case Metric::scan_error:
-      break;  // the profile's (profile_metrics)
+      break;
   }
   return kNaN;
 }
@@ -781,8 +781,7 @@ void evaluate_points(const SweepSpec& spec, SweepDatabase& db, const std::vector
           PerformanceOptions o;
           o.parallel = 1;
           const PerformanceRun run = run_performance(models[std::size_t(w)], scenario, profile, o);
-          const double area = derive_figures(profile).total_area_mm2;
-          for (std::size_t m = 0; m < kMetrics; ++m) row.metrics[m] = metric_of(Metric(m), run.figures, area);
+          for (std::size_t m = 0; m < kMetrics; ++m) row.metrics[m] = metric_of(Metric(m), run.figures);
         }
         profile_metrics(row.metrics, profile, generation[std::size_t(w)], scan_error);
       } catch (const std::exception& e) {
