@@ -106,6 +106,13 @@ TEST(SweepSpec, BadInputNamesItsPlace) {
                                "scale: log}\n"))
                 .find("a log range needs from and to above 0"),
             std::string::npos);
+  // An empty range, an empty list.
+  EXPECT_NE(error_of(spec_text("  - key: dram.bandwidth_gb_per_s\n    range: {from: 4, to: 8, count: 0}\n"))
+                .find("axes[0].range.count"),
+            std::string::npos);
+  EXPECT_NE(error_of(spec_text("  - key: dram.bandwidth_gb_per_s\n    values: []\n"))
+                .find("axes[0].values: expected a non-empty list of values"),
+            std::string::npos);
   std::string text = spec_text(axes);
   text.replace(text.find("mamba-130m"), 10, "mamba-13m");
   EXPECT_NE(error_of(text).find("bad.yaml:7:13: workloads[0].model: the workload mamba-13m: no such"),
