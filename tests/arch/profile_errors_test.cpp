@@ -65,7 +65,7 @@ TEST(BadProfileSet, CoversEveryKindOfMistake) {
        {"syntax-error", "wrong-type-integer", "wrong-type-mapping", "unknown-key-top", "unknown-key-nested",
         "out-of-range-zero", "out-of-range-negative-energy", "cross-banks-divide", "cross-tiles-exceed-grid",
         "missing-base", "loop-a", "loop-self", "duplicate-key", "missing-description", "syntax-alias-bomb",
-        "syntax-invalid-unicode", "syntax-overlong-utf8", "syntax-surrogate-utf8"})
+        "syntax-invalid-unicode", "syntax-overlong-unicode", "syntax-surrogate-unicode"})
     EXPECT_NE(std::find(names.begin(), names.end(), kind), names.end()) << kind;
 }
 
