@@ -150,6 +150,7 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   };
   PerformanceRun run;
   run.scenario = scenario;
+  run.profile = profile;
   progress(fmt::format("compiling {} for {}", model.name, profile.name));
   compiler::CompileOptions compile_options = options.compile;
   compile_options.sample_layers = !options.all_layers && options.trace.empty() && !profile.kernels;
@@ -309,6 +310,36 @@ json summary_json(const PerformanceRun& run) {
                       {"bound_by", p.bound_by},
                       {"efficiency", figure(p.efficiency(), "bound / simulated")}});
   summary["phases"] = phases;
+  // The chip's ceilings (a report's roofline) and the memory a session holds, each with the
+  // profile fields or the plan it comes from.
+  const ProfileFigures chip = derive_figures(run.profile);
+  const auto from = [](json value, const char* source) {
+    value["from"] = source;
+    return value;
+  };
+  json peak_flop = nullptr;
+  for (const PrecisionFigures& m : chip.matrix)
+    if (m.precision == run.compiled.precision)
+      peak_flop = from(figure(m.peak_flop_per_s, "FLOP/s"),
+                       "2 x tile.matrix.macs_per_cycle.<precision> x tile_count x clock_mhz");
+  summary["chip"] = {{"tiles", run.profile.tile_count},
+                     {"clock", from(figure(chip.clock_hz, "Hz"), "clock_mhz")},
+                     {"peak_matrix", peak_flop},
+                     {"peak_scan", from(figure(chip.peak_scan_steps_per_s, "lane steps/s"),
+                                        "tile.scan.lanes x tile_count x clock_mhz")},
+                     {"peak_vector", from(figure(chip.peak_vector_ops_per_s, "lane-cycles/s"),
+                                          "tile.vector.lanes x tile_count x clock_mhz")},
+                     {"dram_bandwidth", from(figure(chip.dram_bytes_per_s, "B/s"), "dram.bandwidth_gb_per_s")},
+                     {"area", from(figure(chip.total_area_mm2, "mm2"), "area.* (per tile x tile_count)")},
+                     {"idle_power", from(figure(chip.idle_power_w, "W"), "energy.leakage_w")}};
+  const compiler::MemoryPlan& memory = run.compiled.memory;
+  summary["memory"] = {
+      {"weights", from(figure(double(memory.weight_bytes), "B"), "the model's weights in the run's precision")},
+      {"context_tokens", memory.context},
+      {"ssm_state_per_session", from(figure(double(memory.ssm_state_bytes_per_session), "B"),
+                                     "conv and SSM states of one session (the memory plan)")},
+      {"kv_cache_per_session", from(figure(double(memory.kv_bytes_per_session), "B"),
+                                    "keys and values of one session at context_tokens (the memory plan)")}};
   return summary;
 }
 

@@ -94,6 +94,7 @@ struct PerformanceRun {
   // with its own outputs, so that all appear or none (left uncommitted, they are removed).
   OutputFiles trace_files;
   compiler::Scenario scenario;
+  Profile profile;  // the chip it ran on
   compiler::CompileResult compiled;
   std::vector<sim::SimResult> simulated;  // one run of each of compiled.phases, in order
   ServingFigures figures;

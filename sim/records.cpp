@@ -78,6 +78,7 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
   const std::uint64_t busy_from = std::max(start, last_end);  // after what the engine already counted
   last_end = end;
   es.busy_cycles += end - busy_from;
+  result_.timeline.add(engine, busy_from, end);
   OpStats* op = command_op_ ? &result_.ops[(*command_op_)[static_cast<std::size_t>(&c - command_base)]] : nullptr;
   if (op) {
     op->busy_cycles[engine] += end - busy_from;
@@ -106,43 +107,59 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
           break;
         case SSM_MEM_GLOBAL_BUFFER:
           result_.global_buffer_read_bytes += read;
+          if (op) op->global_buffer_bytes += read;
           break;
         case SSM_MEM_TILE_SRAM:
           result_.tiles[static_cast<std::size_t>(src.tile)].sram_read_bytes += read;
+          if (op) op->sram_read_bytes += read;
           break;
       }
       if (c.head.flags & SSM_DMA_BROADCAST) {
         const std::uint64_t mask = broadcast_mask(c.dma);
         for (int t = 0; t < std::min(p.tile_count, 64); ++t)
-          if (mask >> t & 1) result_.tiles[static_cast<std::size_t>(t)].sram_write_bytes += bytes;
+          if (mask >> t & 1) {
+            result_.tiles[static_cast<std::size_t>(t)].sram_write_bytes += bytes;
+            if (op) op->sram_write_bytes += bytes;
+          }
       } else if (dst.memory == SSM_MEM_DRAM) {
         result_.dram_write_bytes += bytes;
         if (op) op->dram_write_bytes += bytes;
       } else if (dst.memory == SSM_MEM_GLOBAL_BUFFER) {
         result_.global_buffer_write_bytes += bytes;
+        if (op) op->global_buffer_bytes += bytes;
       } else {
         result_.tiles[static_cast<std::size_t>(dst.tile)].sram_write_bytes += bytes;
+        if (op) op->sram_write_bytes += bytes;
       }
-      result_.noc_byte_hops += static_cast<double>(path.bytes) * static_cast<double>(path.hops);
+      const double byte_hops = static_cast<double>(path.bytes) * static_cast<double>(path.hops);
+      result_.noc_byte_hops += byte_hops;
+      if (op) op->noc_byte_hops += byte_hops;
       return;
     }
-    case SSM_OP_GEMM:
-      result_.macs[std::string(name_of(static_cast<Precision>(c.head.variant)))] += gemm_macs(c.gemm);
+    case SSM_OP_GEMM: {
+      const std::string precision(name_of(static_cast<Precision>(c.head.variant)));
+      result_.macs[precision] += gemm_macs(c.gemm);
+      if (op) op->macs[precision] += gemm_macs(c.gemm);
       break;
+    }
     case SSM_OP_SCAN:
       result_.scan_lane_steps += scan_lane_steps(c.scan);
+      if (op) op->scan_lane_steps += scan_lane_steps(c.scan);
       break;
     case SSM_OP_CONV1D:
-      result_.vector_lane_cycles += vector_lane_cycles(p.tile.vector, conv1d_passes(c.conv1d));
+    case SSM_OP_VECTOR: {
+      const double lane_cycles = vector_lane_cycles(
+          p.tile.vector, c.head.opcode == SSM_OP_CONV1D ? conv1d_passes(c.conv1d) : vector_passes(c.vector));
+      result_.vector_lane_cycles += lane_cycles;
+      if (op) op->vector_lane_cycles += lane_cycles;
       break;
-    case SSM_OP_VECTOR:
-      result_.vector_lane_cycles += vector_lane_cycles(p.tile.vector, vector_passes(c.vector));
-      break;
+    }
   }
   // Operand traffic of a compute engine in its tile's SRAM.
   const SramTraffic traffic = compute_sram_traffic(c);
   ts.sram_read_bytes += traffic.read;
   ts.sram_write_bytes += traffic.write;
+  if (op) op->sram_read_bytes += traffic.read, op->sram_write_bytes += traffic.write;
 }
 
 SimResult Records::finish(std::uint64_t cycles, const std::vector<double>& carried, const Network& network) {
@@ -153,6 +170,7 @@ SimResult Records::finish(std::uint64_t cycles, const std::vector<double>& carri
     if (network.is_link(i) && carried[static_cast<std::size_t>(i)] > 0)
       r.links.push_back(LinkStats{network.name(i), carried[static_cast<std::size_t>(i)]});
   account_energy(*profile_, r);
+  for (OpStats& op : r.ops) account_op_energy(*profile_, op);
   return r;
 }
 

@@ -79,6 +79,26 @@ struct OpStats {
   // When its first command started and its last ended (cycles; 0 and 0 without commands):
   // the op's span on the chip, overlap with its neighbours included.
   std::uint64_t first_cycle = 0, last_cycle = 0;
+  // Its work and traffic, counted as the run's (SimResult) are.
+  std::map<std::string, std::uint64_t> macs;  // by precision name
+  std::uint64_t scan_lane_steps = 0;
+  double vector_lane_cycles = 0;
+  std::uint64_t sram_read_bytes = 0, sram_write_bytes = 0;  // summed over tiles
+  std::uint64_t global_buffer_bytes = 0;                    // read and written
+  double noc_byte_hops = 0;
+  // Its dynamic energy by component (matrix, scan, ...): its counts times the same profile
+  // figures as the run's energy items; leakage is the run's, not an op's.
+  std::map<std::string, double> energy_j;
+};
+
+// Busy cycles of each engine kind (summed over tiles) in consecutive buckets of
+// `bucket_cycles`: a coarse picture of utilization over the run. The buckets double in width
+// (pairs merged) so that a run of any length keeps at most kBuckets of them.
+struct UtilizationTimeline {
+  static constexpr std::size_t kBuckets = 128;
+  std::uint64_t bucket_cycles = 1024;
+  std::array<std::vector<std::uint64_t>, SSM_ENGINE_COUNT> busy;
+  void add(unsigned engine, std::uint64_t start, std::uint64_t end);
 };
 
 struct SimResult {
@@ -98,6 +118,7 @@ struct SimResult {
   double energy_j = 0;
   std::map<std::string, std::vector<std::byte>> memory_out;
   std::vector<OpStats> ops;  // by op index, when SimOptions::command_op was given
+  UtilizationTimeline timeline;
 
   double utilization(int tile, ssm_engine engine) const;
 };

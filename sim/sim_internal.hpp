@@ -60,5 +60,7 @@ class Records {
 
 // Energy items of a finished run from its counts.
 void account_energy(const Profile& profile, SimResult& result);
+// An op's dynamic energy by component (OpStats::energy_j) from its counts, by the same sources.
+void account_op_energy(const Profile& profile, OpStats& op);
 
 }  // namespace ssmsoc::sim

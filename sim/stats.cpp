@@ -73,6 +73,25 @@ void read_energy_items(SimResult& r, const nlohmann::json& j) {
         EnergyItem{e.at("component"), e.at("field"), e.at("count"), e.at("unit"), e.at("per_action"), e.at("joules")});
 }
 
+template <class Map>
+nlohmann::json map_json(const Map& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [key, value] : m) j[key] = value;
+  return j;
+}
+
+nlohmann::json timeline_json(const SimResult& r, const SimResult&) {
+  nlohmann::json busy = nlohmann::json::object();
+  for (unsigned e = 0; e < SSM_ENGINE_COUNT; ++e)
+    busy[std::string(engine_name(static_cast<ssm_engine>(e)))] = r.timeline.busy[e];
+  return {{"bucket_cycles", r.timeline.bucket_cycles}, {"busy_cycles", busy}};
+}
+void read_timeline(SimResult& r, const nlohmann::json& j) {
+  r.timeline.bucket_cycles = j.at("bucket_cycles");
+  for (unsigned e = 0; e < SSM_ENGINE_COUNT; ++e)
+    j.at("busy_cycles").at(std::string(engine_name(static_cast<ssm_engine>(e)))).get_to(r.timeline.busy[e]);
+}
+
 // The items that cost energy, each with its count and the profile field it was multiplied by.
 std::string energy_item_lines(const SimResult& r) {
   std::string out;
@@ -131,6 +150,10 @@ const Statistic<SimResult> kRunStatistics[] = {
                                      "the firmware (ssmfw::RunCounters)"),
     kept<&SimResult::firmware_wakeups>("firmware.wakeups", "wakeups", "times the firmware slept until an interrupt",
                                        counted, "the firmware (ssmfw::RunCounters)"),
+    {"utilization_timeline", "cycles",
+     "busy cycles of each engine kind summed over the tiles, in buckets of bucket_cycles (at most 128, "
+     "doubling in width as the run goes on); a sampled phase's are its longer sample's",
+     counted, "every engine, at each command's end", timeline_json, read_timeline},
     kept<&SimResult::energy_j>("energy.total_joules", "J", "energy of the run", derived,
                                "the sum of energy.items' joules", "{:.6g} J"),
     {"energy.items",
@@ -182,6 +205,25 @@ const Statistic<OpStats> kOpStatistics[] = {
                                 "every engine, at each command's end"),
     kept<&OpStats::last_cycle>("last_cycle", "cycles", "end of the op's last command", counted,
                                "every engine, at each command's end"),
+    {"macs", "MACs", "multiply-accumulates of the op's GEMMs by precision", counted, "as the run's macs",
+     [](const OpStats& o, const SimResult&) { return map_json(o.macs); },
+     [](OpStats& o, const nlohmann::json& j) { j.get_to(o.macs); }},
+    kept<&OpStats::scan_lane_steps>("scan_lane_steps", "lane steps", "scan unit lane steps of the op", counted,
+                                    "as the run's scan_lane_steps"),
+    kept<&OpStats::vector_lane_cycles>("vector_lane_cycles", "lane-cycles", "vector unit lane-cycles of the op",
+                                       counted, "as the run's vector_lane_cycles"),
+    kept<&OpStats::sram_read_bytes>("sram_read_bytes", "bytes", "tile SRAM bytes the op read (all tiles)", counted,
+                                    "as the tiles' sram_read_bytes"),
+    kept<&OpStats::sram_write_bytes>("sram_write_bytes", "bytes", "tile SRAM bytes the op wrote (all tiles)", counted,
+                                     "as the tiles' sram_write_bytes"),
+    kept<&OpStats::global_buffer_bytes>("global_buffer_bytes", "bytes", "global buffer bytes the op read and wrote",
+                                        counted, "DMA engines, as global_buffer.*_bytes"),
+    kept<&OpStats::noc_byte_hops>("noc_byte_hops", "byte-hops", "bytes times NoC links of the op's DMAs", counted,
+                                  "as the run's noc.byte_hops"),
+    {"energy_joules", "J", "the op's dynamic energy by component (leakage is the run's)", derived,
+     "its counts × the per-action figures of the run's energy items",
+     [](const OpStats& o, const SimResult&) { return map_json(o.energy_j); },
+     [](OpStats& o, const nlohmann::json& j) { j.get_to(o.energy_j); }},
 };
 
 // The figure and the count of each energy source, in the order of energy_sources().
@@ -343,6 +385,39 @@ void account_energy(const Profile& p, SimResult& r) {
   }
 }
 
+void account_op_energy(const Profile& p, OpStats& op) {
+  SimResult counts;
+  counts.macs = op.macs;
+  counts.scan_lane_steps = op.scan_lane_steps;
+  counts.vector_lane_cycles = op.vector_lane_cycles;
+  counts.tiles.push_back(TileStats{{}, op.sram_read_bytes, op.sram_write_bytes});
+  counts.global_buffer_read_bytes = op.global_buffer_bytes;
+  counts.noc_byte_hops = op.noc_byte_hops;
+  counts.dram_read_bytes = op.dram_read_bytes;
+  counts.dram_write_bytes = op.dram_write_bytes;
+  account_energy(p, counts);  // seconds = 0: no leakage
+  op.energy_j.clear();
+  for (const EnergyItem& item : counts.energy)
+    if (item.joules > 0) op.energy_j[item.component] += item.joules;
+}
+
+void UtilizationTimeline::add(unsigned engine, std::uint64_t start, std::uint64_t end) {
+  while (end > bucket_cycles * kBuckets) {  // merge pairs: every bucket twice as wide
+    for (auto& buckets : busy) {
+      for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i / 2] = (i % 2 ? buckets[i / 2] : 0) + buckets[i];
+      buckets.resize((buckets.size() + 1) / 2);
+    }
+    bucket_cycles *= 2;
+  }
+  std::vector<std::uint64_t>& buckets = busy[engine];
+  for (std::uint64_t t = start; t < end;) {
+    const std::uint64_t b = t / bucket_cycles, upto = std::min(end, (b + 1) * bucket_cycles);
+    if (buckets.size() <= b) buckets.resize(b + 1, 0);
+    buckets[b] += upto - t;
+    t = upto;
+  }
+}
+
 nlohmann::json to_json(const SimResult& r, const Profile& p) {
   nlohmann::json result = write_all(run_statistics(), r, r);
   result["profile"] = p.name;
@@ -473,6 +548,7 @@ SimResult extrapolate(const SimResult& shorter, const SimResult& longer, double 
   r.firmware_signals = more(shorter.firmware_signals, longer.firmware_signals);
   r.firmware_waits = more(shorter.firmware_waits, longer.firmware_waits);
   r.firmware_wakeups = more(shorter.firmware_wakeups, longer.firmware_wakeups);
+  r.timeline = longer.timeline;
   r.energy = longer.energy;
   r.energy_j = 0;
   for (std::size_t i = 0; i < r.energy.size(); ++i) {

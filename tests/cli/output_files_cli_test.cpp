@@ -59,21 +59,21 @@ void expect_write_error(const test::CommandResult& run, const std::string& file,
 
 TEST(OutputFiles, RunOnAFullDiskWritesNeitherSummaryNorStats) {
   const fs::path dir = test::fresh_folder("full-run");
-  const auto run = run_with_file_size_limit("run " + kSmall + " --out " + dir.string(), 4096);
+  const auto run = run_with_file_size_limit("run " + kSmall + " --out " + dir.string(), 8192);
   EXPECT_EQ(run.status, 1);
   EXPECT_EQ(run.out, "");
-  // stats.json is the one past 4 KiB; summary.json, complete, is not put in place without it.
+  // stats.json is the one past 8 KiB; summary.json, complete, is not put in place without it.
   EXPECT_EQ(run.err, (dir / "stats.json").string() + ": cannot write: File too large\n");
   EXPECT_EQ(test::entries(dir), std::vector<std::string>{});
   // The folders a failed run created for its outputs go too; an existing one stays.
-  const auto nested = run_with_file_size_limit("run " + kSmall + " --out " + (dir / "new/run").string(), 4096);
+  const auto nested = run_with_file_size_limit("run " + kSmall + " --out " + (dir / "new/run").string(), 8192);
   EXPECT_EQ(nested.status, 1);
   EXPECT_EQ(test::entries(dir), std::vector<std::string>{});
 
   const auto unlimited = test::run_ssmsoc("run " + kSmall + " --out " + dir.string());
   ASSERT_EQ(unlimited.status, 0) << unlimited.err;
   EXPECT_EQ(test::entries(dir), (std::vector<std::string>{"stats.json", "summary.json"}));
-  EXPECT_LT(fs::file_size(dir / "summary.json"), 4096u);  // so the limit above cut stats.json
+  EXPECT_LT(fs::file_size(dir / "summary.json"), 8192u);  // so the limit above cut stats.json
   EXPECT_TRUE(nlohmann::json::accept(test::slurp(dir / "stats.json")));
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <map>
 
 #include "arch/spec/config_tree.hpp"
 #include "compiler/compiler.hpp"
@@ -39,6 +40,23 @@ TEST(SyncPoints, FoldedProgramsOfACompiledModelSimulateToTheSameCycles) {
 
 // Every command is attributed to the op that emitted it: engine commands to an op of their
 // kind, and the per-op statistics add up to the run's.
+TEST(UtilizationTimeline, KeepsEveryBusyCycleWhileItsBucketsWiden) {
+  sim::UtilizationTimeline t;
+  const std::uint64_t w = t.bucket_cycles;
+  t.add(SSM_ENGINE_MATRIX, 0, w + w / 2);  // the first bucket and half the second
+  EXPECT_EQ(t.busy[SSM_ENGINE_MATRIX], (std::vector<std::uint64_t>{w, w / 2}));
+  // Past kBuckets buckets, pairs merge until the end fits: 3 doublings for 5x the span.
+  const std::uint64_t end = 5 * w * sim::UtilizationTimeline::kBuckets;
+  t.add(SSM_ENGINE_DMA, end - 10, end);
+  EXPECT_EQ(t.bucket_cycles, 8 * w);
+  EXPECT_EQ(t.busy[SSM_ENGINE_MATRIX], (std::vector<std::uint64_t>{w + w / 2}));
+  ASSERT_EQ(t.busy[SSM_ENGINE_DMA].size(), (end - 1) / (8 * w) + 1);
+  EXPECT_EQ(t.busy[SSM_ENGINE_DMA].back(), 10u);
+  // An interval over a bucket boundary splits at it.
+  t.add(SSM_ENGINE_SCAN, 8 * w - 3, 8 * w + 4);
+  EXPECT_EQ(t.busy[SSM_ENGINE_SCAN], (std::vector<std::uint64_t>{3, 4}));
+}
+
 TEST(OpStatistics, AddUpToTheRunAndFollowTheOps) {
   const Profile profile = load_profile("krsna-mobile");
   compiler::Scenario scenario;
@@ -78,6 +96,42 @@ TEST(OpStatistics, AddUpToTheRunAndFollowTheOps) {
   EXPECT_EQ(commands, result.commands);
   EXPECT_EQ(dram_read, result.dram_read_bytes);
   EXPECT_EQ(dram_write, result.dram_write_bytes);
+  // The ops' work, traffic and dynamic energy add up to the run's; leakage is the rest.
+  std::map<std::string, std::uint64_t> macs;
+  std::uint64_t scan_steps = 0, sram_read = 0, sram_write = 0, run_sram_read = 0, run_sram_write = 0;
+  double lane_cycles = 0, byte_hops = 0, op_joules = 0, leakage = 0;
+  for (const sim::OpStats& o : result.ops) {
+    for (const auto& [precision, count] : o.macs) macs[precision] += count;
+    scan_steps += o.scan_lane_steps, lane_cycles += o.vector_lane_cycles, byte_hops += o.noc_byte_hops;
+    sram_read += o.sram_read_bytes, sram_write += o.sram_write_bytes;
+    for (const auto& [component, joules] : o.energy_j) {
+      EXPECT_NE(component, "leakage");
+      op_joules += joules;
+    }
+  }
+  for (const auto& tile : result.tiles) run_sram_read += tile.sram_read_bytes, run_sram_write += tile.sram_write_bytes;
+  for (const sim::EnergyItem& item : result.energy)
+    if (item.component == "leakage") leakage += item.joules;
+  EXPECT_EQ(macs, result.macs);
+  EXPECT_EQ(scan_steps, result.scan_lane_steps);
+  EXPECT_DOUBLE_EQ(lane_cycles, result.vector_lane_cycles);
+  EXPECT_DOUBLE_EQ(byte_hops, result.noc_byte_hops);
+  EXPECT_EQ(sram_read, run_sram_read);
+  EXPECT_EQ(sram_write, run_sram_write);
+  EXPECT_GT(leakage, 0);
+  EXPECT_NEAR(op_joules + leakage, result.energy_j, 1e-9 * result.energy_j);
+  // The timeline holds every busy cycle, in at most kBuckets buckets covering the run.
+  const sim::UtilizationTimeline& timeline = result.timeline;
+  for (unsigned e = 0; e < SSM_ENGINE_COUNT; ++e) {
+    std::uint64_t sum = 0;
+    for (std::uint64_t b : timeline.busy[e]) {
+      EXPECT_LE(b, timeline.bucket_cycles * std::uint64_t(profile.tile_count));
+      sum += b;
+    }
+    EXPECT_EQ(sum, busy[e]) << e;
+    EXPECT_LE(timeline.busy[e].size(), sim::UtilizationTimeline::kBuckets);
+  }
+  EXPECT_GT(timeline.bucket_cycles * sim::UtilizationTimeline::kBuckets, result.cycles / 2);
   // Each op's span lies inside the run and, ops being separated by barriers, after the
   // previous op's start; an op's busiest engine is busy for at most the span on each tile.
   std::uint64_t previous_first = 0;
