@@ -129,4 +129,13 @@ struct SimCommand {
 // bytes and energy.
 int sim_run(const SimCommand& command, std::ostream& out);
 
+// `report`: one HTML page (and its CSVs) from run folders, comparisons and sweep specs.
+struct ReportCommand {
+  std::vector<std::string> results;
+  std::string out = "report.html";
+  std::string sweep_db;
+  std::string title = "ssmsoc report";
+};
+int report(const ReportCommand& command, std::ostream& out);
+
 }  // namespace ssmsoc::cli

@@ -216,6 +216,21 @@ void add_sweep_command(CLI::App& app, Outcome& outcome) {
   command->callback([sweep, &outcome] { outcome.status = cli::sweep(*sweep, outcome.out); });
 }
 
+void add_report_command(CLI::App& app, Outcome& outcome) {
+  auto report = std::make_shared<cli::ReportCommand>();
+  CLI::App* command = app.add_subcommand(
+      "report", "One self-contained HTML page (and a CSV per table) from run folders, comparisons and sweeps");
+  command
+      ->add_option("results", report->results,
+                   "Run folders (ssmsoc run --out), compare.json or its folder, sweep specs (.yaml)")
+      ->required();
+  command->add_option("--out", report->out, "The page (.html); its tables go beside it as STEM-TABLE.csv")
+      ->capture_default_str();
+  command->add_option("--sweep-db", report->sweep_db, "A sweep's database (default: the spec's stem + .db here)");
+  command->add_option("--title", report->title, "The page's title")->capture_default_str();
+  command->callback([report, &outcome] { outcome.status = cli::report(*report, outcome.out); });
+}
+
 void add_reproduce_command(CLI::App& app, Outcome& outcome) {
   auto reproduce = std::make_shared<cli::ReproduceCommand>();
   auto* command = app.add_subcommand(
@@ -301,6 +316,7 @@ void add_commands(CLI::App& app, Outcome& outcome) {
   add_calibrate_command(app, outcome);
   add_reproduce_command(app, outcome);
   add_sweep_command(app, outcome);
+  add_report_command(app, outcome);
   add_cosim_command(app, outcome);
   add_disasm_command(app, outcome);
   add_sim_command(app, outcome);

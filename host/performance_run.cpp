@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "arch/golden/fixed_scan.hpp"
 #include "arch/spec/config_tree.hpp"
 #include "sim/kernel_model.hpp"
 
@@ -84,6 +85,44 @@ std::vector<sim::OpStats> extrapolated_ops(const compiler::PhaseProgram& phase, 
     }
   }
   return out;
+}
+
+// A number format as the profiles and NUMERICS.md write it: Q7.15 (fixed) or its type's name.
+std::string format_name(const NumberFormat& f) {
+  return f.type == NumberType::fixed ? fmt::format("Q{}.{}", f.int_bits, f.frac_bits) : std::string(name_of(f.type));
+}
+std::string approximation_name(const Approximation& a) {
+  return a.method == ApproxMethod::piecewise_linear ? fmt::format("piecewise-linear, {} segments", a.segments)
+                                                    : std::string(name_of(a.method));
+}
+
+// The scan unit that ran the model's scans, and its error against the float golden kernel on
+// realistic operands of the model's scan (arch/NUMERICS.md's table, one row); null without a
+// unit or an SSM.
+json scan_unit_json(const Profile& profile, int generation) {
+  const ScanUnit& unit = profile.tile.scan;
+  const ScanMode mode = generation == 1 ? ScanMode::mamba1 : ScanMode::mamba2;
+  if (!unit.present || generation == 0 || !unit.supports(mode)) return nullptr;
+  const fixed::ErrorRow e = generation == 1 ? fixed::selective_scan_error(profile.name, unit, fixed::kErrorTableSeed)
+                                            : fixed::ssd_error(profile.name, unit, fixed::kErrorTableSeed);
+  json fused = json::array();
+  for (FusedOp op : unit.fused_ops) fused.push_back(std::string(name_of(op)));
+  return {{"lanes", unit.lanes},
+          {"max_state", unit.max_state},
+          {"data_format", format_name(unit.data_format)},
+          {"state_format", format_name(unit.state_format)},
+          {"state_storage", std::string(name_of(unit.state_storage))},
+          {"exp", approximation_name(unit.exp_approx)},
+          {"softplus", unit.softplus_approx ? json(approximation_name(*unit.softplus_approx)) : json(nullptr)},
+          {"fused", fused},
+          {"error",
+           {{"kernel", e.kernel},
+            {"shape", e.shape},
+            {"seed", fixed::kErrorTableSeed},
+            {"output_max_abs", e.out_abs},
+            {"output_max_rel", e.out_rel},
+            {"state_max_abs", e.state_abs},
+            {"state_max_rel", e.state_rel}}}};
 }
 
 }  // namespace
@@ -340,6 +379,7 @@ json summary_json(const PerformanceRun& run) {
                                      "conv and SSM states of one session (the memory plan)")},
       {"kv_cache_per_session", from(figure(double(memory.kv_bytes_per_session), "B"),
                                     "keys and values of one session at context_tokens (the memory plan)")}};
+  summary["scan_unit"] = scan_unit_json(run.profile, run.compiled.classification.ssm_generation);
   return summary;
 }
 

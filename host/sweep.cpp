@@ -38,22 +38,24 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::size_t kMaxGridPoints = 1000000;
 
 // Each metric, in Metric order: its name in specs, its database column (the unit in the
-// name), whether higher is better and whether the cost model gives it (the screening tier).
+// name), its unit, whether higher is better and whether the cost model gives it (the screening
+// tier).
 struct MetricInfo {
   std::string_view name;
   const char* column;
+  std::string_view unit;
   bool higher_is_better, screened;
 };
 constexpr MetricInfo kMetricInfo[] = {
-    {"time_to_first_token", "time_to_first_token_s", false, true},
-    {"decode_latency", "decode_latency_s", false, true},
-    {"decode_tokens_per_s", "decode_tokens_per_s", true, true},
-    {"tokens_per_joule", "tokens_per_joule", true, false},
-    {"energy_per_token", "energy_per_token_j", false, false},
-    {"average_power", "average_power_w", false, false},
-    {"area", "area_mm2", false, true},
-    {"idle_power", "idle_power_w", false, true},
-    {"scan_error", "scan_error", false, true},
+    {"time_to_first_token", "time_to_first_token_s", "s", false, true},
+    {"decode_latency", "decode_latency_s", "s", false, true},
+    {"decode_tokens_per_s", "decode_tokens_per_s", "tokens/s", true, true},
+    {"tokens_per_joule", "tokens_per_joule", "tokens/J", true, false},
+    {"energy_per_token", "energy_per_token_j", "J/token", false, false},
+    {"average_power", "average_power_w", "W", false, false},
+    {"area", "area_mm2", "mm2", false, true},
+    {"idle_power", "idle_power_w", "W", false, true},
+    {"scan_error", "scan_error", "relative", false, true},
 };
 constexpr std::size_t kMetrics = std::size(kMetricInfo);
 static_assert(kMetrics == std::size_t(Metric::scan_error) + 1, "a MetricInfo per Metric");
@@ -327,6 +329,7 @@ const std::vector<std::string_view>& metric_names() {
 }
 
 bool higher_is_better(Metric m) { return kMetricInfo[std::size_t(m)].higher_is_better; }
+std::string_view metric_unit(Metric m) { return kMetricInfo[std::size_t(m)].unit; }
 
 namespace {
 

@@ -56,6 +56,7 @@ enum class Metric {
 };
 const std::vector<std::string_view>& metric_names();
 bool higher_is_better(Metric metric);
+std::string_view metric_unit(Metric metric);  // "s", "tokens/J", "mm2", ...
 
 // grid, random and latin_hypercube list their points first; nsga2 finds its own, evolving a
 // population on the cost model's figures (pagmo's NSGA-II).

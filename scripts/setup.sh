@@ -15,6 +15,7 @@ packages=(
   libopenmpi-dev openmpi-bin  # sweeps under mpirun
   libsystemc-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   clang-14 libclang-rt-14-dev  # the fuzz targets (libFuzzer; scripts/fuzz.sh)
+  chromium  # the report tests render pages headless
 )
 
 missing=()

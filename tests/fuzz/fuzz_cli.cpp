@@ -26,6 +26,7 @@ int calibrate(const CalibrateCommand&, std::ostream&) { return 0; }
 int compare(const CompareCommand&, std::ostream&) { return 0; }
 int reproduce(const ReproduceCommand&, std::ostream&) { return 0; }
 int sweep(const SweepCommand&, std::ostream&) { return 0; }
+int report(const ReportCommand&, std::ostream&) { return 0; }
 int cosim(const CosimCommand&, std::ostream&) { return 0; }
 int disasm(const std::string&, const std::string&, std::ostream&) { return 0; }
 int sim_run(const SimCommand&, std::ostream&) { return 0; }
