@@ -56,8 +56,9 @@ struct Scale {
   }
 };
 
-// The range of `values` on an axis, widened to round ends.
-Scale scale_of(const std::vector<double>& values, bool log, double floor_value, double from, double to) {
+// The range of `values` on an axis (with `include` where it is a number), widened: to whole
+// decades on a log axis, by 5 % at each end on a linear one.
+Scale scale_of(const std::vector<double>& values, bool log, double include, double from, double to) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (double v : values) lo = std::min(lo, v), hi = std::max(hi, v);
   if (!(lo <= hi)) lo = log ? 1 : 0, hi = log ? 10 : 1;
@@ -66,9 +67,14 @@ Scale scale_of(const std::vector<double>& values, bool log, double floor_value, 
     hi = std::pow(10.0, std::ceil(std::log10(hi)));
     if (hi <= lo) hi = lo * 10;
   } else {
-    lo = std::min(lo, floor_value);
-    if (hi <= lo) hi = lo + (lo == 0 ? 1 : std::abs(lo));
-    hi += (hi - lo) * 0.05;
+    if (std::isfinite(include)) lo = std::min(lo, include), hi = std::max(hi, include);
+    if (hi <= lo) {
+      const double half = lo == 0 ? 1 : std::abs(lo) * 0.1;
+      lo -= half, hi += half;
+    }
+    const double pad = (hi - lo) * 0.05;
+    hi += pad;
+    if (!(std::isfinite(include) && lo == include)) lo -= pad;
   }
   return Scale{lo, hi, log, from, to};
 }
@@ -183,8 +189,8 @@ std::string plot(const Plot& p) {
     for (const Point& pt : s.points)
       if ((!p.x.log || pt.x > 0) && (!p.y.log || pt.y > 0) && std::isfinite(pt.x) && std::isfinite(pt.y))
         xs.push_back(pt.x), ys.push_back(pt.y);
-  const Scale x = scale_of(xs, p.x.log, std::numeric_limits<double>::infinity(), kLeft, kWidth - kRight);
-  const Scale y = scale_of(ys, p.y.log, p.y_min, kHeight - kBottom, kTop);
+  const Scale x = scale_of(xs, p.x.log, p.x_include, kLeft, kWidth - kRight);
+  const Scale y = scale_of(ys, p.y.log, p.y_include, kHeight - kBottom, kTop);
   std::string svg = svg_open(kWidth, kHeight, p.title);
   svg += fmt::format("<text class=\"chart-title\" x=\"0\" y=\"16\">{}</text>\n", escape(p.title));
   for (double t : x.ticks()) {

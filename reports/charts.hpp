@@ -6,6 +6,7 @@
 //                           .series = {{"mamba-2.8b", 0, {{256, 0.12, "256 tokens: 0.12 s"}}}}});
 #pragma once
 
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,7 +52,8 @@ struct Plot {
   std::string title;
   Axis x, y;
   std::vector<Series> series;
-  double y_min = 0;  // linear y: the lowest value shown (0 unless lower data)
+  // Linear axes: a value each must show (0 for bars of magnitudes); NaN: only the data's range.
+  double x_include = std::numeric_limits<double>::quiet_NaN(), y_include = 0;
 };
 // A line or scatter plot; points with a non-positive coordinate on a log axis are left out.
 std::string plot(const Plot& p);

@@ -676,7 +676,10 @@ std::string sweep_section(const Sweep& sw, std::size_t index, std::string& style
       sw.front.size());
   Table agreement{"", {"objective", "rank correlation (estimate vs SystemC)", "median error of the estimate"}, {}};
   for (std::size_t k = 0; k < objectives.size(); ++k) {
-    const auto value = [](const std::vector<double>& v, std::size_t i) { return i < v.size() ? num(v[i]) : ""; };
+    const auto value = [&](const std::vector<double>& v, std::size_t i) {
+      if (!host::screened(spec.objectives[k])) return std::string("no estimate (SystemC only)");
+      return i < v.size() && std::isfinite(v[i]) ? num(v[i]) : std::string("fewer than two points");
+    };
     agreement.rows.push_back(
         {objectives[k], value(sw.agreement.rank_correlation, k), value(sw.agreement.median_error, k)});
   }
@@ -707,7 +710,9 @@ std::string sweep_section(const Sweep& sw, std::size_t index, std::string& style
                            plot(Plot{fmt::format("{}: {} vs {}", spec.name, objectives[b], objectives[a]),
                                      {fmt::format("{} ({})", objectives[a], units[a]), false},
                                      {fmt::format("{} ({})", objectives[b], units[b]), false},
-                                     {all, front}}));
+                                     {all, front},
+                                     kNaN,
+                                     kNaN}));
     }
   // The panes follow every input and label, so that each :checked~ rule reaches its pane.
   if (pane > 0) body += fmt::format("<div class=\"pairs\">\n{}{}</div>\n", inputs, panes);
@@ -715,7 +720,7 @@ std::string sweep_section(const Sweep& sw, std::size_t index, std::string& style
   pareto.header = {"sweep", "point", "profile changes"};
   for (std::size_t k = 0; k < objectives.size(); ++k)
     pareto.header.push_back(fmt::format("{} ({})", objectives[k], units[k]));
-  Table shown{"", {"point", "profile changes (the axes' values)"}, {}};
+  Table shown{"", {"point", fmt::format("changes from {} (the axes' values)", spec.base)}, {}};
   for (std::size_t k = 0; k < objectives.size(); ++k)
     shown.header.push_back(fmt::format("{} ({})", objectives[k], units[k]));
   for (const host::PointResult& p : sw.front) {
