@@ -14,6 +14,8 @@ int report(const ReportCommand& command, std::ostream& out) {
   reports::ReportOptions options;
   options.sweep_db = command.sweep_db;
   options.title = command.title;
+  options.page_folder = std::filesystem::path(command.out).parent_path();
+  if (options.page_folder.empty()) options.page_folder = ".";
   const reports::Report report = reports::make_report(results, options);
   const std::vector<std::filesystem::path> written = reports::write_report(report, command.out);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

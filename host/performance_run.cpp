@@ -211,6 +211,9 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   std::vector<sim::SimJob> jobs;
   std::vector<std::string> job_names;
   std::size_t commands = 0;
+  // The traces' folder is made with them (and goes again if the run fails).
+  if (!options.trace.empty() && fs::path(options.trace).has_parent_path())
+    run.trace_files.create_folder(fs::path(options.trace).parent_path());
   for (const auto& phase : run.compiled.phases) {
     sim::SimOptions sim_options;
     sim_options.source = phase.name;

@@ -387,6 +387,27 @@ std::string timeline(const Run& run, const std::string& phase, const json& phase
                    series});
 }
 
+// Links to the phase's Perfetto traces in the run's folder (`ssmsoc run --trace DIR/NAME.json`
+// writes NAME.PHASE.json), relative to the page.
+std::string trace_links(const Run& run, const std::string& phase, const fs::path& page_folder) {
+  std::vector<fs::path> traces;
+  const fs::path folder = run.source.parent_path().empty() ? fs::path(".") : run.source.parent_path();
+  for (const fs::directory_entry& e : fs::directory_iterator(folder))
+    if (e.is_regular_file() && e.path().filename().string().ends_with("." + phase + ".json"))
+      traces.push_back(e.path());
+  std::sort(traces.begin(), traces.end());
+  std::string links;
+  for (const fs::path& t : traces) {
+    const std::string href = fs::absolute(t).lexically_relative(fs::absolute(page_folder)).generic_string();
+    links += fmt::format(" <a class=\"trace\" href=\"{}\">{}</a>", escape(href), escape(t.filename().string()));
+  }
+  if (links.empty())
+    return "<p class=\"muted\">For a timeline command by command, run with <code>--trace FILE.json</code> into the "
+           "run's folder and make the report again: it links each phase's trace, which Perfetto opens "
+           "(ui.perfetto.dev, or <code>trace_processor</code> offline).</p>\n";
+  return fmt::format("<p>Perfetto trace of this phase (open it in ui.perfetto.dev):{}</p>\n", links);
+}
+
 // --- the page --------------------------------------------------------------------------------
 
 const char* const kStyle = R"(
@@ -553,7 +574,8 @@ std::string numerics_section(const std::vector<Run>& runs, Table& table) {
 }
 
 // One run's own section: phases, time and energy by op, rooflines, utilization over time.
-std::string run_section(const Run& run, std::size_t index, Table& phases, Table& ops, Table& energy) {
+std::string run_section(const Run& run, std::size_t index, const fs::path& page_folder, Table& phases, Table& ops,
+                        Table& energy) {
   std::string body = fmt::format("<p class=\"muted\">{} &middot; {} &middot; from {}</p>\n", escape(run.classification),
                                  escape(run.precision), escape(run.source.string()));
   if (run.summary.contains("phases")) {
@@ -643,6 +665,7 @@ std::string run_section(const Run& run, std::size_t index, Table& phases, Table&
     if (!items.rows.empty()) body += table_html(items, phase + ": energy by source (count x the profile's figure)");
     body += roofline(run, phase, groups);
     body += timeline(run, phase, s);
+    body += trace_links(run, phase, page_folder);
     for (const OpGroup& g : groups) {
       std::vector<std::string> row = {std::to_string(index + 1), phase, g.name, g.kind};
       for (const char* e : kEngines) row.push_back(num(g.busy.count(e) ? g.busy.at(e) : 0.0));
@@ -804,7 +827,7 @@ Report make_report(const std::vector<fs::path>& results, const ReportOptions& op
   for (std::size_t i = 0; i < runs.size(); ++i)
     if (!runs[i].summary.is_null())
       page.section(fmt::format("run-{}", i + 1), fmt::format("{}. {}", i + 1, runs[i].label()),
-                   run_section(runs[i], i, phases, ops, energy));
+                   run_section(runs[i], i, options.page_folder, phases, ops, energy));
   Table numerics;
   if (const std::string body = numerics_section(runs, numerics); !body.empty()) {
     page.section("numerics", "Scan-unit numerics", body);

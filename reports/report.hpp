@@ -24,6 +24,8 @@ struct ReportOptions {
   // `ssmsoc sweep` writes it.
   std::filesystem::path sweep_db;
   std::string title = "ssmsoc report";
+  // Where the page will be: links to a run's Perfetto traces are relative to it.
+  std::filesystem::path page_folder = ".";
 };
 
 // A table of the report, written as <stem>-<name>.csv beside the page.

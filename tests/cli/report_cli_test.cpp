@@ -72,7 +72,7 @@ TEST(ReportCommand, ARunsPageRendersInChromiumWithItsNumbers) {
   ASSERT_TRUE(have_chromium()) << "chromium is not installed: run scripts/setup.sh";
   const fs::path dir = test::fresh_folder("report-cli");
   const auto run = test::run_ssmsoc("run --profile krsna-mobile --model mamba-130m --prompt 128 --generate 4 --out " +
-                                    (dir / "run").string());
+                                    (dir / "run").string() + " --trace " + (dir / "run/trace.json").string());
   ASSERT_EQ(run.status, 0) << run.err;
   const auto report = test::run_ssmsoc("report " + (dir / "run").string() + " --out " + (dir / "r.html").string());
   ASSERT_EQ(report.status, 0) << report.err;
@@ -83,6 +83,9 @@ TEST(ReportCommand, ARunsPageRendersInChromiumWithItsNumbers) {
   EXPECT_EQ(page.log.find(":CONSOLE"), std::string::npos) << page.log;
   EXPECT_GE(drawn_charts(page.dom), 12u);  // three phases: busy time, energy, roofline, timeline
   expect_headline_equals_summary(page.dom, 0, dir / "run/summary.json");
+  // Each phase links its Perfetto trace, relative to the page.
+  for (const char* phase : {"prefill", "logits", "decode"})
+    EXPECT_NE(page.dom.find(fmt::format("href=\"run/trace.{}.json\"", phase)), std::string::npos) << phase;
   const Browser shot = chromium(dir / "r.html", "--window-size=1200,1600 --screenshot=" + (dir / "r.png").string());
   ASSERT_EQ(shot.status, 0) << shot.log;
   ASSERT_TRUE(fs::is_regular_file(dir / "r.png"));
