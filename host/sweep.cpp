@@ -38,24 +38,23 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::size_t kMaxGridPoints = 1000000;
 
 // Each metric, in Metric order: its name in specs, its database column (the unit in the
-// name), its unit, whether higher is better and whether the cost model gives it (the screening
-// tier).
+// name), its unit and whether higher is better. Both tiers give every one.
 struct MetricInfo {
   std::string_view name;
   const char* column;
   std::string_view unit;
-  bool higher_is_better, screened;
+  bool higher_is_better;
 };
 constexpr MetricInfo kMetricInfo[] = {
-    {"time_to_first_token", "time_to_first_token_s", "s", false, true},
-    {"decode_latency", "decode_latency_s", "s", false, true},
-    {"decode_tokens_per_s", "decode_tokens_per_s", "tokens/s", true, true},
-    {"tokens_per_joule", "tokens_per_joule", "tokens/J", true, false},
-    {"energy_per_token", "energy_per_token_j", "J/token", false, false},
-    {"average_power", "average_power_w", "W", false, false},
-    {"area", "area_mm2", "mm2", false, true},
-    {"idle_power", "idle_power_w", "W", false, true},
-    {"scan_error", "scan_error", "relative", false, true},
+    {"time_to_first_token", "time_to_first_token_s", "s", false},
+    {"decode_latency", "decode_latency_s", "s", false},
+    {"decode_tokens_per_s", "decode_tokens_per_s", "tokens/s", true},
+    {"tokens_per_joule", "tokens_per_joule", "tokens/J", true},
+    {"energy_per_token", "energy_per_token_j", "J/token", false},
+    {"average_power", "average_power_w", "W", false},
+    {"area", "area_mm2", "mm2", false},
+    {"idle_power", "idle_power_w", "W", false},
+    {"scan_error", "scan_error", "relative", false},
 };
 constexpr std::size_t kMetrics = std::size(kMetricInfo);
 static_assert(kMetrics == std::size_t(Metric::scan_error) + 1, "a MetricInfo per Metric");
@@ -250,11 +249,33 @@ bool uses(const SweepSpec& spec, Metric m) {
                      [&](const SweepConstraint& c) { return c.metric == m; });
 }
 
-// The cost model's figures of a point: the time metrics from the phases' estimates; energy
-// has no estimate (NaN); the profile's own figures are added by the caller.
+bool uses_energy(const SweepSpec& spec) {
+  return uses(spec, Metric::tokens_per_joule) || uses(spec, Metric::energy_per_token) ||
+         uses(spec, Metric::average_power);
+}
+
+// The cost model's figures of a point: each phase's time from its estimate. With `energy`, its
+// Programs (layer samples, extrapolated as a run is) are counted, not run: the actions a
+// simulation would count (sim::count_actions) at the estimated times give the energy and
+// power metrics as the SystemC tier computes them.
 std::vector<double> estimate_metrics(const compiler::CompileResult& r, const compiler::Scenario& scenario,
-                                     const Profile& profile) {
+                                     const Profile& profile, bool energy) {
   std::vector<double> m(kMetrics, kNaN);
+  if (energy) {
+    std::vector<sim::SimResult> phases;
+    for (const compiler::PhaseProgram& p : r.phases) {
+      sim::SimResult counted =
+          p.samples.empty()
+              ? sim::count_actions(profile, p.program)
+              : sim::extrapolate(sim::count_actions(profile, p.samples.at(0).program),
+                                 sim::count_actions(profile, p.samples.at(1).program), p.sample_repeats());
+      sim::set_time(profile, counted, static_cast<std::uint64_t>(std::llround(p.estimated_cycles)));
+      phases.push_back(std::move(counted));
+    }
+    const ServingFigures f = serving_figures(r, phases, scenario);
+    for (std::size_t k = 0; k < kMetrics; ++k) m[k] = metric_of(Metric(k), f);
+    return m;
+  }
   const double hz = profile.clock_mhz * 1e6;
   double ttft = 0, decode = 0;
   for (const compiler::PhaseProgram& p : r.phases)
@@ -463,11 +484,6 @@ SweepSpec load_sweep_spec(const fs::path& file) {
       if (spec.population % 4 != 0) s.fail("population", "NSGA-II takes a population that is a multiple of 4");
       spec.generations = static_cast<int>(s.integer("generations", 1, 100000));
       if (spec.objectives.size() < 2) r.fail("objectives", "nsga2 searches on two objectives or more");
-      for (std::size_t k = 0; k < spec.objectives.size(); ++k)
-        if (!screened(spec.objectives[k]))
-          r.fail("objectives", fmt::format("nsga2 searches on the cost model's figures, and {} has no estimate "
-                                           "(energy and power come from the SystemC model alone)",
-                                           metric_names()[std::size_t(spec.objectives[k])]));
     } else {
       for (const char* key : {"population", "generations"})
         if (s.has(key)) s.fail(key, "population and generations are for nsga2");
@@ -489,8 +505,6 @@ SweepSpec load_sweep_spec(const fs::path& file) {
   if (r.has("constraints")) read_constraints(r, spec);
   return spec;
 }
-
-bool screened(Metric m) { return kMetricInfo[std::size_t(m)].screened; }
 
 PointId point_id(const SweepSpec& spec, const std::vector<int>& indices) {
   PointId id = 0;
@@ -598,16 +612,27 @@ SweepDatabase::SweepDatabase(const fs::path& file) : file_(file) {
     throw ConfigError(fmt::format("{}: {}", file.string(), m));
   }
   sqlite3_busy_timeout(db_, 10000);
-  exec(db_, "PRAGMA journal_mode=WAL", file_);
+  // Two processes making the same new file (a sweep and its --status) can find it locked in a
+  // way the busy handler does not wait for (switching to WAL): retried for up to 10 s.
+  const auto setup = [&](const std::string& sql) {
+    for (int attempt = 0;; ++attempt) {
+      const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) return;
+      if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt == 200) {
+        exec(db_, sql.c_str(), file_);  // throws, naming the file
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  };
+  setup("PRAGMA journal_mode=WAL");
   std::string columns;
   for (const MetricInfo& m : kMetricInfo) columns += fmt::format(", {} REAL", m.column);
-  exec(db_,
-       fmt::format("CREATE TABLE IF NOT EXISTS results (spec_hash TEXT NOT NULL, spec_name TEXT NOT NULL, point "
-                   "INTEGER NOT NULL, workload INTEGER NOT NULL, tier TEXT NOT NULL, point_values TEXT NOT NULL{}, "
-                   "error TEXT NOT NULL, code_version TEXT NOT NULL, PRIMARY KEY (spec_hash, point, workload, tier))",
-                   columns)
-           .c_str(),
-       file_);
+  setup(
+      fmt::format("CREATE TABLE IF NOT EXISTS results (spec_hash TEXT NOT NULL, spec_name TEXT NOT NULL, point "
+                  "INTEGER NOT NULL, workload INTEGER NOT NULL, tier TEXT NOT NULL, point_values TEXT NOT NULL{}, "
+                  "error TEXT NOT NULL, code_version TEXT NOT NULL, PRIMARY KEY (spec_hash, point, workload, tier))",
+                  columns));
 }
 
 SweepDatabase::~SweepDatabase() { sqlite3_close(db_); }
@@ -759,7 +784,7 @@ void evaluate_points(const SweepSpec& spec, SweepDatabase& db, const std::vector
     models.push_back(compiler::load_workload(w.model));
     generation.push_back(compiler::recognize_architecture(compiler::build_graph(models.back())).ssm_generation);
   }
-  const bool scan_error = uses(spec, Metric::scan_error);
+  const bool scan_error = uses(spec, Metric::scan_error), energy = uses_energy(spec);
   // One point's rows on every workload, into `into` (a child's own connection).
   auto evaluate = [&](SweepDatabase& into, PointId id) {
     const std::vector<int> point = point_indices(spec, id);
@@ -777,9 +802,10 @@ void evaluate_points(const SweepSpec& spec, SweepDatabase& db, const std::vector
         // in process and fast, is both tiers.
         if (tier == Tier::estimate && !profile.kernels) {
           compiler::CompileOptions o;
-          o.programs = false;
-          row.metrics =
-              estimate_metrics(compiler::compile(models[std::size_t(w)], scenario, profile, o), scenario, profile);
+          o.programs = energy;
+          o.sample_layers = true;
+          row.metrics = estimate_metrics(compiler::compile(models[std::size_t(w)], scenario, profile, o), scenario,
+                                         profile, energy);
         } else {
           PerformanceOptions o;
           o.parallel = 1;

@@ -102,8 +102,6 @@ std::vector<PointId> design_points(const SweepSpec& spec);
 // A point's index on every axis, and back.
 std::vector<int> point_indices(const SweepSpec& spec, PointId id);
 PointId point_id(const SweepSpec& spec, const std::vector<int>& indices);
-// Whether the cost model gives the metric (the screening tier, and what nsga2 searches on).
-bool screened(Metric metric);
 
 // The profile of a design point: the base with each axis's value at its key path.
 Profile point_profile(const SweepSpec& spec, PointId point);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "arch/spec/config_tree.hpp"
 #include "arch/spec/output_file.hpp"
@@ -51,6 +52,110 @@ void read_memory_out(const Program& program, const SimOptions& options, Memories
   }
 }
 
+namespace {
+
+// What a command counts, whenever it runs: the bytes each memory reads and writes (its side's
+// own: a converting DMA's SRAM side is the float32 one; the network carries the narrow side's),
+// MACs, lane steps and lane-cycles, SRAM operand traffic, NoC byte-hops; into the run and the
+// command's op.
+void count_command(const Profile& p, const Program& program, int tile, const ssm_command& c,
+                   const std::optional<DmaPath>& route, SimResult& run, OpStats* op) {
+  switch (c.head.opcode) {
+    case SSM_OP_DMA: {
+      const DmaPath& path = *route;
+      const ProgramBuffer& src = program.buffers[c.dma.src.buffer];
+      const ProgramBuffer& dst = program.buffers[c.dma.dst.buffer];
+      const std::uint64_t read = std::uint64_t{c.dma.rows} * c.dma.row_bytes,
+                          bytes = std::uint64_t{c.dma.rows} * dma_dst_row_bytes(c.dma);
+      switch (src.memory) {
+        case SSM_MEM_DRAM:
+          run.dram_read_bytes += read;
+          if (op) op->dram_read_bytes += read;
+          break;
+        case SSM_MEM_GLOBAL_BUFFER:
+          run.global_buffer_read_bytes += read;
+          if (op) op->global_buffer_bytes += read;
+          break;
+        case SSM_MEM_TILE_SRAM:
+          run.tiles[static_cast<std::size_t>(src.tile)].sram_read_bytes += read;
+          if (op) op->sram_read_bytes += read;
+          break;
+      }
+      if (c.head.flags & SSM_DMA_BROADCAST) {
+        const std::uint64_t mask = broadcast_mask(c.dma);
+        for (int t = 0; t < std::min(p.tile_count, 64); ++t)
+          if (mask >> t & 1) {
+            run.tiles[static_cast<std::size_t>(t)].sram_write_bytes += bytes;
+            if (op) op->sram_write_bytes += bytes;
+          }
+      } else if (dst.memory == SSM_MEM_DRAM) {
+        run.dram_write_bytes += bytes;
+        if (op) op->dram_write_bytes += bytes;
+      } else if (dst.memory == SSM_MEM_GLOBAL_BUFFER) {
+        run.global_buffer_write_bytes += bytes;
+        if (op) op->global_buffer_bytes += bytes;
+      } else {
+        run.tiles[static_cast<std::size_t>(dst.tile)].sram_write_bytes += bytes;
+        if (op) op->sram_write_bytes += bytes;
+      }
+      const double byte_hops = static_cast<double>(path.bytes) * static_cast<double>(path.hops);
+      run.noc_byte_hops += byte_hops;
+      if (op) op->noc_byte_hops += byte_hops;
+      return;
+    }
+    case SSM_OP_GEMM: {
+      const std::string precision(name_of(static_cast<Precision>(c.head.variant)));
+      run.macs[precision] += gemm_macs(c.gemm);
+      if (op) op->macs[precision] += gemm_macs(c.gemm);
+      break;
+    }
+    case SSM_OP_SCAN:
+      run.scan_lane_steps += scan_lane_steps(c.scan);
+      if (op) op->scan_lane_steps += scan_lane_steps(c.scan);
+      break;
+    case SSM_OP_CONV1D:
+    case SSM_OP_VECTOR: {
+      const double lane_cycles = vector_lane_cycles(
+          p.tile.vector, c.head.opcode == SSM_OP_CONV1D ? conv1d_passes(c.conv1d) : vector_passes(c.vector));
+      run.vector_lane_cycles += lane_cycles;
+      if (op) op->vector_lane_cycles += lane_cycles;
+      break;
+    }
+  }
+  // Operand traffic of a compute engine in its tile's SRAM.
+  const SramTraffic traffic = compute_sram_traffic(c);
+  TileStats& ts = run.tiles[static_cast<std::size_t>(tile)];
+  ts.sram_read_bytes += traffic.read;
+  ts.sram_write_bytes += traffic.write;
+  if (op) op->sram_read_bytes += traffic.read, op->sram_write_bytes += traffic.write;
+}
+
+}  // namespace
+
+SimResult count_actions(const Profile& profile, const Program& program) {
+  const Network network(profile);
+  SimResult r;
+  r.tiles.assign(static_cast<std::size_t>(profile.tile_count), TileStats{});
+  for (const ProgramStream& s : program.streams)
+    for (const ssm_command& c : s.commands) {
+      if (c.head.opcode == SSM_OP_SIGNAL || c.head.opcode == SSM_OP_WAIT) continue;  // the firmware's
+      std::optional<DmaPath> route;
+      if (c.head.opcode == SSM_OP_DMA) route = dma_route(profile, network, program, c.dma);
+      count_command(profile, program, s.tile, c, route, r, nullptr);
+      ++r.commands;
+    }
+  account_energy(profile, r);
+  return r;
+}
+
+void set_time(const Profile& profile, SimResult& run, std::uint64_t cycles) {
+  run.cycles = cycles;
+  run.seconds = Clock{profile.clock_mhz}.seconds(cycles);
+  run.energy.clear();
+  run.energy_j = 0;
+  account_energy(profile, run);
+}
+
 void Records::init(const Profile& profile, const Program& program, const SimOptions& options) {
   profile_ = &profile;
   program_ = &program;
@@ -90,76 +195,7 @@ void Records::command_done(int tile, ssm_engine engine, const ssm_command& c, st
   if (trace_)
     slices_.push_back(
         Slice{static_cast<std::uint32_t>(tile), static_cast<std::uint8_t>(engine), c.head.opcode, busy_from, end});
-  const Profile& p = *profile_;
-  switch (c.head.opcode) {
-    case SSM_OP_DMA: {
-      const DmaPath& path = *dma_paths[static_cast<std::size_t>(&c - command_base)];
-      const ProgramBuffer& src = program_->buffers[c.dma.src.buffer];
-      const ProgramBuffer& dst = program_->buffers[c.dma.dst.buffer];
-      // Each side counts its own bytes (a converting DMA's SRAM side is the float32 one);
-      // the network carries the narrow side's (path.bytes).
-      const std::uint64_t read = std::uint64_t{c.dma.rows} * c.dma.row_bytes,
-                          bytes = std::uint64_t{c.dma.rows} * dma_dst_row_bytes(c.dma);
-      switch (src.memory) {
-        case SSM_MEM_DRAM:
-          result_.dram_read_bytes += read;
-          if (op) op->dram_read_bytes += read;
-          break;
-        case SSM_MEM_GLOBAL_BUFFER:
-          result_.global_buffer_read_bytes += read;
-          if (op) op->global_buffer_bytes += read;
-          break;
-        case SSM_MEM_TILE_SRAM:
-          result_.tiles[static_cast<std::size_t>(src.tile)].sram_read_bytes += read;
-          if (op) op->sram_read_bytes += read;
-          break;
-      }
-      if (c.head.flags & SSM_DMA_BROADCAST) {
-        const std::uint64_t mask = broadcast_mask(c.dma);
-        for (int t = 0; t < std::min(p.tile_count, 64); ++t)
-          if (mask >> t & 1) {
-            result_.tiles[static_cast<std::size_t>(t)].sram_write_bytes += bytes;
-            if (op) op->sram_write_bytes += bytes;
-          }
-      } else if (dst.memory == SSM_MEM_DRAM) {
-        result_.dram_write_bytes += bytes;
-        if (op) op->dram_write_bytes += bytes;
-      } else if (dst.memory == SSM_MEM_GLOBAL_BUFFER) {
-        result_.global_buffer_write_bytes += bytes;
-        if (op) op->global_buffer_bytes += bytes;
-      } else {
-        result_.tiles[static_cast<std::size_t>(dst.tile)].sram_write_bytes += bytes;
-        if (op) op->sram_write_bytes += bytes;
-      }
-      const double byte_hops = static_cast<double>(path.bytes) * static_cast<double>(path.hops);
-      result_.noc_byte_hops += byte_hops;
-      if (op) op->noc_byte_hops += byte_hops;
-      return;
-    }
-    case SSM_OP_GEMM: {
-      const std::string precision(name_of(static_cast<Precision>(c.head.variant)));
-      result_.macs[precision] += gemm_macs(c.gemm);
-      if (op) op->macs[precision] += gemm_macs(c.gemm);
-      break;
-    }
-    case SSM_OP_SCAN:
-      result_.scan_lane_steps += scan_lane_steps(c.scan);
-      if (op) op->scan_lane_steps += scan_lane_steps(c.scan);
-      break;
-    case SSM_OP_CONV1D:
-    case SSM_OP_VECTOR: {
-      const double lane_cycles = vector_lane_cycles(
-          p.tile.vector, c.head.opcode == SSM_OP_CONV1D ? conv1d_passes(c.conv1d) : vector_passes(c.vector));
-      result_.vector_lane_cycles += lane_cycles;
-      if (op) op->vector_lane_cycles += lane_cycles;
-      break;
-    }
-  }
-  // Operand traffic of a compute engine in its tile's SRAM.
-  const SramTraffic traffic = compute_sram_traffic(c);
-  ts.sram_read_bytes += traffic.read;
-  ts.sram_write_bytes += traffic.write;
-  if (op) op->sram_read_bytes += traffic.read, op->sram_write_bytes += traffic.write;
+  count_command(*profile_, *program_, tile, c, dma_paths[static_cast<std::size_t>(&c - command_base)], result_, op);
 }
 
 SimResult Records::finish(std::uint64_t cycles, const std::vector<double>& carried, const Network& network) {

@@ -143,6 +143,15 @@ struct SimJob {
 std::vector<SimResult> simulate_in_children(const Profile& profile, const std::vector<SimJob>& jobs, int parallel,
                                             const std::function<void(std::size_t)>& collected = {});
 
+// What running the Program counts, without running it: the bytes each memory reads and
+// writes, MACs, scan lane steps, vector lane-cycles, SRAM operand traffic and NoC byte-hops,
+// exactly as simulate() counts them (none depends on timing), and their energy items
+// (leakage 0: no time yet). A sweep's screening tier counts with it and times with the cost
+// model (set_time).
+SimResult count_actions(const Profile& profile, const Program& program);
+// Gives a run `cycles` and accounts its energy again, leakage included.
+void set_time(const Profile& profile, SimResult& run, std::uint64_t cycles);
+
 // A run of many equal layers from runs of two of its layer prefixes (compiler::LayerSample):
 // `shorter` plus `repeats` times what `longer` adds, for every figure that adds up over the
 // run (cycles, bytes, commands, busy cycles, energy; link by link, tile by tile). `ops` and

@@ -53,7 +53,8 @@ TEST(SweepCommand, RunsResumesExportsAndMerges) {
   const auto& ttft = front["cost_model_vs_systemc"]["time_to_first_token"];
   EXPECT_GT(ttft["median_relative_error"].get<double>(), 0);
   EXPECT_LT(ttft["median_relative_error"].get<double>(), 0.2);
-  EXPECT_TRUE(front["cost_model_vs_systemc"]["tokens_per_joule"]["median_relative_error"].is_null());
+  // Energy is screened from the Programs' counted actions: within a few per cent.
+  EXPECT_LT(front["cost_model_vs_systemc"]["tokens_per_joule"]["median_relative_error"].get<double>(), 0.05);
   for (const auto& p : front["front"]) {
     EXPECT_EQ(p["values"]["dram.capacity_bytes"], "2 GiB");  // the failed points are on no front
     EXPECT_GT(p["objectives"]["tokens_per_joule"].get<double>(), 0);

@@ -161,3 +161,49 @@ TEST(OpStatistics, AddUpToTheRunAndFollowTheOps) {
 
 }  // namespace
 }  // namespace ssmsoc
+
+namespace ssmsoc {
+namespace {
+
+// count_actions gives what a simulation counts, for Programs of different models, phases and
+// chips; set_time adds the leakage of the time given.
+TEST(CountActions, EqualWhatASimulationCounts) {
+  struct Case {
+    const char* profile;
+    const char* model;
+    std::size_t phase;
+  };
+  for (const Case& k : {Case{"krsna-mobile", "mamba-130m", 0}, Case{"krsna-dc", "mamba2-130m", 2},
+                        Case{"krsna-wear", "pythia-160m", 0}}) {
+    const Profile profile = load_profile(k.profile);
+    compiler::Scenario scenario;
+    scenario.prompt_tokens = 48;
+    scenario.generate_tokens = 3;
+    const compiler::CompileResult r = compiler::compile(
+        compiler::load_model(std::string("workloads/models/") + k.model + ".yaml"), scenario, profile);
+    const Program& program = r.phases.at(k.phase).program;
+    const sim::SimResult ran = sim::simulate_in_child(profile, program, sim::SimOptions{});
+    sim::SimResult counted = sim::count_actions(profile, program);
+    SCOPED_TRACE(k.model);
+    EXPECT_EQ(counted.dram_read_bytes, ran.dram_read_bytes);
+    EXPECT_EQ(counted.dram_write_bytes, ran.dram_write_bytes);
+    EXPECT_EQ(counted.global_buffer_read_bytes, ran.global_buffer_read_bytes);
+    EXPECT_EQ(counted.global_buffer_write_bytes, ran.global_buffer_write_bytes);
+    EXPECT_EQ(counted.macs, ran.macs);
+    EXPECT_EQ(counted.scan_lane_steps, ran.scan_lane_steps);
+    EXPECT_DOUBLE_EQ(counted.vector_lane_cycles, ran.vector_lane_cycles);
+    EXPECT_DOUBLE_EQ(counted.noc_byte_hops, ran.noc_byte_hops);
+    EXPECT_EQ(counted.commands, ran.commands);
+    ASSERT_EQ(counted.tiles.size(), ran.tiles.size());
+    for (std::size_t t = 0; t < ran.tiles.size(); ++t) {
+      EXPECT_EQ(counted.tiles[t].sram_read_bytes, ran.tiles[t].sram_read_bytes) << t;
+      EXPECT_EQ(counted.tiles[t].sram_write_bytes, ran.tiles[t].sram_write_bytes) << t;
+    }
+    sim::set_time(profile, counted, ran.cycles);
+    EXPECT_DOUBLE_EQ(counted.seconds, ran.seconds);
+    EXPECT_NEAR(counted.energy_j, ran.energy_j, 1e-12 * ran.energy_j);
+  }
+}
+
+}  // namespace
+}  // namespace ssmsoc
