@@ -592,7 +592,9 @@ std::string run_section(const Run& run, std::size_t index, const fs::path& page_
                                             num(bound),
                                             p.value("bound_by", ""),
                                             num(optional_figure(p, "efficiency")),
-                                            cycles > 0 ? fmt::format("{:+.1f} %", 100 * (estimate / cycles - 1)) : ""};
+                                            cycles > 0 && estimate > 0
+                                                ? fmt::format("{:+.1f} %", 100 * (estimate / cycles - 1))
+                                                : "none (timed by its kernels)"};
       t.rows.push_back(row);
       std::vector<std::string> csv_row = {std::to_string(index + 1)};
       csv_row.insert(csv_row.end(), row.begin(), row.end());
@@ -611,13 +613,15 @@ std::string run_section(const Run& run, std::size_t index, const fs::path& page_
                         entry.value("runs", 1) == 1 ? "" : "s");
     const std::vector<std::string> engines(std::begin(kEngines), std::end(kEngines));
     if (!groups.empty() && clock > 0)
-      body += stacked_bars(fmt::format("{}: engine-busy time by op (mean over the {} tiles, one run)", phase, tiles),
-                           top_bars(groups, engines,
-                                    [&](const OpGroup& g, const std::string& e) {
-                                      const auto it = g.busy.find(e);
-                                      return it == g.busy.end() ? 0.0 : it->second / tiles / clock;
-                                    }),
-                           engines, {}, "s");
+      body += stacked_bars(
+          tiles > 1 ? fmt::format("{}: engine-busy time by op (mean over the {} tiles, one run)", phase, tiles)
+                    : fmt::format("{}: busy time by op (one run)", phase),
+          top_bars(groups, engines,
+                   [&](const OpGroup& g, const std::string& e) {
+                     const auto it = g.busy.find(e);
+                     return it == g.busy.end() ? 0.0 : it->second / tiles / clock;
+                   }),
+          engines, {}, "s");
     // Energy by component, each with the profile fields behind it.
     std::map<std::string, std::set<std::string>> fields;
     double leakage = 0;
@@ -664,8 +668,8 @@ std::string run_section(const Run& run, std::size_t index, const fs::path& page_
           components, notes, "J", colours);
     if (!items.rows.empty()) body += table_html(items, phase + ": energy by source (count x the profile's figure)");
     body += roofline(run, phase, groups);
-    body += timeline(run, phase, s);
-    body += trace_links(run, phase, page_folder);
+    // A chip timed by its kernels (an incumbent) has no commands: no timeline, no trace.
+    if (const std::string t = timeline(run, phase, s); !t.empty()) body += t + trace_links(run, phase, page_folder);
     for (const OpGroup& g : groups) {
       std::vector<std::string> row = {std::to_string(index + 1), phase, g.name, g.kind};
       for (const char* e : kEngines) row.push_back(num(g.busy.count(e) ? g.busy.at(e) : 0.0));
@@ -678,9 +682,6 @@ std::string run_section(const Run& run, std::size_t index, const fs::path& page_
       ops.rows.push_back(std::move(row));
     }
   }
-  body +=
-      "<p class=\"muted\">For a timeline command by command, run with <code>--trace FILE.json</code> and open it "
-      "in Perfetto (ui.perfetto.dev, or <code>trace_processor</code> offline).</p>\n";
   return body;
 }
 
