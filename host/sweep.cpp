@@ -803,7 +803,8 @@ void evaluate_points(const SweepSpec& spec, SweepDatabase& db, const std::vector
         if (tier == Tier::estimate && !profile.kernels) {
           compiler::CompileOptions o;
           o.programs = energy;
-          o.sample_layers = true;
+          o.sample_layers = energy;
+          o.validate = false;  // counted, not run: the SystemC tier validates what it runs
           row.metrics = estimate_metrics(compiler::compile(models[std::size_t(w)], scenario, profile, o), scenario,
                                          profile, energy);
         } else {

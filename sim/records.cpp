@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
+#include <tuple>
 
 #include "arch/spec/config_tree.hpp"
 #include "arch/spec/output_file.hpp"
@@ -136,11 +138,21 @@ SimResult count_actions(const Profile& profile, const Program& program) {
   const Network network(profile);
   SimResult r;
   r.tiles.assign(static_cast<std::size_t>(profile.tile_count), TileStats{});
+  // A route's hops depend only on its ends (buffers, broadcast mask): routed once per pair.
+  std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint64_t>, std::uint64_t> hops;
   for (const ProgramStream& s : program.streams)
     for (const ssm_command& c : s.commands) {
       if (c.head.opcode == SSM_OP_SIGNAL || c.head.opcode == SSM_OP_WAIT) continue;  // the firmware's
       std::optional<DmaPath> route;
-      if (c.head.opcode == SSM_OP_DMA) route = dma_route(profile, network, program, c.dma);
+      if (c.head.opcode == SSM_OP_DMA) {
+        const std::uint64_t mask = c.head.flags & SSM_DMA_BROADCAST ? broadcast_mask(c.dma) : 0;
+        const auto key = std::make_tuple(std::uint32_t{c.dma.src.buffer}, std::uint32_t{c.dma.dst.buffer}, mask);
+        auto it = hops.find(key);
+        if (it == hops.end()) it = hops.emplace(key, dma_route(profile, network, program, c.dma).hops).first;
+        route.emplace();
+        route->bytes = dma_transfer_bytes(c.dma);
+        route->hops = it->second;
+      }
       count_command(profile, program, s.tile, c, route, r, nullptr);
       ++r.commands;
     }

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <unordered_set>
 
@@ -185,18 +187,9 @@ std::string ConfigNode::describe() const {
   return "?";
 }
 
-ConfigNode parse_yaml_file(const std::filesystem::path& file) {
-  const std::string name = file.string();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open the file", name));
-  std::error_code ec;
-  const auto bytes = std::filesystem::file_size(file, ec);
-  if (!ec && bytes > kMaxConfigFileBytes)
-    throw ConfigError(fmt::format("{}: the file has {} bytes; a configuration file may have at most {} (4 MiB)", name,
-                                  bytes, kMaxConfigFileBytes));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+namespace {
+
+ConfigNode parse_yaml_text(const std::string& name, const std::string& text) {
   int line = 0, column = 0;
   unsigned byte = 0;
   if (first_invalid_utf8(text, line, column, byte))
@@ -214,6 +207,34 @@ ConfigNode parse_yaml_file(const std::filesystem::path& file) {
                       fmt::format("YAML syntax error: {}", e.msg));
   }
   return convert(root, name, SourcePos{name, 1, 1}, "");
+}
+
+}  // namespace
+
+ConfigNode parse_yaml_file(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open the file", name));
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(file, ec);
+  if (!ec && bytes > kMaxConfigFileBytes)
+    throw ConfigError(fmt::format("{}: the file has {} bytes; a configuration file may have at most {} (4 MiB)", name,
+                                  bytes, kMaxConfigFileBytes));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  // A process reads the same files again and again (a sweep loads its base profile for every
+  // design point, its forked workers inheriting what the parent parsed): a file parsed before
+  // with the same name and bytes is that tree again.
+  static std::mutex cache_mutex;
+  static std::map<std::pair<std::string, std::string>, ConfigNode> cache;
+  {
+    const std::lock_guard lock(cache_mutex);
+    if (const auto it = cache.find({name, text}); it != cache.end()) return it->second;
+  }
+  ConfigNode tree = parse_yaml_text(name, text);
+  const std::lock_guard lock(cache_mutex);
+  return cache.emplace(std::make_pair(name, text), std::move(tree)).first->second;
 }
 
 ConfigNode merge_config(ConfigNode base, const ConfigNode& overlay) {
