@@ -107,6 +107,7 @@ double optional_figure(const json& j, std::string_view key) {
 struct Run {
   fs::path source;  // summary.json or compare.json
   std::string model, profile, classification, precision;
+  bool kernel_timed = false;  // an incumbent's kernel model, not the SystemC model, timed it
   int prompt = 0, generate = 0, batch = 1;
   std::map<std::string, double> headline;  // by headline key
   json summary;                            // the whole summary.json (null for a comparison row)
@@ -143,6 +144,7 @@ Run read_run(const fs::path& summary_file) {
   r.profile = text(r.summary, "profile", summary_file);
   r.classification = r.summary.value("classification", "");
   r.precision = r.summary.value("precision", "");
+  r.kernel_timed = r.summary.value("timing", "tiles") == "kernels";
   r.prompt = int(number(r.summary, "scenario.prompt_tokens", summary_file));
   r.generate = int(number(r.summary, "scenario.generate_tokens", summary_file));
   r.batch = int(number(r.summary, "scenario.batch", summary_file));
@@ -381,10 +383,13 @@ std::string timeline(const Run& run, const std::string& phase, const json& phase
     if (!s.points.empty()) series.push_back(std::move(s));
   }
   if (series.empty()) return {};
-  return plot(Plot{fmt::format("{}: engines busy over time (fraction of the tiles; the simulated Program)", phase),
-                   {"ms", false},
-                   {"busy fraction", false},
-                   series});
+  return plot(
+      Plot{run.kernel_timed
+               ? fmt::format("{}: engines busy over time (the kernels, one after another)", phase)
+               : fmt::format("{}: engines busy over time (fraction of the tiles; the simulated Program)", phase),
+           {"ms", false},
+           {"busy fraction", false},
+           series});
 }
 
 // Links to the phase's Perfetto traces in the run's folder (`ssmsoc run --trace DIR/NAME.json`
@@ -594,7 +599,7 @@ std::string run_section(const Run& run, std::size_t index, const fs::path& page_
                                             num(optional_figure(p, "efficiency")),
                                             cycles > 0 && estimate > 0
                                                 ? fmt::format("{:+.1f} %", 100 * (estimate / cycles - 1))
-                                                : "none (timed by its kernels)"};
+                                                : std::string(run.kernel_timed ? "none (timed by its kernels)" : "")};
       t.rows.push_back(row);
       std::vector<std::string> csv_row = {std::to_string(index + 1)};
       csv_row.insert(csv_row.end(), row.begin(), row.end());
@@ -668,8 +673,8 @@ std::string run_section(const Run& run, std::size_t index, const fs::path& page_
           components, notes, "J", colours);
     if (!items.rows.empty()) body += table_html(items, phase + ": energy by source (count x the profile's figure)");
     body += roofline(run, phase, groups);
-    // A chip timed by its kernels (an incumbent) has no commands: no timeline, no trace.
-    if (const std::string t = timeline(run, phase, s); !t.empty()) body += t + trace_links(run, phase, page_folder);
+    body += timeline(run, phase, s);
+    if (!run.kernel_timed) body += trace_links(run, phase, page_folder);  // kernels draw no trace
     for (const OpGroup& g : groups) {
       std::vector<std::string> row = {std::to_string(index + 1), phase, g.name, g.kind};
       for (const char* e : kEngines) row.push_back(num(g.busy.count(e) ? g.busy.at(e) : 0.0));

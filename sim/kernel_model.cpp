@@ -195,6 +195,7 @@ SimResult simulate_kernels(const Profile& profile, const std::vector<KernelCall>
     r.tiles[0].engines[engine].busy_cycles += busy;
     ++r.tiles[0].engines[engine].commands;
     ++r.commands;
+    r.timeline.add(engine, start, start + busy);
     if (k.op >= 0 && std::size_t(k.op) < ops) {
       OpStats& o = r.ops[std::size_t(k.op)];
       if (o.commands == 0) o.first_cycle = start;
@@ -202,12 +203,14 @@ SimResult simulate_kernels(const Profile& profile, const std::vector<KernelCall>
       o.busy_cycles[engine] += busy;
       ++o.commands;
       o.dram_read_bytes += static_cast<std::uint64_t>(k.bytes);
+      if (macs > 0) o.macs[std::string(name_of(k.precision))] += static_cast<std::uint64_t>(macs);
     }
   }
   r.seconds = seconds;
   r.cycles = static_cast<std::uint64_t>(std::llround(seconds * hz));
   r.dram_read_bytes = static_cast<std::uint64_t>(dram_bytes);
   account_energy(profile, r);
+  for (OpStats& o : r.ops) account_op_energy(profile, o);
   return r;
 }
 

@@ -50,7 +50,7 @@ MadeRun make_run(const std::string& model, const std::string& profile_name, int 
   return made;
 }
 
-// Runs drawn with a fixed seed: SSMs and a transformer, native chips and an incumbent.
+// Runs drawn with a fixed seed: SSMs and a transformer on native chips, and an incumbent.
 const std::vector<MadeRun>& random_runs() {
   static const std::vector<MadeRun> runs = [] {
     std::mt19937 rng(20261207);
@@ -62,6 +62,8 @@ const std::vector<MadeRun>& random_runs() {
       const int prompt = 32 + int(rng() % 200), batch = 1 + int(rng() % 3);
       made.push_back(make_run(model, profile, prompt, batch, fmt::format("report-run-{}", i)));
     }
+    // An incumbent timed by its kernel model, as the GPU of a chip-vs-GPU comparison.
+    made.push_back(make_run("mamba2-130m", "h100-class", 32 + int(rng() % 200), 1, "report-run-gpu"));
     return made;
   }();
   return runs;
@@ -151,6 +153,9 @@ TEST(Report, DrawsEveryBreakdownAndComparesSideBySide) {
   EXPECT_NE(report.html.find("id=\"comparison\""), std::string::npos);
   EXPECT_NE(report.html.find("energy.dram_byte_pj"), std::string::npos);  // a figure traced to its field
   EXPECT_NE(report.html.find("id=\"numerics\""), std::string::npos);
+  // The incumbent's phases have no cost-model estimate and no trace to link.
+  EXPECT_NE(report.html.find("none (timed by its kernels)"), std::string::npos);
+  EXPECT_NE(report.html.find("the kernels, one after another"), std::string::npos);
   EXPECT_EQ(report.html.find("<script"), std::string::npos);  // self-contained, nothing to run
   EXPECT_EQ(report.html.find("http://"), report.html.find("http://www.w3.org/2000/svg"));
   EXPECT_EQ(report.html.find("https://"), std::string::npos);
