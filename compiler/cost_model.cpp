@@ -25,6 +25,12 @@ CostModel::CostModel(const Profile& profile) : profile_(profile) {
   busiest_port_tiles_.resize(static_cast<std::size_t>(profile.tile_count) + 1);
   for (int t = 0; t <= profile.tile_count; ++t)
     busiest_port_tiles_[static_cast<std::size_t>(t)] = busiest_memory_port_tiles(profile, t);
+  for (const bool dram : {false, true}) {
+    const ssm_memory src = dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
+    load_latency_[dram] = dma_latency_cycles(profile, src, 0, SSM_MEM_TILE_SRAM);
+    delivery_bytes_per_cycle_[dram] = memory_delivery_bytes_per_cycle(profile, src);
+  }
+  sram_bytes_per_cycle_ = memory_bytes_per_cycle(profile, SSM_MEM_TILE_SRAM);
 }
 
 // Every estimate of a compute command is its time alone on its tile: its engine's cycles or
@@ -103,41 +109,29 @@ double CostModel::work_cycles(const std::vector<Work>& ws) const {
   return c;
 }
 
-namespace {
-// A tile's share of the memory, of its memory port's link (shared with the op's other tiles on
-// that port) and of its SRAM's ports, with `tiles` tiles loading at once.
-double tile_share_bytes_per_cycle(const Profile& profile, const std::vector<int>& busiest_port_tiles, bool dram,
-                                  int tiles) {
-  const ssm_memory src = dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER;
-  const double link = profile.noc.link_bytes_per_cycle;
-  return std::min({memory_delivery_bytes_per_cycle(profile, src) / std::max(1, tiles),
-                   link / busiest_port_tiles.at(static_cast<std::size_t>(std::clamp(tiles, 1, profile.tile_count))),
-                   memory_bytes_per_cycle(profile, SSM_MEM_TILE_SRAM)});
+double CostModel::tile_share_bytes_per_cycle(bool dram, int tiles) const {
+  const double link = profile_.noc.link_bytes_per_cycle;
+  return std::min({delivery_bytes_per_cycle_[dram] / std::max(1, tiles),
+                   link / busiest_port_tiles_.at(static_cast<std::size_t>(std::clamp(tiles, 1, profile_.tile_count))),
+                   sram_bytes_per_cycle_});
 }
-std::uint64_t load_latency(const Profile& profile, bool dram) {
-  return dma_latency_cycles(profile, dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER, 0, SSM_MEM_TILE_SRAM);
-}
-}  // namespace
 
 double CostModel::dma_cycles(std::int64_t bytes, bool dram, int tiles) const {
-  return double(transfer_cycles(load_latency(profile_, dram), count(bytes),
-                                tile_share_bytes_per_cycle(profile_, busiest_port_tiles_, dram, tiles)));
+  return double(transfer_cycles(load_latency_[dram], count(bytes), tile_share_bytes_per_cycle(dram, tiles)));
 }
 
 double CostModel::dma_stream_cycles(std::int64_t bytes, bool dram, int tiles) const {
-  return dma_stream_cycles(
-      double(transfer_cycles(0, count(bytes), tile_share_bytes_per_cycle(profile_, busiest_port_tiles_, dram, tiles))),
-      dram);
+  return dma_stream_cycles(double(transfer_cycles(0, count(bytes), tile_share_bytes_per_cycle(dram, tiles))), dram);
 }
 
 double CostModel::dma_stream_cycles(double moving, bool dram) const {
   const double outstanding = profile_.tile.dma.outstanding_transfers;
-  return std::max(moving, (moving + double(load_latency(profile_, dram))) / outstanding);
+  return std::max(moving, (moving + double(load_latency_[dram])) / outstanding);
 }
 
 double CostModel::dma_exposed_latency(bool dram) const {
   const double outstanding = profile_.tile.dma.outstanding_transfers;
-  return double(load_latency(profile_, dram)) * (outstanding - 1) / outstanding;
+  return double(load_latency_[dram]) * (outstanding - 1) / outstanding;
 }
 
 double CostModel::dma_cycles(std::int64_t bytes, ssm_memory src, ssm_memory dst, std::int64_t route_hops) const {

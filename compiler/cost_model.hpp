@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -80,6 +81,14 @@ class CostModel {
   Precision ssd_precision_ = Precision::fp32;
   std::vector<int> busiest_port_tiles_;  // by op tile count: busiest_memory_port_tiles
   bool has_float_matrix_ = false;
+  // The profile's figures every DMA estimate takes, computed once ([1]: DRAM, [0]: global
+  // buffer): a mapping search asks for them millions of times.
+  std::array<std::uint64_t, 2> load_latency_{};       // into a tile's SRAM
+  std::array<double, 2> delivery_bytes_per_cycle_{};  // memory_delivery_bytes_per_cycle
+  double sram_bytes_per_cycle_ = 0;
+  // A tile's share of the memory, of its port's link and of its SRAM's ports, with `tiles`
+  // tiles loading at once.
+  double tile_share_bytes_per_cycle(bool dram, int tiles) const;
 };
 
 // The commands one tile runs for `length` tokens of one session of a scan op with
