@@ -166,14 +166,17 @@ class Chooser {
     double fastest = -1;
     for (std::int64_t mb : cands(m, 8))
       for (std::int64_t nb : cands(n, 16))
-        for (std::int64_t kb : cands(k, 32))
+        for (std::int64_t kb : cands(k, 32)) {
+          if ((kb * a_bits) % 8 || (kb * b_bits) % 8) continue;
+          const std::int64_t out_blocks = ceil_div(m, mb) * ceil_div(n, nb), ksteps = ceil_div(k, kb);
+          const std::int64_t steps = out_blocks * ksteps;
+          const double compute = cost_.gemm_cycles(mb, nb, kb, p);
+          // A block costs at least its steps' compute (a step is never shorter): one past 1.02 x
+          // the fastest so far cannot be chosen below, whatever its slots.
+          if (fastest >= 0 && double(steps) * compute > fastest * 1.02) continue;
           for (int slots = 2; slots <= kMaxSlots; ++slots) {
-            if ((kb * a_bits) % 8 || (kb * b_bits) % 8) continue;
             const std::uint64_t a = (mb * kb * a_bits + 7) / 8, b = (nb * kb * b_bits + 7) / 8, c = mb * nb * 4;
             if (std::uint64_t(slots) * (a + b) + 2 * c > sram_) continue;
-            const std::int64_t out_blocks = ceil_div(m, mb) * ceil_div(n, nb), ksteps = ceil_div(k, kb);
-            const std::int64_t steps = out_blocks * ksteps;
-            const double compute = cost_.gemm_cycles(mb, nb, kb, p);
             const double load = dma_cycles(b, true, tiles) + dma_cycles(a, a_dram, tiles);
             // More slots than two keep more loads in flight where a slot's round trip is longer
             // than two steps (small blocks, long latency).
@@ -187,6 +190,7 @@ class Chooser {
             all.push_back(GemmBlocks{mb, nb, kb, cycles, steps, slots});
             if (fastest < 0 || cycles < fastest) fastest = cycles;
           }
+        }
     if (all.empty())
       throw ConfigError(
           fmt::format("{}: no GEMM block of {}x{}x{} fits the tile SRAM of {} bytes", profile_.name, m, n, k, sram_));
