@@ -29,8 +29,8 @@ Browser chromium(const fs::path& page, const std::string& mode) {
   const fs::path dir = test::temp_dir();
   const fs::path dom = dir / "dom.html", log = dir / "chromium.log", profile = dir / "chromium-profile";
   const std::string command = fmt::format(
-      "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir={} --enable-logging=stderr "
-      "--v=0 {} file://{} >{} 2>{}",
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars "
+      "--user-data-dir={} --enable-logging=stderr --v=0 {} file://{} >{} 2>{}",
       profile.string(), mode, fs::absolute(page).string(), dom.string(), log.string());
   const int raw = std::system(command.c_str());
   return Browser{WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, test::slurp(dom), test::slurp(log)};
