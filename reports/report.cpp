@@ -54,19 +54,22 @@ json read_json(const fs::path& file) {
   }
 }
 
-// The object at a dotted key ("scenario.batch"), or a ConfigError naming the file and the key.
-const json& at(const json& j, std::string_view key, const fs::path& file) {
+// The value at a dotted key ("scenario.batch"); null when a part is missing.
+const json* find(const json& j, std::string_view key) {
   const json* node = &j;
-  std::string_view rest = key;
-  while (true) {
-    const std::size_t dot = rest.find('.');
-    const std::string part(rest.substr(0, dot));
-    if (!node->is_object() || !node->contains(part))
-      throw ConfigError(fmt::format("{}: {}: missing", file.string(), key));
-    node = &(*node)[part];
-    if (dot == std::string_view::npos) return *node;
-    rest.remove_prefix(dot + 1);
+  for (std::size_t dot; node; key.remove_prefix(dot + 1)) {
+    dot = key.find('.');
+    const std::string part(key.substr(0, dot));
+    node = node->is_object() && node->contains(part) ? &(*node)[part] : nullptr;
+    if (dot == std::string_view::npos) break;
   }
+  return node;
+}
+// The same, or a ConfigError naming the file and the key.
+const json& at(const json& j, std::string_view key, const fs::path& file) {
+  const json* node = find(j, key);
+  if (!node) throw ConfigError(fmt::format("{}: {}: missing", file.string(), key));
+  return *node;
 }
 double number(const json& j, std::string_view key, const fs::path& file) {
   const json& v = at(j, key, file);
@@ -86,19 +89,11 @@ double figure(const json& j, std::string_view key, const fs::path& file) {
         fmt::format("{}: {}: expected a figure {{\"value\": number, \"unit\": text}}", file.string(), key));
   return v["value"].get<double>();
 }
+// A number or a figure's value at a dotted key; NaN when there is none.
 double optional_figure(const json& j, std::string_view key) {
-  const json* node = &j;
-  std::string_view rest = key;
-  while (true) {
-    const std::size_t dot = rest.find('.');
-    const std::string part(rest.substr(0, dot));
-    if (!node->is_object() || !node->contains(part)) return kNaN;
-    node = &(*node)[part];
-    if (dot == std::string_view::npos) break;
-    rest.remove_prefix(dot + 1);
-  }
-  if (node->is_number()) return node->get<double>();
-  if (node->is_object() && node->contains("value") && (*node)["value"].is_number())
+  const json* node = find(j, key);
+  if (node && node->is_number()) return node->get<double>();
+  if (node && node->is_object() && node->contains("value") && (*node)["value"].is_number())
     return (*node)["value"].get<double>();
   return kNaN;
 }
@@ -136,10 +131,11 @@ constexpr Headline kHeadline[] = {
     {"total_time", "total time", "s"},
 };
 
-Run read_run(const fs::path& summary_file) {
+// A run from its summary.json (read as `summary`) and the stats.json beside it.
+Run read_run(const fs::path& summary_file, json summary) {
   Run r;
   r.source = summary_file;
-  r.summary = read_json(summary_file);
+  r.summary = std::move(summary);
   r.model = text(r.summary, "model", summary_file);
   r.profile = text(r.summary, "profile", summary_file);
   r.classification = r.summary.value("classification", "");
@@ -169,8 +165,7 @@ Run read_run(const fs::path& summary_file) {
 }
 
 // A comparison's rows, each at its scenario batch and at its serving batch.
-std::vector<Run> read_comparison(const fs::path& file) {
-  const json c = read_json(file);
+std::vector<Run> read_comparison(const fs::path& file, const json& c) {
   const json& rows = at(c, "rows", file);
   if (!rows.is_array()) throw ConfigError(fmt::format("{}: rows: expected an array", file.string()));
   std::vector<Run> runs;
@@ -777,9 +772,10 @@ Report make_report(const std::vector<fs::path>& results, const ReportOptions& op
   for (const fs::path& path : results) {
     if (fs::is_directory(path)) {
       if (fs::is_regular_file(path / "summary.json"))
-        runs.push_back(read_run(path / "summary.json"));
+        runs.push_back(read_run(path / "summary.json", read_json(path / "summary.json")));
       else if (fs::is_regular_file(path / "compare.json"))
-        for (Run& r : read_comparison(path / "compare.json")) runs.push_back(std::move(r));
+        for (Run& r : read_comparison(path / "compare.json", read_json(path / "compare.json")))
+          runs.push_back(std::move(r));
       else
         throw ConfigError(
             fmt::format("{}: holds neither summary.json (ssmsoc run --out) nor compare.json "
@@ -790,11 +786,11 @@ Report make_report(const std::vector<fs::path>& results, const ReportOptions& op
     } else if (path.extension() == ".yaml" || path.extension() == ".yml") {
       sweeps.push_back(read_sweep(path, options));
     } else if (path.extension() == ".json") {
-      const json probe = read_json(path);
-      if (probe.is_object() && probe.contains("rows"))
-        for (Run& r : read_comparison(path)) runs.push_back(std::move(r));
+      json result = read_json(path);
+      if (result.is_object() && result.contains("rows"))
+        for (Run& r : read_comparison(path, result)) runs.push_back(std::move(r));
       else
-        runs.push_back(read_run(path));
+        runs.push_back(read_run(path, std::move(result)));
     } else {
       throw ConfigError(
           fmt::format("{}: expected a run folder, a summary.json or compare.json, or a sweep spec (.yaml); "

@@ -224,17 +224,19 @@ ConfigNode parse_yaml_file(const std::filesystem::path& file) {
   buffer << in.rdbuf();
   const std::string text = buffer.str();
   // A process reads the same files again and again (a sweep loads its base profile for every
-  // design point, its forked workers inheriting what the parent parsed): a file parsed before
-  // with the same name and bytes is that tree again.
+  // design point, its forked workers inheriting what the parent parsed): a file whose bytes are
+  // those parsed last under its name is that tree again. One entry per name keeps the cache
+  // bounded when a name is rewritten with new bytes (a fuzzer's input file).
   static std::mutex cache_mutex;
-  static std::map<std::pair<std::string, std::string>, ConfigNode> cache;
+  static std::map<std::string, std::pair<std::string, ConfigNode>> cache;  // name -> (bytes, tree)
   {
     const std::lock_guard lock(cache_mutex);
-    if (const auto it = cache.find({name, text}); it != cache.end()) return it->second;
+    if (const auto it = cache.find(name); it != cache.end() && it->second.first == text) return it->second.second;
   }
   ConfigNode tree = parse_yaml_text(name, text);
   const std::lock_guard lock(cache_mutex);
-  return cache.emplace(std::make_pair(name, text), std::move(tree)).first->second;
+  cache.insert_or_assign(name, std::make_pair(text, tree));
+  return tree;
 }
 
 ConfigNode merge_config(ConfigNode base, const ConfigNode& overlay) {
