@@ -606,18 +606,48 @@ class Generator {
     const bool residual = op.in.size() > 2;
     auto dma_stream = [&](int t) -> StreamBuilder& { return dma_of(base + t); };
     auto matrix_stream = [&](int t) -> StreamBuilder& { return tile_state_[base + t].streams[SSM_ENGINE_MATRIX]; };
-    // The C store of tile t after step s, the last of an n block.
-    auto store_c = [&](int t, std::int64_t s) {
-      const std::int64_t block = s / k_steps, n0 = block % n_blocks * m.n_b, nb = std::min(m.n_b, n_size - n0);
-      const Range rows = pass_rows(t, s / steps_per_pass);
-      std::vector<Xfer> stores;
-      if (rows.size() > 0)
-        store(stores, base + t, c, rows.begin, rows.size(), n_lo + n0, nb, std::uint64_t(block % 2) * cbytes,
-              InSram::f32);
-      dma_stream(t).push_back(wait_command(sem_computed(base + t), computed0[t] + std::uint32_t(s) + 1));
-      for (const Xfer& x : stores) dma_stream(t).push_back(dma(x));
-      dma_stream(t).push_back(signal_command(sem_stored(base + t)));
+    // The C blocks' stores and a fused residual's loads are spread over the steps
+    // (OpMapping::c_chunks): during n block b, step j < c_chunks of its k steps moves chunk j
+    // of each tile's rows: C(b - 1) out of its buffer, then R(b + 1) into that buffer (they
+    // alternate by block). Issued all at once at a block's edge, every tile's transfers would
+    // meet the leaders' next broadcast at the memory and stall the arrays. After the last
+    // chunk the tile signals stored (C(b - 1) is out) and chain (R(b + 1) is in); R(0) loads
+    // before the first step.
+    const std::int64_t chunks = std::clamp<std::int64_t>(m.c_chunks, 1, k_steps);
+    const std::int64_t blocks = passes * n_blocks;
+    auto block_rows = [&](int t, std::int64_t block) { return pass_rows(t, block / n_blocks); };
+    auto block_cols = [&](std::int64_t block) {
+      const std::int64_t n0 = block % n_blocks * m.n_b;
+      return Range{n0, n0 + std::min(m.n_b, n_size - n0)};
     };
+    auto move_rows = [&](int t, std::int64_t block, std::int64_t chunk, std::int64_t pieces, bool out) {
+      const Range rows = block_rows(t, block), cols = block_cols(block);
+      const std::int64_t per = (rows.size() + pieces - 1) / pieces;
+      const std::int64_t r0 = std::min(rows.end, rows.begin + chunk * per), r1 = std::min(rows.end, r0 + per);
+      if (r1 <= r0) return;
+      const std::uint64_t at = std::uint64_t(block % 2) * cbytes + std::uint64_t((r0 - rows.begin) * cols.size() * 4);
+      std::vector<Xfer> xfers;
+      if (out)
+        store(xfers, base + t, c, r0, r1 - r0, n_lo + cols.begin, cols.size(), at, InSram::f32);
+      else
+        load(xfers, base + t, op.in[2], r0, r1 - r0, n_lo + cols.begin, cols.size(), at, InSram::f32);
+      for (const Xfer& x : xfers) dma_stream(t).push_back(dma(x));
+    };
+    // Tile t's chunk j of step s (n block b = s / k_steps), once its step s - 1 is computed.
+    auto move_chunk = [&](int t, std::int64_t s) {
+      const std::int64_t b = s / k_steps, j = s % k_steps;
+      if (j >= chunks) return;
+      dma_stream(t).push_back(wait_command(sem_computed(base + t), computed0[t] + std::uint32_t(s)));
+      if (b >= 1) move_rows(t, b - 1, j, chunks, true);
+      if (residual && b + 1 < blocks) move_rows(t, b + 1, j, chunks, false);
+      if (j == chunks - 1) {
+        if (b >= 1) dma_stream(t).push_back(signal_command(sem_stored(base + t)));
+        if (residual && b + 1 < blocks) dma_stream(t).push_back(signal_command(sem_chain(base + t)));
+      }
+    };
+    // A leader moves step s's chunk after the broadcast of step s + slots - 2, which already
+    // waits for the step before it: its broadcasts never wait for its own stores.
+    const std::int64_t leader_lag = m.sram.slots - 2;
     for (std::int64_t s = 0; s < steps; ++s) {
       const std::int64_t pass = s / steps_per_pass, block = s / k_steps, kstep = s % k_steps;
       const std::int64_t n0 = block % n_blocks * m.n_b, nb = std::min(m.n_b, n_size - n0);
@@ -626,7 +656,7 @@ class Generator {
       const std::int64_t slice = (nb + leaders - 1) / leaders;
       // A pass starts with each tile's rows of A, once the tile has computed every step of
       // the pass before (they read the rows it replaces); a tile that does not lead signals
-      // loaded(t) once they are in.
+      // loaded(t) once they are in. The first residual block follows them.
       if (s % steps_per_pass == 0)
         for (int t = 0; t < tiles; ++t) {
           const Range rows = pass_rows(t, pass);
@@ -635,19 +665,10 @@ class Generator {
           if (rows.size() > 0) load(loads, base + t, a, rows.begin, rows.size(), 0, op.k, a_at);
           for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
           if (t >= leaders) dma_stream(t).push_back(signal_command(sem_loaded(base + t)));
-        }
-      // A fused residual starts each n block's accumulator: every tile's DMA loads its rows
-      // into the C buffer (after that buffer's last store, earlier on the same DMA) and
-      // counts it on its chain semaphore.
-      if (residual && kstep == 0)
-        for (int t = 0; t < tiles; ++t) {
-          const Range rows = pass_rows(t, pass);
-          std::vector<Xfer> loads;
-          if (rows.size() > 0)
-            load(loads, base + t, op.in[2], rows.begin, rows.size(), n_lo + n0, nb, std::uint64_t(block % 2) * cbytes,
-                 InSram::f32);
-          for (const Xfer& x : loads) dma_stream(t).push_back(dma(x));
-          dma_stream(t).push_back(signal_command(sem_chain(base + t)));
+          if (residual && s == 0) {
+            move_rows(t, 0, 0, 1, false);
+            dma_stream(t).push_back(signal_command(sem_chain(base + t)));
+          }
         }
       for (int j = 0; j < leaders; ++j) {
         StreamBuilder& d = dma_stream(j);
@@ -664,7 +685,7 @@ class Generator {
         }
         if (j > 0) d.push_back(wait_command(sem_loaded(base + (j - 1)), loaded0[j - 1] + std::uint32_t(s) + 1));
         d.push_back(signal_command(sem_loaded(base + j)));
-        if (s > 0 && (s - 1) % k_steps == k_steps - 1) store_c(j, s - 1);  // the previous n block's C
+        if (s >= leader_lag) move_chunk(j, s - leader_lag);
       }
       for (int t = 0; t < tiles; ++t) {
         StreamBuilder& mx = matrix_stream(t);
@@ -672,26 +693,34 @@ class Generator {
         if (s % steps_per_pass == 0 && t >= leaders)
           mx.push_back(wait_command(sem_loaded(base + t), loaded0[t] + std::uint32_t(pass) + 1));
         mx.push_back(wait_command(sem_loaded(base + (leaders - 1)), loaded0[leaders - 1] + std::uint32_t(s) + 1));
-        if (kstep == 0 && block >= 2)  // the C buffer's store, two n blocks ago
-          mx.push_back(wait_command(sem_stored(base + t), stored0[t] + std::uint32_t(block - 1)));
+        // The C buffer's store, two n blocks ago (with a residual, its load follows that store).
         if (kstep == 0 && residual)
           mx.push_back(wait_command(sem_chain(base + t), chain0[t] + std::uint32_t(block) + 1));
+        else if (kstep == 0 && block >= 2)
+          mx.push_back(wait_command(sem_stored(base + t), stored0[t] + std::uint32_t(block - 1)));
         if (rows.size() > 0)
           mx.push_back(block_gemm(op, base + t, a_at + std::uint64_t((k0 * a_bits + 7) / 8), slot_at,
                                   std::uint64_t(block % 2) * cbytes, rows.size(), nb, kb, op.k, k0 > 0 || residual));
         if (t > 0) mx.push_back(wait_command(sem_computed(base + (t - 1)), computed0[t - 1] + std::uint32_t(s) + 1));
         mx.push_back(signal_command(sem_computed(base + t)));
-        if (t >= leaders && kstep == k_steps - 1) store_c(t, s);
+        if (t >= leaders) move_chunk(t, s);
       }
     }
-    for (int j = 0; j < leaders; ++j) store_c(j, steps - 1);
+    // The leaders' last chunks, then every tile's last C block.
+    for (int j = 0; j < leaders; ++j)
+      for (std::int64_t s = std::max<std::int64_t>(0, steps - leader_lag); s < steps; ++s) move_chunk(j, s);
+    for (int t = 0; t < tiles; ++t) {
+      dma_stream(t).push_back(wait_command(sem_computed(base + t), computed0[t] + std::uint32_t(steps)));
+      move_rows(t, blocks - 1, 0, 1, true);
+      dma_stream(t).push_back(signal_command(sem_stored(base + t)));
+    }
     for (int t = 0; t < tiles; ++t) {
       TileState& ts = tile_state_[base + t];
       ts.loaded += std::uint32_t(t < leaders ? steps : passes);
       ts.computed += std::uint32_t(steps);
       ts.steps += std::uint32_t(steps);
-      ts.stored += std::uint32_t(passes * n_blocks);
-      if (residual) ts.chain += std::uint32_t(passes * n_blocks);
+      ts.stored += std::uint32_t(blocks);
+      if (residual) ts.chain += std::uint32_t(blocks);
     }
   }
 

@@ -347,6 +347,25 @@ class Chooser {
     m.sram = SramLayout{resident, std::max(slot, sums), 2};
   }
 
+  // OpMapping::c_chunks of a broadcast GEMM: every tile's C block and residual block cross the
+  // weights' memory once per n block; spread over c steps, a step carries the broadcast's
+  // block and 1/c of them, which is to fit in what the memory delivers during the compute.
+  template <class Candidate>
+  std::int64_t c_chunks(const PrimOp& op, const Candidate& c) const {
+    const bool w_dram = in_dram(op.in[1]);
+    const int residual = residual_memory(op);
+    const bool c_shares = in_dram(op.out[0]) == w_dram, r_shares = residual && (residual == 2) == w_dram;
+    const std::int64_t k_steps = ceil_div(op.k, c.kb);
+    const std::int64_t block = c.rows * c.nb * (tensor(op.out[0]).bits + 7) / 8;
+    const double moved = double(c.tiles.size()) * double((c_shares ? block : 0) + (r_shares ? c.rows * c.nb * 4 : 0));
+    if (k_steps == 1 || moved == 0) return 1;
+    const double deliver = memory_delivery_bytes_per_cycle(profile_, w_dram ? SSM_MEM_DRAM : SSM_MEM_GLOBAL_BUFFER);
+    const double room = cost_.gemm_cycles(c.rows, c.nb, c.kb, op.precision) * deliver -
+                        double(c.groups) * double((c.nb * c.kb * tensor(op.in[1]).bits + 7) / 8);
+    if (room <= 0) return k_steps;
+    return std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(moved / room)), 1, k_steps);
+  }
+
   // GEMM by m with the weights broadcast (OpMapping::b_broadcast), taken when it fits and the
   // cost model finds it at least 2 % faster than `m` as chosen. Per step every tile runs its
   // rows x n_b x k_b while the leaders bring the next B block (one slice each, at their
@@ -435,6 +454,7 @@ class Chooser {
     m.b_leaders = best->leaders;
     m.b_groups = best->groups;
     m.b_group_cols = best->group_cols;
+    m.c_chunks = c_chunks(op, *best);
     m.steps = best->steps;
     m.cycles = best->cycles;
     m.sram = SramLayout{best->resident, best->slot, 2};
@@ -985,8 +1005,9 @@ std::string blocks_summary(const OpMapping& m) {
   const std::int64_t per = m.tiles.empty() ? 0 : m.tiles[0].size();  // units of the first (fullest) tile
   switch (m.kind) {
     case Prim::gemm:
-      return m.b_broadcast ? fmt::format("m_b={} n_b={} k_b={} leaders={}{}", m.m_b, m.n_b, m.k_b, m.b_leaders,
-                                         m.b_groups > 1 ? fmt::format(" groups={}", m.b_groups) : "")
+      return m.b_broadcast ? fmt::format("m_b={} n_b={} k_b={} leaders={}{}{}", m.m_b, m.n_b, m.k_b, m.b_leaders,
+                                         m.b_groups > 1 ? fmt::format(" groups={}", m.b_groups) : "",
+                                         m.c_chunks > 1 ? fmt::format(" c_chunks={}", m.c_chunks) : "")
                            : fmt::format("m_b={} n_b={} k_b={}{}", m.m_b, m.n_b, m.k_b,
                                          m.sram.slots > 2 ? fmt::format(" slots={}", m.sram.slots) : "");
     case Prim::vector:

@@ -80,6 +80,11 @@ struct OpMapping {
   // all the tiles would leave each too few.
   int b_groups = 1;
   std::int64_t b_group_cols = 0;
+  // The C blocks' stores and a fused residual's loads, spread over each n block's k steps in
+  // `c_chunks` pieces of every tile's rows (1: at the block's edge): enough pieces that a
+  // step's share, added to the step's broadcast, does not pass what the memory delivers
+  // during the step's compute, so the tiles' transfers do not hold up the next broadcast.
+  std::int64_t c_chunks = 1;
   // GEMM by k (few rows, long k: a one-token GEMM on an array that streams k): tile t
   // multiplies A[:, tiles[t]] by its slice of every weight row, n_b columns a step, into a
   // partial C [m, n] (tile 0's starting from a fused residual) and stores it as column t of

@@ -864,14 +864,15 @@ TEST(SramPlacement, AnOpApartFromThePreviousLoadsItsFirstWeightsBeforeTheBarrier
 // Mamba-2.8B's prefill on krsna-mobile: 7.7 k commands per prompt token with the first small
 // GEMM blocks, 6.1 k after the staged, larger blocks, 5.6 k with the weights broadcast at the
 // mapper's 512-token chunk, 5.9 k with out_proj's fused residual loaded per C block, 6.6 k
-// with loads that overlap their latency (smaller blocks pay off). The bound guards against a
-// return to small blocks.
+// with loads that overlap their latency (smaller blocks pay off), 7.2 k with the broadcast
+// GEMMs' C stores and residual loads spread over the k steps (OpMapping::c_chunks: out_proj
+// 1,131 k -> 955 k cycles a layer). The bound guards against a return to small blocks.
 TEST(GemmMapping, Mamba2p8bPrefillChunkCommandCountIsBounded) {
   Scenario s = scenario(2048, 128);
   const CompileResult r = compile(shipped("mamba-2.8b"), s, load_profile("krsna-mobile"));
   const PhaseProgram& prefill = r.phases.at(0);
   ASSERT_EQ(prefill.name, "prefill");
-  EXPECT_LT(prefill.program.command_count(), std::size_t(7'000 * prefill.phase.tokens));
+  EXPECT_LT(prefill.program.command_count(), std::size_t(7'500 * prefill.phase.tokens));
 }
 
 // Fusion is on by default and `fuse = false` keeps every op: the fused Programs run fewer ops

@@ -29,10 +29,11 @@ using compiler::View;
 struct Outcome {
   double max_error = 0, scale = 0;
   bool broadcast = false;
-  bool passes = false;   // broadcast in passes over the tiles' rows
-  bool groups = false;   // broadcast by groups of tiles, each its share of the columns
-  bool split_k = false;  // by k, the partials summed in a second pass
-  int slots = 2;         // of A and B blocks in flight
+  bool passes = false;        // broadcast in passes over the tiles' rows
+  bool groups = false;        // broadcast by groups of tiles, each its share of the columns
+  bool split_k = false;       // by k, the partials summed in a second pass
+  int slots = 2;              // of A and B blocks in flight
+  std::int64_t c_chunks = 1;  // broadcast: the C stores and residual loads spread over the k steps
 };
 
 Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, std::int64_t k, unsigned seed,
@@ -83,6 +84,7 @@ Outcome run_fused_gemm(const Profile& profile, std::int64_t m, std::int64_t n, s
   o.groups = mapping.b_broadcast && mapping.b_groups > 1;
   o.split_k = mapping.partition == compiler::Partition::k;
   o.slots = mapping.sram.slots;
+  o.c_chunks = mapping.b_broadcast ? mapping.c_chunks : 1;
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
       double want = residual ? r[std::size_t(i * n + j)] : 0.0;
@@ -142,6 +144,37 @@ TEST(FusedResidualGemm, EqualsResidualPlusProductForGeneratedShapesAndEveryMappi
       EXPECT_TRUE(narrow.split_k) << m;
       EXPECT_LE(narrow.max_error, 1e-5 * std::max(1.0, narrow.scale)) << m << " " << residual;
     }
+}
+
+// The weights broadcast over several k steps per n block, whose C stores (and residual loads)
+// go out in pieces of every tile's rows, one piece a step (OpMapping::c_chunks): generated
+// shapes on the small chip with a narrow DRAM (its share per step is what makes the pieces
+// pay), with and without a residual, some in passes over the rows; still C = R + A · Wᵀ.
+TEST(FusedResidualGemm, SpreadStoresAndResidualLoadsKeepTheResult) {
+  const Profile narrow = load_profile(test::write_file("dc-16-tiles-narrow-dram.yaml", R"(base: krsna-dc
+description: krsna-dc with 16 tiles of 128 KiB, a 64 KiB global buffer and a 100 GB/s DRAM
+tiles: {count: 16, grid: {rows: 4, cols: 4}}
+tile: {sram: {size_bytes: 128 KiB}}
+global_buffer: {size_bytes: 64 KiB}
+dram: {bandwidth_gb_per_s: 100}
+)")
+                                          .string());
+  std::mt19937 rng(41);
+  auto pick = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
+  int spread = 0, spread_passes = 0;
+  for (int i = 0; i < 8; ++i) {
+    const std::int64_t m = i % 2 ? pick(900, 1500) : pick(200, 700), n = 16 * pick(8, 40), k = 64 * pick(3, 8);
+    const bool residual = i % 4 != 3;
+    SCOPED_TRACE(fmt::format("m={} n={} k={} residual={}", m, n, k, residual));
+    const Outcome o = run_fused_gemm(narrow, m, n, k, 200u + unsigned(i), residual);
+    EXPECT_LE(o.max_error, 1e-5 * std::max(1.0, o.scale));
+    spread += o.broadcast && o.c_chunks > 1;
+    spread_passes += o.passes && o.c_chunks > 1;
+  }
+  EXPECT_GE(spread, 4);
+  EXPECT_GE(spread_passes, 1);
 }
 
 }  // namespace
