@@ -415,38 +415,6 @@ class Generator {
     const View w{op.in[1].tensor, 0, 0};
     const View& c = op.out[0];
     const int a_bits = tensor(a).bits;
-    const std::uint64_t a_row = static_cast<std::uint64_t>(row_bytes(tensor(a), op.k));
-    if (m.staged) {
-      // The copy, split over the tiles' DMA streams, then a barrier before the GEMM.
-      if (stage_buffer_ < 0) {
-        const std::uint64_t free_at = global_buffer_free_offset(plan_, module_index_);
-        stage_buffer_ = add_buffer(ProgramBuffer{"gemm_stage", SSM_MEM_GLOBAL_BUFFER, SSM_BUF_SCRATCH, 0, free_at,
-                                                 std::uint64_t(profile_.global_buffer.size_bytes) - free_at});
-      }
-      for (std::size_t t = 0; t < m.stage_rows.size(); ++t) {
-        const Range& rows = m.stage_rows[t];
-        shared_pieces(a, rows.begin, rows.size(), 0, op.k, [&](ssm_ref src, std::int64_t first, std::int64_t cnt) {
-          const ssm_ref dst{static_cast<std::uint16_t>(stage_buffer_), 0, static_cast<std::uint32_t>(first * a_row)};
-          dma_of(static_cast<int>(t))
-              .push_back(dma(Xfer{src, dst, static_cast<std::uint32_t>(a_row), static_cast<std::uint32_t>(cnt),
-                                  static_cast<std::uint32_t>(row_bytes(tensor(a), tensor(a).cols)),
-                                  static_cast<std::uint32_t>(a_row)}));
-        });
-      }
-      end_op();
-      begin_op();
-    }
-    // A rows x k columns from its tensor, or packed from the staging buffer.
-    auto load_a = [&](std::vector<Xfer>& out, int tile, std::int64_t row, std::int64_t rows, std::int64_t k0,
-                      std::int64_t kb, std::uint64_t at) {
-      if (!m.staged) return load(out, tile, a, row, rows, k0, kb, at);
-      const std::uint32_t rb = static_cast<std::uint32_t>(row_bytes(tensor(a), kb));
-      const ssm_ref src{static_cast<std::uint16_t>(stage_buffer_), 0,
-                        static_cast<std::uint32_t>(std::uint64_t(row) * a_row +
-                                                   static_cast<std::uint64_t>(row_bytes(tensor(a), k0)))};
-      out.push_back(
-          Xfer{src, sram(tile, at), rb, static_cast<std::uint32_t>(rows), static_cast<std::uint32_t>(a_row), rb});
-    };
     const std::uint64_t abytes = (m.m_b * m.k_b * a_bits + 7) / 8;
     const std::uint64_t cbytes = m.m_b * m.n_b * 4;
     const bool residual = op.in.size() > 2;
@@ -467,7 +435,7 @@ class Generator {
               Step s;
               s.slot = static_cast<int>(tile_state_[tile].steps % slots_);
               const std::uint64_t base = m.sram.slot_base(s.slot);
-              load_a(s.loads, tile, rep * op.m + m0, mb, k0, kb, base);
+              load(s.loads, tile, a, rep * op.m + m0, mb, k0, kb, base);
               load(s.loads, tile, w, op.w_row0 + rep * op.n + n0, nb, k0, kb, base + abytes);
               // A fused residual starts the accumulator (the C buffer's last store precedes
               // this load on the tile's DMA).
@@ -1172,7 +1140,6 @@ class Generator {
   Program prog_;
   int arena_buffer_ = 0;
   int spill_buffer_ = -1;
-  int stage_buffer_ = -1;  // the global-buffer copy of a GEMM's A (OpMapping::staged)
   std::vector<std::vector<Segment>> segments_;
   std::vector<TileState> tile_state_;
   std::uint32_t ops_ = 0;

@@ -216,29 +216,7 @@ class Chooser {
     const std::int64_t min_cols = std::max(profile_.tile.matrix.cols, 16), min_rows = 16;
     const std::int64_t parts_n = std::min<std::int64_t>(tiles_, ceil_div(op.n, min_cols));
     const std::int64_t parts_m = std::min<std::int64_t>(tiles_, ceil_div(op.m, min_rows));
-    // Staging: with the activations (and states) in DRAM the global buffer is free; a GEMM
-    // split by n, whose every tile reads all of A (once per n block), then copies A into the
-    // global buffer once and the tiles read it from there: DRAM sees each A byte once and
-    // each weight byte once (m_b = m holds all the tokens: the weight block is loaded once
-    // and used for every token of the chunk).
-    const std::uint64_t a_row = static_cast<std::uint64_t>(row_bytes(tensor(a), op.k));
-    const std::uint64_t a_all = a_row * std::uint64_t(op.repeat * op.m);
-    const std::uint64_t w_all = static_cast<std::uint64_t>(row_bytes(w, op.k)) * std::uint64_t(op.repeat * op.n);
-    const std::uint64_t gb_size = static_cast<std::uint64_t>(profile_.global_buffer.size_bytes);
-    const bool can_stage = op.repeat < tiles_ && parts_n >= 2 && op.m >= 2 && in_dram(a) &&
-                           plan_.activation_memory.at(module_index_) == SSM_MEM_DRAM &&
-                           global_buffer_free_offset(plan_, module_index_) + a_all <= gb_size;
-    bool by_n = parts_n >= parts_m;
-    if (can_stage && !by_n) {
-      // By n (staged) reads the weights once; by m reads them once per tile.
-      const double bw = profile_.dram.bandwidth_gb_per_s * 1000.0 / profile_.clock_mhz;
-      const double t_n =
-          std::max(cost_.gemm_cycles(op.repeat * op.m, ceil_div(op.n, parts_n), op.k, p), double(w_all + a_all) / bw);
-      const double t_m = std::max(cost_.gemm_cycles(op.repeat * ceil_div(op.m, parts_m), op.n, op.k, p),
-                                  double(w_all * std::uint64_t(parts_m) + a_all) / bw);
-      by_n = t_n <= t_m;
-    }
-    m.staged = can_stage && by_n;
+    const bool by_n = parts_n >= parts_m;
     // Each tile's (repeat, m, n) ranges.
     Range repeat{0, op.repeat}, rows{0, op.m}, cols{0, op.n};
     if (op.repeat >= tiles_) {
@@ -253,7 +231,7 @@ class Chooser {
       // Columns narrower than the array leave part of it idle, but where the weights bound
       // the GEMM (few rows: decode) more tiles bring them at more links' bandwidth.
       const std::int64_t parts_fine = std::min<std::int64_t>(tiles_, ceil_div(op.n, 16));
-      if (!m.staged && parts_fine > parts_n) {
+      if (parts_fine > parts_n) {
         const std::vector<Range> fine = split(op.n, ceil_div(ceil_div(op.n, parts_fine), 8) * 8);
         const bool a_dram = in_dram(a), c_dram = in_dram(op.out[0]);
         const GemmBlocks wide = gemm_blocks(op.m, m.tiles[0].size(), op.k, a_bits, b_bits, c_bits, p,
@@ -269,11 +247,9 @@ class Chooser {
       m.tiles = split(op.m, ceil_div(op.m, parts_m));
       rows = m.tiles[0];
     }
-    // The staging copy is split over all the tiles' DMA streams.
-    if (m.staged) m.stage_rows = split(op.repeat * op.m, ceil_div(op.repeat * op.m, tiles_));
     const int tiles = static_cast<int>(m.tiles.size());
-    const GemmBlocks blocks = gemm_blocks(rows.size(), cols.size(), op.k, a_bits, b_bits, c_bits, p, tiles,
-                                          in_dram(a) && !m.staged, in_dram(op.out[0]), residual_memory(op));
+    const GemmBlocks blocks = gemm_blocks(rows.size(), cols.size(), op.k, a_bits, b_bits, c_bits, p, tiles, in_dram(a),
+                                          in_dram(op.out[0]), residual_memory(op));
     m.m_b = blocks.mb, m.n_b = blocks.nb, m.k_b = blocks.kb;
     const std::uint64_t abytes = (blocks.mb * blocks.kb * a_bits + 7) / 8;
     const std::uint64_t bbytes = (blocks.nb * blocks.kb * b_bits + 7) / 8;
@@ -337,9 +313,8 @@ class Chooser {
     m.extent = op.k;
     m.tiles = ks;
     m.m_b = op.m, m.n_b = nb, m.k_b = k_t;
-    m.b_broadcast = m.staged = false;
+    m.b_broadcast = false;
     m.b_groups = 1;
-    m.stage_rows.clear();
     m.k_partials = at;
     m.reduce_rows = split(cells, rows_per);
     m.steps = n_steps;
@@ -459,8 +434,6 @@ class Chooser {
     m.cycles = best->cycles;
     m.sram = SramLayout{best->resident, best->slot, 2};
     m.b_broadcast = true;
-    m.staged = false;
-    m.stage_rows.clear();
     m.partition = Partition::m;
     m.extent = op.m;
     m.tiles = best->tiles;
@@ -982,7 +955,7 @@ std::string_view partition_name(const OpMapping& m) {
     case Partition::repeat:
       return "repeat";
     case Partition::n:
-      return m.staged ? "n(staged)" : "n";
+      return "n";
     case Partition::m:
       return m.b_broadcast ? "m(bcast)" : "m";
     case Partition::k:

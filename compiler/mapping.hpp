@@ -61,10 +61,6 @@ struct OpMapping {
   // Temporal: the block of each loop of the kind (0 where it has no such loop). The loop
   // order is the emitter's, fixed per kind (codegen.cpp).
   std::int64_t m_b = 0, n_b = 0, k_b = 0;  // GEMM (loops: repeat, m, n, k)
-  // GEMM by n with A in DRAM: A is first copied into the global buffer (past the state
-  // cache), `stage_rows[t]` of its rows by tile t's DMA, and the tiles read it from there.
-  bool staged = false;
-  std::vector<Range> stage_rows;
   // GEMM by m with the weights broadcast: each tile keeps its rows of A resident, m_b of them
   // at a time (passes over its rows where they do not all fit; the weights are broadcast once
   // per pass), and every step's B block is read from memory once and written into every
@@ -114,8 +110,7 @@ struct OpMapping {
 
 // choose_mapping: today's mapping of one op of `module` (its tensors and phase) under the
 // memory plan, per kind:
-//   GEMM: by n, m or MoE expert (by n staged through the global buffer when A is in DRAM
-//         and by n costs less than by m); (m_b, n_b, k_b) the fewest steps within 2 % of
+//   GEMM: by n, m or MoE expert; (m_b, n_b, k_b) the fewest steps within 2 % of
 //         the cost model's fastest block that fits the SRAM (C twice resident, A + B per slot);
 //         or by m with the weights broadcast (b_broadcast) where the cost model finds it
 //         faster (groups of tiles, passes over a tile's rows, n_b, k_b and the leaders
@@ -179,10 +174,9 @@ double estimated_cycles(const std::vector<OpMapping>& mappings);
 struct TiledOp {
   std::string name;
   Prim kind = Prim::vector;
-  int tiles = 1;  // tiles with work
-  std::string
-      partition;       // "n", "n(staged)", "m", "m(bcast)", "repeat", "rows", "cols", "channels", "heads", "rows(dma)"
-  std::string blocks;  // e.g. "m_b=64 n_b=128 k_b=256"
+  int tiles = 1;                // tiles with work
+  std::string partition;        // "n", "m", "m(bcast)", "repeat", "rows", "cols", "channels", "heads", "rows(dma)"
+  std::string blocks;           // e.g. "m_b=64 n_b=128 k_b=256"
   std::int64_t steps = 0;       // steps on the busiest tile
   std::int64_t sram_bytes = 0;  // per tile: resident + slots
   double cycles = 0;            // cost-model estimate of the busiest tile

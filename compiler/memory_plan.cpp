@@ -117,15 +117,15 @@ MemoryPlan plan_memory(const std::vector<const Module*>& modules, const Profile&
   plan.sessions_on_chip = static_cast<std::int64_t>((gb - std::min(gb, gb_used)) / per);
   if (plan.state_bytes_per_session == 0) plan.sessions_on_chip = 0;
   plan.state_memory = gb_used + state_total <= gb ? SSM_MEM_GLOBAL_BUFFER : SSM_MEM_DRAM;
-  // Arenas that did not fit: split when the global buffer's free part (past the states on
-  // chip) holds at least a quarter; the spilled part goes where a whole DRAM arena would.
+  // Arenas that did not fit: split over the global buffer's free part (past the states on
+  // chip); the spilled part goes where a whole DRAM arena would.
   const std::uint64_t free_at = plan.state_memory == SSM_MEM_GLOBAL_BUFFER ? gb_used + state_total : 0;
   const std::uint64_t free = gb - std::min(gb, free_at);
   for (std::size_t i = 0; i < modules.size(); ++i) {
     plan.activation_spilled.emplace_back(modules[i]->tensors.size(), false);
     plan.spill_bytes.push_back(0);
     plan.arena_address.push_back(plan.activation_memory[i] == SSM_MEM_DRAM ? plan.weight_bytes : 0);
-    if (plan.activation_memory[i] == SSM_MEM_GLOBAL_BUFFER || plan.arena_bytes[i] > 4 * free) continue;
+    if (plan.activation_memory[i] == SSM_MEM_GLOBAL_BUFFER) continue;
     std::uint64_t arena = 0, spill = 0;
     std::vector<bool> spilled;
     std::vector<std::int64_t> offsets = arena_offsets(*modules[i], free, arena, spill, spilled);

@@ -65,8 +65,8 @@ inline std::filesystem::path write_file(const std::string& name, const std::stri
   return file;
 }
 
-// A profile file: krsna-dc with 16 tiles of 128 KiB and a 64 KiB global buffer, where the
-// activations live in DRAM and cannot be staged, so GEMMs split by m or broadcast the weights.
+// A profile file: krsna-dc with 16 tiles of 128 KiB and a 64 KiB global buffer, where most
+// activations live in DRAM, so GEMMs split by m or broadcast the weights.
 inline std::filesystem::path small_dc_profile_file() {
   return write_file("dc-16-tiles.yaml", R"(base: krsna-dc
 description: krsna-dc with 16 tiles of 128 KiB and a 64 KiB global buffer

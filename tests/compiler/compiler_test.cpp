@@ -893,7 +893,16 @@ TEST(FuseResidualAdds, CompileFusesByDefaultAndMovesLessData) {
   const PhaseProgram &f = fused.phases.at(0), &p = plain.phases.at(0);
   ASSERT_EQ(f.phase.tokens, 512);
   EXPECT_EQ(f.lowered.ops.size() + 2 * 24, p.lowered.ops.size());
-  ASSERT_EQ(fused.memory.activation_memory.at(0), SSM_MEM_DRAM);
+  // The residual stream ([512 x 768] float32, 1.5 MB a tensor) in DRAM: the global buffer
+  // keeps smaller activations (plan_memory's split arena).
+  for (const CompileResult* r : {&fused, &plain}) {
+    const Module& mod = r->phases.at(0).lowered;
+    int in_dram = 0;
+    for (std::size_t t = 0; t < mod.tensors.size(); ++t)
+      if (mod.tensors[t].kind == TensorKind::activation && mod.tensors[t].bytes() == 512u * 768 * 4)
+        in_dram += r->memory.activation_spilled.at(0).at(t);
+    EXPECT_GE(in_dram, 24);
+  }
   // Per layer: the residual, and dt [512 x 1536] bf16 less the low-rank rows [512 x 48]
   // bf16 each tile reads (once: a tile's 96 channels are one block) and the weight.
   const std::int64_t tiles = profile.tile_count;
