@@ -18,7 +18,10 @@ module scan_pwl #(
   input  logic [ InW-1:0] x_i,
   output logic [OutW-1:0] y_o
 );
-  localparam int Shift = Log2Length + InF;  // log2 of the domain length in input lsbs
+  // log2 of the domain length in input lsbs. At least 1: a shorter domain comes only from an
+  // instance elaborated with degenerate parameters (yosys elaborates every module with its
+  // defaults, scan_approx's among them), never from a profile's table.
+  localparam int Shift = (Log2Length + InF >= 1) ? Log2Length + InF : 1;
   localparam int CW = InW + 2;
   localparam int SegW = $clog2(Segments + 1);
   localparam int PW = Shift + SegW;

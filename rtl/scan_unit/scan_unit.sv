@@ -1,7 +1,8 @@
 // Scan unit: a pipelined array of Lanes lanes that runs the selective-scan recurrence of
 // one channel (Mamba-1: per-channel A over N state elements) or one head row (Mamba-2: one
 // scalar decay per head), bit for bit as arch/fixed_scan.cpp computes it
-// (arch/NUMERICS.md, "The datapath"). Parameters: scan_cfg_pkg, generated from the profile.
+// (arch/NUMERICS.md, "The datapath"). Parameters: the macros of scan_cfg.svh, generated
+// from the profile by scan_unit_gen and read before this file.
 //
 // Input stream (valid/ready): one beat = Lanes state elements of one step; a step of state
 // size N takes ceil(N / Lanes) beats, beat b holding elements b*Lanes .. b*Lanes+Lanes-1.
@@ -27,9 +28,51 @@
 //   F1  D skip: y + D * u (d_skip fused);  silu(z) (silu_gate fused)
 //   F2  gate: (y + D * u) * silu(z)  -> output register
 // The whole pipeline advances when the output register is empty or being read.
-module scan_unit
-  import scan_cfg_pkg::*;
-(
+//
+// Written for Verilator and yosys 0.23 alike (rtl/scan_unit/README.md, "Synthesis"): no
+// package, no multi-dimensional packed arrays, no whole-array assignments of unpacked
+// arrays. Per-lane values travel in flat vectors, lane k in bits [k*W +: W].
+module scan_unit #(
+  // The profile's parameters (scan_cfg.svh; macros rather than a package for yosys).
+  localparam int Lanes = `SCAN_LANES,
+  localparam int MaxState = `SCAN_MAX_STATE,
+  localparam int MaxBeats = `SCAN_MAX_BEATS,  // ceil(MaxState / Lanes)
+  localparam int StateNW = `SCAN_STATE_NW,  // width of a state size 1..MaxState
+  localparam int BeatW = `SCAN_BEAT_W,  // width of a beat index
+  localparam int PipelineDepth = `SCAN_PIPELINE_DEPTH,  // cycles from input beat to state update
+  localparam bit Mamba1 = `SCAN_MAMBA1,
+  localparam bit Mamba2 = `SCAN_MAMBA2,
+  localparam bit IsFloat = `SCAN_IS_FLOAT,  // float formats: behavioural FP block (DPI-C)
+  localparam int DataType = `SCAN_DATA_TYPE,  // NumberType order: 0 fixed, 1 fp32, 2 bf16, 3 fp16
+  localparam int StateType = `SCAN_STATE_TYPE,
+  localparam int DataW = `SCAN_DATA_W,
+  localparam int DataFrac = `SCAN_DATA_FRAC,
+  localparam int StateW = `SCAN_STATE_W,
+  localparam int StateFrac = `SCAN_STATE_FRAC,
+  localparam int AccW = `SCAN_ACC_W,  // DataW + StateW + clog2(MaxState) + 1
+  localparam bit FuseSoftplus = `SCAN_FUSE_SOFTPLUS,
+  localparam bit FuseDSkip = `SCAN_FUSE_D_SKIP,
+  localparam bit FuseSiluGate = `SCAN_FUSE_SILU_GATE,
+  localparam int Log2eFrac = `SCAN_LOG2E_FRAC,
+  localparam logic [Log2eFrac+1:0] Log2eRaw = `SCAN_LOG2E_RAW,  // round(log2(e) * 2^Log2eFrac)
+  // Approximations (ApproxMethod order: 0 exact, 1 piecewise-linear, 2 shift-biased) and
+  // their coefficient ROMs, knot i in bits [i*W +: W].
+  localparam int ExpMethod = `SCAN_EXP_METHOD,
+  localparam int ExpSegments = `SCAN_EXP_SEGMENTS,
+  localparam int ExpLog2Range = `SCAN_EXP_LOG2_RANGE,
+  localparam int ExpLog2Length = `SCAN_EXP_LOG2_LENGTH,
+  localparam logic [(ExpSegments+1)*StateW-1:0] ExpKnots = `SCAN_EXP_KNOTS,
+  localparam int SoftplusMethod = `SCAN_SOFTPLUS_METHOD,
+  localparam int SoftplusSegments = `SCAN_SOFTPLUS_SEGMENTS,
+  localparam int SoftplusLog2Range = `SCAN_SOFTPLUS_LOG2_RANGE,
+  localparam int SoftplusLog2Length = `SCAN_SOFTPLUS_LOG2_LENGTH,
+  localparam logic [(SoftplusSegments+1)*DataW-1:0] SoftplusKnots = `SCAN_SOFTPLUS_KNOTS,
+  localparam int SiluMethod = `SCAN_SILU_METHOD,
+  localparam int SiluSegments = `SCAN_SILU_SEGMENTS,
+  localparam int SiluLog2Range = `SCAN_SILU_LOG2_RANGE,
+  localparam int SiluLog2Length = `SCAN_SILU_LOG2_LENGTH,
+  localparam logic [(SiluSegments+1)*DataW-1:0] SiluKnots = `SCAN_SILU_KNOTS
+) (
   input  logic                             clk_i,
   input  logic                             rst_ni,
   // Input stream: one beat of one step.
@@ -48,10 +91,11 @@ module scan_unit
   input  logic [         DataW-1:0]        in_d_i,         // D
   input  logic [         DataW-1:0]        in_z_i,         // z
   input  logic [         DataW-1:0]        in_a_i,         // A of the head (Mamba-2)
-  input  logic [ Lanes-1:0][ DataW-1:0]    in_a_lanes_i,   // A[k] of the channel (Mamba-1)
-  input  logic [ Lanes-1:0][ DataW-1:0]    in_b_i,         // B[k]
-  input  logic [ Lanes-1:0][ DataW-1:0]    in_c_i,         // C[k]
-  input  logic [ Lanes-1:0][StateW-1:0]    in_h_i,         // starting state h[k] (with in_load_i)
+  // Lane vectors: lane k in bits [k*DataW +: DataW] (in_h_i, out_h_o: [k*StateW +: StateW]).
+  input  logic [ Lanes*DataW-1:0]          in_a_lanes_i,   // A[k] of the channel (Mamba-1)
+  input  logic [ Lanes*DataW-1:0]          in_b_i,         // B[k]
+  input  logic [ Lanes*DataW-1:0]          in_c_i,         // C[k]
+  input  logic [Lanes*StateW-1:0]          in_h_i,         // starting state h[k] (with in_load_i)
   // Output stream.
   output logic                             out_valid_o,
   input  logic                             out_ready_i,
@@ -59,13 +103,16 @@ module scan_unit
   output logic [        StateW-1:0]        out_y_o,        // y with the fused post-ops (s)
   output logic                             out_h_valid_o,  // out_h_o is a beat of the stored state
   output logic [         BeatW-1:0]        out_beat_o,     // which beat of the state
-  output logic [ Lanes-1:0][StateW-1:0]    out_h_o
+  output logic [Lanes*StateW-1:0]          out_h_o
 );
 
-  // Per-lane values travel in unpacked arrays (one element per lane), control and the
-  // per-step scalars in small packed structs.
+  // Per-lane values travel in flat vectors (lane k in bits [k*W +: W]: whole-vector
+  // assignments, which both tools accept), control and the per-step scalars in small
+  // packed structs.
   typedef logic [DataW-1:0] data_t;
   typedef logic [StateW-1:0] state_t;
+  typedef logic [Lanes*DataW-1:0] data_lanes_t;
+  typedef logic [Lanes*StateW-1:0] state_lanes_t;
 
   typedef struct packed {
     logic             mode;
@@ -135,22 +182,15 @@ module scan_unit
 
   logic s0_valid_q, s0_softplus_q;
   ctrl_t s0_ctrl_q, s0_ctrl_d;
-  post_t s0_post_q;
+  post_t s0_post_q, s0_post_d;
   data_t s0_dt_q, s0_bias_q, s0_a_q;
-  data_t s0_a_lanes_q[Lanes], s0_b_q[Lanes], s0_c_q[Lanes];
-  state_t s0_h_q[Lanes];
-
-  // The packed lane vectors of the ports as per-lane arrays.
-  data_t in_a_lanes[Lanes], in_b[Lanes], in_c[Lanes];
-  state_t in_h[Lanes];
-  for (genvar k = 0; k < Lanes; k++) begin : g_in
-    assign in_a_lanes[k] = in_a_lanes_i[k];
-    assign in_b[k] = in_b_i[k];
-    assign in_c[k] = in_c_i[k];
-    assign in_h[k] = in_h_i[k];
-  end
+  data_lanes_t s0_a_lanes_q, s0_b_q, s0_c_q;
+  state_lanes_t s0_h_q;
 
   always_comb begin
+    s0_post_d.u       = in_u_i;
+    s0_post_d.d       = in_d_i;
+    s0_post_d.z       = in_z_i;
     s0_ctrl_d.mode    = in_mode_i;
     s0_ctrl_d.load    = in_load_i;
     s0_ctrl_d.store   = in_store_i;
@@ -173,11 +213,11 @@ module scan_unit
       s0_dt_q       <= in_dt_i;
       s0_bias_q     <= in_bias_i;
       s0_a_q        <= in_a_i;
-      s0_post_q     <= '{u: in_u_i, d: in_d_i, z: in_z_i};
-      s0_a_lanes_q  <= in_a_lanes;
-      s0_b_q        <= in_b;
-      s0_c_q        <= in_c;
-      s0_h_q        <= in_h;
+      s0_post_q     <= s0_post_d;
+      s0_a_lanes_q  <= in_a_lanes_i;
+      s0_b_q        <= in_b_i;
+      s0_c_q        <= in_c_i;
+      s0_h_q        <= in_h_i;
     end
   end
 
@@ -188,8 +228,8 @@ module scan_unit
   ctrl_t s1_ctrl_q;
   post_t s1_post_q;
   data_t s1_dt_q, s1_dt_d;
-  data_t s1_a_q[Lanes], s1_a_d[Lanes], s1_b_q[Lanes], s1_c_q[Lanes];
-  state_t s1_h_q[Lanes];
+  data_lanes_t s1_a_q, s1_a_d, s1_b_q, s1_c_q;
+  state_lanes_t s1_h_q;
   data_t dt_biased, dt_softplus;
 
   if (FuseSoftplus) begin : g_softplus
@@ -231,7 +271,9 @@ module scan_unit
 
   always_comb begin
     s1_dt_d = s0_softplus_q ? dt_softplus : dt_biased;
-    for (int k = 0; k < Lanes; k++) s1_a_d[k] = s0_ctrl_q.mode ? s0_a_q : s0_a_lanes_q[k];
+    for (int k = 0; k < Lanes; k++) begin
+      s1_a_d[k*DataW+:DataW] = s0_ctrl_q.mode ? s0_a_q : s0_a_lanes_q[k*DataW+:DataW];
+    end
   end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -256,8 +298,8 @@ module scan_unit
   logic s2_valid_q;
   ctrl_t s2_ctrl_q;
   post_t s2_post_q;
-  data_t arg[Lanes], s2_arg_q[Lanes], s2_m_d[Lanes], s2_m_q[Lanes], s2_c_q[Lanes];
-  state_t p[Lanes], s2_p_q[Lanes], s2_h_q[Lanes];
+  data_lanes_t arg, s2_arg_q, s2_m_d, s2_m_q, s2_c_q;
+  state_lanes_t p, s2_p_q, s2_h_q;
 
   for (genvar k = 0; k < Lanes; k++) begin : g_s2
     scan_mul #(
@@ -273,8 +315,8 @@ module scan_unit
       .OType  (DataType)
     ) u_arg (
       .a_i(s1_dt_q),
-      .b_i(s1_a_q[k]),
-      .y_o(arg[k])
+      .b_i(s1_a_q[k*DataW+:DataW]),
+      .y_o(arg[k*DataW+:DataW])
     );
     scan_mul #(
       .IsFloat(IsFloat),
@@ -289,10 +331,10 @@ module scan_unit
       .OType  (StateType)
     ) u_p (
       .a_i(s1_dt_q),
-      .b_i(s1_ctrl_q.mode ? s1_post_q.u : s1_b_q[k]),
-      .y_o(p[k])
+      .b_i(s1_ctrl_q.mode ? s1_post_q.u : s1_b_q[k*DataW+:DataW]),
+      .y_o(p[k*StateW+:StateW])
     );
-    assign s2_m_d[k] = s1_ctrl_q.mode ? s1_b_q[k] : s1_post_q.u;
+    assign s2_m_d[k*DataW+:DataW] = s1_ctrl_q.mode ? s1_b_q[k*DataW+:DataW] : s1_post_q.u;
   end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -317,9 +359,9 @@ module scan_unit
   logic [NumPre-1:0] pre_valid_q, pre_valid_d;
   ctrl_t pre_ctrl_q[NumPre];
   post_t pre_post_q[NumPre];
-  state_t pre_decay_q[NumPre][Lanes], pre_inc_q[NumPre][Lanes], pre_h_q[NumPre][Lanes];
-  data_t pre_c_q[NumPre][Lanes];
-  state_t decay[Lanes], inc[Lanes];
+  state_lanes_t pre_decay_q[NumPre], pre_inc_q[NumPre], pre_h_q[NumPre];
+  data_lanes_t pre_c_q[NumPre];
+  state_lanes_t decay, inc;
 
   for (genvar k = 0; k < Lanes; k++) begin : g_s3
     scan_approx #(
@@ -339,8 +381,8 @@ module scan_unit
       .Log2eFrac (Log2eFrac),
       .Log2eRaw  (Log2eRaw)
     ) u_exp (
-      .x_i(s2_arg_q[k]),
-      .y_o(decay[k])
+      .x_i(s2_arg_q[k*DataW+:DataW]),
+      .y_o(decay[k*StateW+:StateW])
     );
     scan_mul #(
       .IsFloat(IsFloat),
@@ -354,9 +396,9 @@ module scan_unit
       .OF     (StateFrac),
       .OType  (StateType)
     ) u_inc (
-      .a_i(s2_p_q[k]),
-      .b_i(s2_m_q[k]),
-      .y_o(inc[k])
+      .a_i(s2_p_q[k*StateW+:StateW]),
+      .b_i(s2_m_q[k*DataW+:DataW]),
+      .y_o(inc[k*StateW+:StateW])
     );
   end
 
@@ -393,21 +435,30 @@ module scan_unit
 
   ctrl_t pu_ctrl;  // the beat entering the update
   logic pu_valid;
+  state_lanes_t pu_decay, pu_inc, pu_h;
+  data_lanes_t pu_c;
   assign pu_ctrl  = pre_ctrl_q[NumPre-1];
   assign pu_valid = pre_valid_q[NumPre-1];
+  assign pu_decay = pre_decay_q[NumPre-1];
+  assign pu_inc   = pre_inc_q[NumPre-1];
+  assign pu_h     = pre_h_q[NumPre-1];
+  assign pu_c     = pre_c_q[NumPre-1];
 
-  state_t rf_q[MaxBeats][Lanes];
-  state_t h_old[Lanes], h_new[Lanes], rf_row_d[Lanes];
+  // The register file: one row of Lanes state elements per beat.
+  state_lanes_t rf_q[MaxBeats];
+  state_lanes_t rf_row, h_old, h_new, rf_row_d;
   logic rf_we;
   logic upd_valid_q;
-  red_t upd_ctrl_q;
+  red_t upd_ctrl_q, upd_ctrl_d;
   post_t upd_post_q;
-  state_t upd_h_q[Lanes];
-  data_t upd_c_q[Lanes];
+  state_lanes_t upd_h_q;
+  data_lanes_t upd_c_q;
+
+  assign rf_row = rf_q[pu_ctrl.beat];
 
   for (genvar k = 0; k < Lanes; k++) begin : g_upd
     state_t kept;
-    assign h_old[k] = pu_ctrl.load ? pre_h_q[NumPre-1][k] : rf_q[pu_ctrl.beat][k];
+    assign h_old[k*StateW+:StateW] = pu_ctrl.load ? pu_h[k*StateW+:StateW] : rf_row[k*StateW+:StateW];
     // Mamba-1 multiplies decay * h, Mamba-2 h * decay (the golden operation order; the
     // same bits in fixed point, the same operand order for the FP block).
     scan_mul #(
@@ -422,8 +473,8 @@ module scan_unit
       .OF     (StateFrac),
       .OType  (StateType)
     ) u_keep (
-      .a_i(pu_ctrl.mode ? h_old[k] : pre_decay_q[NumPre-1][k]),
-      .b_i(pu_ctrl.mode ? pre_decay_q[NumPre-1][k] : h_old[k]),
+      .a_i(pu_ctrl.mode ? h_old[k*StateW+:StateW] : pu_decay[k*StateW+:StateW]),
+      .b_i(pu_ctrl.mode ? pu_decay[k*StateW+:StateW] : h_old[k*StateW+:StateW]),
       .y_o(kept)
     );
     scan_add #(
@@ -432,10 +483,20 @@ module scan_unit
       .Type   (StateType)
     ) u_add (
       .a_i(kept),
-      .b_i(pre_inc_q[NumPre-1][k]),
-      .y_o(h_new[k])
+      .b_i(pu_inc[k*StateW+:StateW]),
+      .y_o(h_new[k*StateW+:StateW])
     );
-    assign rf_row_d[k] = pu_ctrl.lane_en[k] ? h_new[k] : rf_q[pu_ctrl.beat][k];
+    assign rf_row_d[k*StateW+:StateW] = pu_ctrl.lane_en[k] ? h_new[k*StateW+:StateW] : rf_row[k*StateW+:StateW];
+  end
+
+  always_comb begin
+    upd_ctrl_d.first       = pu_ctrl.first;
+    upd_ctrl_d.lane_en     = pu_ctrl.lane_en;
+    upd_ctrl_d.tail.last   = pu_ctrl.last;
+    upd_ctrl_d.tail.store  = pu_ctrl.store;
+    upd_ctrl_d.tail.d_skip = pu_ctrl.d_skip;
+    upd_ctrl_d.tail.gate   = pu_ctrl.gate;
+    upd_ctrl_d.tail.beat   = pu_ctrl.beat;
   end
 
   assign rf_we = advance & pu_valid;
@@ -450,12 +511,10 @@ module scan_unit
   end
   always_ff @(posedge clk_i) begin
     if (advance) begin
-      upd_ctrl_q <= '{first: pu_ctrl.first, lane_en: pu_ctrl.lane_en,
-                      tail: '{last: pu_ctrl.last, store: pu_ctrl.store, d_skip: pu_ctrl.d_skip, gate: pu_ctrl.gate,
-                              beat: pu_ctrl.beat}};
+      upd_ctrl_q <= upd_ctrl_d;
       upd_post_q <= pre_post_q[NumPre-1];
       upd_h_q    <= h_new;
-      upd_c_q    <= pre_c_q[NumPre-1];
+      upd_c_q    <= pu_c;
     end
   end
 
@@ -466,7 +525,7 @@ module scan_unit
   logic r1_first_q;
   tail_t r1_ctrl_q, r2_ctrl_q;
   post_t r1_post_q, r2_post_q;
-  state_t r1_h_q[Lanes], r2_h_q[Lanes];
+  state_lanes_t r1_h_q, r2_h_q;
   state_t y, r2_y_q;
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -502,7 +561,8 @@ module scan_unit
       beat_sum_d = '0;
       for (int k = 0; k < Lanes; k++) begin
         if (upd_ctrl_q.lane_en[k]) begin
-          beat_sum_d = beat_sum_d + AccW'($signed(PW'($signed(upd_h_q[k])) * PW'($signed(upd_c_q[k]))));
+          beat_sum_d = beat_sum_d + AccW'($signed(PW'($signed(upd_h_q[k*StateW+:StateW])) *
+                                                  PW'($signed(upd_c_q[k*DataW+:DataW]))));
         end
       end
     end
@@ -526,7 +586,7 @@ module scan_unit
   end else begin : g_dot_float
     // Float: each product rounded to s, added to the running sum in order k = 0..N-1 with
     // each sum rounded (FloatOps::accumulate), starting from +0.
-    state_t prod_d[Lanes], prod_q[Lanes];
+    state_lanes_t prod_d, prod_q;
     state_t acc_q, chain;
     logic [Lanes-1:0] r1_lane_en_q;
 
@@ -540,9 +600,9 @@ module scan_unit
         .OW     (StateW),
         .OType  (StateType)
       ) u_prod (
-        .a_i(upd_h_q[k]),
-        .b_i(upd_c_q[k]),
-        .y_o(prod_d[k])
+        .a_i(upd_h_q[k*StateW+:StateW]),
+        .b_i(upd_c_q[k*DataW+:DataW]),
+        .y_o(prod_d[k*StateW+:StateW])
       );
     end
 
@@ -550,7 +610,7 @@ module scan_unit
       chain = r1_first_q ? '0 : acc_q;
       for (int k = 0; k < Lanes; k++) begin
         if (r1_lane_en_q[k]) begin
-          chain = StateW'(scan_fp_pkg::ssm_fp_add(32'(chain), 32'(prod_q[k]), StateType));
+          chain = StateW'(scan_fp_pkg::ssm_fp_add(32'(chain), 32'(prod_q[k*StateW+:StateW]), StateType));
         end
       end
     end
@@ -572,7 +632,7 @@ module scan_unit
   logic [BeatW-1:0] f1_beat_q;
   state_t f1_o_q, f1_o_d;
   data_t f1_sz_q;
-  state_t f1_h_q[Lanes];
+  state_lanes_t f1_h_q;
   state_t skip_sum, gated;
   data_t silu_z;
 
@@ -673,7 +733,7 @@ module scan_unit
   logic out_valid_q, out_valid_d, out_y_valid_q, out_h_valid_q;
   logic [BeatW-1:0] out_beat_q;
   state_t out_y_q, y_out;
-  state_t out_h_q[Lanes];
+  state_lanes_t out_h_q;
 
 `ifdef PLANT_BUG
   // Test-only fault: flips bit 2 of the eighth result after reset, so that the harness
@@ -709,9 +769,7 @@ module scan_unit
   assign out_y_o       = out_y_q;
   assign out_h_valid_o = out_h_valid_q;
   assign out_beat_o    = out_beat_q;
-  for (genvar k = 0; k < Lanes; k++) begin : g_out_h
-    assign out_h_o[k] = out_h_q[k];
-  end
+  assign out_h_o       = out_h_q;
 
   // ---------------------------------------------------------------------------------------
   // Assertions (enabled in the Verilated builds with --assert).
