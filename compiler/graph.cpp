@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "arch/spec/config_tree.hpp"
+
 namespace ssmsoc::compiler {
 
 std::string_view node_kind_name(NodeKind kind) {
@@ -29,6 +31,9 @@ Graph build_graph(const ModelSpec& model) {
   auto add = [&](NodeKind kind, std::string name, int layer, int width = 0, bool shared = false) {
     g.nodes.push_back(Node{kind, std::move(name), layer, width, shared});
   };
+  if (model.mamba.version == 3)
+    throw ConfigError(
+        fmt::format("{}: the compiler does not map Mamba-3 layers yet (ssmsoc golden runs them)", model.name));
   const NodeKind ssm = model.mamba.version == 1 ? NodeKind::mamba1 : NodeKind::mamba2;
   add(NodeKind::embedding, "embedding", -1, h);
   for (int l = 0; l < model.num_layers; ++l) {

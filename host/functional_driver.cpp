@@ -51,6 +51,11 @@ float round_to(float x, Precision precision) {
 }
 
 void check_model(const HfCheckpoint& ck) {
+  if (ck.mamba.version == 3)
+    throw ConfigError(
+        fmt::format("{}: --functional: Mamba-3 is not supported: the compiler does not map Mamba-3 "
+                    "layers yet (ssmsoc golden runs them)",
+                    ck.dir.string()));
   // MoE: the functional lowering weights every expert by on-chip routing weights: Jamba's
   // (softmax then top k, not renormalised, unscaled, no shared expert), Granite's (top k
   // logits then softmax over the k, shared MLP) or Nemotron-H's (sigmoid, top k by score +

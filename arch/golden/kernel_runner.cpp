@@ -10,6 +10,7 @@
 
 #include "arch/golden/fixed_scan.hpp"
 #include "arch/golden/kernels.hpp"
+#include "arch/golden/mamba3.hpp"
 #include "arch/spec/config_tree.hpp"
 
 namespace ssmsoc {
@@ -370,6 +371,123 @@ Outputs ssd_decode_multistep(const Inputs& in) {
           {"final_state", Tensor::from_f32({s.batch, s.heads, s.head_dim, s.state}, state)}};
 }
 
+// ---- Mamba-3 (mamba3.hpp). The dimensions come from the tensors; the files' other flags
+// (has_D, rotate, seqlen, ...) describe them. Outputs: out and the cache after the last token.
+
+// An integer flag, or `fallback` when the file has none.
+int integer_or(const Inputs& in, const std::string& name, int fallback) {
+  return in.flags().count(name) ? in.integer(name) : fallback;
+}
+
+Outputs mamba3_outputs(Mamba3Result r, const Shape& out_shape, int batch, int heads, int head_dim, int state,
+                       int rope_angles, const Shape& k_shape) {
+  return {{"out", Tensor::from_f32(out_shape, std::move(r.out))},
+          {"angle_state", Tensor::from_f32({batch, heads, rope_angles}, std::move(r.angle_state))},
+          {"ssm_state", Tensor::from_f32({batch, heads, head_dim, state}, std::move(r.ssm_state))},
+          {"k_state", Tensor::from_f32(k_shape, std::move(r.k_state))},
+          {"v_state", Tensor::from_f32({batch, heads, head_dim}, std::move(r.v_state))}};
+}
+
+// The SISO and MIMO scans' shared inputs: q, k [b, L, (rank,) G, N], v [b, L, H, P], adt, dt,
+// trap [b, H, L], angles [b, L, H, S], q_bias, k_bias [H, (rank,) N], D [H], z [b, L, H, P],
+// init_* (the cache). `storage` keeps the values the spans view.
+template <class Args>
+void mamba3_scan_inputs(const Inputs& in, Args& a, std::size_t qk_rank,
+                        std::map<std::string, std::vector<float>>& storage) {
+  a.batch = in.dim("v", 0, 4), a.length = in.dim("v", 1, 4), a.heads = in.dim("v", 2, 4),
+  a.head_dim = in.dim("v", 3, 4);
+  a.groups = in.dim("q", qk_rank - 2, qk_rank), a.state = in.dim("q", qk_rank - 1, qk_rank);
+  a.rope_angles = in.dim("angles", 3, 4);
+  const Shape bhl{a.batch, a.heads, a.length};
+  in.expect("adt", bhl), in.expect("dt", bhl), in.expect("trap", bhl), in.expect("D", {a.heads});
+  in.expect("angles", {a.batch, a.length, a.heads, a.rope_angles}), in.expect("z", in.shape("v"));
+  in.expect("init_angle_state", {a.batch, a.heads, a.rope_angles});
+  in.expect("init_ssm_state", {a.batch, a.heads, a.head_dim, a.state});
+  in.expect("init_v_state", {a.batch, a.heads, a.head_dim});
+  for (const char* name : {"q", "k", "v", "adt", "dt", "trap", "angles", "q_bias", "k_bias"})
+    storage[name] = in.tensor(name);
+  for (const char* name : {"D", "z", "init_angle_state", "init_ssm_state", "init_k_state", "init_v_state"})
+    storage[name] = in.optional(name);
+  a.q = storage["q"], a.k = storage["k"], a.v = storage["v"], a.adt = storage["adt"], a.dt = storage["dt"];
+  a.trap = storage["trap"], a.angles = storage["angles"], a.q_bias = storage["q_bias"], a.k_bias = storage["k_bias"];
+  a.D = storage["D"], a.z = storage["z"];
+  a.init_angle_state = storage["init_angle_state"], a.init_ssm_state = storage["init_ssm_state"];
+  a.init_k_state = storage["init_k_state"], a.init_v_state = storage["init_v_state"];
+}
+
+// mamba3_scan (prefill) and mamba3_step_multistep (L decode steps): SISO, interleaved pairs.
+Outputs mamba3_siso(const Inputs& in, bool steps) {
+  in.require_float();
+  Mamba3ScanArgs a;
+  std::map<std::string, std::vector<float>> storage;
+  mamba3_scan_inputs(in, a, 4, storage);
+  const Shape bgn{a.batch, a.length, a.groups, a.state};
+  in.expect("k", bgn), in.expect("q_bias", {a.heads, a.state}), in.expect("k_bias", {a.heads, a.state});
+  in.expect("init_k_state", {a.batch, a.heads, a.state});
+  Mamba3Result r = steps ? mamba3_step_multistep(a) : mamba3_scan(a);
+  return mamba3_outputs(std::move(r), in.shape("v"), a.batch, a.heads, a.head_dim, a.state, a.rope_angles,
+                        {a.batch, a.heads, a.state});
+}
+
+// mamba3_mimo_scan: rank R from q [b, L, R, G, N], halved pairs; mimo_x, mimo_o, mimo_z
+// [H, R, P], norm_weight [H, P] (the fused out-projection norm).
+Outputs mamba3_mimo(const Inputs& in) {
+  in.require_float();
+  Mamba3MimoScanArgs a;
+  std::map<std::string, std::vector<float>> storage;
+  mamba3_scan_inputs(in, a, 5, storage);
+  a.rank = in.dim("q", 2, 5);
+  const Shape rank_dim{a.heads, a.rank, a.head_dim};
+  in.expect("k", in.shape("q")), in.expect("q_bias", {a.heads, a.rank, a.state});
+  in.expect("k_bias", {a.heads, a.rank, a.state}), in.expect("init_k_state", {a.batch, a.rank, a.heads, a.state});
+  in.expect("mimo_x", rank_dim), in.expect("mimo_o", rank_dim), in.expect("mimo_z", rank_dim);
+  in.expect("norm_weight", {a.heads, a.head_dim});
+  const auto mimo_x = in.tensor("mimo_x"), mimo_o = in.tensor("mimo_o"), mimo_z = in.optional("mimo_z"),
+             norm_weight = in.optional("norm_weight");
+  a.mimo_x = mimo_x, a.mimo_o = mimo_o, a.mimo_z = mimo_z, a.norm_weight = norm_weight;
+  if (in.flags().count("eps")) a.eps = static_cast<float>(in.number("eps"));
+  Mamba3Result r = mamba3_mimo_scan(a);
+  return mamba3_outputs(std::move(r), in.shape("v"), a.batch, a.heads, a.head_dim, a.state, a.rope_angles,
+                        {a.batch, a.rank, a.heads, a.state});
+}
+
+// mamba3_mixer: the Mamba3 module with its state_dict weights W.<name>; u [b, L, d_model].
+// From the flags: is_mimo, is_outproj_norm (default: whether W.mimo_x / W.norm.weight are
+// given), ngroups (1), num_rope_angles (else from rope_fraction, default 0.5), A_floor
+// (1e-4), has_initial_states (default: whether init_* are given; then L Mamba3.step calls).
+Outputs mamba3_mixer_kernel(const Inputs& in) {
+  in.require_float();
+  Mamba3MixerArgs a;
+  a.batch = in.dim("u", 0, 3), a.length = in.dim("u", 1, 3), a.d_model = in.dim("u", 2, 3);
+  a.heads = in.dim("W.D", 0, 1), a.state = in.dim("W.B_norm.weight", 0, 1), a.rank = in.dim("W.B_bias", 1, 3);
+  a.head_dim = in.dim("W.out_proj.weight", 1, 2) / std::max(a.heads, 1);
+  a.groups = integer_or(in, "ngroups", 1);
+  a.mimo = in.flag("is_mimo", in.has("W.mimo_x"));
+  a.outproj_norm = in.flag("is_outproj_norm", in.has("W.norm.weight"));
+  a.rope_angles =
+      in.flags().count("num_rope_angles")
+          ? in.integer("num_rope_angles")
+          : mamba3_rope_angles(a.state, in.flags().count("rope_fraction") ? in.number("rope_fraction") : 0.5);
+  a.A_floor = in.flags().count("A_floor") ? static_cast<float>(in.number("A_floor")) : 1e-4f;
+  a.decode = in.flag("has_initial_states", in.has("init_ssm_state"));
+  std::map<std::string, std::vector<float>> v;
+  for (const char* name : {"u", "W.in_proj.weight", "W.out_proj.weight", "W.B_norm.weight", "W.C_norm.weight",
+                           "W.B_bias", "W.C_bias", "W.D", "W.dt_bias"})
+    v[name] = in.tensor(name);
+  for (const char* name : {"W.mimo_x", "W.mimo_o", "W.mimo_z", "W.norm.weight", "init_angle_state", "init_ssm_state",
+                           "init_k_state", "init_v_state"})
+    v[name] = in.optional(name);
+  a.u = v["u"], a.in_proj = v["W.in_proj.weight"], a.out_proj = v["W.out_proj.weight"];
+  a.B_norm = v["W.B_norm.weight"], a.C_norm = v["W.C_norm.weight"], a.B_bias = v["W.B_bias"], a.C_bias = v["W.C_bias"];
+  a.D = v["W.D"], a.dt_bias = v["W.dt_bias"], a.norm = v["W.norm.weight"];
+  a.mimo_x = v["W.mimo_x"], a.mimo_o = v["W.mimo_o"], a.mimo_z = v["W.mimo_z"];
+  a.init_angle_state = v["init_angle_state"], a.init_ssm_state = v["init_ssm_state"];
+  a.init_k_state = v["init_k_state"], a.init_v_state = v["init_v_state"];
+  Mamba3Result r = mamba3_mixer(a);
+  return mamba3_outputs(std::move(r), in.shape("u"), a.batch, a.heads, a.head_dim, a.state, a.rope_angles,
+                        {a.batch, a.rank, a.heads, a.state});
+}
+
 using KernelFunction = std::function<Outputs(const Inputs&)>;
 
 const std::map<std::string, KernelFunction>& kernel_table() {
@@ -385,6 +503,10 @@ const std::map<std::string, KernelFunction>& kernel_table() {
       {"selective_state_update_multistep", state_update_multistep},
       {"ssd", ssd},
       {"ssd_decode_multistep", ssd_decode_multistep},
+      {"mamba3_scan", [](const Inputs& in) { return mamba3_siso(in, false); }},
+      {"mamba3_step_multistep", [](const Inputs& in) { return mamba3_siso(in, true); }},
+      {"mamba3_mimo_scan", mamba3_mimo},
+      {"mamba3_mixer", mamba3_mixer_kernel},
   };
   return table;
 }

@@ -3,7 +3,8 @@
 // the golden executor (golden_model.hpp) uses checked by name and shape and held as float32.
 //
 // Supported model_type values: supported_model_types() (mamba, mamba2, jamba, bamba,
-// granitemoehybrid, falcon_h1, nemotron_h, zamba2). Every problem is a ConfigError
+// granitemoehybrid, falcon_h1, nemotron_h, zamba2, and mamba3: a mamba_ssm checkpoint whose
+// config.json has ssm_cfg.layer "Mamba3" instead of a model_type). Every problem is a ConfigError
 // (config_tree.hpp) with a one-line message naming the file: an unsupported model_type
 // (listing the supported ones), a missing or ill-typed config key, malformed JSON (with
 // nlohmann's position), a missing tensor, a tensor of the wrong shape (expected and actual

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "arch/golden/kernels.hpp"
+#include "arch/golden/mamba3.hpp"
 
 namespace ssmsoc {
 
@@ -20,7 +21,10 @@ std::size_t sz(int v) { return static_cast<std::size_t>(v); }
 // The state one layer keeps between calls.
 struct LayerCache {
   std::vector<float> conv;  // [conv_dim, d_conv]: the d_conv most recent conv inputs, oldest first
-  std::vector<float> ssm;   // Mamba-1 [d_inner, d_state]; Mamba-2 [heads, head_dim, d_state]
+  std::vector<float> ssm;   // Mamba-1 [d_inner, d_state]; Mamba-2 and -3 [heads, head_dim, d_state]
+  // Mamba-3's cache besides ssm: angles [heads, rope_angles], the last rotated k [rank, heads,
+  // d_state] and the last x [heads, head_dim] (empty before the first token: zeros).
+  std::vector<float> angles, k, v;
   std::optional<KvCache> kv;
 };
 
@@ -224,10 +228,40 @@ std::vector<float> mamba2_mixer(const HfCheckpoint& ck, const std::string& p, st
   return out;
 }
 
+// Mamba-3 mixer (mamba_ssm Mamba3) on the golden Mamba-3 mixer kernel with the layer's cache:
+// a prefill runs the scan from the cache (zeros for a fresh sequence, as Mamba3.forward), a
+// decode step runs Mamba3.step.
+std::vector<float> mamba3_mixer(const HfCheckpoint& ck, const std::string& p, const std::vector<float>& x, int tokens,
+                                LayerCache& cache, bool fresh) {
+  const Weights w(ck);
+  const MambaShape& m = ck.mamba;
+  golden::Mamba3MixerArgs a;
+  a.batch = 1, a.length = tokens, a.d_model = ck.hidden_size, a.heads = m.heads, a.head_dim = m.head_dim;
+  a.groups = m.groups, a.state = m.d_state, a.rope_angles = m.rope_angles, a.rank = m.mimo_rank;
+  a.mimo = m.mimo, a.outproj_norm = m.outproj_norm, a.decode = !fresh && tokens == 1;
+  a.A_floor = m.A_floor, a.eps = m.norm_eps;
+  a.u = x, a.in_proj = w(p + "in_proj.weight"), a.out_proj = w(p + "out_proj.weight");
+  a.B_norm = w(p + "B_norm.weight"), a.C_norm = w(p + "C_norm.weight"), a.B_bias = w(p + "B_bias");
+  a.C_bias = w(p + "C_bias"), a.D = w(p + "D"), a.dt_bias = w(p + "dt_bias");
+  if (m.mimo) a.mimo_x = w(p + "mimo_x"), a.mimo_o = w(p + "mimo_o"), a.mimo_z = w(p + "mimo_z");
+  if (m.outproj_norm) a.norm = w(p + "norm.weight");
+  a.init_angle_state = cache.angles, a.init_ssm_state = cache.ssm, a.init_k_state = cache.k, a.init_v_state = cache.v;
+  golden::Mamba3Result r = golden::mamba3_mixer(a);
+  cache.angles = std::move(r.angle_state), cache.ssm = std::move(r.ssm_state);
+  cache.k = std::move(r.k_state), cache.v = std::move(r.v_state);
+  return std::move(r.out);
+}
+
 std::vector<float> mamba_mixer(const HfCheckpoint& ck, const std::string& p, const std::vector<float>& x, int tokens,
                                LayerCache& cache, bool fresh) {
-  return ck.mamba.version == 1 ? mamba1_mixer(ck, p, x, tokens, cache, fresh)
-                               : mamba2_mixer(ck, p, x, tokens, cache, fresh);
+  switch (ck.mamba.version) {
+    case 1:
+      return mamba1_mixer(ck, p, x, tokens, cache, fresh);
+    case 3:
+      return mamba3_mixer(ck, p, x, tokens, cache, fresh);
+    default:
+      return mamba2_mixer(ck, p, x, tokens, cache, fresh);
+  }
 }
 
 // Self-attention with grouped-query heads over the layer's KV cache. `adapters` names the
@@ -301,6 +335,18 @@ std::vector<float> mixture(const HfCheckpoint& ck, const std::vector<float>& x, 
     }
   }
   return out;
+}
+
+// mamba_ssm's GatedMLP: fc1 -> (value, gate), fc2(value * act(gate)).
+std::vector<float> fc_mlp(const HfCheckpoint& ck, const std::string& p, const std::vector<float>& x, int tokens) {
+  const Weights w(ck);
+  const int h = ck.hidden_size, inner = ck.ffn.intermediate_size;
+  const auto hidden = golden::linear(tokens, h, 2 * inner, x, w(p + "fc1.weight"), {});
+  std::vector<float> mid(sz(tokens) * inner);
+  for (std::size_t t = 0; t < sz(tokens); ++t)
+    for (std::size_t i = 0; i < sz(inner); ++i)
+      mid[t * inner + i] = hidden[t * 2 * inner + i] * activate(ck.ffn.activation, hidden[t * 2 * inner + inner + i]);
+  return golden::linear(tokens, inner, h, mid, w(p + "fc2.weight"), {});
 }
 
 // Jamba: softmax over the router logits, top k, no renormalisation; gated SiLU experts.
@@ -459,6 +505,8 @@ std::vector<float> GoldenModel::run(Cache& cache, std::span<const std::int64_t> 
       const auto n2 = norm(ck, names.ff_norm, x, tokens, h);
       if (ck.feed_forward_layout() == FeedForwardLayout::stacked) {
         residual(x, granite_ffn(ck, names.feed_forward, n2, tokens), rm);
+      } else if (ck.feed_forward_layout() == FeedForwardLayout::fc) {
+        residual(x, fc_mlp(ck, names.feed_forward, n2, tokens), rm);
       } else if (ck.feed_forward[sz(l)] == FeedForwardKind::moe) {
         residual(x, jamba_moe(ck, names.feed_forward, n2, tokens), rm);
       } else {

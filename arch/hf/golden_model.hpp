@@ -6,8 +6,10 @@
 // causal_conv1d_update on a conv state of d_conv inputs as in HF caches, attention over the
 // growing KV cache). A session that prefills again after earlier tokens runs SSD and the
 // convolution from the cached states; Mamba-1 (whose selective_scan takes no initial state)
-// then runs one state update per token. Sequences of a batch are independent and run one
-// after another.
+// then runs one state update per token. Mamba-3 (mamba_ssm's MambaLMHeadModel with Mamba3
+// mixers) runs the golden Mamba-3 mixer (golden/mamba3.hpp): its scan for a prefill (from the
+// cached angle, SSM, k and v states after earlier tokens) and Mamba3.step for a decode step,
+// then mamba_ssm's GatedMLP. Sequences of a batch are independent and run one after another.
 #pragma once
 
 #include <cstdint>

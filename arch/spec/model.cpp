@@ -76,6 +76,16 @@ constexpr SizeRange kSizeRanges[] = {
     {"expert_layer_period", 1, kMaxLayers},
     {"expert_layer_offset", 0, kMaxLayers},
     {"max_position_embeddings", 1, 1 << 24},
+    // mamba_ssm's MambaConfig (Mamba-3 checkpoints) and its ssm_cfg.
+    {"d_model", 1, kMaxWidth},
+    {"n_layer", 1, kMaxLayers},
+    {"d_intermediate", 0, kMaxWidth},
+    {"pad_vocab_size_multiple", 1, kMaxVocab},
+    {"ssm_cfg.d_state", 1, kMaxState},
+    {"ssm_cfg.headdim", 1, kMaxHeads},
+    {"ssm_cfg.ngroups", 1, kMaxHeads},
+    {"ssm_cfg.mimo_rank", 1, kMaxHeads},
+    {"ssm_cfg.chunk_size", 1, kMaxChunk},
 };
 
 const SizeRange* size_range(std::string_view key) {
@@ -106,6 +116,11 @@ constexpr NumberRange kNumberRanges[] = {
     {"rotary_emb_base", kUnbounded},
     {"logits_scaling", kUnbounded},
     {"attention_multiplier", kUnbounded},
+    {"norm_epsilon", 1.0},
+    {"ssm_cfg.expand", kUnbounded},
+    {"ssm_cfg.dt_min", kUnbounded},
+    {"ssm_cfg.dt_max", kUnbounded},
+    {"ssm_cfg.dt_init_floor", kUnbounded},
 };
 
 const NumberRange* number_range(std::string_view key) {
@@ -120,9 +135,28 @@ class ConfigReader {
   ConfigReader(const json& config, std::filesystem::path file, const ModelConfigOptions& options, bool baseline)
       : config_(config), file_(std::move(file)), options_(options), baseline_(baseline) {}
 
+  // The reader of a nested object (mamba_ssm's ssm_cfg): its keys are named "parent.key" in
+  // errors and ranges, and placed at the parent's place.
+  ConfigReader nested(std::string_view key) const {
+    const json& value = required(key);
+    if (!value.is_object()) fail(key, fmt::format("expected an object, got {}", value.dump()));
+    ConfigReader sub(value, file_, options_, baseline_);
+    sub.prefix_ = prefix_ + std::string(key) + ".";
+    sub.place_ = place_.empty() ? std::string(key) : place_;
+    return sub;
+  }
+  // The keys of the object (for a nested one: to reject unknown options).
+  std::vector<std::string> keys() const {
+    std::vector<std::string> out;
+    for (auto it = config_.begin(); it != config_.end(); ++it) out.push_back(it.key());
+    return out;
+  }
+
   [[noreturn]] void fail(std::string_view key, std::string_view message) const {
-    if (options_.locate) throw ConfigError(fmt::format("{}: {}: {}", options_.locate(key), key, message));
-    throw ConfigError(fmt::format("{}: {}: {}", file_.string(), key, message));
+    const std::string name = prefix_ + std::string(key);
+    if (options_.locate)
+      throw ConfigError(fmt::format("{}: {}: {}", options_.locate(place_.empty() ? key : place_), name, message));
+    throw ConfigError(fmt::format("{}: {}: {}", file_.string(), name, message));
   }
 
   bool has(std::string_view key) const {
@@ -145,7 +179,7 @@ class ConfigReader {
     if (baseline_ && !in_range) fail(key, fmt::format("expected an integer in [0, 2^30], got {}", value.dump()));
     if (!value.is_number_integer()) fail(key, fmt::format("expected an integer, got {}", value.dump()));
     const auto v = value.get<std::int64_t>();
-    if (const SizeRange* range = size_range(key); range && (v < range->min || v > range->max))
+    if (const SizeRange* range = size_range(prefix_ + std::string(key)); range && (v < range->min || v > range->max))
       fail(key, fmt::format("expected an integer in {}..{}, got {}", range->min, range->max, v));
     if (!in_range) fail(key, fmt::format("{} is out of range", v));
     return static_cast<int>(v);
@@ -183,7 +217,7 @@ class ConfigReader {
   // A finite number, and a positive one where the key needs it.
   void check_number(std::string_view key, double value) const {
     if (!std::isfinite(value)) fail(key, fmt::format("expected a finite number, got {}", value));
-    const NumberRange* range = number_range(key);
+    const NumberRange* range = number_range(prefix_ + std::string(key));
     if (range && range->max == kUnbounded && !(value > 0))
       fail(key, fmt::format("expected a number greater than 0, got {}", value));
     if (range && range->max != kUnbounded && !(value > 0 && value <= range->max))
@@ -291,12 +325,14 @@ class ConfigReader {
 
  private:
   void mark(std::string_view key) const {
-    if (options_.keys_read) options_.keys_read->insert(std::string(key));
+    if (options_.keys_read && prefix_.empty()) options_.keys_read->insert(std::string(key));
   }
   const json& config_;
   std::filesystem::path file_;
   const ModelConfigOptions& options_;
-  bool baseline_;  // llama, gpt_neox: their integer message, and plain JSON numbers only
+  bool baseline_;       // llama, gpt_neox: their integer message, and plain JSON numbers only
+  std::string prefix_;  // a nested object's "parent." ("" at the top level)
+  std::string place_;   // a nested object's top-level key, for options_.locate
 };
 
 Activation activation(const ConfigReader& c, std::string_view key, std::string_view fallback) {
@@ -1013,12 +1049,133 @@ void read_gpt_neox(const ConfigReader& c, ModelConfig& mc) {
   finish_baseline(c, mc);
 }
 
+// Mamba-3: mamba_ssm's MambaLMHeadModel (models/mixer_seq_simple.py) with Mamba3 mixers
+// (modules/mamba3.py): backbone.layers.N.{norm, mixer, norm2, mlp.fc1/fc2}. Its config.json
+// is a MambaConfig: d_model, n_layer, d_intermediate (a GatedMLP after each mixer when > 0),
+// vocab_size (padded to pad_vocab_size_multiple), ssm_cfg (the mixer's options), rms_norm,
+// residual_in_fp32 and fused_add_norm (the same sums in float32), tie_embeddings.
+LayerTensorNames mamba_ssm_names(const ModelConfig&, int layer) {
+  const std::string p = fmt::format("backbone.layers.{}.", layer);
+  LayerTensorNames n;
+  n.norm = p + "norm.weight";
+  n.ff_norm = p + "norm2.weight";
+  n.mamba = p + "mixer.";
+  n.feed_forward = p + "mlp.";
+  return n;
+}
+
+void mamba3_tensors(const ModelConfig& mc, const std::string& p, Tensors& s) {
+  const MambaShape& m = mc.mamba;
+  const std::int64_t h = mc.hidden_size, heads = m.heads, rank = m.mimo_rank, n = m.d_state;
+  s.push_back({p + "in_proj.weight", {m.in_proj_size(), h}});
+  s.push_back({p + "dt_bias", {heads}});
+  s.push_back({p + "B_bias", {heads, rank, n}});
+  s.push_back({p + "C_bias", {heads, rank, n}});
+  s.push_back({p + "B_norm.weight", {n}});
+  s.push_back({p + "C_norm.weight", {n}});
+  if (m.mimo)
+    for (const char* name : {"mimo_x", "mimo_z", "mimo_o"}) s.push_back({p + name, {heads, rank, m.head_dim}});
+  s.push_back({p + "D", {heads}});
+  if (m.outproj_norm) s.push_back({p + "norm.weight", {m.d_inner}});
+  s.push_back({p + "out_proj.weight", {h, m.d_inner}});
+}
+
+void mamba_ssm_tensors(const ModelConfig& mc, int layer, Tensors& s) {
+  const LayerTensorNames n = mc.layer_tensor_names(layer);
+  const std::int64_t h = mc.hidden_size, inner = mc.ffn.intermediate_size;
+  s.push_back({n.norm, {h}});
+  mamba3_tensors(mc, n.mamba, s);
+  if (mc.feed_forward[layer] == FeedForwardKind::none) return;
+  s.push_back({n.ff_norm, {h}});
+  s.push_back({n.feed_forward + "fc1.weight", {2 * inner, h}});
+  s.push_back({n.feed_forward + "fc2.weight", {h, inner}});
+}
+
+// The options of mamba_ssm's Mamba3 (its constructor's arguments; layer names the class).
+constexpr const char* kMamba3Options[] = {"layer",           "d_state", "expand",    "headdim",       "ngroups",
+                                          "rope_fraction",   "dt_min",  "dt_max",    "dt_init_floor", "A_floor",
+                                          "is_outproj_norm", "is_mimo", "mimo_rank", "chunk_size",    "dropout"};
+
+void read_mamba3(const ConfigReader& c, ModelConfig& mc) {
+  MambaShape& m = mc.mamba;
+  FeedForwardShape& f = mc.ffn;
+  mc.hidden_size = c.integer("d_model");
+  mc.num_layers = c.integer("n_layer");
+  // MambaLMHeadModel pads the vocabulary to a multiple of pad_vocab_size_multiple.
+  const std::int64_t multiple = c.integer("pad_vocab_size_multiple", 1), vocab = c.integer("vocab_size");
+  const std::int64_t padded = (vocab + multiple - 1) / multiple * multiple;
+  if (padded > kMaxVocab)
+    c.fail("pad_vocab_size_multiple",
+           fmt::format("vocab_size {} padded to {} exceeds the vocabulary cap {}", vocab, padded, kMaxVocab));
+  mc.vocab_size = static_cast<int>(padded);
+  mc.tie_word_embeddings = c.boolean("tie_embeddings", true);
+  mc.norm_eps = c.number("norm_epsilon", 1e-5f);
+  if (!c.boolean("rms_norm", true))
+    c.fail("rms_norm", "LayerNorm blocks (rms_norm false) are not supported (the Mamba-3 models use RMSNorm)");
+  c.boolean("residual_in_fp32", true);  // the golden model keeps the residual in float32 anyway
+  c.boolean("fused_add_norm", true);    // the same sums, fused or not
+  if (c.has("attn_layer_idx") && !c.integers("attn_layer_idx").empty())
+    c.fail("attn_layer_idx", "attention layers in a mamba_ssm model are not supported yet");
+  if (c.has("attn_cfg") && !c.required("attn_cfg").is_object())
+    c.fail("attn_cfg", fmt::format("expected an object, got {}", c.required("attn_cfg").dump()));
+  if (c.boolean("bidirectional", false)) c.fail("bidirectional", "bidirectional models are not supported");
+
+  const ConfigReader s = c.nested("ssm_cfg");
+  for (const std::string& key : s.keys())
+    if (std::find_if(std::begin(kMamba3Options), std::end(kMamba3Options),
+                     [&](const char* known) { return key == known; }) == std::end(kMamba3Options))
+      s.fail(key,
+             "not an option of the Mamba3 layer (d_state, expand, headdim, ngroups, rope_fraction, A_floor, "
+             "is_outproj_norm, is_mimo, mimo_rank, chunk_size, dt_min, dt_max, dt_init_floor, dropout)");
+  if (const std::string layer = s.string("layer", "Mamba3"); layer != "Mamba3")
+    s.fail("layer", fmt::format("\"{}\": a mamba3 model has Mamba3 layers", layer));
+  m.version = 3;
+  m.d_state = s.integer("d_state", 128);
+  m.head_dim = s.integer("headdim", 64);
+  m.groups = s.integer("ngroups", 1);
+  m.chunk_size = s.integer("chunk_size", 64);
+  m.d_inner = s.has("expand") ? inner_size(s, "expand", mc.hidden_size) : 2 * mc.hidden_size;
+  check_split(s, "headdim", m.d_inner, m.head_dim);
+  m.heads = m.d_inner / m.head_dim;
+  check_split(s, "ngroups", m.heads, m.groups);
+  m.rope_fraction = s.number("rope_fraction", 0.5f);
+  if (m.rope_fraction != 0.5f && m.rope_fraction != 1.0f)
+    s.fail("rope_fraction", fmt::format("expected 0.5 or 1.0 (as the Mamba3 layer asserts), got {}", m.rope_fraction));
+  const int split = static_cast<int>(m.d_state * m.rope_fraction);
+  m.rope_angles = (split - split % 2) / 2;
+  if (m.rope_angles < 1)
+    s.fail("d_state", fmt::format("{} x rope_fraction {} leaves no rotary angle", m.d_state, m.rope_fraction));
+  m.mimo = s.boolean("is_mimo", false);
+  m.mimo_rank = m.mimo ? s.integer("mimo_rank", 4) : 1;
+  if (m.mimo && m.d_state % 2 != 0)
+    s.fail("d_state",
+           fmt::format("{}: the MIMO rotation pairs dims (i, i + d_state/2), so it must be even", m.d_state));
+  m.outproj_norm = s.boolean("is_outproj_norm", false);
+  m.A_floor = s.number("A_floor", 1e-4f);
+  if (m.A_floor < 0) s.fail("A_floor", fmt::format("expected a number of at least 0, got {}", m.A_floor));
+  for (const char* init_only : {"dt_min", "dt_max", "dt_init_floor", "dropout"}) s.number(init_only, 0.0f);
+  m.d_conv = 0;
+  m.conv_bias = false;
+  m.norm_eps = 1e-5f;  // B_norm, C_norm and the out-projection norm (fixed in the layer)
+  m.norm_group_size = m.head_dim;
+  m.norm_before_gate = true;
+  m.gated_norm = m.outproj_norm;
+  mc.layers.assign(mc.num_layers, LayerKind::mamba);
+  // GatedMLP rounds its hidden width up to a multiple of 128.
+  const int d_intermediate = c.integer("d_intermediate", 0);
+  f.intermediate_size = (d_intermediate + 127) / 128 * 128;
+  f.activation = Activation::silu;
+  mc.feed_forward.assign(mc.num_layers, d_intermediate > 0 ? FeedForwardKind::mlp : FeedForwardKind::none);
+  finish_hybrid(c, mc);
+}
+
 // One model family: how its config keys become a ModelConfig and where its checkpoint keeps
 // each tensor. The table is in the order of ModelFamily.
 struct FamilyAdapter {
   ModelFamily family;
   const char* model_type;
   bool baseline;  // a transformer baseline: compiled only, with the baselines' reader messages
+  bool compiled;  // the compiler maps it (compiler_model_types)
   void (*read)(const ConfigReader&, ModelConfig&);
   const char* embedding;
   const char* final_norm;
@@ -1036,26 +1193,28 @@ constexpr const char* kLmHead = "lm_head.weight";
 constexpr auto kSplit = FeedForwardLayout::split;
 
 const FamilyAdapter kAdapters[] = {
-    {ModelFamily::mamba, "mamba", false, read_mamba, kBackboneEmbedding, kBackboneNorm, kLmHead, kSplit, backbone_names,
-     backbone_tensors},
-    {ModelFamily::mamba2, "mamba2", false, read_mamba2_family, kBackboneEmbedding, kBackboneNorm, kLmHead, kSplit,
+    {ModelFamily::mamba, "mamba", false, true, read_mamba, kBackboneEmbedding, kBackboneNorm, kLmHead, kSplit,
      backbone_names, backbone_tensors},
-    {ModelFamily::jamba, "jamba", false, read_jamba, kModelEmbedding, kModelFinalNorm, kLmHead, kSplit, hybrid_names,
-     hybrid_tensors},
-    {ModelFamily::bamba, "bamba", false, read_bamba, kModelEmbedding, kModelFinalNorm, kLmHead, kSplit, hybrid_names,
-     hybrid_tensors},
-    {ModelFamily::granitemoehybrid, "granitemoehybrid", false, read_granite, kModelEmbedding, "model.norm.weight",
-     kLmHead, FeedForwardLayout::stacked, granite_names, granite_tensors},
-    {ModelFamily::falcon_h1, "falcon_h1", false, read_falcon_h1, kModelEmbedding, kModelFinalNorm, kLmHead, kSplit,
+    {ModelFamily::mamba2, "mamba2", false, true, read_mamba2_family, kBackboneEmbedding, kBackboneNorm, kLmHead, kSplit,
+     backbone_names, backbone_tensors},
+    {ModelFamily::jamba, "jamba", false, true, read_jamba, kModelEmbedding, kModelFinalNorm, kLmHead, kSplit,
      hybrid_names, hybrid_tensors},
-    {ModelFamily::nemotron_h, "nemotron_h", false, read_nemotron_h, kBackboneEmbedding, kBackboneNorm, kLmHead, kSplit,
-     backbone_names, backbone_tensors},
-    {ModelFamily::zamba2, "zamba2", false, read_zamba2, kModelEmbedding, kModelFinalNorm, kLmHead, kSplit, zamba2_names,
-     zamba2_tensors},
-    {ModelFamily::llama, "llama", true, read_llama, kModelEmbedding, "model.norm.weight", kLmHead, kSplit, llama_names,
-     llama_tensors},
-    {ModelFamily::gpt_neox, "gpt_neox", true, read_gpt_neox, "gpt_neox.embed_in.weight",
+    {ModelFamily::bamba, "bamba", false, true, read_bamba, kModelEmbedding, kModelFinalNorm, kLmHead, kSplit,
+     hybrid_names, hybrid_tensors},
+    {ModelFamily::granitemoehybrid, "granitemoehybrid", false, true, read_granite, kModelEmbedding, "model.norm.weight",
+     kLmHead, FeedForwardLayout::stacked, granite_names, granite_tensors},
+    {ModelFamily::falcon_h1, "falcon_h1", false, true, read_falcon_h1, kModelEmbedding, kModelFinalNorm, kLmHead,
+     kSplit, hybrid_names, hybrid_tensors},
+    {ModelFamily::nemotron_h, "nemotron_h", false, true, read_nemotron_h, kBackboneEmbedding, kBackboneNorm, kLmHead,
+     kSplit, backbone_names, backbone_tensors},
+    {ModelFamily::zamba2, "zamba2", false, true, read_zamba2, kModelEmbedding, kModelFinalNorm, kLmHead, kSplit,
+     zamba2_names, zamba2_tensors},
+    {ModelFamily::llama, "llama", true, true, read_llama, kModelEmbedding, "model.norm.weight", kLmHead, kSplit,
+     llama_names, llama_tensors},
+    {ModelFamily::gpt_neox, "gpt_neox", true, true, read_gpt_neox, "gpt_neox.embed_in.weight",
      "gpt_neox.final_layer_norm.weight", "embed_out.weight", kSplit, gpt_neox_names, gpt_neox_tensors},
+    {ModelFamily::mamba3, "mamba3", false, false, read_mamba3, "backbone.embedding.weight", kBackboneNorm, kLmHead,
+     FeedForwardLayout::fc, mamba_ssm_names, mamba_ssm_tensors},
 };
 
 const FamilyAdapter& adapter_of(ModelFamily family) { return kAdapters[static_cast<std::size_t>(family)]; }
@@ -1094,7 +1253,8 @@ const std::vector<std::string>& supported_model_types() {
 const std::vector<std::string>& compiler_model_types() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out;
-    for (const FamilyAdapter& a : kAdapters) out.push_back(a.model_type);
+    for (const FamilyAdapter& a : kAdapters)
+      if (a.compiled) out.push_back(a.model_type);
     return out;
   }();
   return names;
@@ -1185,18 +1345,37 @@ ModelConfig parse_model_config(const json& config, const std::filesystem::path& 
                                const std::vector<std::string>& accepted, const ModelConfigOptions& options) {
   if (!config.is_object()) throw ConfigError(fmt::format("{}: expected a JSON object", file.string()));
   ModelConfig mc;
-  mc.model_type = ConfigReader(config, file, options, false).string("model_type");
+  const ConfigReader top(config, file, options, false);
+  // A mamba_ssm MambaConfig has no model_type: its ssm_cfg.layer names the mixer.
+  const bool mamba_ssm = !top.has("model_type") && top.has("ssm_cfg");
+  if (mamba_ssm) {
+    const ConfigReader ssm = top.nested("ssm_cfg");
+    const std::string layer = ssm.string("layer", "Mamba1");
+    if (layer != "Mamba3")
+      ssm.fail("layer",
+               fmt::format("\"{}\": of mamba_ssm configs (no model_type) only Mamba3 layers are supported; "
+                           "Mamba and Mamba-2 through their HuggingFace config.json (model_type mamba, mamba2)",
+                           layer));
+    mc.model_type = "mamba3";
+  } else {
+    mc.model_type = top.string("model_type");
+  }
   if (std::find(accepted.begin(), accepted.end(), mc.model_type) == accepted.end()) {
+    if (mc.model_type == "mamba3")
+      top.fail(mamba_ssm ? "ssm_cfg" : "model_type",
+               "Mamba-3 is not supported here: the compiler does not map Mamba-3 layers yet (ssmsoc golden runs them)");
     std::string list;
     for (const auto& name : accepted) list += (list.empty() ? "" : ", ") + name;
-    ConfigReader(config, file, options, false)
-        .fail("model_type", fmt::format("\"{}\" is not supported (supported: {})", mc.model_type, list));
+    top.fail("model_type", fmt::format("\"{}\" is not supported (supported: {})", mc.model_type, list));
   }
-  const auto& types = compiler_model_types();
-  mc.family = static_cast<ModelFamily>(std::find(types.begin(), types.end(), mc.model_type) - types.begin());
-  const FamilyAdapter& adapter = adapter_of(mc.family);
+  const auto adapter_it = std::find_if(std::begin(kAdapters), std::end(kAdapters),
+                                       [&](const FamilyAdapter& a) { return mc.model_type == a.model_type; });
+  if (adapter_it == std::end(kAdapters))
+    top.fail("model_type", fmt::format("\"{}\" is not a known model_type", mc.model_type));
+  const FamilyAdapter& adapter = *adapter_it;
+  mc.family = adapter.family;
   const ConfigReader c(config, file, options, adapter.baseline);
-  if (!adapter.baseline) read_common(c, mc);
+  if (!adapter.baseline && adapter.family != ModelFamily::mamba3) read_common(c, mc);  // mamba_ssm: d_model, ...
   adapter.read(c, mc);
   check_model(c, mc);
   return mc;

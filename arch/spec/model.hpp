@@ -5,7 +5,12 @@
 //
 // Supported model_type values: the eight SSM and hybrid families mamba, mamba2, jamba, bamba,
 // granitemoehybrid, falcon_h1, nemotron_h, zamba2 (HfCheckpoint and the golden model run
-// them), and the transformer baselines llama and gpt_neox (compiled only). What a family is —
+// them), and the transformer baselines llama and gpt_neox (compiled only). Mamba-3
+// (`mamba3`) is a mamba_ssm MambaLMHeadModel checkpoint: its config.json (a MambaConfig:
+// d_model, n_layer, d_intermediate, ssm_cfg with layer "Mamba3", ...) has no model_type, and
+// the family is recognised by ssm_cfg.layer; HfCheckpoint and the golden model run it, the
+// compiler does not map Mamba-3 layers yet (compiler_model_types() leaves it out, so a
+// compiled Mamba-3 model is a one-line error). What a family is —
 // the config keys it reads and their defaults, its layer pattern, its quirks and its
 // checkpoint's tensor names — is one adapter each, in model.cpp.
 //
@@ -43,18 +48,19 @@ enum class ModelFamily {
   zamba2,
   llama,
   gpt_neox,
+  mamba3,  // mamba_ssm MambaLMHeadModel with Mamba3 mixers (golden model only; last, so the others keep their values)
 };
 
 // The config.json model_type of a family ("mamba", "falcon_h1", ...).
 std::string_view model_type_name(ModelFamily family);
 // The SSM and hybrid model_type values (what HfCheckpoint loads), in the order of ModelFamily.
 const std::vector<std::string>& supported_model_types();
-// Those and the transformer baselines (what the compiler accepts).
+// Those and the transformer baselines, less mamba3 (what the compiler accepts).
 const std::vector<std::string>& compiler_model_types();
 
 // What a decoder layer's token mixer is.
 enum class LayerKind {
-  mamba,             // a Mamba-1 or Mamba-2 mixer (MambaShape::version)
+  mamba,             // a Mamba-1, Mamba-2 or Mamba-3 mixer (MambaShape::version)
   attention,         // self-attention
   parallel_hybrid,   // Falcon-H1: attention and Mamba-2 side by side on the same input
   shared_attention,  // Zamba2 hybrid layer: the shared transformer block, then a Mamba-2 layer
@@ -79,7 +85,11 @@ enum class Routing {
 
 // The Mamba mixer of the model (all its Mamba layers share these shapes).
 struct MambaShape {
-  int version = 2;  // 1: Mamba-1 (selective scan over d_inner channels); 2: Mamba-2 (SSD over heads)
+  // 1: Mamba-1 (selective scan over d_inner channels); 2: Mamba-2 (SSD over heads); 3: Mamba-3
+  // (mamba_ssm Mamba3: trapezoidal recurrence with data-dependent rotary angles, no conv1d;
+  // golden/mamba3.hpp), whose fields below are `rope_*` to `A_floor` with heads, head_dim,
+  // groups, d_state and chunk_size.
+  int version = 2;
   int d_inner = 0, d_state = 0, d_conv = 0;
   int dt_rank = 0;                                          // Mamba-1: rank of the dt projection
   int heads = 0, head_dim = 0, groups = 1, chunk_size = 0;  // Mamba-2
@@ -99,10 +109,24 @@ struct MambaShape {
   // (one per output row, empty = none), output by out_multiplier.
   float in_multiplier = 1.0f, out_multiplier = 1.0f;
   std::vector<float> in_proj_multipliers;
+  // Mamba-3 (ssm_cfg of a mamba_ssm config; defaults the official Mamba3's): rope_fraction of
+  // the state dims rotated (0.5 or 1) as rope_angles angles, MIMO of rank mimo_rank (1 for
+  // SISO), the out-projection RMSNorm (norm.weight), and A = min(-heavy_tail(dd_A), -A_floor).
+  float rope_fraction = 0.5f;
+  int rope_angles = 0;
+  bool mimo = false;
+  int mimo_rank = 1;
+  bool outproj_norm = false;
+  float A_floor = 1e-4f;
 
   bool operator==(const MambaShape&) const = default;
-  int conv_dim() const { return version == 1 ? d_inner : d_inner + 2 * groups * d_state; }
-  int in_proj_size() const { return version == 1 ? 2 * d_inner : d_inner + conv_dim() + heads; }
+  // The convolution's channels (Mamba-3 has no convolution: 0).
+  int conv_dim() const { return version == 1 ? d_inner : version == 3 ? 0 : d_inner + 2 * groups * d_state; }
+  int in_proj_size() const {
+    if (version == 3)  // [z, x, B, C (rank groups state each), dd_dt, dd_A, trap, angles]
+      return 2 * d_inner + 2 * mimo_rank * groups * d_state + 3 * heads + rope_angles;
+    return version == 1 ? 2 * d_inner : d_inner + conv_dim() + heads;
+  }
 };
 
 struct AttentionShape {
@@ -159,6 +183,7 @@ struct LayerTensorNames {
 enum class FeedForwardLayout {
   split,    // gate_proj/up_proj/down_proj; a router.weight and experts.E.{gate,up,down}_proj
   stacked,  // Granite: block_sparse_moe.{router.layer, input_linear [E, 2I, H], output_linear}, shared_mlp
+  fc,       // mamba_ssm GatedMLP: fc1 [2I, H] (value, then gate), fc2 [H, I]; fc2(value * silu(gate))
 };
 
 struct ModelConfig {

@@ -179,11 +179,39 @@ TEST(Checkpoint, Zamba2SharedBlock) {
   EXPECT_TRUE(ck.tie_word_embeddings);
 }
 
+// mamba_ssm's MambaLMHeadModel with Mamba3 mixers: a MambaConfig without model_type, the
+// state_dict names, and the tied LM head (stored too) read as the embedding.
+TEST(Checkpoint, Mamba3FromAMambaSsmCheckpoint) {
+  const HfCheckpoint ck = load_hf_checkpoint(kModels / "mamba3");
+  EXPECT_EQ(ck.model_type, "mamba3");
+  EXPECT_EQ(ck.family, ModelFamily::mamba3);
+  EXPECT_EQ(ck.mamba.version, 3);
+  EXPECT_EQ(ck.lm_head_name(), "backbone.embedding.weight");
+  EXPECT_FALSE(ck.has("lm_head.weight"));
+  EXPECT_EQ(ck.weights.at("backbone.layers.1.mixer.B_bias").shape, (std::vector<std::int64_t>{4, 1, 16}));
+  EXPECT_EQ(ck.weights.at("backbone.layers.0.mlp.fc1.weight").shape, (std::vector<std::int64_t>{256, 32}));
+  EXPECT_TRUE(ck.has("backbone.layers.0.norm2.weight"));
+  EXPECT_EQ(ck.weights.size(), 26u);  // 12 per layer, embedding, final norm
+}
+
+TEST(CheckpointErrors, Mamba3MissingOrMisshapenTensor) {
+  auto dir = broken_copy("mamba3-missing", "mamba3", "",
+                         [](SafetensorsFile& f) { f.tensors.erase("backbone.layers.1.mixer.C_bias"); });
+  EXPECT_EQ(load_error(dir),
+            (dir / "model.safetensors").string() + ": missing tensor 'backbone.layers.1.mixer.C_bias'");
+  dir = broken_copy("mamba3-mimo", "mamba3",
+                    R"({"d_model": 32, "n_layer": 2, "d_intermediate": 128, "vocab_size": 256,
+                        "ssm_cfg": {"layer": "Mamba3", "d_state": 16, "headdim": 16, "is_mimo": true, "mimo_rank": 2}})");
+  EXPECT_EQ(load_error(dir), (dir / "model.safetensors").string() +
+                                 ": tensor 'backbone.layers.0.mixer.in_proj.weight' has shape [176, 32], expected "
+                                 "[208, 32]");
+}
+
 TEST(CheckpointErrors, UnsupportedModelTypeListsTheSupportedOnes) {
   const auto dir = broken_copy("unsupported", "mamba1", R"({"model_type": "llama", "hidden_size": 32})");
   EXPECT_EQ(load_error(dir), (dir / "config.json").string() +
                                  ": model_type: \"llama\" is not supported (supported: mamba, mamba2, jamba, bamba, "
-                                 "granitemoehybrid, falcon_h1, nemotron_h, zamba2)");
+                                 "granitemoehybrid, falcon_h1, nemotron_h, zamba2, mamba3)");
 }
 
 TEST(CheckpointErrors, MissingTensorNamesTensorAndFile) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "arch/golden/safetensors.hpp"
+#include "arch/golden/seeded_random.hpp"
 #include "tests/reference.hpp"
 #include "tests/support.hpp"
 
@@ -188,6 +189,89 @@ TEST_P(GoldenModelTest, ChunkedPrefillMatchesForward) {
   const auto rest = session.prefill(ids.subspan(7));
   logits.insert(logits.end(), rest.begin(), rest.end());
   expect_logits_close(logits, expected, length, model.vocab_size(), "prefill of 7 then 9");
+}
+
+// ---- Generated Mamba-3 models (mamba_ssm configs of every option: SISO and MIMO of several
+// ranks, grouped B/C, full or half rotary, the out-projection norm, with or without the MLP,
+// tied or not) with seeded weights: a prefill followed by decode steps, and a prefill in
+// pieces, give the logits of one prefill over the whole sequence.
+
+HfCheckpoint random_mamba3(std::uint64_t seed, std::string& description) {
+  SeededRandom r(seed);
+  auto pick = [&r](std::initializer_list<int> values) { return values.begin()[r.next() % values.size()]; };
+  const bool mimo = r.next() % 2 != 0, outproj_norm = r.next() % 2 != 0, tied = r.next() % 2 != 0;
+  const int d_model = pick({16, 24, 32}), head_dim = pick({4, 8}), d_state = pick({4, 8, 16});
+  const int heads = 2 * d_model / head_dim, groups = heads % 2 == 0 ? pick({1, 2}) : 1;
+  const double rope_fraction = pick({1, 2}) / 2.0;
+  const int rank = pick({1, 2, 3}), layers = pick({1, 2, 3}), d_intermediate = pick({0, 40});
+  const nlohmann::json config = {{"d_model", d_model},
+                                 {"n_layer", layers},
+                                 {"d_intermediate", d_intermediate},
+                                 {"vocab_size", pick({50, 64})},
+                                 {"pad_vocab_size_multiple", 8},
+                                 {"tie_embeddings", tied},
+                                 {"rms_norm", true},
+                                 {"ssm_cfg",
+                                  {{"layer", "Mamba3"},
+                                   {"d_state", d_state},
+                                   {"headdim", head_dim},
+                                   {"expand", 2},
+                                   {"ngroups", groups},
+                                   {"rope_fraction", rope_fraction},
+                                   {"is_mimo", mimo},
+                                   {"mimo_rank", rank},
+                                   {"is_outproj_norm", outproj_norm},
+                                   {"chunk_size", 8}}}};
+  description = config.dump();
+  HfCheckpoint ck = parse_hf_config(config, "random/mamba3/config.json");
+  for (const auto& [name, shape] : expected_tensors(ck)) {
+    std::size_t count = 1;
+    for (std::int64_t d : shape) count *= std::size_t(d);
+    std::vector<float> values;
+    if (name.ends_with("dt_bias")) {  // softplus(dt_bias) log-uniform in [0.001, 0.1]
+      for (std::size_t i = 0; i < count; ++i)
+        values.push_back(float(std::log(std::expm1(std::exp(r.uniform(std::log(0.001), std::log(0.1)))))));
+    } else if (shape.size() == 1 || name.find("_bias") != std::string::npos ||
+               name.find("mimo_") != std::string::npos) {
+      values = r.uniforms(count, 0.5, 1.5);  // norm weights, D, B/C biases, MIMO projections: about 1
+    } else if (name.find("embedding") != std::string::npos) {
+      values = r.uniforms(count, -1.0, 1.0);
+    } else {
+      const double bound = 1.0 / std::sqrt(double(shape.back()));
+      values = r.uniforms(count, -bound, bound);
+    }
+    ck.weights[name] = Weight{shape, std::move(values)};
+  }
+  return ck;
+}
+
+TEST(GoldenModelMamba3, GeneratedModelsDecodeAndPrefillInPiecesAsOnePrefill) {
+  for (std::uint64_t seed = 1; seed <= 24; ++seed) {
+    std::string description;
+    const GoldenModel model(random_mamba3(seed, description));
+    SCOPED_TRACE("seed " + std::to_string(seed) + ": " + description);
+    SeededRandom r(seed * 7919);
+    const int length = 10 + int(r.next() % 8), vocab = model.vocab_size();
+    std::vector<std::int64_t> ids(static_cast<std::size_t>(length));
+    for (auto& id : ids) id = std::int64_t(r.next() % std::uint64_t(vocab));
+    const auto expected = model.forward(1, length, ids);
+    const int split = 1 + int(r.next() % std::uint64_t(length - 2));
+    // A prefill of `split` tokens, then one decode step per token.
+    GoldenModel::Session steps = model.start();
+    auto logits = steps.prefill(std::span(ids).first(std::size_t(split)));
+    for (int t = split; t < length; ++t) {
+      const auto step = steps.step(ids[std::size_t(t)]);
+      logits.insert(logits.end(), step.begin(), step.end());
+    }
+    expect_logits_close(logits, expected, length, vocab, "prefill of " + std::to_string(split) + ", then steps");
+    // A prefill of `split` tokens, then a prefill of the rest from the cache.
+    GoldenModel::Session pieces = model.start();
+    logits = pieces.prefill(std::span(ids).first(std::size_t(split)));
+    const auto rest = pieces.prefill(std::span(ids).subspan(std::size_t(split)));
+    logits.insert(logits.end(), rest.begin(), rest.end());
+    expect_logits_close(logits, expected, length, vocab, "prefill of " + std::to_string(split) + ", then the rest");
+    if (HasFailure()) return;  // one seed's report is enough
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, GoldenModelTest, ::testing::ValuesIn(test::model_families()), test::param_name);

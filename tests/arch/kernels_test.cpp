@@ -92,18 +92,9 @@ TEST(KernelRunner, OverridesChangeTheComputation) {
   EXPECT_NE(plain.tensors.at("out").to_f32(), reference.tensors.at("out").to_f32());
 }
 
-// The cases the kernel runner runs: all but Mamba-3's (mamba3_*, which tests/arch/mamba3_test.cpp
-// runs on the Mamba-3 kernels; the runner and `ssmsoc kernel` do not know them yet).
-std::vector<std::string> runner_case_names() {
-  std::vector<std::string> names;
-  for (const auto& name : test::kernel_case_names())
-    if (name.rfind("mamba3_", 0) != 0) names.push_back(name);
-  return names;
-}
+INSTANTIATE_TEST_SUITE_P(Reference, KernelCase, ::testing::ValuesIn(test::kernel_case_names()), test::param_name);
 
-INSTANTIATE_TEST_SUITE_P(Reference, KernelCase, ::testing::ValuesIn(runner_case_names()), test::param_name);
-
-TEST(KernelCases, AllReferenceFilesArePresent) { EXPECT_EQ(runner_case_names().size(), 21u); }
+TEST(KernelCases, AllReferenceFilesArePresent) { EXPECT_EQ(test::kernel_case_names().size(), 34u); }
 
 TEST(GoldenActivations, SoftplusPassesThroughAboveTwenty) {
   EXPECT_EQ(softplus(20.5f), 20.5f);

@@ -62,8 +62,8 @@ void expect_one_line_error(const test::CommandResult& run, const std::string& fi
 }
 
 const fs::path kModels = fs::path("tests/data/models");
-const char* const kFamilies[] = {"mamba1",           "mamba2",    "jamba",      "bamba",
-                                 "granitemoehybrid", "falcon_h1", "nemotron_h", "zamba2"};
+const char* const kFamilies[] = {"mamba1",    "mamba2",     "jamba",  "bamba", "granitemoehybrid",
+                                 "falcon_h1", "nemotron_h", "zamba2", "mamba3"};
 
 // A copy of a test checkpoint with its config changed by `edit`.
 fs::path checkpoint_with(const std::string& family, const std::string& name,

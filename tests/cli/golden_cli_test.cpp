@@ -49,6 +49,26 @@ TEST_P(GoldenCommandFamily, GeneratesTheSameTokensAsTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Families, GoldenCommandFamily, ::testing::ValuesIn(test::model_families()), test::param_name);
 
+// Mamba-3 runs on the golden model; the commands that compile a model say that the compiler
+// does not map its layers yet, in one line, and write nothing.
+TEST(GoldenCommand, Mamba3IsGoldenOnlyAndTheCompilingCommandsSayWhy) {
+  const std::string model = "tests/data/models/mamba3";
+  const fs::path out = test::temp_dir() / "mamba3-never";
+  auto run = test::run_ssmsoc("run --functional --profile krsna-dc --model " + model + " --input " + model +
+                              "/reference.safetensors --out " + out.string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err, model +
+                         ": --functional: Mamba-3 is not supported: the compiler does not map Mamba-3 layers yet "
+                         "(ssmsoc golden runs them)\n");
+  run = test::run_ssmsoc("run --profile krsna-mobile --model " + model + " --prompt 16 --generate 2 --out " +
+                         out.string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err, model +
+                         "/config.json: ssm_cfg: Mamba-3 is not supported here: the compiler does not map Mamba-3 "
+                         "layers yet (ssmsoc golden runs them)\n");
+  EXPECT_FALSE(fs::exists(out));
+}
+
 TEST(GoldenCommand, RejectsBadInputsAndWritesNothing) {
   const fs::path out = test::temp_dir() / "never.safetensors";
   SafetensorsFile ids;
