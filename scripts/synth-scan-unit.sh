@@ -147,8 +147,21 @@ NODES = {
     "N5": {"mtr_per_mm2": 138.0, "source": "TSMC N5 logic, about 138 MTr/mm2 (G. Yeap et al., IEDM 2019; "
            "arch/profiles/krsna-mobile.yaml source area-n5)"}}
 text = open(profile_file).read()
-m = re.search(r"^\s*scan_unit:\s*\{\s*value:\s*([0-9.eE+-]+)\s*,\s*source:\s*([\w-]+)", text, re.M)
-profile_area = {"value": float(m.group(1)), "source": m.group(2)} if m else None
+def scan_unit_area(path):
+    # The profile's area_mm2.scan_unit, or its base's (a name of arch/profiles or a path).
+    body = open(path).read()
+    m = re.search(r"^\s*scan_unit:\s*\{\s*value:\s*([0-9.eE+-]+)\s*,\s*source:\s*([\w-]+)", body, re.M)
+    if m:
+        return {"value": float(m.group(1)), "source": m.group(2)}
+    b = re.search(r"^base:\s*(\S+)", body, re.M)
+    if not b:
+        return None
+    for candidate in (os.path.join(os.path.dirname(path), b.group(1)), f"{root}/arch/profiles/{b.group(1)}.yaml",
+                      f"{root}/arch/profiles/published/{b.group(1)}.yaml"):
+        if os.path.isfile(candidate):
+            return scan_unit_area(candidate)
+    return None
+profile_area = scan_unit_area(profile_file)
 node = None
 if profile_area:
     n = re.search(r"-n(\d+)$", profile_area["source"])

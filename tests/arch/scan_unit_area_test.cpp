@@ -81,5 +81,33 @@ TEST(ScanUnitArea, EveryStoredSynthesisMatchesItsProfileAndItsFigure) {
   EXPECT_GE(checked, 1);
 }
 
+// The lane-scaling syntheses (synthesis/lanes/: krsna-wear with 4 and 16 lanes, krsna-mobile
+// with 16) describe their profiles too, and the gate count grows with the lanes on a straight
+// line: krsna-wear's 4, 8 and 16 lanes within 1 % of the line through 4 and 16, the line the
+// shipped sweeps tie lanes to area by (rtl/scan_unit/README.md, "Synthesis").
+TEST(ScanUnitArea, LaneVariantsMatchTheirProfilesAndLieOnALine) {
+  auto read = [](const fs::path& file) { return nlohmann::json::parse(std::ifstream(file)); };
+  const fs::path lanes = kSynthesisDir / "lanes";
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(lanes)) {
+    if (entry.path().extension() != ".json") continue;
+    SCOPED_TRACE(entry.path().string());
+    const nlohmann::json r = read(entry.path());
+    const Profile p = load_profile(r.at("profile_file").get<std::string>());
+    EXPECT_EQ(r.at("lanes").get<int>(), p.tile.scan.lanes);
+    EXPECT_EQ(r.at("max_state").get<int>(), p.tile.scan.max_state);
+    expect_format(r.at("data_format"), p.tile.scan.data_format, "data_format");
+    expect_format(r.at("state_format"), p.tile.scan.state_format, "state_format");
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3);
+  auto ge = [&](const fs::path& file) { return read(file).at("nand2_equivalents").at("total").get<double>(); };
+  const double ge4 = ge(lanes / "krsna-wear-4-lanes.json"), ge16 = ge(lanes / "krsna-wear-16-lanes.json");
+  const double ge8 = ge(kSynthesisDir / "krsna-wear.json");
+  EXPECT_LT(ge4, ge8);
+  EXPECT_LT(ge8, ge16);
+  EXPECT_NEAR(ge8, ge4 + (ge16 - ge4) * (8.0 - 4.0) / (16.0 - 4.0), 0.01 * ge8);
+}
+
 }  // namespace
 }  // namespace ssmsoc
