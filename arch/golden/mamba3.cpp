@@ -165,10 +165,11 @@ void run(const Core& c, Mamba3Result& r) {
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t h = 0; h < H; ++h) {
       const std::size_t g = h / heads_per_group, bh = b * H + h;
-      float* theta = &r.angle_state[bh * S];
-      float* state = &r.ssm_state[bh * P * N];
-      float* v_last = &r.v_state[bh * P];
-      auto k_last = [&](std::size_t rk) { return &r.k_state[((b * R + rk) * H + h) * N]; };
+      // data() + offset: a layer without rotary angles (S = 0) has an empty angle state.
+      float* theta = r.angle_state.data() + bh * S;
+      float* state = r.ssm_state.data() + bh * P * N;
+      float* v_last = r.v_state.data() + bh * P;
+      auto k_last = [&](std::size_t rk) { return r.k_state.data() + ((b * R + rk) * H + h) * N; };
       auto x_factor = [&](std::size_t rk, std::size_t p) {
         return c.mimo_x.empty() ? 1.0f : c.mimo_x[(h * R + rk) * P + p];
       };
