@@ -581,7 +581,7 @@ class Generator {
     // meet the leaders' next broadcast at the memory and stall the arrays. After the last
     // chunk the tile signals stored (C(b - 1) is out) and chain (R(b + 1) is in); R(0) loads
     // before the first step.
-    const std::int64_t chunks = std::clamp<std::int64_t>(m.c_chunks, 1, k_steps);
+    const std::int64_t chunks = m.c_chunks;  // 1..k_steps (choose_mapping)
     const std::int64_t blocks = passes * n_blocks;
     auto block_rows = [&](int t, std::int64_t block) { return pass_rows(t, block / n_blocks); };
     auto block_cols = [&](std::int64_t block) {

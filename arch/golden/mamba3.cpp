@@ -69,15 +69,32 @@ struct Core {
   std::span<const float> init_angle_state, init_ssm_state, init_k_state, init_v_state;
 };
 
+// The sizes every kernel has, and the decode cache it may start from (k_state with a rank
+// index unless `k_without_rank`: the SISO kernels' [batch, heads, state]).
+void check_dimensions(int batch, int length, int heads, int head_dim, int groups, int state, int rank, int angles,
+                      Pairs pairs) {
+  expect_positive(batch, "batch");
+  expect_positive(length, "length");
+  expect_positive(heads, "heads");
+  expect_positive(head_dim, "head_dim");
+  expect_positive(state, "state");
+  expect_positive(rank, "rank");
+  expect_groups(heads, groups);
+  expect_rope_angles(angles, state, pairs);
+}
+void check_cache(std::span<const float> angle, std::span<const float> ssm, std::span<const float> k,
+                 std::span<const float> v, int B, int H, int P, int N, int S, int R, bool k_without_rank) {
+  expect_shape(angle, "init_angle_state", {{"batch", B}, {"heads", H}, {"rope_angles", S}}, true);
+  expect_shape(ssm, "init_ssm_state", {{"batch", B}, {"heads", H}, {"head_dim", P}, {"state", N}}, true);
+  if (k_without_rank)
+    expect_shape(k, "init_k_state", {{"batch", B}, {"heads", H}, {"state", N}}, true);
+  else
+    expect_shape(k, "init_k_state", {{"batch", B}, {"rank", R}, {"heads", H}, {"state", N}}, true);
+  expect_shape(v, "init_v_state", {{"batch", B}, {"heads", H}, {"head_dim", P}}, true);
+}
+
 void check_core(const Core& c, bool siso) {
-  expect_positive(c.batch, "batch");
-  expect_positive(c.length, "length");
-  expect_positive(c.heads, "heads");
-  expect_positive(c.head_dim, "head_dim");
-  expect_positive(c.state, "state");
-  expect_positive(c.rank, "rank");
-  expect_groups(c.heads, c.groups);
-  expect_rope_angles(c.angles, c.state, c.pairs);
+  check_dimensions(c.batch, c.length, c.heads, c.head_dim, c.groups, c.state, c.rank, c.angles, c.pairs);
   const int B = c.batch, L = c.length, H = c.heads, P = c.head_dim, G = c.groups, N = c.state, S = c.angles, R = c.rank;
   if (siso) {
     expect_shape(c.q, "q", {{"batch", B}, {"length", L}, {"groups", G}, {"state", N}});
@@ -107,13 +124,7 @@ void check_core(const Core& c, bool siso) {
     expect_shape(c.mimo_z, "mimo_z", {{"heads", H}, {"rank", R}, {"head_dim", P}}, true);
     expect_shape(c.norm_weight, "norm_weight", {{"heads", H}, {"head_dim", P}}, true);
   }
-  expect_shape(c.init_angle_state, "init_angle_state", {{"batch", B}, {"heads", H}, {"rope_angles", S}}, true);
-  expect_shape(c.init_ssm_state, "init_ssm_state", {{"batch", B}, {"heads", H}, {"head_dim", P}, {"state", N}}, true);
-  if (siso)
-    expect_shape(c.init_k_state, "init_k_state", {{"batch", B}, {"heads", H}, {"state", N}}, true);
-  else
-    expect_shape(c.init_k_state, "init_k_state", {{"batch", B}, {"rank", R}, {"heads", H}, {"state", N}}, true);
-  expect_shape(c.init_v_state, "init_v_state", {{"batch", B}, {"heads", H}, {"head_dim", P}}, true);
+  check_cache(c.init_angle_state, c.init_ssm_state, c.init_k_state, c.init_v_state, B, H, P, N, S, R, siso);
 }
 
 std::vector<float> copy_or_zeros(std::span<const float> init, std::size_t size) {
@@ -342,15 +353,9 @@ int mamba3_in_proj_size(int heads, int head_dim, int groups, int state, int rope
 }
 
 void check_shapes(const Mamba3MixerArgs& a) {
-  expect_positive(a.batch, "batch");
-  expect_positive(a.length, "length");
+  check_dimensions(a.batch, a.length, a.heads, a.head_dim, a.groups, a.state, a.rank, a.rope_angles,
+                   a.mimo ? Pairs::halved : Pairs::interleaved);
   expect_positive(a.d_model, "d_model");
-  expect_positive(a.heads, "heads");
-  expect_positive(a.head_dim, "head_dim");
-  expect_positive(a.state, "state");
-  expect_positive(a.rank, "rank");
-  expect_groups(a.heads, a.groups);
-  expect_rope_angles(a.rope_angles, a.state, a.mimo ? Pairs::halved : Pairs::interleaved);
   if (!a.mimo && a.rank != 1) throw std::invalid_argument(fmt::format("rank: a SISO mixer has rank 1, got {}", a.rank));
   const int B = a.batch, L = a.length, H = a.heads, P = a.head_dim, N = a.state, R = a.rank, DI = H * P;
   const int in_size = mamba3_in_proj_size(H, P, a.groups, N, a.rope_angles, R);
@@ -373,11 +378,8 @@ void check_shapes(const Mamba3MixerArgs& a) {
     expect_shape(a.norm, "norm.weight", {{"d_inner", DI}});
   else if (!a.norm.empty())
     throw std::invalid_argument("norm.weight: given without outproj_norm");
-  expect_shape(a.init_angle_state, "init_angle_state", {{"batch", B}, {"heads", H}, {"rope_angles", a.rope_angles}},
-               true);
-  expect_shape(a.init_ssm_state, "init_ssm_state", {{"batch", B}, {"heads", H}, {"head_dim", P}, {"state", N}}, true);
-  expect_shape(a.init_k_state, "init_k_state", {{"batch", B}, {"rank", R}, {"heads", H}, {"state", N}}, true);
-  expect_shape(a.init_v_state, "init_v_state", {{"batch", B}, {"heads", H}, {"head_dim", P}}, true);
+  check_cache(a.init_angle_state, a.init_ssm_state, a.init_k_state, a.init_v_state, B, H, P, N, a.rope_angles, R,
+              false);
 }
 
 Mamba3Result mamba3_mixer(const Mamba3MixerArgs& a) {
