@@ -54,8 +54,6 @@ else
   die "unknown profile '$profile' (shipped: $known; or give a YAML path)"
 fi
 
-yosys=${YOSYS:-yosys}
-command -v "$yosys" >/dev/null || die "yosys not found (Debian: apt-get install yosys)"
 gen=${SCAN_UNIT_GEN:-}
 if [[ -z $gen ]]; then
   for candidate in "$root/build/rtl/scan_unit/scan_unit_gen" "$root/build-rtl/rtl/scan_unit/scan_unit_gen"; do
@@ -73,6 +71,9 @@ cfg=$scratch/scan_cfg.svh
 "$gen" "$profile_file" "$cfg" || die "scan_unit_gen rejected $profile (above)"
 grep -q '^`define SCAN_IS_FLOAT 1'"'"'b1' "$cfg" &&
   die "$profile has a floating-point scan unit: its arithmetic is a behavioural DPI-C block (scan_fp_pkg.sv), not synthesizable; synthesis covers fixed-point units only"
+# The profile is checked first, so its errors come whether or not yosys is installed.
+yosys=${YOSYS:-yosys}
+command -v "$yosys" >/dev/null || die "yosys not found (Debian: apt-get install yosys)"
 
 # The RTL sources in the order of rtl/scan_unit/CMakeLists.txt, less the FP package.
 rtl=$root/rtl/scan_unit
