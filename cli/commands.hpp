@@ -106,6 +106,22 @@ struct CompareCommand {
 };
 int compare(const CompareCommand& command, std::ostream& out);
 
+// `serve`: a request stream served by the simulated chip (host/serving.hpp).
+struct ServeCommand {
+  std::string profile, model;
+  std::string requests;  // FILE.jsonl; or generated:
+  std::string arrivals;  // poisson:RATE | bursty:RATE:BURST
+  double duration = 60;  // seconds of generated arrivals
+  std::string prompt_tokens = "64:1024", output_tokens = "16:256";
+  std::uint64_t seed = 1;
+  std::string policy = "fcfs";  // fcfs | spf | sequential
+  int max_batch = 64, token_budget = 512;
+  std::string slo;  // "ttft=S,tbt=S"
+  bool check_buckets = true;
+  std::string out;  // folder for summary.json and requests.csv
+};
+int serve(const ServeCommand& command, std::ostream& out);
+
 struct CosimCommand {
   std::string profile = "all";
   std::uint64_t seed = 1;

@@ -167,6 +167,42 @@ void add_run_command(CLI::App& app, Outcome& outcome) {
   });
 }
 
+void add_serve_command(CLI::App& app, Outcome& outcome) {
+  auto serve = std::make_shared<cli::ServeCommand>();
+  auto* command = app.add_subcommand(
+      "serve", "Serve a stream of requests on a profile: continuous batching, TTFT / TBT percentiles, goodput");
+  command->add_option("--profile", serve->profile, "Profile name or file")->required();
+  command->add_option("--model", serve->model, "Workload name (workloads/models), workload YAML, config.json or folder")
+      ->required();
+  command->add_option("--requests", serve->requests,
+                      "Requests, one JSON object a line: arrival_s, prompt_tokens, output_tokens (id, session, turn)");
+  command->add_option("--arrivals", serve->arrivals, "Generated arrivals: poisson:RATE or bursty:RATE:BURST (per s)");
+  command->add_option("--duration", serve->duration, "Seconds of generated arrivals")
+      ->check(CLI::Range(1e-3, 1e7))
+      ->capture_default_str();
+  command->add_option("--prompt-tokens", serve->prompt_tokens, "Generated prompts' tokens: N or LO:HI (uniform)")
+      ->capture_default_str();
+  command->add_option("--output-tokens", serve->output_tokens, "Generated outputs' tokens: N or LO:HI (uniform)")
+      ->capture_default_str();
+  command->add_option("--seed", serve->seed, "Seed of the generated requests")->capture_default_str();
+  command->add_option("--policy", serve->policy, "fcfs, spf (shortest prompt first) or sequential (one at a time)")
+      ->capture_default_str();
+  command->add_option("--max-batch", serve->max_batch, "Sessions served at once at most")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  command->add_option("--token-budget", serve->token_budget, "Prompt tokens a step carries beside its decode tokens")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  command->add_option("--slo", serve->slo, "Objectives: ttft=SECONDS,tbt=SECONDS (mean time between tokens)");
+  command->add_flag("!--no-bucket-check", serve->check_buckets,
+                    "Skip measuring the step buckets' interpolation against full simulations");
+  command->add_option("--out", serve->out, "Write summary.json and requests.csv to this folder");
+  command->callback([serve, &outcome] {
+    if (!serve->requests.empty()) require_input(serve->requests, "--requests", false);
+    outcome.status = cli::serve(*serve, outcome.out);
+  });
+}
+
 void add_calibrate_command(CLI::App& app, Outcome& outcome) {
   auto calibrate = std::make_shared<cli::CalibrateCommand>();
   auto* command = app.add_subcommand(
@@ -312,6 +348,7 @@ void add_commands(CLI::App& app, Outcome& outcome) {
   add_golden_command(app, outcome);
   add_compile_command(app, outcome);
   add_run_command(app, outcome);
+  add_serve_command(app, outcome);
   add_compare_command(app, outcome);
   add_calibrate_command(app, outcome);
   add_reproduce_command(app, outcome);

@@ -2,7 +2,9 @@
 // (compile, then simulate every phase on the SystemC model and report the serving figures) and
 // `ssmsoc compare` (models run on several profiles, their figures side by side).
 #include <fmt/format.h>
+
 #include <unistd.h>
+#include <sstream>
 
 #include <algorithm>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "host/functional_driver.hpp"
 #include "host/functional_run.hpp"
 #include "host/performance_run.hpp"
+#include "host/serving.hpp"
 
 namespace ssmsoc::cli {
 
@@ -231,6 +234,114 @@ int compare(const CompareCommand& command, std::ostream& out) {
   }
   out << host::comparison_table(comparison);
   if (!command.out.empty()) out << fmt::format("wrote {}/compare.json and {}/compare.csv\n", command.out, command.out);
+  return 0;
+}
+
+namespace {
+
+// "ttft=S,tbt=S" (either or both) into the options' objectives.
+void parse_slo(const std::string& text, host::ServeOptions& options) {
+  std::stringstream parts(text);
+  std::string part;
+  while (std::getline(parts, part, ',')) {
+    const std::size_t eq = part.find('=');
+    const std::string key = part.substr(0, eq);
+    double value = 0;
+    try {
+      std::size_t used = 0;
+      value = std::stod(part.substr(eq == std::string::npos ? part.size() : eq + 1), &used);
+      if (eq == std::string::npos || used != part.size() - eq - 1 || !(value > 0)) throw std::invalid_argument("");
+    } catch (const std::exception&) {
+      throw ConfigError(fmt::format("--slo \"{}\": expected ttft=SECONDS,tbt=SECONDS (positive numbers)", text));
+    }
+    if (key == "ttft")
+      options.slo_ttft_s = value;
+    else if (key == "tbt")
+      options.slo_tbt_s = value;
+    else
+      throw ConfigError(fmt::format("--slo \"{}\": unknown objective \"{}\" (ttft, tbt)", text, key));
+  }
+}
+
+}  // namespace
+
+int serve(const ServeCommand& command, std::ostream& out) {
+  if (command.requests.empty() == command.arrivals.empty())
+    throw ConfigError("serve: give either --requests FILE.jsonl or --arrivals poisson:RATE (with --duration)");
+  if (command.policy != "fcfs" && command.policy != "spf" && command.policy != "sequential")
+    throw ConfigError(fmt::format("--policy \"{}\": expected fcfs, spf or sequential", command.policy));
+  host::ServeOptions options;
+  options.policy = command.policy;
+  options.max_batch = command.max_batch;
+  options.token_budget = command.token_budget;
+  parse_slo(command.slo, options);
+  // Every input read before anything runs.
+  const std::vector<host::ServeRequest> requests =
+      command.requests.empty()
+          ? host::generate_requests(host::parse_arrivals(command.arrivals), command.duration,
+                                    host::parse_token_range(command.prompt_tokens, "--prompt-tokens"),
+                                    host::parse_token_range(command.output_tokens, "--output-tokens"), command.seed)
+          : host::load_requests(command.requests);
+  const Profile profile = load_profile(command.profile);
+  const compiler::ModelSpec model = compiler::load_workload(command.model);
+  int longest = 1;
+  for (const host::ServeRequest& r : requests) longest = std::max(longest, r.prompt_tokens + r.output_tokens);
+  progress(fmt::format("planning the memory of {} on {}", model.name, profile.name));
+  options.max_sessions = host::simulated_session_limit(model, profile, longest, 1 << 30);
+  host::StepCosts costs(host::simulated_shapes(model, profile), model.has_attention());
+  progress("serving");
+  const host::ServeResult result = host::serve(requests, costs, options);
+  nlohmann::ordered_json summary;
+  summary["model"] = model.name;
+  summary["profile"] = profile.name;
+  summary["source"] = command.requests.empty()
+                          ? fmt::format("{} for {} s, prompts {}, outputs {}, seed {}", command.arrivals,
+                                        command.duration, command.prompt_tokens, command.output_tokens, command.seed)
+                          : command.requests;
+  summary.update(host::serve_summary(result, options));
+  summary["step_shapes_simulated"] = costs.simulated();
+  if (command.check_buckets) {
+    progress("checking the step buckets against full simulations");
+    const int batch = std::min(options.max_batch, 24);
+    summary["bucket_error"] = costs.bucket_error(batch > 2 ? std::vector<int>{3, batch - 1} : std::vector<int>{},
+                                                 {std::max(24, longest / 3)});
+  }
+  progress("");
+  if (!command.out.empty()) {
+    OutputFiles outputs;  // both appear, or neither
+    outputs.create_folder(command.out);
+    outputs.add(fs::path(command.out) / "summary.json").write(summary.dump(2) + '\n');
+    outputs.add(fs::path(command.out) / "requests.csv").write(host::requests_csv(result));
+    outputs.commit();
+  }
+  auto dist = [&](const char* key) {
+    const auto& d = summary[key];
+    return fmt::format("p50 {} p90 {} p99 {} s", host::readable(d["p50"].get<double>()),
+                       host::readable(d["p90"].get<double>()), host::readable(d["p99"].get<double>()));
+  };
+  out << fmt::format("{} on {}: {} requests, {} completed, {} dropped; {} tokens out of {} asked ({} policy)\n",
+                     model.name, profile.name, requests.size(), summary["completed"].get<std::int64_t>(),
+                     summary["dropped"].size(), summary["tokens_out"].get<std::int64_t>(),
+                     summary["tokens_asked"].get<std::int64_t>(), options.policy);
+  out << fmt::format("  time to first token    {}\n", dist("ttft"));
+  out << fmt::format("  time between tokens    {}\n", dist("time_between_tokens"));
+  out << fmt::format("  end to end             {}\n", dist("end_to_end"));
+  out << fmt::format("  throughput             {} tokens/s, {} requests/s over {} s; mean decode batch {}\n",
+                     host::readable(summary["throughput"]["value"].get<double>()),
+                     host::readable(summary["request_rate"]["value"].get<double>()), host::readable(result.makespan_s),
+                     host::readable(summary["mean_decode_batch"].get<double>()));
+  if (options.slo_ttft_s > 0 || options.slo_tbt_s > 0)
+    out << fmt::format("  SLO attainment         {:.1f} % (goodput {} requests/s)\n",
+                       100 * summary["slo"]["attainment"].get<double>(),
+                       host::readable(summary["slo"]["goodput"]["value"].get<double>()));
+  out << fmt::format("  energy                 {} J, {} J per token; {} step shapes simulated\n",
+                     host::readable(result.energy_j),
+                     host::readable(summary["energy_per_token"]["value"].get<double>()), costs.simulated());
+  if (summary.contains("bucket_error"))
+    out << fmt::format("  bucket interpolation   {:.2f} % largest error against full simulation\n",
+                       100 * summary["bucket_error"].get<double>());
+  if (!command.out.empty())
+    out << fmt::format("  wrote {}/summary.json and {}/requests.csv\n", command.out, command.out);
   return 0;
 }
 

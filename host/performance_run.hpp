@@ -1,7 +1,7 @@
 // A performance run: a model compiled for a profile and every phase simulated once on the
 // SystemC model (timing and energy; no data), in parallel child processes, with the serving
 // figures derived from the phases' roles and run counts. `ssmsoc run` prints and writes them;
-// `sweep`, `serve` and `report` are to build on the same value.
+// `sweep`, `serve` and `report` build on the same value.
 //
 //   compiler::Scenario scenario;  // prompt 512, generate 128, batch 1
 //   PerformanceRun r = run_performance(compiler::load_model("workloads/models/mamba-130m.yaml"), scenario,

@@ -22,6 +22,7 @@ int numerics_table(std::uint64_t, std::ostream&) { return 0; }
 int golden_run(const GoldenCommand&, std::ostream&) { return 0; }
 int compile_run(const CompileCommand&, std::ostream&) { return 0; }
 int model_run(const RunCommand&, std::ostream&) { return 0; }
+int serve(const ServeCommand&, std::ostream&) { return 0; }
 int calibrate(const CalibrateCommand&, std::ostream&) { return 0; }
 int compare(const CompareCommand&, std::ostream&) { return 0; }
 int reproduce(const ReproduceCommand&, std::ostream&) { return 0; }

@@ -1,0 +1,220 @@
+// Serving (host/serving.hpp): the scheduler against step costs written out by hand, so that
+// every time it produces can be checked; the request files and generators; the buckets.
+#include "host/serving.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "arch/spec/config_tree.hpp"
+#include "tests/support.hpp"
+
+namespace ssmsoc::host {
+namespace {
+
+// A chip whose decode step costs 10 ms + 1 ms per session (the weights once, each session's
+// state), whose prompt costs 0.1 ms a token and whose logits 2 ms; energy 1 J per second.
+ShapeCost linear_chip(bool decode, int tokens, int batch) {
+  ShapeCost c;
+  c.step.seconds = decode ? 0.010 + 0.001 * batch : 1e-4 * tokens;
+  c.logits.seconds = 0.002;
+  c.step.energy_j = c.step.seconds, c.logits.energy_j = c.logits.seconds;
+  return c;
+}
+
+ServeRequest request(double arrival, int prompt, int output, const std::string& id = "") {
+  ServeRequest r;
+  r.id = id;
+  r.arrival_s = arrival;
+  r.prompt_tokens = prompt;
+  r.output_tokens = output;
+  return r;
+}
+
+TEST(Serve, TimesTwoRequestsAsWorkedByHand) {
+  StepCosts costs(linear_chip, false);
+  ServeOptions options;
+  options.token_budget = 100;
+  // a: 150 prompt tokens in two steps (100, then 50 + logits), then 2 more tokens; b arrives
+  // during a's first step and joins at the second: its 20 tokens fit the budget left (50).
+  const ServeResult r = serve({request(0, 150, 3, "a"), request(0.005, 20, 2, "b")}, costs, options);
+  ASSERT_EQ(r.requests.size(), 2u);
+  const RequestRecord& a = r.requests[0];
+  const RequestRecord& b = r.requests[1];
+  // Step 1: a's 100 tokens, 10 ms. Step 2: a's last 50 + b's 20 + two logits: 5 + 2 + 2 + 2 = 11 ms.
+  EXPECT_NEAR(a.first_token_s, 0.021, 1e-12);
+  EXPECT_NEAR(b.first_token_s, 0.021, 1e-12);
+  // Step 3: both decode (12 ms): b done. Step 4: a alone (11 ms): a done.
+  EXPECT_NEAR(b.finish_s, 0.033, 1e-12);
+  EXPECT_NEAR(a.finish_s, 0.044, 1e-12);
+  EXPECT_NEAR(a.max_gap_s, 0.012, 1e-12);
+  EXPECT_NEAR(b.ttft_s(), 0.016, 1e-12);
+  EXPECT_EQ(r.steps, 4u);
+  EXPECT_NEAR(r.energy_j, 0.044, 1e-12);
+  EXPECT_NEAR(r.makespan_s, 0.044, 1e-12);
+}
+
+TEST(Serve, EveryRequestCompletesWithTheTokensItAskedForAndTheSameSeedGivesTheSameBytes) {
+  for (const std::string policy : {"fcfs", "spf", "sequential"})
+    for (const std::uint64_t seed : {1u, 2u, 3u}) {
+      SCOPED_TRACE(policy + " seed " + std::to_string(seed));
+      const std::vector<ServeRequest> requests =
+          generate_requests(parse_arrivals("poisson:20"), 5, {1, 700}, {1, 60}, seed);
+      ASSERT_GT(requests.size(), 40u);
+      ServeOptions options;
+      options.policy = policy;
+      options.max_batch = 8;
+      options.token_budget = 256;
+      StepCosts costs(linear_chip, false);
+      const ServeResult r = serve(requests, costs, options);
+      std::size_t gaps = 0;
+      for (const RequestRecord& rec : r.requests) {
+        EXPECT_TRUE(rec.dropped.empty());
+        EXPECT_EQ(rec.tokens_out, rec.request.output_tokens) << rec.request.id;
+        EXPECT_GE(rec.first_token_s, rec.request.arrival_s);
+        EXPECT_GE(rec.finish_s, rec.first_token_s);
+        gaps += std::size_t(rec.request.output_tokens - 1);
+      }
+      EXPECT_EQ(r.gaps_s.size(), gaps);
+      EXPECT_NEAR(r.energy_j, r.busy_s, 1e-9);
+      StepCosts again(linear_chip, false);
+      const ServeResult second = serve(requests, again, options);
+      EXPECT_EQ(requests_csv(second), requests_csv(r));
+      EXPECT_EQ(serve_summary(second, options).dump(), serve_summary(r, options).dump());
+    }
+}
+
+TEST(Serve, ContinuousBatchingServesALoadedStreamFasterThanOneRequestAtATime) {
+  const std::vector<ServeRequest> requests =
+      generate_requests(parse_arrivals("poisson:30"), 10, {32, 256}, {32, 128}, 5);
+  ServeOptions batched, one;
+  batched.max_batch = 32;
+  one.policy = "sequential";
+  StepCosts a(linear_chip, false), b(linear_chip, false);
+  const ServeResult fast = serve(requests, a, batched), slow = serve(requests, b, one);
+  // One at a time, a step carries one session's token at 11 ms; batched, up to 32 at 42 ms.
+  EXPECT_LT(fast.makespan_s * 4, slow.makespan_s);
+  EXPECT_GT(fast.batch_sum / double(fast.steps), 4.0);
+  EXPECT_NEAR(slow.batch_sum / double(slow.steps), 1.0, 0.05);
+}
+
+TEST(Serve, ShortestPromptFirstAdmitsTheShortPromptAheadOfALongerOneThatArrivedFirst) {
+  ServeOptions options;
+  options.policy = "spf";
+  options.max_batch = 1;
+  StepCosts costs(linear_chip, false);
+  // "busy" holds the chip; "long" then "short" wait; shortest first serves "short" next.
+  const ServeResult r =
+      serve({request(0, 10, 5, "busy"), request(0.001, 500, 1, "long"), request(0.002, 5, 1, "short")}, costs, options);
+  EXPECT_LT(r.requests[2].first_token_s, r.requests[1].first_token_s);
+  options.policy = "fcfs";
+  StepCosts again(linear_chip, false);
+  const ServeResult f =
+      serve({request(0, 10, 5, "busy"), request(0.001, 500, 1, "long"), request(0.002, 5, 1, "short")}, again, options);
+  EXPECT_GT(f.requests[2].first_token_s, f.requests[1].first_token_s);
+}
+
+TEST(Serve, AChipThatHoldsNoSessionDropsEveryRequestWithItsReason) {
+  ServeOptions options;
+  options.max_sessions = 0;
+  StepCosts costs(linear_chip, false);
+  const ServeResult r = serve({request(0, 10, 5), request(1, 10, 5)}, costs, options);
+  for (const RequestRecord& rec : r.requests) {
+    EXPECT_EQ(rec.tokens_out, 0);
+    EXPECT_NE(rec.dropped.find("holds no session"), std::string::npos);
+  }
+  const auto summary = serve_summary(r, options);
+  EXPECT_EQ(summary["completed"], 0);
+  EXPECT_EQ(summary["dropped"].size(), 2u);
+}
+
+TEST(StepCosts, InterpolateBetweenPowerOfTwoBucketsAndMeasureTheirError) {
+  int calls = 0;
+  // Quadratic in the batch: the interpolation overestimates between buckets by a known amount.
+  StepCosts costs(
+      [&](bool decode, int tokens, int batch) {
+        ++calls;
+        ShapeCost c;
+        c.step.seconds = decode ? 1.0 + 0.01 * batch * batch : 0.001 * tokens;
+        return c;
+      },
+      false);
+  EXPECT_DOUBLE_EQ(costs.decode(4, 999).seconds, 1.16);
+  // 6 between 4 and 8: 1.16 + (1.64 - 1.16) / 2 = 1.40 against 1.36 exact.
+  EXPECT_NEAR(costs.decode(6, 5).seconds, 1.40, 1e-12);
+  EXPECT_EQ(costs.simulated(), 2u);  // batches 4 and 8; one context bucket without attention
+  EXPECT_NEAR(costs.prefill(100, 50, false).seconds, 0.1, 1e-12);  // linear: exact
+  EXPECT_NEAR(costs.bucket_error({6}, {100}), 1.40 / 1.36 - 1, 1e-12);
+  const int before = calls;
+  costs.decode(6, 1);
+  EXPECT_EQ(calls, before);  // memoized
+}
+
+TEST(StepCosts, ContextBucketsOnlyForModelsWithAttention) {
+  std::vector<int> contexts;
+  auto chip = [&](bool decode, int tokens, int batch) {
+    if (decode) contexts.push_back(tokens);
+    return linear_chip(decode, tokens, batch);
+  };
+  StepCosts ssm(chip, false);
+  ssm.decode(1, 100), ssm.decode(1, 5000);
+  EXPECT_EQ(contexts, (std::vector<int>{256}));
+  contexts.clear();
+  StepCosts hybrid(chip, true);
+  hybrid.decode(1, 3000);
+  EXPECT_EQ(contexts, (std::vector<int>{2048, 4096}));
+}
+
+TEST(ServeRequests, AGeneratedStreamHasTheRateAndLengthsAsked) {
+  const std::vector<ServeRequest> r = generate_requests(parse_arrivals("poisson:50"), 200, {10, 20}, {3, 3}, 9);
+  EXPECT_NEAR(double(r.size()) / 200.0, 50.0, 50.0 * 0.05);
+  for (const ServeRequest& q : r) {
+    EXPECT_GE(q.prompt_tokens, 10);
+    EXPECT_LE(q.prompt_tokens, 20);
+    EXPECT_EQ(q.output_tokens, 3);
+  }
+  const std::vector<ServeRequest> bursts = generate_requests(parse_arrivals("bursty:40:4"), 100, {5, 5}, {1, 1}, 9);
+  ASSERT_GE(bursts.size(), 4u);
+  EXPECT_EQ(bursts.size() % 4, 0u);
+  EXPECT_EQ(bursts[0].arrival_s, bursts[3].arrival_s);
+  EXPECT_LT(bursts[3].arrival_s, bursts[4].arrival_s);
+}
+
+TEST(ServeRequests, BadInputIsOneLineNamingTheFileLineAndField) {
+  auto error_of = [](const std::string& text) {
+    const auto file = test::write_file("requests.jsonl", text);
+    try {
+      load_requests(file);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string ok = R"({"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 2})";
+  EXPECT_NE(error_of(ok + "\n{\"arrival_s\": 1, \"prompt_tokens\": 5\n").find("requests.jsonl:2: not a JSON object"),
+            std::string::npos);
+  EXPECT_NE(error_of(ok + "\n\n" + R"({"arrival_s": 1, "prompt_tokens": 0, "output_tokens": 2})")
+                .find("requests.jsonl:3: \"prompt_tokens\" must be an integer from 1"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 2, "prompt": "hi"})")
+                .find(":1: unknown field \"prompt\""),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"arrival_s": 2, "prompt_tokens": 5, "output_tokens": 2})"
+                     "\n"
+                     R"({"arrival_s": 1, "prompt_tokens": 5, "output_tokens": 2})")
+                .find(":2: arrival_s 1 is before the previous request's 2"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"prompt_tokens": 5, "output_tokens": 2})").find(":1: \"arrival_s\" must be"),
+            std::string::npos);
+  EXPECT_NE(error_of("\n").find("no requests"), std::string::npos);
+  EXPECT_THROW(parse_arrivals("poisson:-3"), ConfigError);
+  EXPECT_THROW(parse_arrivals("uniform:3"), ConfigError);
+  EXPECT_THROW(parse_arrivals("bursty:3"), ConfigError);
+  EXPECT_THROW(parse_token_range("9:3", "--prompt-tokens"), ConfigError);
+  EXPECT_THROW(parse_token_range("x", "--prompt-tokens"), ConfigError);
+  EXPECT_EQ(parse_token_range("7", "--output-tokens").hi, 7);
+}
+
+}  // namespace
+}  // namespace ssmsoc::host
