@@ -109,14 +109,16 @@ int compare(const CompareCommand& command, std::ostream& out);
 // `serve`: a request stream served by the simulated chip (host/serving.hpp).
 struct ServeCommand {
   std::string profile, model;
+  std::string scenario;  // workloads/scenarios/serve/NAME.yaml or a file; or
   std::string requests;  // FILE.jsonl; or generated:
   std::string arrivals;  // poisson:RATE | bursty:RATE:BURST
   double duration = 60;  // seconds of generated arrivals
   std::string prompt_tokens = "64:1024", output_tokens = "16:256";
   std::uint64_t seed = 1;
-  std::string policy = "fcfs";  // fcfs | spf | sequential
-  int max_batch = 64, token_budget = 512;
-  std::string slo;  // "ttft=S,tbt=S"
+  std::string policy;                   // fcfs | spf | sequential; empty: the scenario's (fcfs)
+  int max_batch = 0, token_budget = 0;  // 0: the scenario's (64, 512)
+  std::string slo;                      // "ttft=S,tbt=S"
+  bool no_session_cache = false;
   bool check_buckets = true;
   std::string out;  // folder for summary.json and requests.csv
 };

@@ -174,6 +174,8 @@ void add_serve_command(CLI::App& app, Outcome& outcome) {
   command->add_option("--profile", serve->profile, "Profile name or file")->required();
   command->add_option("--model", serve->model, "Workload name (workloads/models), workload YAML, config.json or folder")
       ->required();
+  command->add_option("--scenario", serve->scenario,
+                      "A serving scenario: a name in workloads/scenarios/serve (chat, agentic, ...) or a YAML file");
   command->add_option("--requests", serve->requests,
                       "Requests, one JSON object a line: arrival_s, prompt_tokens, output_tokens (id, session, turn)");
   command->add_option("--arrivals", serve->arrivals, "Generated arrivals: poisson:RATE or bursty:RATE:BURST (per s)");
@@ -185,14 +187,16 @@ void add_serve_command(CLI::App& app, Outcome& outcome) {
   command->add_option("--output-tokens", serve->output_tokens, "Generated outputs' tokens: N or LO:HI (uniform)")
       ->capture_default_str();
   command->add_option("--seed", serve->seed, "Seed of the generated requests")->capture_default_str();
-  command->add_option("--policy", serve->policy, "fcfs, spf (shortest prompt first) or sequential (one at a time)")
-      ->capture_default_str();
-  command->add_option("--max-batch", serve->max_batch, "Sessions served at once at most")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  command->add_option("--token-budget", serve->token_budget, "Prompt tokens a step carries beside its decode tokens")
-      ->check(CLI::Range(1, 10000000))
-      ->capture_default_str();
+  command->add_option("--policy", serve->policy,
+                      "fcfs (default), spf (shortest prompt first) or sequential (one at a time)");
+  command->add_option("--max-batch", serve->max_batch, "Sessions served at once at most (default 64)")
+      ->check(CLI::Range(1, 100000));
+  command
+      ->add_option("--token-budget", serve->token_budget,
+                   "Prompt tokens a step carries beside its decode tokens (default 512)")
+      ->check(CLI::Range(1, 10000000));
+  command->add_flag("--no-session-cache", serve->no_session_cache,
+                    "Drop a session's state after each turn: every turn prefills its whole context");
   command->add_option("--slo", serve->slo, "Objectives: ttft=SECONDS,tbt=SECONDS (mean time between tokens)");
   command->add_flag("!--no-bucket-check", serve->check_buckets,
                     "Skip measuring the step buckets' interpolation against full simulations");

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <unistd.h>
+#include <set>
 #include <sstream>
 
 #include <algorithm>
@@ -265,46 +266,74 @@ void parse_slo(const std::string& text, host::ServeOptions& options) {
 
 }  // namespace
 
+// A serving scenario by name (workloads/scenarios/serve/NAME.yaml) or file.
+fs::path serve_scenario_file(const std::string& name) {
+  if (fs::exists(name)) return name;
+  // Beside the shipped profiles, as compiler::load_workload finds the workloads.
+  const fs::path file =
+      profile_directory().parent_path().parent_path() / "workloads" / "scenarios" / "serve" / (name + ".yaml");
+  if (!fs::exists(file)) {
+    std::set<std::string> shipped;
+    for (const auto& entry : fs::directory_iterator(file.parent_path()))
+      if (entry.path().extension() == ".yaml") shipped.insert(entry.path().stem().string());
+    std::string names;
+    for (const std::string& n : shipped) names += (names.empty() ? "" : ", ") + n;
+    throw ConfigError(fmt::format("--scenario \"{}\": no such serving scenario (shipped: {})", name, names));
+  }
+  return file;
+}
+
 int serve(const ServeCommand& command, std::ostream& out) {
-  if (command.requests.empty() == command.arrivals.empty())
-    throw ConfigError("serve: give either --requests FILE.jsonl or --arrivals poisson:RATE (with --duration)");
-  if (command.policy != "fcfs" && command.policy != "spf" && command.policy != "sequential")
-    throw ConfigError(fmt::format("--policy \"{}\": expected fcfs, spf or sequential", command.policy));
+  const int sources = !command.requests.empty() + !command.arrivals.empty() + !command.scenario.empty();
+  if (sources != 1)
+    throw ConfigError(
+        "serve: give one of --scenario NAME, --requests FILE.jsonl or --arrivals poisson:RATE (with --duration)");
+  // Every input read before anything runs; the command line's options override the scenario's.
   host::ServeOptions options;
-  options.policy = command.policy;
-  options.max_batch = command.max_batch;
-  options.token_budget = command.token_budget;
+  std::vector<host::ServeRequest> requests;
+  std::string traffic = command.requests;
+  if (!command.scenario.empty()) {
+    host::ServeScenario scenario = host::load_serve_scenario(serve_scenario_file(command.scenario), options);
+    requests = std::move(scenario.requests);
+    traffic = fmt::format("scenario {}: {}", scenario.name, scenario.traffic);
+  } else if (!command.arrivals.empty()) {
+    requests = host::generate_requests(host::parse_arrivals(command.arrivals), command.duration,
+                                       host::parse_token_range(command.prompt_tokens, "--prompt-tokens"),
+                                       host::parse_token_range(command.output_tokens, "--output-tokens"), command.seed);
+    traffic = fmt::format("{} for {} s, prompts {}, outputs {}, seed {}", command.arrivals, command.duration,
+                          command.prompt_tokens, command.output_tokens, command.seed);
+  } else {
+    requests = host::load_requests(command.requests);
+  }
+  if (!command.policy.empty()) options.policy = command.policy;
+  if (options.policy != "fcfs" && options.policy != "spf" && options.policy != "sequential")
+    throw ConfigError(fmt::format("--policy \"{}\": expected fcfs, spf or sequential", options.policy));
+  if (command.max_batch > 0) options.max_batch = command.max_batch;
+  if (command.token_budget > 0) options.token_budget = command.token_budget;
+  if (command.no_session_cache) options.keep_sessions = false;
   parse_slo(command.slo, options);
-  // Every input read before anything runs.
-  const std::vector<host::ServeRequest> requests =
-      command.requests.empty()
-          ? host::generate_requests(host::parse_arrivals(command.arrivals), command.duration,
-                                    host::parse_token_range(command.prompt_tokens, "--prompt-tokens"),
-                                    host::parse_token_range(command.output_tokens, "--output-tokens"), command.seed)
-          : host::load_requests(command.requests);
   const Profile profile = load_profile(command.profile);
   const compiler::ModelSpec model = compiler::load_workload(command.model);
   int longest = 1;
   for (const host::ServeRequest& r : requests) longest = std::max(longest, r.prompt_tokens + r.output_tokens);
   progress(fmt::format("planning the memory of {} on {}", model.name, profile.name));
-  options.max_sessions = host::simulated_session_limit(model, profile, longest, 1 << 30);
+  options.memory = host::planned_session_memory(model, profile, longest);
   host::StepCosts costs(host::simulated_shapes(model, profile), model.has_attention());
   progress("serving");
   const host::ServeResult result = host::serve(requests, costs, options);
   nlohmann::ordered_json summary;
   summary["model"] = model.name;
   summary["profile"] = profile.name;
-  summary["source"] = command.requests.empty()
-                          ? fmt::format("{} for {} s, prompts {}, outputs {}, seed {}", command.arrivals,
-                                        command.duration, command.prompt_tokens, command.output_tokens, command.seed)
-                          : command.requests;
+  summary["source"] = traffic;
   summary.update(host::serve_summary(result, options));
   summary["step_shapes_simulated"] = costs.simulated();
   if (command.check_buckets) {
     progress("checking the step buckets against full simulations");
-    const int batch = std::min(options.max_batch, 24);
-    summary["bucket_error"] = costs.bucket_error(batch > 2 ? std::vector<int>{3, batch - 1} : std::vector<int>{},
-                                                 {std::max(24, longest / 3)});
+    // Shapes between buckets: batches 9 and 22, a chunk of 9/16 of the token budget.
+    std::vector<int> batches;
+    for (const int b : {9, 22})
+      if (b <= options.max_batch) batches.push_back(b);
+    summary["bucket_error"] = costs.bucket_error(batches, {std::max(18, options.token_budget * 9 / 16)});
   }
   progress("");
   if (!command.out.empty()) {
@@ -337,6 +366,14 @@ int serve(const ServeCommand& command, std::ostream& out) {
   out << fmt::format("  energy                 {} J, {} J per token; {} step shapes simulated\n",
                      host::readable(result.energy_j),
                      host::readable(summary["energy_per_token"]["value"].get<double>()), costs.simulated());
+  const auto& cache = summary["state_cache"];
+  const auto reused = cache["hits"].get<std::uint64_t>() + cache["restores"].get<std::uint64_t>();
+  out << fmt::format(
+      "  session states         peak {} sessions, {} MB resident of {} MB; {} of {} turns reuse a kept state ({} "
+      "restored from host memory)\n",
+      result.peak_sessions, host::readable(result.peak_resident_bytes / 1e6),
+      host::readable(options.memory.capacity_bytes < 1e299 ? options.memory.capacity_bytes / 1e6 : 0), reused,
+      reused + cache["misses"].get<std::uint64_t>(), cache["restores"].get<std::uint64_t>());
   if (summary.contains("bucket_error"))
     out << fmt::format("  bucket interpolation   {:.2f} % largest error against full simulation\n",
                        100 * summary["bucket_error"].get<double>());

@@ -214,7 +214,12 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   // The traces' folder is made with them (and goes again if the run fails).
   if (!options.trace.empty() && fs::path(options.trace).has_parent_path())
     run.trace_files.create_folder(fs::path(options.trace).parent_path());
+  auto skipped = [&](const compiler::PhaseProgram& phase) {
+    return !options.only_phases.empty() &&
+           std::find(options.only_phases.begin(), options.only_phases.end(), phase.name) == options.only_phases.end();
+  };
   for (const auto& phase : run.compiled.phases) {
+    if (skipped(phase)) continue;
     sim::SimOptions sim_options;
     sim_options.source = phase.name;
     sim_options.command_op = &phase.command_op;
@@ -253,6 +258,10 @@ PerformanceRun run_performance(const compiler::ModelSpec& model, const compiler:
   }
   std::size_t job = 0;
   for (const auto& phase : run.compiled.phases) {
+    if (skipped(phase)) {
+      run.simulated.emplace_back();
+      continue;
+    }
     if (phase.samples.empty()) {
       run.simulated.push_back(std::move(results[job++]));
       continue;

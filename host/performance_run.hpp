@@ -38,6 +38,9 @@ struct PerformanceOptions {
   // Simulate every layer of every phase. Otherwise (and without a trace) a phase whose layers
   // repeat is timed from two of its layer prefixes (compiler::CompileOptions::sample_layers).
   bool all_layers = false;
+  // Only these phases are simulated ("prefill", "logits", "decode", ...); the others' results
+  // stay empty (zero). Empty: every phase.
+  std::vector<std::string> only_phases;
   Progress progress;
 };
 

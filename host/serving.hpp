@@ -34,15 +34,22 @@ namespace ssmsoc::host {
 struct ServeRequest {
   std::string id;
   double arrival_s = 0;
-  int prompt_tokens = 1;
+  int prompt_tokens = 1;  // the whole context of the turn: earlier turns' tokens included
   int output_tokens = 1;  // generated tokens, the first one included
-  std::string session;    // a conversation; empty: its own
+  std::string session;    // a conversation whose state may be kept between turns; empty: its own
   int turn = 0;
+  // A later turn sent `think_s` after request `after` (an earlier id) has its last token
+  // (closed loop: an agent or a user waiting for the answer); its record's arrival_s is then
+  // when it was sent.
+  std::string after;
+  double think_s = 0;
 };
 
 // FILE.jsonl, one request per line: {"id": "r1", "arrival_s": 0.25, "prompt_tokens": 512,
 // "output_tokens": 128, "session": "s1", "turn": 0} (id, session and turn optional; arrival
-// times non-decreasing). A bad line is a one-line ConfigError "FILE:LINE: ...".
+// times non-decreasing), or a follow-up {"id": "r2", "after": "r1", "think_s": 2,
+// "prompt_tokens": 900, "output_tokens": 64, "session": "s1", "turn": 1}. A bad line is a
+// one-line ConfigError "FILE:LINE: ...".
 std::vector<ServeRequest> load_requests(const std::filesystem::path& file);
 
 // Arrivals: "poisson:RATE" (requests per second, exponential gaps) or "bursty:RATE:BURST"
@@ -64,63 +71,105 @@ TokenRange parse_token_range(const std::string& text, const std::string& option)
 std::vector<ServeRequest> generate_requests(const ArrivalSpec& arrivals, double duration_s, TokenRange prompt,
                                             TokenRange output, std::uint64_t seed);
 
+// Agents in multi-turn sessions: agent a starts at a uniform time in [0, start_spread_s), with
+// a first prompt of `first` tokens; each later turn is sent `think_s` after the previous
+// answer and carries the whole context so far (earlier prompts and answers) plus `added` new
+// tokens (a tool's output, the next instruction).
+struct AgentSpec {
+  int agents = 1, turns = 1;
+  TokenRange first{1, 1}, added{1, 1}, output{1, 1};
+  double think_lo_s = 0, think_hi_s = 0, start_spread_s = 0;
+};
+std::vector<ServeRequest> generate_agent_sessions(const AgentSpec& spec, std::uint64_t seed);
+
+// A serving scenario (workloads/scenarios/serve/*.yaml): the traffic, the objectives and the
+// scheduler's limits. Traffic either `arrivals` (with duration, prompt_tokens, output_tokens)
+// or `agents` (with turns, first_prompt_tokens, turn_tokens, output_tokens, think_s: {lo, hi},
+// start_spread_s); token ranges "LO:HI" or N; slo: {ttft, tbt}; policy, max_batch,
+// token_budget, keep_sessions, seed. Strict: an unknown key is an error with its place.
+struct ServeOptions;
+struct ServeScenario {
+  std::string name;
+  std::vector<ServeRequest> requests;
+  std::string traffic;  // in words, for the summary
+};
+ServeScenario load_serve_scenario(const std::filesystem::path& file, ServeOptions& options);
+
 // The chip's time and energy for one step's shapes.
 struct StepCost {
   double seconds = 0, energy_j = 0;
 };
 
 // What one simulation of a shape gives: a decode step of `batch` sessions at `context` tokens
-// (decode = true), or a prompt of `tokens` tokens from the empty cache to its first token
-// without (prefill and the logits separately, `logits`).
+// (decode = true), or one prefill chunk Program of `tokens` tokens of one session after
+// `context` tokens of it, with its logits apart (the final norm and LM head, run once a prompt).
 struct ShapeCost {
-  StepCost step;    // decode: the step; prefill: the prompt's chunks
-  StepCost logits;  // prefill: the final norm and LM head of one session
+  StepCost step;
+  StepCost logits;  // prefill only
 };
-using ShapeSimulator = std::function<ShapeCost(bool decode, int tokens, int batch)>;
+using ShapeSimulator = std::function<ShapeCost(bool decode, int tokens, int context, int batch)>;
 
 // Memoized step costs at buckets, interpolated between them.
 class StepCosts {
  public:
-  // `context_matters`: the model has attention (a decode step's time grows with the context).
+  // `context_matters`: the model has attention (a step's time grows with the context).
   StepCosts(ShapeSimulator simulate, bool context_matters);
   // One decode token for each of `batch` sessions whose mean context is `context`.
   StepCost decode(int batch, int context);
-  // `tokens` prompt tokens of one session after `context` of its tokens (the chunk's share of
-  // the whole prompt's time), and its logits when `last` (the chunk ends the prompt).
+  // A prefill chunk of `tokens` tokens of one session after `context` of its tokens, and its
+  // logits when `last` (the chunk ends the prompt).
   StepCost prefill(int tokens, int context, bool last);
   // Distinct shapes simulated so far.
-  std::size_t simulated() const { return decode_.size() + prompt_.size(); }
-  // The largest relative error of the interpolation against simulating the shapes themselves:
-  // decode at batches between buckets, prompts between buckets (what serve reports).
-  double bucket_error(const std::vector<int>& batches, const std::vector<int>& prompts);
+  std::size_t simulated() const { return decode_.size() + prefill_.size(); }
+  // The largest relative error of the interpolation against simulating the shapes themselves
+  // (decode at `batches`, prefill chunks of `chunks` tokens, both at the lowest context
+  // bucket), which serve reports.
+  double bucket_error(const std::vector<int>& batches, const std::vector<int>& chunks);
 
  private:
-  ShapeCost shape(bool decode, int tokens, int batch);
-  StepCost prompt_cost(int tokens);  // interpolated, prefill only
+  ShapeCost shape(bool decode, int tokens, int context, int batch);
+  // Interpolated over `size` (the batch, or the chunk's tokens) and the context.
+  StepCost interpolated(bool decode, int size, int context);
   ShapeSimulator simulate_;
   bool context_matters_;
-  std::map<std::pair<int, int>, ShapeCost> decode_;  // (batch, context bucket)
-  std::map<int, ShapeCost> prompt_;                  // tokens bucket
+  std::map<std::pair<int, int>, ShapeCost> decode_;   // (batch, context) buckets
+  std::map<std::pair<int, int>, ShapeCost> prefill_;  // (tokens, context) buckets
 };
 
 // A ShapeSimulator that compiles `model` for `profile` and runs it on the SystemC model (or
-// an incumbent's kernel model) through run_performance.
+// an incumbent's kernel model) through run_performance: a decode step as the decode phase of
+// a 2-token generation after `context` tokens; a prefill chunk as one run of the prefill phase
+// compiled with that chunk (`prefill_chunk`) at that context (`prefill_context`).
 ShapeSimulator simulated_shapes(const compiler::ModelSpec& model, const Profile& profile);
+
+// What a session's state takes in the chip's memory: its SSM and conv states (fixed) and its
+// KV cache (per token of context), and what the memory holds for states beside the weights
+// and the activations.
+struct SessionMemory {
+  double fixed_bytes = 0, per_token_bytes = 0;
+  double capacity_bytes = 1e300;
+  double bytes(int context) const { return fixed_bytes + per_token_bytes * context; }
+};
+// From the memory plan of `model` on `profile` at `context` tokens (compiler::MemoryPlan:
+// state bytes per session, sessions that fit in DRAM). ConfigError when the weights alone do
+// not fit; a model whose one session of `context` tokens does not fit gets capacity 0.
+SessionMemory planned_session_memory(const compiler::ModelSpec& model, const Profile& profile, int context);
 
 // The scheduling policy: "fcfs" (arrival order), "spf" (shortest prompt first), or
 // "sequential" (one request at a time, the baseline continuous batching is judged against).
 struct ServeOptions {
   std::string policy = "fcfs";
-  int max_batch = 64;          // sessions at once (decode batch), at most
-  int token_budget = 512;      // prompt tokens per step, over all sessions in prefill
-  int max_sessions = 1 << 30;  // whose state the memory holds (simulated_session_limit)
-  double slo_ttft_s = 0;       // 0: no objective
+  int max_batch = 64;      // sessions at once (decode batch), at most
+  int token_budget = 512;  // prompt tokens per step, over all sessions in prefill
+  SessionMemory memory;    // admission: the states of the running and the kept sessions fit
+  // Keep a session's state after its turn (in the chip's DRAM while it fits, else spilled to
+  // host memory over the host link, least recently used first) so that its next turn only
+  // prefills its new tokens; false: every turn prefills its whole context.
+  bool keep_sessions = true;
+  double host_link_bytes_per_s = 32e9;  // restoring a spilled state (a PCIe 5 x8 class link)
+  double slo_ttft_s = 0;                // 0: no objective
   double slo_tbt_s = 0;
 };
-
-// Sessions of `context` tokens whose state (SSM and conv states, KV cache) the chip's DRAM holds
-// beside the weights (compiler::MemoryPlan::sessions_in_dram), at most `cap`.
-int simulated_session_limit(const compiler::ModelSpec& model, const Profile& profile, int context, int cap);
 
 struct RequestRecord {
   ServeRequest request;
@@ -141,10 +190,21 @@ struct ServeResult {
   double busy_s = 0;      // steps' time
   double energy_j = 0;
   double batch_sum = 0;  // decode sessions summed over steps (mean batch = batch_sum / steps)
+  // The state cache: turns of a kept session that found its state on chip (hits), in host
+  // memory (restores) or nowhere (misses: the first turn, or keep_sessions off); prompt
+  // tokens not prefilled thanks to it; bytes spilled to and restored from host memory and
+  // still there at the end; resident state bytes (running and kept) at their peak and their
+  // time-weighted mean over the steps.
+  std::uint64_t cache_hits = 0, cache_restores = 0, cache_misses = 0;
+  double tokens_reused = 0;
+  // Spilled = restored + in host at the end + discarded (a host copy a newer turn superseded).
+  double bytes_spilled = 0, bytes_restored = 0, bytes_in_host = 0, bytes_discarded = 0;
+  double peak_resident_bytes = 0, resident_byte_seconds = 0;
+  int peak_sessions = 0;  // running at once
 };
 
-// Serves `requests` (sorted by arrival) with `costs`. Requests longer than the memory can
-// ever hold are dropped with their reason; every other request completes.
+// Serves `requests` with `costs`. A request whose state the memory can never hold is dropped
+// with its reason (and so are the later turns that follow it); every other request completes.
 ServeResult serve(const std::vector<ServeRequest>& requests, StepCosts& costs, const ServeOptions& options);
 
 // summary.json of a serve run; `requests_csv`: one row per request.

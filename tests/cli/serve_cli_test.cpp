@@ -62,11 +62,13 @@ TEST(ServeCommand, RefusesBadInputInOneLineAndWritesNothing) {
            {"--arrivals poisson:2 --slo ttft=soon", "--slo \"ttft=soon\""},
            {"--arrivals poisson:2 --policy lifo", "--policy \"lifo\": expected fcfs, spf or sequential"},
            {"--arrivals poisson:2 --prompt-tokens 10:5", "--prompt-tokens \"10:5\": LO is above HI"},
+           {"--scenario chitchat", "--scenario \"chitchat\": no such serving scenario (shipped: "},
        }) {
     if (c.message.empty()) {
       const auto both = test::run_ssmsoc(base + c.args + " --requests " + bad.string());
       EXPECT_EQ(both.status, 1);
-      EXPECT_NE(both.err.find("either --requests FILE.jsonl or --arrivals"), std::string::npos) << both.err;
+      EXPECT_NE(both.err.find("give one of --scenario NAME, --requests FILE.jsonl or --arrivals"), std::string::npos)
+          << both.err;
       continue;
     }
     const auto run = test::run_ssmsoc(base + c.args);

@@ -137,6 +137,29 @@ host::PerformanceRun tiny_run(int prompt, int generate, int batch) {
   return host::run_performance(compiler::load_model(kTinyMamba2), scenario, load_profile("krsna-mobile"), options);
 }
 
+// Only the phases asked for are simulated (serve's step shapes): those time as in a whole run,
+// the others are left empty.
+TEST(PerformanceRun, OnlyThePhasesAskedForAreSimulated) {
+  compiler::Scenario scenario;
+  scenario.prompt_tokens = 40, scenario.generate_tokens = 5, scenario.batch = 2;
+  host::PerformanceOptions options;
+  options.compile.prefill_chunk = 16;
+  const auto model = compiler::load_model(kTinyMamba2);
+  const Profile profile = load_profile("krsna-mobile");
+  const host::PerformanceRun whole = host::run_performance(model, scenario, profile, options);
+  options.only_phases = {"decode"};
+  const host::PerformanceRun decode = host::run_performance(model, scenario, profile, options);
+  ASSERT_EQ(decode.simulated.size(), whole.simulated.size());
+  for (std::size_t i = 0; i < whole.compiled.phases.size(); ++i) {
+    SCOPED_TRACE(whole.compiled.phases[i].name);
+    const bool asked = whole.compiled.phases[i].name == "decode";
+    EXPECT_EQ(decode.simulated[i].cycles, asked ? whole.simulated[i].cycles : 0u);
+    EXPECT_EQ(decode.simulated[i].energy_j, asked ? whole.simulated[i].energy_j : 0.0);
+  }
+  EXPECT_EQ(decode.figures.decode_latency_s, whole.figures.decode_latency_s);
+  EXPECT_EQ(decode.figures.time_to_first_token_s, 0.0);
+}
+
 // The figures of a real simulation, recomputed here from the runs of its phases.
 TEST(PerformanceRun, FiguresFollowFromTheSimulatedPhases) {
   const host::PerformanceRun run = tiny_run(40, 5, 2);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <map>
 #include <numeric>
 
 #include "arch/spec/config_tree.hpp"
@@ -14,8 +16,8 @@ namespace ssmsoc::host {
 namespace {
 
 // A chip whose decode step costs 10 ms + 1 ms per session (the weights once, each session's
-// state), whose prompt costs 0.1 ms a token and whose logits 2 ms; energy 1 J per second.
-ShapeCost linear_chip(bool decode, int tokens, int batch) {
+// state), whose prefill chunk costs 0.1 ms a token and whose logits 2 ms; 1 J per second.
+ShapeCost linear_chip(bool decode, int tokens, int /*context*/, int batch) {
   ShapeCost c;
   c.step.seconds = decode ? 0.010 + 0.001 * batch : 1e-4 * tokens;
   c.logits.seconds = 0.002;
@@ -115,25 +117,141 @@ TEST(Serve, ShortestPromptFirstAdmitsTheShortPromptAheadOfALongerOneThatArrivedF
   EXPECT_GT(f.requests[2].first_token_s, f.requests[1].first_token_s);
 }
 
-TEST(Serve, AChipThatHoldsNoSessionDropsEveryRequestWithItsReason) {
+TEST(Serve, ARequestWhoseStateNeverFitsIsDroppedWithItsReasonAndSoAreItsLaterTurns) {
   ServeOptions options;
-  options.max_sessions = 0;
+  options.memory = SessionMemory{1000, 10, 1500};  // 1,000 B of state + 10 B per token of context
   StepCosts costs(linear_chip, false);
-  const ServeResult r = serve({request(0, 10, 5), request(1, 10, 5)}, costs, options);
-  for (const RequestRecord& rec : r.requests) {
-    EXPECT_EQ(rec.tokens_out, 0);
-    EXPECT_NE(rec.dropped.find("holds no session"), std::string::npos);
-  }
+  ServeRequest big = request(0, 40, 20, "big"), next = request(0, 80, 5, "next"), small = request(1, 10, 5, "small");
+  next.after = "big";
+  const ServeResult r = serve({big, next, small}, costs, options);
+  EXPECT_EQ(r.requests[0].tokens_out, 0);
+  EXPECT_NE(r.requests[0].dropped.find("its state at 60 tokens (0.0 MB) exceeds"), std::string::npos)
+      << r.requests[0].dropped;
+  EXPECT_EQ(r.requests[1].dropped, "it follows big, which was dropped");
+  EXPECT_EQ(r.requests[2].tokens_out, 5);  // 1,150 B: fits
   const auto summary = serve_summary(r, options);
-  EXPECT_EQ(summary["completed"], 0);
+  EXPECT_EQ(summary["completed"], 1);
   EXPECT_EQ(summary["dropped"].size(), 2u);
+  EXPECT_EQ(summary["tokens_asked"], 30);
+  EXPECT_EQ(summary["tokens_out"], 5);
+}
+
+TEST(Serve, AKeptSessionStatePrefillsOnlyTheNewTokensOfItsNextTurn) {
+  ServeRequest first = request(0, 100, 3, "t0"), second = request(0, 400, 2, "t1");
+  first.session = second.session = "chat";
+  second.turn = 1;
+  second.after = "t0";
+  second.think_s = 0.5;
+  for (const bool keep : {true, false}) {
+    SCOPED_TRACE(keep);
+    ServeOptions options;
+    options.keep_sessions = keep;
+    StepCosts costs(linear_chip, false);
+    const ServeResult r = serve({first, second}, costs, options);
+    // Turn 0: 100 tokens + logits (12 ms), 2 decode steps (22 ms): done at 34 ms. Turn 1
+    // arrives 0.5 s later; kept, it prefills 400 - 103 = 297 tokens (29.7 + 2 ms), else 400.
+    EXPECT_NEAR(r.requests[0].finish_s, 0.034, 1e-12);
+    EXPECT_NEAR(r.requests[1].request.arrival_s, 0.534, 1e-12);  // sent think_s after the answer
+    EXPECT_NEAR(r.requests[1].ttft_s(), keep ? 0.0317 : 0.042, 1e-12);
+    EXPECT_EQ(r.cache_hits, keep ? 1u : 0u);
+    EXPECT_EQ(r.cache_misses, keep ? 1u : 2u);
+    EXPECT_DOUBLE_EQ(r.tokens_reused, keep ? 103 : 0);
+  }
+}
+
+TEST(Serve, KeptStatesSpillToHostMemoryLeastRecentlyUsedFirstAndEveryByteIsAccountedFor) {
+  // Room for the states of three sessions of at most 2,000 tokens (1 kB + 1 B a token each).
+  ServeOptions options;
+  options.memory = SessionMemory{1000, 1, 9000};
+  options.host_link_bytes_per_s = 1e6;  // a slow link: a 2 kB restore costs 2 ms, visible
+  AgentSpec agents;
+  agents.agents = 6, agents.turns = 4;
+  agents.first = {100, 300}, agents.added = {50, 200}, agents.output = {5, 40};
+  agents.think_lo_s = 0.01, agents.think_hi_s = 0.4, agents.start_spread_s = 0.2;
+  const std::vector<ServeRequest> requests = generate_agent_sessions(agents, 4);
+  StepCosts costs(linear_chip, false);
+  const ServeResult r = serve(requests, costs, options);
+  for (const RequestRecord& rec : r.requests) EXPECT_EQ(rec.tokens_out, rec.request.output_tokens);
+  EXPECT_GT(r.bytes_spilled, 0);
+  EXPECT_GT(r.cache_restores, 0u);
+  EXPECT_NEAR(r.bytes_spilled, r.bytes_restored + r.bytes_in_host + r.bytes_discarded, 1e-6);
+  EXPECT_LE(r.peak_resident_bytes, options.memory.capacity_bytes);
+  EXPECT_EQ(r.cache_hits + r.cache_restores + r.cache_misses, requests.size());
+  EXPECT_EQ(r.cache_hits + r.cache_restores, 6u * 3u);  // every later turn finds its state somewhere
+}
+
+TEST(Serve, MemoryBoundsTheSessionsAtOnceAndAKvCacheBoundsThemHarderThanAFixedState) {
+  const std::vector<ServeRequest> requests =
+      generate_requests(parse_arrivals("bursty:100:50"), 3, {1000, 1000}, {20, 20}, 3);
+  auto peak = [&](SessionMemory memory) {
+    ServeOptions options;
+    options.memory = memory;
+    StepCosts costs(linear_chip, false);
+    return serve(requests, costs, options).peak_sessions;
+  };
+  // A 26 kB state whatever the context, against 8 kB + 40 B a token (about 48 kB at 1,020).
+  EXPECT_EQ(peak(SessionMemory{26000, 0, 26000 * 20}), 20);
+  EXPECT_EQ(peak(SessionMemory{8000, 40, 26000 * 20}), 26000 * 20 / (8000 + 40 * 1020));
+}
+
+TEST(ServeRequests, AgentTurnsCarryTheirWholeContextAndFollowTheTurnBefore) {
+  AgentSpec a;
+  a.agents = 3, a.turns = 5;
+  a.first = {1000, 2000}, a.added = {100, 300}, a.output = {10, 50};
+  a.think_lo_s = 1, a.think_hi_s = 2;
+  const std::vector<ServeRequest> r = generate_agent_sessions(a, 11);
+  ASSERT_EQ(r.size(), 15u);
+  std::map<std::string, const ServeRequest*> by_id;
+  for (const ServeRequest& q : r) by_id[q.id] = &q;
+  for (const ServeRequest& q : r) {
+    if (q.turn == 0) {
+      EXPECT_TRUE(q.after.empty());
+      continue;
+    }
+    const ServeRequest& before = *by_id.at(q.after);
+    EXPECT_EQ(before.session, q.session);
+    EXPECT_EQ(before.turn + 1, q.turn);
+    const int added = q.prompt_tokens - before.prompt_tokens - before.output_tokens;
+    EXPECT_GE(added, 100);
+    EXPECT_LE(added, 300);
+    EXPECT_GE(q.think_s, 1);
+    EXPECT_LE(q.think_s, 2);
+  }
+}
+
+TEST(ServeScenarios, TheShippedOnesLoadAndABadKeyIsAnErrorWithItsPlace) {
+  int loaded = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path("workloads/scenarios/serve"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    ServeOptions options;
+    const ServeScenario s = load_serve_scenario(entry.path(), options);
+    EXPECT_FALSE(s.requests.empty());
+    EXPECT_GT(options.slo_ttft_s, 0);
+    ++loaded;
+  }
+  EXPECT_GE(loaded, 4);
+  ServeOptions options;
+  const auto bad = test::write_file("bad-serve.yaml",
+                                    "arrivals: poisson:1\nduration: 10\nprompt_tokens: 5\n"
+                                    "output_tokens: 5\nmax_bacth: 3\n");
+  try {
+    load_serve_scenario(bad, options);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad-serve.yaml:5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("max_bacth"), std::string::npos) << e.what();
+  }
+  const auto both = test::write_file("both-serve.yaml", "arrivals: poisson:1\nagents: 3\n");
+  EXPECT_THROW(load_serve_scenario(both, options), ConfigError);
 }
 
 TEST(StepCosts, InterpolateBetweenPowerOfTwoBucketsAndMeasureTheirError) {
   int calls = 0;
-  // Quadratic in the batch: the interpolation overestimates between buckets by a known amount.
+  // Quadratic in the batch: the interpolation overestimates between buckets (1, 2, 3, 4, 5, 6,
+  // 7, 8, 10, 12 ...) by a known amount.
   StepCosts costs(
-      [&](bool decode, int tokens, int batch) {
+      [&](bool decode, int tokens, int /*context*/, int batch) {
         ++calls;
         ShapeCost c;
         c.step.seconds = decode ? 1.0 + 0.01 * batch * batch : 0.001 * tokens;
@@ -141,21 +259,21 @@ TEST(StepCosts, InterpolateBetweenPowerOfTwoBucketsAndMeasureTheirError) {
       },
       false);
   EXPECT_DOUBLE_EQ(costs.decode(4, 999).seconds, 1.16);
-  // 6 between 4 and 8: 1.16 + (1.64 - 1.16) / 2 = 1.40 against 1.36 exact.
-  EXPECT_NEAR(costs.decode(6, 5).seconds, 1.40, 1e-12);
-  EXPECT_EQ(costs.simulated(), 2u);  // batches 4 and 8; one context bucket without attention
+  // 9 between the buckets 8 and 10: 1.64 + (2.00 - 1.64) / 2 = 1.82 against 1.81 exact.
+  EXPECT_NEAR(costs.decode(9, 5).seconds, 1.82, 1e-12);
+  EXPECT_EQ(costs.simulated(), 3u);  // batches 4, 8 and 10; one context bucket without attention
   EXPECT_NEAR(costs.prefill(100, 50, false).seconds, 0.1, 1e-12);  // linear: exact
-  EXPECT_NEAR(costs.bucket_error({6}, {100}), 1.40 / 1.36 - 1, 1e-12);
+  EXPECT_NEAR(costs.bucket_error({9}, {100}), 1.82 / 1.81 - 1, 1e-12);
   const int before = calls;
-  costs.decode(6, 1);
+  costs.decode(9, 1);
   EXPECT_EQ(calls, before);  // memoized
 }
 
 TEST(StepCosts, ContextBucketsOnlyForModelsWithAttention) {
   std::vector<int> contexts;
-  auto chip = [&](bool decode, int tokens, int batch) {
-    if (decode) contexts.push_back(tokens);
-    return linear_chip(decode, tokens, batch);
+  auto chip = [&](bool decode, int tokens, int context, int batch) {
+    if (decode) contexts.push_back(context);
+    return linear_chip(decode, tokens, context, batch);
   };
   StepCosts ssm(chip, false);
   ssm.decode(1, 100), ssm.decode(1, 5000);
@@ -163,7 +281,7 @@ TEST(StepCosts, ContextBucketsOnlyForModelsWithAttention) {
   contexts.clear();
   StepCosts hybrid(chip, true);
   hybrid.decode(1, 3000);
-  EXPECT_EQ(contexts, (std::vector<int>{2048, 4096}));
+  EXPECT_EQ(contexts, (std::vector<int>{2560, 3072}));
 }
 
 TEST(ServeRequests, AGeneratedStreamHasTheRateAndLengthsAsked) {
