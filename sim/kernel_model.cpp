@@ -37,16 +37,37 @@ double dram_seconds(const Profile& profile, double bytes, double efficiency) {
   return bytes / (profile.dram.bandwidth_gb_per_s * 1e9 * efficiency);
 }
 
-// A GEMM: each thread block computes a (rows x cols) block of C over all of k; the blocks run
-// in waves over the SMs. The library's block is the one that finishes first.
+// Split-K: when a GEMM's output tiles leave SMs idle and k is long, the library splits k into
+// slices of at least gemm_split_k_depth, at most as many as fill the SMs (1: no split; always 1
+// on a profile without the figure).
+double split_k_slices(const KernelModel& km, double tiles, double sms, std::int64_t k) {
+  if (km.gemm_split_k_depth.value <= 0 || tiles >= sms) return 1;
+  return std::max(1.0, std::min(std::floor(sms / tiles), std::floor(double(k) / km.gemm_split_k_depth.value)));
+}
+
+// A GEMM as cuBLAS runs it on Hopper: each thread block computes a (rows x cols) tile of C over
+// its slice of k, in waves over the SMs. Split-K's float32 partial sums are written and read
+// back, and their reduction adds gemm_split_k_reduce_us. The operands stream at the DRAM's rate
+// x gemm_dram_efficiency, or at sm_stream_gb_per_s per SM with a block, whichever is less: a
+// GEMM of few blocks cannot draw the whole bandwidth. The library's tile is the one that
+// finishes first.
 double gemm_seconds(const Profile& profile, const KernelCall& g) {
   const KernelModel& km = model_of(profile);
   const double sm_rate = sm_macs_per_s(profile, g.precision) * km.matrix_efficiency.value;
+  const double sms = profile.tile_count;
+  const double dram_rate = profile.dram.bandwidth_gb_per_s * 1e9 * km.gemm_dram_efficiency.value;
   double best = 0;
   for (const auto& [rows, cols] : km.gemm_blocks) {
-    const double blocks = double(g.batch) * ceil_div(double(g.m), rows) * ceil_div(double(g.n), cols);
-    const double waves = ceil_div(blocks, profile.tile_count);
-    const double seconds = waves * double(rows) * cols * double(g.k) / sm_rate;
+    const double tiles = double(g.batch) * ceil_div(double(g.m), rows) * ceil_div(double(g.n), cols);
+    const double slices = split_k_slices(km, tiles, sms, g.k);
+    const double blocks = tiles * slices;
+    const double compute = ceil_div(blocks, sms) * double(rows) * cols * ceil_div(double(g.k), slices) / sm_rate;
+    const double partial_sum_bytes = slices > 1 ? 2.0 * 4.0 * slices * double(g.batch) * double(g.m) * double(g.n) : 0;
+    const double stream_rate = km.sm_stream_gb_per_s.value > 0
+                                   ? std::min(dram_rate, std::min(blocks, sms) * km.sm_stream_gb_per_s.value * 1e9)
+                                   : dram_rate;
+    const double seconds = std::max(compute, (g.bytes + partial_sum_bytes) / stream_rate) +
+                           (slices > 1 ? km.gemm_split_k_reduce_us.value * 1e-6 : 0.0);
     if (best == 0 || seconds < best) best = seconds;
   }
   return best;

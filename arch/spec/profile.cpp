@@ -391,6 +391,9 @@ class ProfileReader {
                                       "attention_block_us",
                                       "dram_efficiency",
                                       "gemm_dram_efficiency",
+                                      "gemm_split_k_depth",
+                                      "gemm_split_k_reduce_us",
+                                      "sm_stream_gb_per_s",
                                       "scan_step_ns",
                                       "scan_channels_per_block",
                                       "gemm_blocks",
@@ -425,6 +428,13 @@ class ProfileReader {
     }
     m.dram_efficiency = positive("dram_efficiency", 1);
     m.gemm_dram_efficiency = k.has("gemm_dram_efficiency") ? positive("gemm_dram_efficiency", 1) : m.dram_efficiency;
+    if (k.has("gemm_split_k_depth")) m.gemm_split_k_depth = positive("gemm_split_k_depth", 1 << 20);
+    if (k.has("gemm_split_k_reduce_us")) {
+      if (!k.has("gemm_split_k_depth"))
+        k.fail("gemm_split_k_reduce_us", "gemm_split_k_reduce_us needs gemm_split_k_depth (split-K)");
+      m.gemm_split_k_reduce_us = read_figure(k, "gemm_split_k_reduce_us", 1e4);
+    }
+    if (k.has("sm_stream_gb_per_s")) m.sm_stream_gb_per_s = positive("sm_stream_gb_per_s", 1e5);
     m.scan_step_ns = positive("scan_step_ns", 1e6);
     m.scan_channels_per_block = static_cast<int>(k.integer("scan_channels_per_block", 1, 1 << 16));
     if (k.has("prompt_pass_tokens"))

@@ -279,6 +279,13 @@ struct KernelModel {
   // The fraction of the DRAM bandwidth a GEMM streams its operands at (the GEMV kernels of
   // decode stream weights slower than a copy); dram_efficiency where the profile gives none.
   Figure gemm_dram_efficiency;
+  // How cuBLAS fills the SMs with a GEMM of few output tiles (sim/kernel_model.cpp,
+  // gemm_seconds): k is split into slices of at least gemm_split_k_depth (absent: no split-K),
+  // whose partial sums' reduction adds gemm_split_k_reduce_us (0 where absent); each SM with a
+  // block streams operands at sm_stream_gb_per_s at most (absent: the DRAM alone limits).
+  Figure gemm_split_k_depth;
+  Figure gemm_split_k_reduce_us;
+  Figure sm_stream_gb_per_s;
   Figure scan_step_ns;
   int scan_channels_per_block = 0;
   std::vector<std::pair<int, int>> gemm_blocks;  // (rows, cols) of C per thread block, the library's choices

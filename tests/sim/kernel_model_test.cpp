@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "arch/spec/profile.hpp"
@@ -135,6 +137,58 @@ TEST(KernelModel, AGemmRunsInWavesOfItsBestBlockOrStreamsItsWeights) {
     EXPECT_GE(t * (1 + 1e-12), double(m) * n * k / peak);
     EXPECT_GE(t * (1 + 1e-12), gemm_dram_s(g.bytes) + overhead_s());
     EXPECT_GE(kernel_seconds(p, gemm(m + 1 + m / 2, n, k)) * (1 + 1e-12), t) << m << " " << n << " " << k;
+  }
+}
+
+// Split-K by hand on h100-class (132 SMs, gemm_split_k_depth 2048): x_proj's 192 x 5120 at one
+// token is three 64 x 64 tiles; k splits in two (5120 / 2048), so each of the six blocks does
+// 64 x 64 x 2560 MACs and the partial sums' reduction follows. A 4096^3 square fills the SMs
+// with 512 tiles and does not split.
+TEST(KernelModel, SplitKEngagesForASkinnyLongKGemmAndNotForALargeSquare) {
+  const Profile& p = h100();
+  const KernelModel& km = *p.kernels;
+  ASSERT_EQ(km.gemm_split_k_depth.value, 2048);
+  ASSERT_EQ(km.gemm_blocks.back(), (std::pair<int, int>(64, 64)));
+  const double sm_macs =
+      double(p.tile.matrix.macs_per_cycle.at(Precision::bf16)) * p.clock_mhz * 1e6 * km.matrix_efficiency.value;
+  const double split = 64.0 * 64 * 2560 / sm_macs + km.gemm_split_k_reduce_us.value * 1e-6;
+  EXPECT_NEAR(kernel_seconds(p, gemm(1, 192, 5120)), split + overhead_s(), 1e-12);
+  EXPECT_LT(split, 64.0 * 64 * 5120 / sm_macs);            // unsplit, each of three SMs runs all of k
+  const double square = 4 * 128.0 * 256 * 4096 / sm_macs;  // 512 tiles of 128 x 256: 4 waves
+  EXPECT_NEAR(kernel_seconds(p, gemm(4096, 4096, 4096)), square + overhead_s(), 1e-12);
+}
+
+// With sm_stream_gb_per_s at 10 GB/s, one token through 1024 x 1024 is 16 tiles of 64 x 64 (k
+// too short to split): 16 SMs stream its 2.1 MB at 160 GB/s, far below the DRAM's rate.
+TEST(KernelModel, AGemmOfFewTilesStreamsAtTheRateOfItsActiveSms) {
+  const auto file = std::filesystem::temp_directory_path() / "ssmsoc-kernel-model-sm-stream.yaml";
+  {
+    std::ofstream out(file);
+    out << "base: h100-class\ndescription: slow SMs\n"
+           "kernels: {sm_stream_gb_per_s: {value: 10, source: h100-measured-20261207}}\n";
+  }
+  const Profile slow = load_profile(file.string());
+  std::filesystem::remove(file);
+  const KernelCall g = gemm(1, 1024, 1024);
+  EXPECT_NEAR(kernel_seconds(slow, g), g.bytes / (16 * 10e9) + overhead_s(), 1e-12);
+  EXPECT_GT(g.bytes / (16 * 10e9), 10 * gemm_dram_s(g.bytes));  // the DRAM alone would not bind
+}
+
+// The new figures are validated like the others: a bad value is a one-line ConfigError that
+// names the field.
+TEST(KernelModel, ABadSplitKOrStreamFigureIsRefusedNamingTheField) {
+  for (const auto& [file, field] : std::vector<std::pair<std::string, std::string>>{
+           {"tests/data/profiles/bad/out-of-range-sm-stream.yaml", "kernels.sm_stream_gb_per_s.value"},
+           {"tests/data/profiles/bad/out-of-range-split-k-depth.yaml", "kernels.gemm_split_k_depth.value"},
+           {"tests/data/profiles/bad/cross-split-k-reduce-without-depth.yaml", "kernels.gemm_split_k_reduce_us"}}) {
+    try {
+      load_profile(file);
+      ADD_FAILURE() << file << " loaded";
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(field), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
   }
 }
 

@@ -12,7 +12,10 @@ Usage:
   tools/calibrate/fit_kernels.py --profile hexagon-npu-class \\
       --measurements tools/calibrate/published/hexagon-npu-class.json \\
       --fit dram_efficiency=0.1:0.9 --fit matrix_efficiency=0.02:1 --fit graph_gap_us=1:500:log \\
-      [--tie launch_gap_us=graph_gap_us] [--ssmsoc build/ssmsoc]
+      [--tie launch_gap_us=graph_gap_us] [--only gemm/graph] [--ssmsoc build/ssmsoc]
+
+--only SUITE/LAUNCH scores only those records (the GEMM figures on the GEMMs replayed from
+graphs); --fix NAME=VALUE holds a figure at a value (a discrete one, tried over a list).
 
 Python standard library only.
 """
@@ -55,7 +58,7 @@ def predict(args, values, subset):
     rows = []
     for line in out.stdout.splitlines():
         m = ROW.match(line)
-        if m:
+        if m and (args.only is None or "%s/%s" % (m.group(1), m.group(3)) == args.only):
             rows.append((line, float(m.group(5)), float(m.group(6))))
     return rows
 
@@ -75,6 +78,8 @@ def main():
     parser.add_argument("--measurements", required=True)
     parser.add_argument("--fit", action="append", required=True, help="NAME=LO:HI[:log]")
     parser.add_argument("--tie", action="append", default=[], help="NAME=OTHER: NAME takes OTHER's value")
+    parser.add_argument("--fix", action="append", default=[], help="NAME=VALUE: NAME held at VALUE")
+    parser.add_argument("--only", default=None, help="SUITE/LAUNCH: score only these records (e.g. gemm/graph)")
     parser.add_argument("--source", default=None, help="the sources: key the figures cite (default PROFILE's fit key)")
     parser.add_argument("--ssmsoc", default="build/ssmsoc")
     parser.add_argument("--rounds", type=int, default=6)
@@ -86,8 +91,10 @@ def main():
     if args.source is None:
         args.source = args.profile.split("-")[0] + "-fit"
 
+    fixed = {name: float(value) for name, value in (t.split("=", 1) for t in args.fix)}
+
     def full(values):
-        v = dict(values)
+        v = dict(fixed, **values)
         for name, other in ties.items():
             v[name] = v[other]
         return v

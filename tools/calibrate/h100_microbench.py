@@ -5,6 +5,8 @@ Suites (pick with --suites, comma-separated; default all):
   launch      kernel launch, CUDA graph replay and host round-trip overhead
   memory      device-to-device copy, pure read and pure write bandwidth
   gemm        bf16 projections of Mamba, Mamba-2 and Llama models, plus a square sweep
+  gemm_shapes bf16 projections of other models (held-out shapes), graph-replayed, each with
+              the kernels cuBLAS chose (names and grids, from the PyTorch profiler)
   elementwise SiLU, add, RMSNorm (torch ops and fused), softplus at [M, D]
   attention   scaled_dot_product_attention, causal prefill and single-token decode
   ssm         Mamba-1 selective scan and state update, Mamba-2 SSD and state update
@@ -40,7 +42,7 @@ except ImportError:  # the torch references still import and run without triton
     triton = None
     tl = None
 
-ALL_SUITES = ["launch", "memory", "gemm", "elementwise", "attention", "ssm"]
+ALL_SUITES = ["launch", "memory", "gemm", "gemm_shapes", "elementwise", "attention", "ssm"]
 BF16 = torch.bfloat16
 MIB = 1 << 20
 DEV = "cuda"  # tests may point this at the CPU
@@ -519,6 +521,76 @@ GEMM_SHAPES = [
 ]
 
 
+# Held-out projection shapes: models the "gemm" suite does not time, at M values that are not
+# powers of two as well. (model, layer, N, K, set): whole models go to one set, so that a fit
+# on the calibration models is judged on shapes it never saw.
+GEMM_HELDOUT_M = [1, 3, 16, 48, 100, 256, 384, 1000, 1536, 3000, 4096, 8192]
+GEMM_HELDOUT_SHAPES = [
+    ("mamba-130m", "in_proj", 3072, 768, "calibration"),
+    ("mamba-130m", "x_proj", 80, 1536, "calibration"),
+    ("mamba-130m", "out_proj", 768, 1536, "calibration"),
+    ("mamba-1.4b", "in_proj", 8192, 2048, "validation"),
+    ("mamba-1.4b", "x_proj", 160, 4096, "validation"),
+    ("mamba-1.4b", "dt_proj", 4096, 128, "validation"),
+    ("mamba-1.4b", "out_proj", 2048, 4096, "validation"),
+    ("mamba2-370m", "in_proj", 4384, 1024, "calibration"),
+    ("mamba2-370m", "out_proj", 1024, 2048, "calibration"),
+    ("mamba2-1.3b", "in_proj", 8512, 2048, "validation"),
+    ("mamba2-1.3b", "out_proj", 2048, 4096, "validation"),
+    ("falcon-mamba-7b", "in_proj", 16384, 4096, "calibration"),
+    ("falcon-mamba-7b", "x_proj", 288, 8192, "calibration"),
+    ("falcon-mamba-7b", "dt_proj", 8192, 256, "calibration"),
+    ("falcon-mamba-7b", "out_proj", 4096, 8192, "calibration"),
+    ("mamba-codestral-7b", "in_proj", 18560, 4096, "validation"),
+    ("mamba-codestral-7b", "out_proj", 4096, 8192, "validation"),
+    ("llama-3-8b", "qkv_proj", 6144, 4096, "calibration"),
+    ("llama-3-8b", "o_proj", 4096, 4096, "calibration"),
+    ("llama-3-8b", "gate_up_proj", 28672, 4096, "calibration"),
+    ("llama-3-8b", "down_proj", 4096, 14336, "calibration"),
+    ("nemotron-h-8b", "mlp_up", 21504, 4096, "validation"),
+    ("nemotron-h-8b", "mlp_down", 4096, 21504, "validation"),
+    ("granite-4.0-h-tiny", "in_proj", 6448, 1536, "validation"),
+    ("granite-4.0-h-tiny", "expert_up", 1024, 1536, "validation"),
+    ("granite-4.0-h-tiny", "expert_down", 1536, 512, "validation"),
+    ("lm_head-32k", "lm_head", 32000, 4096, "calibration"),
+    ("lm_head-128k", "lm_head", 128256, 2048, "validation"),
+]
+
+
+def gemm_kernels(fn):
+    """The GPU kernels one call of fn launches, with their grids (PyTorch profiler trace)."""
+    import tempfile
+    from torch.profiler import ProfilerActivity, profile
+    fn(0)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn(0)
+        torch.cuda.synchronize()
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        prof.export_chrome_trace(f.name)
+        with open(f.name) as g:
+            trace = json.load(g)
+    kernels = []
+    for ev in trace.get("traceEvents", []):
+        if ev.get("cat") == "kernel":
+            args = ev.get("args", {})
+            kernels.append({"name": ev.get("name", "")[:200], "grid": args.get("grid"),
+                            "block": args.get("block"),
+                            "registers": args.get("registers per thread"),
+                            "shared_bytes": args.get("shared memory"),
+                            "us": ev.get("dur")})
+    return kernels
+
+
+def suite_gemm_shapes(res):
+    for model, layer, N, K, set_name in GEMM_HELDOUT_SHAPES:
+        for M in GEMM_HELDOUT_M:
+            if model.startswith("lm_head") and M > 1536:
+                continue  # a prompt's logits are taken for its last token only
+            gemm_one(res, model, layer, M, N, K, set_name)
+        torch.cuda.empty_cache()
+
+
 # Sizes of the non-GEMM suites.
 MEM_SIZES_MIB = [1, 16, 256, 2048]
 ELTWISE_M = [1, 128, 2048, 8192]
@@ -539,10 +611,12 @@ def gemm_one(res, model, layer, M, N, K, set_name):
         xs = [torch.randn(M, K, device=DEV, dtype=BF16) for _ in range(n_sets)]
         ws = [torch.randn(N, K, device=DEV, dtype=BF16) for _ in range(n_sets)]
         shape["rotating_sets"] = n_sets
-        res.add("gemm", "linear", shape, "bf16",
-                measure(lambda i: F.linear(xs[i], ws[i]), n_sets), set_name,
+        fn = lambda i: F.linear(xs[i], ws[i])
+        res.add("gemm", "linear", shape, "bf16", measure(fn, n_sets), set_name,
                 flops=2 * M * N * K, bytes_moved=(M * K + N * K + M * N) * 2,
-                note="y = x @ W^T via F.linear; bytes = x + W + y once")
+                kernels=gemm_kernels(fn),
+                note="y = x @ W^T via F.linear; bytes = x + W + y once; kernels: what one "
+                     "call launched, from the PyTorch profiler")
         del xs, ws
 
     guarded(res, "gemm", "%s/%s" % (model, layer), shape, body)
@@ -1252,6 +1326,7 @@ SUITES = {
     "launch": suite_launch,
     "memory": suite_memory,
     "gemm": suite_gemm,
+    "gemm_shapes": suite_gemm_shapes,
     "elementwise": suite_elementwise,
     "attention": suite_attention,
     "ssm": suite_ssm,
