@@ -227,10 +227,6 @@ std::vector<ServeRequest> generate_agent_sessions(const AgentSpec& spec, std::ui
       out.push_back(std::move(r));
     }
   }
-  // Independent first turns in time order ahead of the follow-ups, which serve releases.
-  std::stable_sort(out.begin(), out.end(), [](const ServeRequest& x, const ServeRequest& y) {
-    return x.after.empty() && y.after.empty() && x.arrival_s < y.arrival_s;
-  });
   return out;
 }
 
