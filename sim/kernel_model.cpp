@@ -49,8 +49,8 @@ double split_k_slices(const KernelModel& km, double tiles, double sms, std::int6
 // its slice of k, in waves over the SMs. Split-K's float32 partial sums are written and read
 // back, and their reduction adds gemm_split_k_reduce_us. The operands stream at the DRAM's rate
 // x gemm_dram_efficiency, or at sm_stream_gb_per_s per SM with a block, whichever is less: a
-// GEMM of few blocks cannot draw the whole bandwidth. The library's tile is the one that
-// finishes first.
+// GEMM of few blocks cannot draw the whole bandwidth. Each block's epilogue adds the time of
+// gemm_epilogue_depth more elements of k. The library's tile is the one that finishes first.
 double gemm_seconds(const Profile& profile, const KernelCall& g) {
   const KernelModel& km = model_of(profile);
   const double sm_rate = sm_macs_per_s(profile, g.precision) * km.matrix_efficiency.value;
@@ -61,7 +61,8 @@ double gemm_seconds(const Profile& profile, const KernelCall& g) {
     const double tiles = double(g.batch) * ceil_div(double(g.m), rows) * ceil_div(double(g.n), cols);
     const double slices = split_k_slices(km, tiles, sms, g.k);
     const double blocks = tiles * slices;
-    const double compute = ceil_div(blocks, sms) * double(rows) * cols * ceil_div(double(g.k), slices) / sm_rate;
+    const double compute = ceil_div(blocks, sms) * double(rows) * cols *
+                           (ceil_div(double(g.k), slices) + km.gemm_epilogue_depth.value) / sm_rate;
     const double partial_sum_bytes = slices > 1 ? 2.0 * 4.0 * slices * double(g.batch) * double(g.m) * double(g.n) : 0;
     const double stream_rate = km.sm_stream_gb_per_s.value > 0
                                    ? std::min(dram_rate, std::min(blocks, sms) * km.sm_stream_gb_per_s.value * 1e9)

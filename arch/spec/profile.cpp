@@ -394,6 +394,7 @@ class ProfileReader {
                                       "gemm_split_k_depth",
                                       "gemm_split_k_reduce_us",
                                       "sm_stream_gb_per_s",
+                                      "gemm_epilogue_depth",
                                       "scan_step_ns",
                                       "scan_channels_per_block",
                                       "gemm_blocks",
@@ -435,6 +436,7 @@ class ProfileReader {
       m.gemm_split_k_reduce_us = read_figure(k, "gemm_split_k_reduce_us", 1e4);
     }
     if (k.has("sm_stream_gb_per_s")) m.sm_stream_gb_per_s = positive("sm_stream_gb_per_s", 1e5);
+    if (k.has("gemm_epilogue_depth")) m.gemm_epilogue_depth = read_figure(k, "gemm_epilogue_depth", 1 << 16);
     m.scan_step_ns = positive("scan_step_ns", 1e6);
     m.scan_channels_per_block = static_cast<int>(k.integer("scan_channels_per_block", 1, 1 << 16));
     if (k.has("prompt_pass_tokens"))

@@ -282,10 +282,14 @@ struct KernelModel {
   // How cuBLAS fills the SMs with a GEMM of few output tiles (sim/kernel_model.cpp,
   // gemm_seconds): k is split into slices of at least gemm_split_k_depth (absent: no split-K),
   // whose partial sums' reduction adds gemm_split_k_reduce_us (0 where absent); each SM with a
-  // block streams operands at sm_stream_gb_per_s at most (absent: the DRAM alone limits).
+  // block streams operands at sm_stream_gb_per_s at most (absent: the DRAM alone limits). A
+  // tile's epilogue (its output written back, the next tile's pipeline filled) overlaps its MACs
+  // little: it costs as long as gemm_epilogue_depth more elements of k would (0 where absent),
+  // which slows the short-k GEMMs whose output dominates.
   Figure gemm_split_k_depth;
   Figure gemm_split_k_reduce_us;
   Figure sm_stream_gb_per_s;
+  Figure gemm_epilogue_depth;
   Figure scan_step_ns;
   int scan_channels_per_block = 0;
   std::vector<std::pair<int, int>> gemm_blocks;  // (rows, cols) of C per thread block, the library's choices

@@ -116,7 +116,7 @@ TEST(KernelModel, AGemmRunsInWavesOfItsBestBlockOrStreamsItsWeights) {
   double best = 0;
   for (const auto& [rows, cols] : km.gemm_blocks) {
     const double blocks = std::ceil(4096.0 / rows) * std::ceil(4096.0 / cols);
-    const double t = std::ceil(blocks / p.tile_count) * rows * cols * 4096.0 / sm_macs;
+    const double t = std::ceil(blocks / p.tile_count) * rows * cols * (4096.0 + km.gemm_epilogue_depth.value) / sm_macs;
     best = best == 0 ? t : std::min(best, t);
   }
   EXPECT_DOUBLE_EQ(kernel_seconds(p, square), std::max(best, gemm_dram_s(square.bytes)) + overhead_s());
@@ -151,11 +151,40 @@ TEST(KernelModel, SplitKEngagesForASkinnyLongKGemmAndNotForALargeSquare) {
   ASSERT_EQ(km.gemm_blocks.back(), (std::pair<int, int>(64, 64)));
   const double sm_macs =
       double(p.tile.matrix.macs_per_cycle.at(Precision::bf16)) * p.clock_mhz * 1e6 * km.matrix_efficiency.value;
-  const double split = 64.0 * 64 * 2560 / sm_macs + km.gemm_split_k_reduce_us.value * 1e-6;
+  const double epilogue = km.gemm_epilogue_depth.value;
+  const double split = 64.0 * 64 * (2560 + epilogue) / sm_macs + km.gemm_split_k_reduce_us.value * 1e-6;
   EXPECT_NEAR(kernel_seconds(p, gemm(1, 192, 5120)), split + overhead_s(), 1e-12);
-  EXPECT_LT(split, 64.0 * 64 * 5120 / sm_macs);            // unsplit, each of three SMs runs all of k
-  const double square = 4 * 128.0 * 256 * 4096 / sm_macs;  // 512 tiles of 128 x 256: 4 waves
+  EXPECT_LT(split, 64.0 * 64 * (5120 + epilogue) / sm_macs);            // unsplit, each of three SMs runs all of k
+  const double square = 4 * 128.0 * 256 * (4096 + epilogue) / sm_macs;  // 512 tiles of 128 x 256: 4 waves
   EXPECT_NEAR(kernel_seconds(p, gemm(4096, 4096, 4096)), square + overhead_s(), 1e-12);
+}
+
+// A tile's epilogue costs gemm_epilogue_depth more elements of k: 8192 x 8192 x 256 (dt_proj's
+// k) finishes first as 16,384 tiles of 64 x 64 (125 waves, against 16 of 2,048 tiles of
+// 128 x 256 that hold as many MACs as 128 waves), each of 64 x 64 x (256 + 96) MACs: 37.5 % more
+// than its MACs alone. Without the figure (0) the waves are the MACs alone.
+TEST(KernelModel, ATilesEpilogueAddsItsDepthToEveryWave) {
+  const Profile& p = h100();
+  const KernelModel& km = *p.kernels;
+  ASSERT_EQ(km.gemm_epilogue_depth.value, 96);
+  const double sm_macs =
+      double(p.tile.matrix.macs_per_cycle.at(Precision::bf16)) * p.clock_mhz * 1e6 * km.matrix_efficiency.value;
+  const KernelCall g = gemm(8192, 8192, 256);
+  const double waves = 125 * 64.0 * 64 * (256 + 96) / sm_macs;
+  ASSERT_GT(waves, gemm_dram_s(g.bytes));  // the waves, not the bytes, bind
+  EXPECT_NEAR(kernel_seconds(p, g), waves + overhead_s(), 1e-12);
+
+  const auto file = std::filesystem::temp_directory_path() / "ssmsoc-kernel-model-no-epilogue.yaml";
+  {
+    std::ofstream out(file);
+    out << "base: h100-class\ndescription: free epilogues\n"
+           "kernels: {gemm_epilogue_depth: {value: 0, source: h100-gemm-measured-20261208}}\n";
+  }
+  const Profile free_epilogue = load_profile(file.string());
+  std::filesystem::remove(file);
+  const KernelCall square = gemm(4096, 4096, 4096);  // compute-bound: 4 waves of 128 x 256 tiles
+  EXPECT_NEAR(kernel_seconds(free_epilogue, square), 4 * 128.0 * 256 * 4096 / sm_macs + overhead_s(), 1e-12);
+  EXPECT_NEAR(kernel_seconds(p, square), 4 * 128.0 * 256 * (4096 + 96) / sm_macs + overhead_s(), 1e-12);
 }
 
 // With sm_stream_gb_per_s at 10 GB/s, one token through 1024 x 1024 is 16 tiles of 64 x 64 (k
@@ -180,6 +209,7 @@ TEST(KernelModel, ABadSplitKOrStreamFigureIsRefusedNamingTheField) {
   for (const auto& [file, field] : std::vector<std::pair<std::string, std::string>>{
            {"tests/data/profiles/bad/out-of-range-sm-stream.yaml", "kernels.sm_stream_gb_per_s.value"},
            {"tests/data/profiles/bad/out-of-range-split-k-depth.yaml", "kernels.gemm_split_k_depth.value"},
+           {"tests/data/profiles/bad/negative-gemm-epilogue-depth.yaml", "kernels.gemm_epilogue_depth.value"},
            {"tests/data/profiles/bad/cross-split-k-reduce-without-depth.yaml", "kernels.gemm_split_k_reduce_us"}}) {
     try {
       load_profile(file);

@@ -15,7 +15,8 @@ Usage:
       [--tie launch_gap_us=graph_gap_us] [--only gemm/graph] [--ssmsoc build/ssmsoc]
 
 --only SUITE/LAUNCH scores only those records (the GEMM figures on the GEMMs replayed from
-graphs); --fix NAME=VALUE holds a figure at a value (a discrete one, tried over a list).
+graphs); --measurements repeated scores the records of several files together; --fix
+NAME=VALUE holds a figure at a value (a discrete one, tried over a list).
 
 Python standard library only.
 """
@@ -50,16 +51,17 @@ def predict(args, values, subset):
         path = os.path.join(folder, "fit.yaml")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
-        out = subprocess.run([args.ssmsoc, "calibrate", "--profile", path, "--set", subset,
-                              "--measurements", args.measurements],
-                             capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit("ssmsoc calibrate failed: %s" % out.stderr.strip())
-    rows = []
-    for line in out.stdout.splitlines():
-        m = ROW.match(line)
-        if m and (args.only is None or "%s/%s" % (m.group(1), m.group(3)) == args.only):
-            rows.append((line, float(m.group(5)), float(m.group(6))))
+        rows = []
+        for measurements in args.measurements:
+            out = subprocess.run([args.ssmsoc, "calibrate", "--profile", path, "--set", subset,
+                                  "--measurements", measurements],
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit("ssmsoc calibrate failed: %s" % out.stderr.strip())
+            for line in out.stdout.splitlines():
+                m = ROW.match(line)
+                if m and (args.only is None or "%s/%s" % (m.group(1), m.group(3)) == args.only):
+                    rows.append((line, float(m.group(5)), float(m.group(6))))
     return rows
 
 
@@ -75,7 +77,8 @@ def largest(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", required=True)
-    parser.add_argument("--measurements", required=True)
+    parser.add_argument("--measurements", action="append", required=True,
+                        help="a measurement file; repeated, the records of all are scored together")
     parser.add_argument("--fit", action="append", required=True, help="NAME=LO:HI[:log]")
     parser.add_argument("--tie", action="append", default=[], help="NAME=OTHER: NAME takes OTHER's value")
     parser.add_argument("--fix", action="append", default=[], help="NAME=VALUE: NAME held at VALUE")
