@@ -177,7 +177,8 @@ void add_serve_command(CLI::App& app, Outcome& outcome) {
   command->add_option("--scenario", serve->scenario,
                       "A serving scenario: a name in workloads/scenarios/serve (chat, agentic, ...) or a YAML file");
   command->add_option("--requests", serve->requests,
-                      "Requests, one JSON object a line: arrival_s, prompt_tokens, output_tokens (id, session, turn)");
+                      "Requests, one JSON object a line: arrival_s, prompt_tokens, output_tokens (id, session, turn; a "
+                      "follow-up: after ID, think_s instead of arrival_s)");
   command->add_option("--arrivals", serve->arrivals, "Generated arrivals: poisson:RATE or bursty:RATE:BURST (per s)");
   command->add_option("--duration", serve->duration, "Seconds of generated arrivals")
       ->check(CLI::Range(1e-3, 1e7))
