@@ -16,6 +16,7 @@
 #include "arch/spec/config_tree.hpp"
 #include "arch/spec/output_file.hpp"
 #include "cli/commands.hpp"
+#include "host/performance_run.hpp"
 #include "host/sweep.hpp"
 
 namespace ssmsoc::cli {
@@ -44,15 +45,9 @@ std::string export_rows(const host::SweepSpec& spec, const host::SweepDatabase& 
     for (const host::SweepRow& r : db.rows(spec, tier)) {
       const char* t = tier == host::Tier::estimate ? "estimate" : "simulation";
       if (csv) {
-        std::string quoted = r.values, error = r.error;
-        for (std::string* s : {&quoted, &error}) {
-          std::string q = "\"";
-          for (const char c : *s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-          *s = q + "\"";
-        }
-        text += fmt::format("{},{},{},{}", t, r.point, r.workload, quoted);
+        text += fmt::format("{},{},{},{}", t, r.point, r.workload, host::csv_quoted(r.values));
         for (const double m : r.metrics) text += "," + (std::isnan(m) ? std::string() : fmt::format("{}", m));
-        text += "," + error + "\n";
+        text += "," + host::csv_quoted(r.error) + "\n";
       } else {
         json j{{"tier", t}, {"point", r.point}, {"workload", r.workload}, {"values", json::parse(r.values)}};
         for (std::size_t m = 0; m < names.size(); ++m) j[std::string(names[m])] = value_or_null(r.metrics[m]);

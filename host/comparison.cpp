@@ -29,10 +29,7 @@ std::string timing_of(const ComparisonRow& r) { return r.kernel_timed ? "kernels
 
 // A CSV field: quoted (inner quotes doubled) when it holds a separator, a quote or a line break.
 std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string quoted = "\"";
-  for (char c : s) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + '"';
+  return s.find_first_of(",\"\n") == std::string::npos ? s : csv_quoted(s);
 }
 
 }  // namespace

@@ -131,6 +131,12 @@ std::string readable(double value) {
   return std::abs(value) >= 1e4 ? fmt::format("{:.0f}", value) : fmt::format("{:.4g}", value);
 }
 
+std::string csv_quoted(const std::string& text) {
+  std::string quoted = "\"";
+  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + '"';
+}
+
 json figure(double value, const char* unit) { return json{{"value", value}, {"unit", unit}}; }
 
 ServingFigures serving_figures(const compiler::CompileResult& compiled, const std::vector<sim::SimResult>& simulated,

@@ -127,6 +127,8 @@ nlohmann::ordered_json figure(double value, const char* unit);
 // How the tables print a figure: four significant digits, without an exponent in their range
 // (20260, not 2.026e+04).
 std::string readable(double value);
+// A CSV field in quotes, inner quotes doubled (every field of a column the same way).
+std::string csv_quoted(const std::string& text);
 
 // summary.json: the scenario, every serving figure with its unit, the utilization per
 // engine, the scan kernel chosen per phase and the runs, commands and cycles per phase.

@@ -679,18 +679,13 @@ std::string requests_csv(const ServeResult& r) {
   std::string csv =
       "id,session,turn,arrival_s,prompt_tokens,output_tokens,tokens_out,first_token_s,finish_s,ttft_s,"
       "mean_tbt_s,max_tbt_s,e2e_s,dropped\n";
-  auto quoted = [](const std::string& text) {
-    std::string q = "\"";
-    for (const char c : text) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
   for (const RequestRecord& rec : r.requests) {
     const ServeRequest& q = rec.request;
     const bool served = rec.dropped.empty();
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(q.id), quoted(q.session), q.turn,
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_quoted(q.id), csv_quoted(q.session), q.turn,
                        q.arrival_s, q.prompt_tokens, q.output_tokens, rec.tokens_out, served ? rec.first_token_s : -1,
                        served ? rec.finish_s : -1, served ? rec.ttft_s() : -1, rec.mean_tbt_s(), rec.max_gap_s,
-                       served ? rec.e2e_s() : -1, quoted(rec.dropped));
+                       served ? rec.e2e_s() : -1, csv_quoted(rec.dropped));
   }
   return csv;
 }
