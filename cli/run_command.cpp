@@ -305,6 +305,8 @@ int serve(const ServeCommand& command, std::ostream& out) {
   } else {
     requests = host::load_requests(command.requests);
   }
+  if (requests.empty())
+    throw ConfigError(fmt::format("serve: {}: no request arrives; a higher rate or a longer duration", traffic));
   if (!command.policy.empty()) options.policy = command.policy;
   if (options.policy != "fcfs" && options.policy != "spf" && options.policy != "sequential")
     throw ConfigError(fmt::format("--policy \"{}\": expected fcfs, spf or sequential", options.policy));
@@ -314,10 +316,8 @@ int serve(const ServeCommand& command, std::ostream& out) {
   parse_slo(command.slo, options);
   const Profile profile = load_profile(command.profile);
   const compiler::ModelSpec model = compiler::load_workload(command.model);
-  int longest = 1;
-  for (const host::ServeRequest& r : requests) longest = std::max(longest, r.prompt_tokens + r.output_tokens);
   progress(fmt::format("planning the memory of {} on {}", model.name, profile.name));
-  options.memory = host::planned_session_memory(model, profile, longest);
+  options.memory = host::planned_session_memory(model, profile);
   host::StepCosts costs(host::simulated_shapes(model, profile), model.has_attention());
   progress("serving");
   const host::ServeResult result = host::serve(requests, costs, options);

@@ -21,6 +21,9 @@ using nlohmann::ordered_json;
 
 namespace {
 
+// The longest time a request file may name (arrival_s, think_s): about 30 years.
+constexpr double kMaxSeconds = 1e9;
+
 // A uniform double in [0, 1) from the engine's raw bits (the same on every standard library).
 double unit(std::mt19937_64& rng) { return double(rng() >> 11) * 0x1.0p-53; }
 int uniform_tokens(std::mt19937_64& rng, TokenRange r) {
@@ -106,8 +109,8 @@ std::vector<ServeRequest> load_requests(const fs::path& file) {
       return static_cast<int>(j[key].get<std::int64_t>());
     };
     auto seconds = [&](const char* key) {
-      if (!j[key].is_number() || !std::isfinite(j[key].get<double>()) || j[key].get<double>() < 0)
-        throw ConfigError(fmt::format("{}: \"{}\" must be a number of seconds >= 0", at, key));
+      if (!j[key].is_number() || !(j[key].get<double>() >= 0 && j[key].get<double>() <= kMaxSeconds))
+        throw ConfigError(fmt::format("{}: \"{}\" must be a number of seconds from 0 to {:g}", at, key, kMaxSeconds));
       return j[key].get<double>();
     };
     ServeRequest r;
@@ -121,7 +124,7 @@ std::vector<ServeRequest> load_requests(const fs::path& file) {
       if (j.contains("think_s")) r.think_s = seconds("think_s");
     } else {
       if (!j.contains("arrival_s"))
-        throw ConfigError(fmt::format("{}: \"arrival_s\" must be a number of seconds >= 0", at));
+        throw ConfigError(fmt::format("{}: \"arrival_s\" must be a number of seconds from 0 to {:g}", at, kMaxSeconds));
       if (j.contains("think_s")) throw ConfigError(fmt::format("{}: \"think_s\" needs \"after\"", at));
       r.arrival_s = seconds("arrival_s");
       for (auto q = out.rbegin(); q != out.rend(); ++q)
@@ -385,26 +388,21 @@ ShapeSimulator simulated_shapes(const compiler::ModelSpec& model, const Profile&
   };
 }
 
-SessionMemory planned_session_memory(const compiler::ModelSpec& model, const Profile& profile, int context) {
+SessionMemory planned_session_memory(const compiler::ModelSpec& model, const Profile& profile) {
+  // One plan of a 2-token context: its KV cache is exactly two tokens' worth, and the room it
+  // leaves for states (the sessions that fit times a session's state) is what DRAM holds beside
+  // the weights and the activations at any context (the activations are per chunk).
+  compiler::Scenario scenario;
+  scenario.prompt_tokens = 1;
+  scenario.generate_tokens = 1;
   compiler::CompileOptions options;
   options.programs = false;
-  auto plan_at = [&](int tokens) {
-    compiler::Scenario scenario;
-    scenario.prompt_tokens = std::max(1, tokens - 1);
-    scenario.generate_tokens = 1;
-    return compiler::compile(model, scenario, profile, options).memory;
-  };
-  const compiler::MemoryPlan small = plan_at(2);  // the weights alone not fitting: the error stands
+  const compiler::MemoryPlan plan = compiler::compile(model, scenario, profile, options).memory;
   SessionMemory m;
   if (profile.kernels) return m;  // an incumbent's memory is not planned: no limit
-  m.fixed_bytes = double(small.ssm_state_bytes_per_session);
-  try {
-    const compiler::MemoryPlan plan = plan_at(context);
-    m.per_token_bytes = double(plan.kv_bytes_per_session) / std::max(1, plan.context);
-    m.capacity_bytes = double(plan.sessions_in_dram) * double(plan.state_bytes_per_session);
-  } catch (const ConfigError&) {
-    m.capacity_bytes = 0;  // not one session of `context` tokens fits beside the weights
-  }
+  m.fixed_bytes = double(plan.ssm_state_bytes_per_session);
+  m.per_token_bytes = double(plan.kv_bytes_per_session) / std::max(1, plan.context);
+  m.capacity_bytes = double(plan.sessions_in_dram) * double(plan.state_bytes_per_session);
   return m;
 }
 

@@ -150,10 +150,9 @@ struct SessionMemory {
   double capacity_bytes = 1e300;
   double bytes(int context) const { return fixed_bytes + per_token_bytes * context; }
 };
-// From the memory plan of `model` on `profile` at `context` tokens (compiler::MemoryPlan:
-// state bytes per session, sessions that fit in DRAM). ConfigError when the weights alone do
-// not fit; a model whose one session of `context` tokens does not fit gets capacity 0.
-SessionMemory planned_session_memory(const compiler::ModelSpec& model, const Profile& profile, int context);
+// From the memory plan of `model` on `profile` (compiler::MemoryPlan: state bytes per session,
+// sessions that fit in DRAM). ConfigError when the weights alone do not fit.
+SessionMemory planned_session_memory(const compiler::ModelSpec& model, const Profile& profile);
 
 // The scheduling policy: "fcfs" (arrival order), "spf" (shortest prompt first), or
 // "sequential" (one request at a time, the baseline continuous batching is judged against).

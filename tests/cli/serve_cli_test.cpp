@@ -63,6 +63,7 @@ TEST(ServeCommand, RefusesBadInputInOneLineAndWritesNothing) {
            {"--arrivals poisson:2 --policy lifo", "--policy \"lifo\": expected fcfs, spf or sequential"},
            {"--arrivals poisson:2 --prompt-tokens 10:5", "--prompt-tokens \"10:5\": LO is above HI"},
            {"--scenario chitchat", "--scenario \"chitchat\": no such serving scenario (shipped: "},
+           {"--arrivals poisson:0.001 --duration 1", "no request arrives; a higher rate or a longer duration"},
        }) {
     if (c.message.empty()) {
       const auto both = test::run_ssmsoc(base + c.args + " --requests " + bad.string());

@@ -194,6 +194,21 @@ TEST(Serve, MemoryBoundsTheSessionsAtOnceAndAKvCacheBoundsThemHarderThanAFixedSt
   EXPECT_EQ(peak(SessionMemory{8000, 40, 26000 * 20}), 26000 * 20 / (8000 + 40 * 1020));
 }
 
+// What a session's state takes, from the memory plan: a transformer's KV cache per token (two
+// tensors of hidden values per layer in bf16), an SSM's fixed states; the room for them
+// whatever the context.
+TEST(ServeMemory, ThePlanGivesAKvCacheItsBytesPerTokenAndAnSsmItsFixedState) {
+  const Profile mobile = load_profile("krsna-mobile");
+  const SessionMemory pythia = planned_session_memory(compiler::load_workload("pythia-160m"), mobile);
+  EXPECT_DOUBLE_EQ(pythia.per_token_bytes, 2.0 * 12 * 768 * 2);
+  const SessionMemory mamba = planned_session_memory(compiler::load_workload("mamba-130m"), mobile);
+  EXPECT_EQ(mamba.per_token_bytes, 0.0);
+  EXPECT_GT(mamba.fixed_bytes, 0.0);
+  // Beside 0.3 GiB of weights, most of the 12 GiB holds states.
+  EXPECT_GT(pythia.capacity_bytes, 11e9);
+  EXPECT_LT(pythia.capacity_bytes, 12.0 * (1 << 30));
+}
+
 TEST(ServeRequests, AgentTurnsCarryTheirWholeContextAndFollowTheTurnBefore) {
   AgentSpec a;
   a.agents = 3, a.turns = 5;
@@ -324,6 +339,9 @@ TEST(ServeRequests, BadInputIsOneLineNamingTheFileLineAndField) {
                 .find(":2: arrival_s 1 is before the previous request's 2"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"prompt_tokens": 5, "output_tokens": 2})").find(":1: \"arrival_s\" must be"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"arrival_s": 1e308, "prompt_tokens": 5, "output_tokens": 2})")
+                .find(":1: \"arrival_s\" must be a number of seconds from 0 to 1e+09"),
             std::string::npos);
   EXPECT_NE(error_of("\n").find("no requests"), std::string::npos);
   EXPECT_THROW(parse_arrivals("poisson:-3"), ConfigError);
